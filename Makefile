@@ -1,0 +1,41 @@
+# The two commands: `make run` (the main job on the local stack) and `make test` (the suite).
+# Both set everything up on a fresh machine: .venv, Python packages, and (where needed) npm tools.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test demo bench lint typecheck clean help
+
+help:
+	@echo "make run    - start the whole app on the local stack (Ctrl-C to stop)"
+	@echo "make test   - set up and run the test suite"
+	@echo "make demo   - play the default scenario and write a report"
+	@echo "make bench  - run the benchmarks (JSON + table in bench/results/)"
+	@echo "make lint   - ruff + mypy"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m local run
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) -m local demo --scenario local/scenarios/demo.json --report .local/demo-report.json
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy shared
+
+clean:
+	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,18 @@
+"""The Azure Functions entry point: one DFApp that registers the blueprints. Nothing else.
+
+Kept import-light on purpose (cold start): blueprints import the heavy SDKs lazily.
+"""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions.commerce_events import bp as commerce_events
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(commerce_events)
+
+
+if __name__ == "__main__":  # `python function_app.py`: list what Azure would index
+    for fn in app.get_functions():
+        bindings = ", ".join(f"{b.type}:{b.direction.name.lower()}" for b in fn.get_bindings())
+        print(f"{fn.get_function_name():32} {bindings}")

@@ -1,0 +1,107 @@
+"""Typed settings: every configurable rule and every endpoint the app reads.
+
+Read from environment variables (Azure app settings; `local.settings.json` locally) with the
+prefix ``CTS_`` and ``__`` between nested names, e.g. ``CTS_PROVISIONING__MEMBERSHIP_MODE=strict``.
+`local.settings.sample.json` lists every one of them with a sample value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MembershipMode(StrEnum):
+    FLEXIBLE = "flexible"  # people added by hand in Teams are left alone
+    STRICT = "strict"  # people the integration did not add are removed
+
+
+class ProvisioningSettings(BaseModel):
+    team_name_template: str = "{store_name} ({store_number})"
+    mail_nickname_template: str = "store-{store_number}"
+    description_template: str = "Store team for {store_name} ({store_number}), kept in sync with Commerce."
+    visibility: str = "private"
+    # Jobs (or POS permission groups) that make a worker a store manager at a store.
+    manager_jobs: list[str] = Field(default_factory=lambda: ["Store manager"])
+    region_managers_are_owners: bool = False
+    channels: list[str] = Field(default_factory=list, description="Channels beyond General")
+    plan_title: str = "Store tasks"
+    communications_team_enabled: bool = True
+    communications_team_name: str = "Store communications"
+    communications_role: str = "Retail task manager"
+    region_teams_enabled: bool = False
+    region_team_name_template: str = "{region_name} region"
+    membership_mode: MembershipMode = MembershipMode.FLEXIBLE
+    # Safety rails: a plan over these limits is held and reported, not executed.
+    max_removal_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_removal_min_team_size: int = Field(default=4, ge=0, description="Teams smaller than this are not guarded")
+    max_archives_per_run: int = Field(default=5, ge=0)
+
+
+class GraphSettings(BaseModel):
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    beta_url: str = "https://graph.microsoft.com/beta"
+    tenant_id: str = ""
+    # "managed_identity" | "client_certificate" | "static_token" (sandboxes only)
+    auth: str = "managed_identity"
+    client_id: str = ""
+    certificate_path: str = ""
+    static_token: str = ""
+    max_retries: int = 6
+    max_retry_wait_seconds: float = 60.0
+
+
+class CommerceSettings(BaseModel):
+    base_url: str = "https://contoso.operations.dynamics.com"
+    auth: str = "managed_identity"
+    client_id: str = ""
+    static_token: str = ""
+    cross_company: bool = True
+    page_size: int = 1000
+
+
+class BusSettings(BaseModel):
+    # Name of the app setting holding the connection (the trigger's `connection=` name).
+    connection_setting: str = "ServiceBusConnection"
+    topic: str = "commerce-events"
+    subscription: str = "teams-sync"
+    max_replays: int = 3
+
+
+class StateSettings(BaseModel):
+    backend: str = "sqlite"  # "sqlite" | "table"
+    sqlite_path: str = ".local/state.sqlite"
+    table_endpoint: str = ""
+    table_prefix: str = "cts"
+
+
+class TaskSettings(BaseModel):
+    poll_interval_seconds: int = 120
+    use_beta_delta: bool = False
+    todo_mode: bool = False
+
+
+class WebhookSettings(BaseModel):
+    notification_url: str = ""
+    client_state: str = ""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CTS_", env_nested_delimiter="__", extra="ignore")
+
+    provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
+    commerce: CommerceSettings = Field(default_factory=CommerceSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process (cached; tests build `Settings(...)` directly)."""
+    return Settings()
