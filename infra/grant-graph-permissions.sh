@@ -1,0 +1,41 @@
+#!/bin/sh
+# Grants the Function App's managed identity the Microsoft Graph application permissions it needs
+# (least privilege; see docs/deployment.md for which feature needs which) and sets the webhook
+# clientState secret once. Needs an account allowed to grant app roles (Privileged Role
+# Administrator or Global Administrator). Idempotent: existing assignments are left as they are.
+set -eu
+
+principal="${AZURE_FUNCTION_PRINCIPAL_ID:?run 'azd provision' first (AZURE_FUNCTION_PRINCIPAL_ID is unset)}"
+app_name="${AZURE_FUNCTION_APP_NAME:?AZURE_FUNCTION_APP_NAME is unset}"
+resource_group="rg-${AZURE_ENV_NAME:?AZURE_ENV_NAME is unset}"
+graph_app_id="00000003-0000-0000-c000-000000000000"
+
+roles="Team.Create TeamMember.ReadWrite.All TeamSettings.ReadWrite.All Channel.Create \
+ChannelSettings.ReadWrite.All Channel.ReadBasic.All User.Read.All GroupMember.Read.All Tasks.ReadWrite.All"
+
+graph_sp=$(az ad sp show --id "$graph_app_id" --query id -o tsv)
+existing=$(az rest --method GET \
+  --uri "https://graph.microsoft.com/v1.0/servicePrincipals/$principal/appRoleAssignments" \
+  --query "value[].appRoleId" -o tsv)
+
+for role in $roles; do
+  role_id=$(az ad sp show --id "$graph_app_id" --query "appRoles[?value=='$role'].id | [0]" -o tsv)
+  if printf '%s\n' "$existing" | grep -qx "$role_id"; then
+    echo "already granted: $role"
+    continue
+  fi
+  az rest --method POST \
+    --uri "https://graph.microsoft.com/v1.0/servicePrincipals/$principal/appRoleAssignments" \
+    --headers "Content-Type=application/json" \
+    --body "{\"principalId\":\"$principal\",\"resourceId\":\"$graph_sp\",\"appRoleId\":\"$role_id\"}" >/dev/null
+  echo "granted: $role"
+done
+
+current=$(az functionapp config appsettings list -g "$resource_group" -n "$app_name" \
+  --query "[?name=='CTS_WEBHOOK__CLIENT_STATE'].value | [0]" -o tsv)
+if [ -z "$current" ]; then
+  secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+  az functionapp config appsettings set -g "$resource_group" -n "$app_name" \
+    --settings "CTS_WEBHOOK__CLIENT_STATE=$secret" >/dev/null
+  echo "webhook clientState secret set"
+fi
