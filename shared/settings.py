@@ -31,9 +31,13 @@ class ProvisioningSettings(BaseModel):
     plan_title: str = "Store tasks"
     communications_team_enabled: bool = True
     communications_team_name: str = "Store communications"
+    communications_team_mail_nickname: str = "store-communications"
+    communications_team_description: str = "Region and communications managers, kept in sync with Commerce."
     communications_role: str = "Retail task manager"
     region_teams_enabled: bool = False
     region_team_name_template: str = "{region_name} region"
+    region_team_mail_nickname_template: str = "region-{region_id}"
+    region_team_description_template: str = "Region team for {region_name}, kept in sync with Commerce."
     membership_mode: MembershipMode = MembershipMode.FLEXIBLE
     # Safety rails: a plan over these limits is held and reported, not executed.
     max_removal_ratio: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -24,6 +24,7 @@ class ProblemKind(StrEnum):
     UNRESOLVED_IDENTITY = "unresolved identity"
     HELD_MASS_REMOVAL = "held: mass removal"
     HELD_MASS_ARCHIVE = "held: mass archive"
+    BLOCKED_MAPPED_TEAM_MISSING = "blocked: mapped team missing"
     UNKNOWN_STORE = "unknown store"
     PLANNER_LIMIT = "planner limit"
     OWNED_FIELD_OVERWRITTEN = "owned field overwritten"
@@ -49,6 +50,9 @@ class DesiredTeam(_Model):
     members: frozenset[str] = Field(default=frozenset(), description="Non-owner members (user ids)")
     channels: tuple[str, ...] = ()
     plan_title: str | None = None
+    team_id: str | None = Field(
+        default=None, description="The team a mapping row names for this key (adopt it, never create another)"
+    )
     # Why each person is there, for explanations: user id -> e.g. "store manager 000321".
     why: dict[str, str] = Field(default_factory=dict)
 
@@ -57,6 +61,11 @@ class DesiredState(_Model):
     teams: dict[str, DesiredTeam] = Field(default_factory=dict, description="By str(TeamKey)")
     # Keys whose team must exist no longer but must not be deleted (e.g. store closed): archived.
     problems: tuple[Problem, ...] = ()
+    leavers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Users of terminated workers -> why (e.g. 'terminated 2026-11-01'): they leave every "
+        "team the integration keeps, even in flexible membership mode",
+    )
 
 
 class _Op(_Model):

@@ -105,6 +105,11 @@ class ActualTeam(_Model):
     managed_user_ids: frozenset[str] = Field(
         default=frozenset(), description="Users the integration added; others are left alone in flexible mode"
     )
+    mapped: bool = Field(
+        default=True,
+        description="False: the team was found through a mapping the app has not recorded yet (e.g. "
+        "Commerce's mapping row); the plan adopts it",
+    )
 
 
 class ActualState(_Model):
