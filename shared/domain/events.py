@@ -48,6 +48,16 @@ class CommerceHint(_Model):
     def dedupe_key(self) -> str:
         return f"{self.format.value}:{self.event_id}"
 
+    @property
+    def scope_key(self) -> str:
+        """The scope this hint names, e.g. 'store:0042' or 'assignment:store=0042,worker=000123'.
+
+        Stable whatever the format or event type, so it keys per-scope state such as the last
+        processed `control_number` (see `shared.commerce.events.is_newer`)."""
+        if len(self.ids) == 1:
+            return f"{self.scope.value}:{next(iter(self.ids.values()))}"
+        return f"{self.scope.value}:" + ",".join(f"{k}={v}" for k, v in sorted(self.ids.items()))
+
 
 class TestMessage(_Model):
     """F&O's message sent when a business-event endpoint is activated: acknowledged, nothing else."""
