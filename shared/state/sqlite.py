@@ -1,0 +1,97 @@
+"""SQLite backend: the embedded default (one file, WAL), used locally and in small installs.
+
+Queries are sub-millisecond, so they run inline under a lock rather than in a thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from shared.state.backend import Entity, StateConflict
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    tbl TEXT NOT NULL, partition TEXT NOT NULL, row TEXT NOT NULL,
+    data TEXT NOT NULL, etag TEXT NOT NULL,
+    PRIMARY KEY (tbl, partition, row)
+) WITHOUT ROWID;
+"""
+
+
+class SqliteBackend:
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    async def get(self, table: str, partition: str, row: str) -> Entity | None:
+        with self._lock:
+            found = self._db.execute(
+                "SELECT data, etag FROM entities WHERE tbl=? AND partition=? AND row=?", (table, partition, row)
+            ).fetchone()
+        return None if found is None else Entity(partition, row, json.loads(found[0]), found[1])
+
+    async def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> Entity:
+        etag = uuid.uuid4().hex
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO entities (tbl, partition, row, data, etag) VALUES (?, ?, ?, ?, ?)",
+                    (table, partition, row, json.dumps(data), etag),
+                )
+        except sqlite3.IntegrityError:
+            raise StateConflict(f"{table}/{partition}/{row} already exists") from None
+        return Entity(partition, row, data, etag)
+
+    async def upsert(
+        self, table: str, partition: str, row: str, data: dict[str, Any], *, if_match: str | None = None
+    ) -> Entity:
+        etag = uuid.uuid4().hex
+        with self._lock:
+            if if_match is None:
+                self._db.execute(
+                    "INSERT INTO entities (tbl, partition, row, data, etag) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (tbl, partition, row) DO UPDATE SET data=excluded.data, etag=excluded.etag",
+                    (table, partition, row, json.dumps(data), etag),
+                )
+            else:
+                changed = self._db.execute(
+                    "UPDATE entities SET data=?, etag=? WHERE tbl=? AND partition=? AND row=? AND etag=?",
+                    (json.dumps(data), etag, table, partition, row, if_match),
+                ).rowcount
+                if changed == 0:
+                    raise StateConflict(f"{table}/{partition}/{row} changed since it was read")
+        return Entity(partition, row, data, etag)
+
+    async def delete(self, table: str, partition: str, row: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM entities WHERE tbl=? AND partition=? AND row=?", (table, partition, row))
+
+    async def query(self, table: str, partition: str | None = None) -> AsyncIterator[Entity]:
+        with self._lock:
+            if partition is None:
+                rows = self._db.execute(
+                    "SELECT partition, row, data, etag FROM entities WHERE tbl=? ORDER BY partition, row", (table,)
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT partition, row, data, etag FROM entities WHERE tbl=? AND partition=? ORDER BY row",
+                    (table, partition),
+                ).fetchall()
+        for p, r, data, etag in rows:
+            yield Entity(p, r, json.loads(data), etag)
+
+    async def close(self) -> None:
+        with self._lock:
+            self._db.close()

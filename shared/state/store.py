@@ -1,0 +1,150 @@
+"""Mapping and sync state behind one small API, on either backend (SQLite or Azure Tables).
+
+What it keeps: which team stands for which store/region (and who the app put there), the
+result of each store's last sync, processed event ids and control numbers (cheap duplicate
+skipping), drift reports, the app's own recent Graph writes (echo suppression for webhooks), and
+an audit trail (DLQ replay/purge).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.domain.plan import Problem
+from shared.state.backend import Backend, StateConflict
+
+MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT = (
+    "mappings", "syncs", "events", "scopes", "reports", "echoes", "audit",
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TeamRecord(BaseModel):
+    key: str = Field(description="str(TeamKey), e.g. 'store:0042'")
+    team_id: str
+    adopted: bool = False
+    managed_user_ids: list[str] = Field(default_factory=list)
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class SyncRecord(BaseModel):
+    key: str
+    outcome: str = Field(description="converged | changed | held | blocked | failed")
+    at: datetime = Field(default_factory=_now)
+    operations: int = 0
+    problems: list[Problem] = Field(default_factory=list)
+    error: str | None = None
+    instance_id: str | None = None
+
+
+class StateStore:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    # -- team mappings ---------------------------------------------------------------------
+    async def get_team(self, key: str) -> TeamRecord | None:
+        found = await self.backend.get(MAPPINGS, "team", key)
+        return None if found is None else TeamRecord.model_validate(found.data)
+
+    async def put_team(self, record: TeamRecord) -> None:
+        await self.backend.upsert(MAPPINGS, "team", record.key, record.model_dump(mode="json"))
+
+    async def list_teams(self) -> list[TeamRecord]:
+        return [TeamRecord.model_validate(e.data) async for e in self.backend.query(MAPPINGS, "team")]
+
+    # -- sync results ----------------------------------------------------------------------
+    async def record_sync(self, record: SyncRecord) -> None:
+        await self.backend.upsert(SYNCS, "last", record.key, record.model_dump(mode="json"))
+
+    async def get_sync(self, key: str) -> SyncRecord | None:
+        found = await self.backend.get(SYNCS, "last", key)
+        return None if found is None else SyncRecord.model_validate(found.data)
+
+    async def list_syncs(self) -> list[SyncRecord]:
+        return [SyncRecord.model_validate(e.data) async for e in self.backend.query(SYNCS, "last")]
+
+    # -- duplicate events ------------------------------------------------------------------
+    async def claim_event(self, dedupe_key: str) -> bool:
+        """True the first time an event id is seen; False for a duplicate (atomic)."""
+        try:
+            await self.backend.insert(EVENTS, "seen", dedupe_key, {"at": _now().isoformat()})
+        except StateConflict:
+            return False
+        return True
+
+    async def note_control_number(self, scope: str, control_number: int) -> bool:
+        """Record the highest ControlNumber seen for a scope. False if this one is not newer
+        (an older or repeated event for a scope already handled at a later state)."""
+        for _ in range(8):
+            found = await self.backend.get(SCOPES, "control", scope)
+            if found is None:
+                try:
+                    await self.backend.insert(SCOPES, "control", scope, {"n": control_number})
+                    return True
+                except StateConflict:
+                    continue
+            if int(found.data["n"]) >= control_number:
+                return False
+            try:
+                await self.backend.upsert(SCOPES, "control", scope, {"n": control_number}, if_match=found.etag)
+                return True
+            except StateConflict:
+                continue
+        raise StateConflict(f"control number of {scope} kept changing")
+
+    async def forget_events_before(self, cutoff: datetime) -> int:
+        old = [e.row async for e in self.backend.query(EVENTS, "seen") if datetime.fromisoformat(e.data["at"]) < cutoff]
+        for row in old:
+            await self.backend.delete(EVENTS, "seen", row)
+        return len(old)
+
+    # -- drift reports ---------------------------------------------------------------------
+    async def save_report(self, summary: dict[str, Any], stores: dict[str, dict[str, Any]]) -> str:
+        """Persist a reconciliation report (a summary row + one row per store); returns its id."""
+        report_id = _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        for store, entry in stores.items():
+            await self.backend.upsert(REPORTS, report_id, f"store:{store}", entry)
+        await self.backend.upsert(REPORTS, report_id, "~summary", {**summary, "id": report_id})
+        await self.backend.upsert(REPORTS, "latest", "pointer", {"id": report_id})
+        return report_id
+
+    async def get_report(self, report_id: str | None = None) -> dict[str, Any] | None:
+        if report_id is None:
+            pointer = await self.backend.get(REPORTS, "latest", "pointer")
+            if pointer is None:
+                return None
+            report_id = str(pointer.data["id"])
+        summary: dict[str, Any] | None = None
+        stores: dict[str, Any] = {}
+        async for e in self.backend.query(REPORTS, report_id):
+            if e.row == "~summary":
+                summary = e.data
+            else:
+                stores[e.row.removeprefix("store:")] = e.data
+        return None if summary is None else {**summary, "stores": stores}
+
+    # -- echo suppression ------------------------------------------------------------------
+    async def note_own_change(self, resource: str, ttl: timedelta = timedelta(minutes=10)) -> None:
+        await self.backend.upsert(ECHOES, "own", resource, {"until": (_now() + ttl).isoformat()})
+
+    async def is_own_change(self, resource: str) -> bool:
+        found = await self.backend.get(ECHOES, "own", resource)
+        return found is not None and datetime.fromisoformat(found.data["until"]) > _now()
+
+    # -- audit -----------------------------------------------------------------------------
+    async def audit(self, kind: str, record: dict[str, Any]) -> None:
+        row = _now().strftime("%Y%m%dT%H%M%S.%f") + "-" + uuid.uuid4().hex[:8]
+        await self.backend.insert(AUDIT, kind, row, record)
+
+    async def audit_trail(self, kind: str) -> list[dict[str, Any]]:
+        return [e.data async for e in self.backend.query(AUDIT, kind)]
+
+    async def close(self) -> None:
+        await self.backend.close()

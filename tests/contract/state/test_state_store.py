@@ -1,0 +1,145 @@
+"""The state store's contract, passed by both backends: SQLite and Azure Tables (on Azurite)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.domain.plan import Problem, ProblemKind
+from shared.state import StateConflict, StateStore, SyncRecord, TeamRecord
+from shared.state.sqlite import SqliteBackend
+from shared.state.table import TableBackend
+
+ROOT = Path(__file__).resolve().parents[3]
+AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
+# Azurite's published development account (not a secret).
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not AZURITE.exists() or shutil.which("node") is None:
+        if os.environ.get("CI"):
+            pytest.fail("Azurite is not installed: run `make test` (it runs `npm ci`)")
+        pytest.skip("Azurite not installed (run `npm ci`)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(AZURITE), "--tableHost", "127.0.0.1", "--tablePort", str(port),
+         "--skipApiVersionCheck", "--disableProductStyleUrl", "--silent", "--inMemoryPersistence"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if proc.poll() is not None:
+            pytest.fail(f"Azurite exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("Azurite did not start within 30 s")
+    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+           f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["sqlite", "table"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
+    if request.param == "sqlite":
+        backend: SqliteBackend | TableBackend = SqliteBackend(tmp_path / "state.sqlite")
+    else:
+        conn = request.getfixturevalue("azurite")
+        backend = TableBackend.from_connection_string(conn, prefix="t" + os.urandom(4).hex())
+    s = StateStore(backend)
+    yield s
+    await s.close()
+
+
+async def test_team_mapping_round_trips(store: StateStore) -> None:
+    assert await store.get_team("store:0042") is None
+    await store.put_team(TeamRecord(key="store:0042", team_id="t-1", adopted=True, managed_user_ids=["u1", "u2"]))
+    got = await store.get_team("store:0042")
+    assert got is not None and got.team_id == "t-1" and got.adopted and got.managed_user_ids == ["u1", "u2"]
+    await store.put_team(TeamRecord(key="store:0043", team_id="t-2"))
+    assert sorted(r.key for r in await store.list_teams()) == ["store:0042", "store:0043"]
+
+
+async def test_sync_result_keeps_problems(store: StateStore) -> None:
+    problem = Problem(kind=ProblemKind.UNRESOLVED_IDENTITY, detail="no Entra user", store="0042",
+                      personnel_number="000321")
+    await store.record_sync(SyncRecord(key="store:0042", outcome="blocked", problems=[problem]))
+    got = await store.get_sync("store:0042")
+    assert got is not None and got.outcome == "blocked" and got.problems == [problem]
+    assert [s.key for s in await store.list_syncs()] == ["store:0042"]
+
+
+async def test_an_event_id_is_claimed_once_even_when_raced(store: StateStore) -> None:
+    results = await asyncio.gather(*(store.claim_event("be:E-1") for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+    assert await store.claim_event("be:E-2") is True
+
+
+async def test_control_numbers_only_move_forward(store: StateStore) -> None:
+    assert await store.note_control_number("store:0042", 10) is True
+    assert await store.note_control_number("store:0042", 10) is False
+    assert await store.note_control_number("store:0042", 7) is False
+    assert await store.note_control_number("store:0042", 11) is True
+    assert await store.note_control_number("store:0043", 1) is True
+
+
+async def test_forgetting_old_events_allows_nothing_new_to_slip(store: StateStore) -> None:
+    await store.claim_event("be:old")
+    removed = await store.forget_events_before(datetime.now(UTC) + timedelta(seconds=1))
+    assert removed == 1
+    assert await store.claim_event("be:old") is True
+
+
+async def test_latest_drift_report_is_readable(store: StateStore) -> None:
+    assert await store.get_report() is None
+    first = await store.save_report({"stores": 1}, {"0042": {"drift": ["member missing"]}})
+    second = await store.save_report({"stores": 2}, {"0042": {"drift": []}, "0043": {"drift": ["x" * 70_000]}})
+    latest = await store.get_report()
+    assert latest is not None and latest["id"] == second and set(latest["stores"]) == {"0042", "0043"}
+    assert latest["stores"]["0043"]["drift"][0] == "x" * 70_000  # larger than one Table property
+    old = await store.get_report(first)
+    assert old is not None and old["stores"]["0042"]["drift"] == ["member missing"]
+
+
+async def test_own_changes_expire(store: StateStore) -> None:
+    await store.note_own_change("team:t-1/member:u1", ttl=timedelta(minutes=5))
+    await store.note_own_change("team:t-1/member:u2", ttl=timedelta(seconds=-1))
+    assert await store.is_own_change("team:t-1/member:u1") is True
+    assert await store.is_own_change("team:t-1/member:u2") is False
+    assert await store.is_own_change("team:t-1/member:u3") is False
+
+
+async def test_audit_trail_keeps_order(store: StateStore) -> None:
+    for i in range(3):
+        await store.audit("dlq", {"n": i})
+    assert [r["n"] for r in await store.audit_trail("dlq")] == [0, 1, 2]
+
+
+async def test_stale_etag_is_a_conflict(store: StateStore) -> None:
+    first = await store.backend.upsert("misc", "p", "r/with#odd?chars", {"v": 1})
+    await store.backend.upsert("misc", "p", "r/with#odd?chars", {"v": 2}, if_match=first.etag)
+    with pytest.raises(StateConflict):
+        await store.backend.upsert("misc", "p", "r/with#odd?chars", {"v": 3}, if_match=first.etag)
+    got = await store.backend.get("misc", "p", "r/with#odd?chars")
+    assert got is not None and got.data == {"v": 2} and got.row == "r/with#odd?chars"
