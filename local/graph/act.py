@@ -1,0 +1,106 @@
+"""Side-channel actions: a person changes Teams or Planner by hand (drift, two-way sync).
+
+Each action changes the tenant exactly as the Graph call would (delta log, notifications, ETags)
+but bypasses auth, throttling, faults and counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .core import Sandbox
+from .errors import GraphError
+from .users import resolve_user
+
+Action = Callable[[Sandbox, dict[str, Any]], Any]
+
+
+def _user(sb: Sandbox, data: dict[str, Any], key: str = "userId") -> dict[str, Any]:
+    user = resolve_user(sb, str(data.get(key)))
+    if user is None:
+        raise GraphError(404, "NotFound", f"Unknown user {data.get(key)!r}.")
+    return user
+
+
+def _team(sb: Sandbox, data: dict[str, Any]) -> dict[str, Any]:
+    from .teams import team_or_404
+
+    return team_or_404(sb, str(data.get("teamId")))
+
+
+def add_member(sb: Sandbox, data: dict[str, Any]) -> Any:
+    from .members import add_member as add
+
+    team = _team(sb, data)
+    return add(sb, team["id"], _user(sb, data), ["owner"] if data.get("owner") else [])
+
+
+def remove_member(sb: Sandbox, data: dict[str, Any]) -> Any:
+    from .members import membership_id, remove_member as remove
+
+    team = _team(sb, data)
+    member = sb.store.get("member", membership_id(team["id"], _user(sb, data)["id"]))
+    if member is None:
+        raise GraphError(404, "NotFound", "Not a member.")
+    remove(sb, team["id"], member)
+    return {"removed": member["id"]}
+
+
+def set_role(sb: Sandbox, data: dict[str, Any]) -> Any:
+    from .members import membership_id, set_roles
+
+    team = _team(sb, data)
+    member = sb.store.get("member", membership_id(team["id"], _user(sb, data)["id"]))
+    if member is None:
+        raise GraphError(404, "NotFound", "Not a member.")
+    return set_roles(sb, team["id"], member, ["owner"] if data.get("owner") else [])
+
+
+def rename_team(sb: Sandbox, data: dict[str, Any]) -> Any:
+    from .teams import rename_team as rename
+
+    team = _team(sb, data)
+    rename(sb, team, {"displayName": data["displayName"]})
+    return team
+
+
+def rename_channel(sb: Sandbox, data: dict[str, Any]) -> Any:
+    from .channels import update_channel
+
+    team = _team(sb, data)
+    channel = sb.store.get("channel", str(data.get("channelId")))
+    if channel is None:
+        raise GraphError(404, "NotFound", "Unknown channel.")
+    update_channel(sb, team["id"], channel, {"displayName": data["displayName"]})
+    return channel
+
+
+def task_progress(percent: int | None) -> Action:
+    def act(sb: Sandbox, data: dict[str, Any]) -> Any:
+        from .planner import update_task_as
+
+        value = percent if percent is not None else int(data["percentComplete"])
+        return update_task_as(sb, str(data.get("taskId")), _user(sb, data)["id"], {"percentComplete": value})
+
+    return act
+
+
+def edit_task(sb: Sandbox, data: dict[str, Any]) -> Any:
+    from .planner import update_task_as
+
+    changes = {k: v for k, v in data.items() if k not in ("taskId", "userId")}
+    return update_task_as(sb, str(data.get("taskId")), _user(sb, data)["id"], changes)
+
+
+ACTIONS: dict[str, Action] = {
+    "add-member": add_member,
+    "remove-member": remove_member,
+    "set-role": set_role,
+    "rename-team": rename_team,
+    "rename-channel": rename_channel,
+    "complete-task": task_progress(100),
+    "start-task": task_progress(50),
+    "set-task-progress": task_progress(None),
+    "edit-task": edit_task,
+}

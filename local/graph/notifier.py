@@ -1,0 +1,194 @@
+"""Change and lifecycle notification delivery, and the subscription validation handshake.
+
+Delivery rules: https://learn.microsoft.com/graph/change-notifications-delivery-webhooks
+- the endpoint must answer 2xx within 3 s; otherwise Graph retries (the sandbox: a bounded
+  number of attempts with exponential backoff, times ``scale``);
+- a response over 2,900 ms counts as slow; with >= 100 deliveries and >= 15 % slow, Graph drops
+  notifications for the endpoint (the sandbox does the same; counters reset with reset-counters).
+Payload shape: https://learn.microsoft.com/graph/api/resources/changenotification
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+
+if TYPE_CHECKING:
+    from .core import Sandbox
+
+TIMEOUT_S = 3.0
+SLOW_MS = 2900
+VALIDATION_TIMEOUT_S = 10.0
+MAX_ATTEMPTS = 4
+BACKOFF_S = 1.0
+
+# changed kind -> (subscription resources that see it, @odata.type in resourceData)
+_TYPES = {
+    "member": "#Microsoft.Graph.aadUserConversationMember",
+    "channel": "#Microsoft.Graph.channel",
+    "team": "#Microsoft.Graph.team",
+    "group": "#Microsoft.Graph.Group",
+}
+
+
+def canonical_resource(resource: str) -> str:
+    from .core import normalise_path
+
+    return normalise_path(resource).lower()
+
+
+def _targets(change: dict[str, Any]) -> list[tuple[set[str], str, str, str]]:
+    """``(resources, kind, resource path, id)`` for each notification a change produces."""
+    kind, team = change["kind"], change["teamId"]
+    out: list[tuple[set[str], str, str, str]] = []
+    if kind == "member":
+        path = f"teams('{team}')/members('{change['id']}')"
+        out.append(({"/teams/getallmembers", f"/teams/{team}/members".lower()}, "member", path, change["id"]))
+    elif kind == "channel":
+        path = f"teams('{team}')/channels('{change['id']}')"
+        out.append(({"/teams/getallchannels", f"/teams/{team}/channels".lower()}, "channel", path, change["id"]))
+    elif kind == "team":
+        out.append(({"/teams", f"/teams/{team}".lower()}, "team", f"teams('{team}')", team))
+    if kind in ("member", "group", "team"):
+        # Users and groups: create and soft delete arrive as "updated", hard delete as "deleted".
+        # https://learn.microsoft.com/graph/api/resources/subscription
+        resources = {"/groups", f"/groups/{team}".lower()}
+        if kind == "member":
+            resources.add(f"/groups/{team}/members".lower())
+        out.append((resources, "group", f"Groups/{team}", team))
+    return out
+
+
+class Notifier:
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.client: httpx.AsyncClient | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.endpoints: dict[str, Counter[str]] = {}
+
+    async def start(self) -> None:
+        self.client = httpx.AsyncClient(timeout=TIMEOUT_S)
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.client is not None:
+            await self.client.aclose()
+
+    @property
+    def counters(self) -> Counter[str]:
+        return self.sb.counters.notifications
+
+    # -- handshake ----------------------------------------------------------------------------
+    async def validate(self, url: str) -> str | None:
+        """POST ``url?validationToken=…``; None when the endpoint echoed it, else the reason."""
+        assert self.client is not None
+        token = f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
+        sep = "&" if "?" in url else "?"
+        try:
+            resp = await self.client.post(
+                f"{url}{sep}validationToken={quote(token)}",
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=VALIDATION_TIMEOUT_S,
+            )
+        except httpx.HTTPError as exc:
+            return f"Subscription validation request failed. {type(exc).__name__}: {exc}"
+        if resp.status_code != 200:
+            return f"Subscription validation request failed. Response must exactly match validationToken query parameter. Status {resp.status_code}."
+        if not resp.headers.get("content-type", "").startswith("text/plain") or resp.text != token:
+            return "Subscription validation request failed. Response must exactly match validationToken query parameter."
+        return None
+
+    # -- change notifications -----------------------------------------------------------------
+    def publish(self, change: dict[str, Any]) -> None:
+        """Queue notifications for a change ``{kind, changeType, teamId, id}`` (sync, cheap)."""
+        subs = [s for _, s in self.sb.store.query("subscription")]
+        if not subs:
+            return
+        now = time.time()
+        by_url: dict[str, list[dict[str, Any]]] = {}
+        for resources, kind, path, ident in _targets(change):
+            change_type = change["changeType"]
+            if kind == "group" and change_type == "created":
+                change_type = "updated"
+            for sub in subs:
+                if sub["_expiresAt"] < now or canonical_resource(sub["resource"]) not in resources:
+                    continue
+                if change_type not in sub["changeType"].split(","):
+                    continue
+                resource_data = {"@odata.type": _TYPES[kind], "@odata.id": path, "id": ident}
+                if kind == "group":
+                    resource_data["organizationId"] = self.sb.tenant_id
+                by_url.setdefault(sub["notificationUrl"], []).append(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "subscriptionId": sub["id"],
+                        "subscriptionExpirationDateTime": sub["expirationDateTime"],
+                        "changeType": change_type,
+                        "resource": path,
+                        "resourceData": resource_data,
+                        "clientState": sub.get("clientState"),
+                        "tenantId": self.sb.tenant_id,
+                    }
+                )
+        for url, items in by_url.items():
+            self._spawn(url, {"value": items}, "change")
+
+    def lifecycle(self, sub: dict[str, Any], event: str) -> None:
+        url = sub.get("lifecycleNotificationUrl") or sub["notificationUrl"]
+        item = {
+            "subscriptionId": sub["id"],
+            "subscriptionExpirationDateTime": sub["expirationDateTime"],
+            "tenantId": self.sb.tenant_id,
+            "clientState": sub.get("clientState"),
+            "lifecycleEvent": event,
+        }
+        self._spawn(url, {"value": [item]}, "lifecycle")
+
+    def _spawn(self, url: str, payload: dict[str, Any], kind: str) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(self._deliver(url, payload, kind))
+        except RuntimeError:  # no loop (side effects applied outside the server): nothing to deliver
+            return
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _deliver(self, url: str, payload: dict[str, Any], kind: str) -> None:
+        assert self.client is not None
+        stats = self.endpoints.setdefault(url, Counter())
+        if stats["total"] >= 100 and stats["slow"] * 100 >= 15 * stats["total"]:
+            self.counters["dropped"] += 1
+            return
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self.counters["retried"] += 1
+                await asyncio.sleep(self.sb.seconds(BACKOFF_S * 2 ** (attempt - 1)))
+            started = time.monotonic()
+            try:
+                resp = await self.client.post(url, json=payload, timeout=TIMEOUT_S)
+                ok = 200 <= resp.status_code < 300
+            except httpx.HTTPError:
+                ok = False
+            elapsed_ms = (time.monotonic() - started) * 1000
+            stats["total"] += 1
+            if elapsed_ms > SLOW_MS:
+                stats["slow"] += 1
+                self.counters["slow"] += 1
+            if ok:
+                self.counters["delivered" if kind == "change" else "lifecycle_delivered"] += 1
+                return
+            self.counters["failed_attempts"] += 1
+        self.counters["dropped"] += 1
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every queued delivery finished (tests and the side channel use it)."""
+        deadline = time.monotonic() + timeout
+        while self.tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self.tasks), timeout=max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,7 @@
+"""(in progress)"""
+
+from .core import Router
+
+
+def register(router: Router) -> None:
+    pass

@@ -1,0 +1,198 @@
+"""SQLite persistence for the sandbox tenant: one connection, WAL, JSON documents.
+
+Every Graph object is a row ``(kind, id, parent, deleted, data)``; ``data`` is the JSON the
+sandbox answers with (private bookkeeping fields start with ``_`` and are stripped on output).
+Lookups that must stay fast on a big tenant (users by employeeId/mail/UPN, groups by name,
+children of a parent) are served by expression indexes. ``changes`` is the ordered log that
+``/groups/delta`` reads. A restarted sandbox reopens the same file and keeps its tenant.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+INDEXED_FIELDS = ("employeeId", "mail", "userPrincipalName", "displayName", "mailNickname")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    parent TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX IF NOT EXISTS ix_objects_parent ON objects(kind, parent);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id TEXT NOT NULL,
+    member_id TEXT,
+    change TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_changes_group ON changes(group_id, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Store:
+    """Thread-safe, synchronous document store; every call is short (indexed)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        for field in INDEXED_FIELDS:
+            self._db.execute(
+                f"CREATE INDEX IF NOT EXISTS ix_objects_{field} "
+                f"ON objects(kind, lower(json_extract(data, '$.{field}')))"
+            )
+        self.tenant_id = self.meta("tenantId") or self._init_meta("tenantId", str(uuid.uuid4()))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- meta ---------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def _init_meta(self, key: str, value: str) -> str:
+        self.set_meta(key, value)
+        return value
+
+    # -- transactions ---------------------------------------------------------------------------
+    @contextmanager
+    def tx(self) -> Iterator[None]:
+        """Group several writes into one commit (and one fsync)."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- objects --------------------------------------------------------------------------------
+    def get(self, kind: str, ident: str, *, deleted: bool | None = False) -> dict[str, Any] | None:
+        sql = "SELECT data FROM objects WHERE kind=? AND id=?"
+        args: list[Any] = [kind, ident]
+        if deleted is not None:
+            sql += " AND deleted=?"
+            args.append(int(deleted))
+        row = self._db.execute(sql, args).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, kind: str, data: dict[str, Any], parent: str | None = None, deleted: bool = False) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO objects(kind, id, parent, deleted, data) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(kind, id) DO UPDATE SET parent=excluded.parent, deleted=excluded.deleted, "
+                "data=excluded.data",
+                (kind, data["id"], parent, int(deleted), json.dumps(data, separators=(",", ":"))),
+            )
+
+    def set_deleted(self, kind: str, ident: str, deleted: bool) -> None:
+        with self._lock:
+            self._db.execute("UPDATE objects SET deleted=? WHERE kind=? AND id=?", (int(deleted), kind, ident))
+
+    def remove(self, kind: str, ident: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, ident))
+
+    def remove_children(self, kind: str, parent: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM objects WHERE kind=? AND parent=?", (kind, parent))
+
+    def query(
+        self,
+        kind: str,
+        *,
+        parent: str | None = None,
+        where: str = "",
+        args: Sequence[Any] = (),
+        deleted: bool = False,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Rows of one kind in insertion order, as ``(rowid, data)``; ``after`` is a rowid cursor."""
+        sql = "SELECT rowid, data FROM objects WHERE kind=? AND deleted=? AND rowid>?"
+        params: list[Any] = [kind, int(deleted), after]
+        if parent is not None:
+            sql += " AND parent=?"
+            params.append(parent)
+        if where:
+            sql += f" AND ({where})"
+            params.extend(args)
+        sql += " ORDER BY rowid"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [(r[0], json.loads(r[1])) for r in self._db.execute(sql, params)]
+
+    def count(self, kind: str, *, parent: str | None = None, where: str = "", args: Sequence[Any] = ()) -> int:
+        sql = "SELECT count(*) FROM objects WHERE kind=? AND deleted=0"
+        params: list[Any] = [kind]
+        if parent is not None:
+            sql += " AND parent=?"
+            params.append(parent)
+        if where:
+            sql += f" AND ({where})"
+            params.extend(args)
+        return int(self._db.execute(sql, params).fetchone()[0])
+
+    def find_one(self, kind: str, field: str, value: str) -> dict[str, Any] | None:
+        """Case-insensitive lookup on an indexed field (as Graph's ``eq`` on strings)."""
+        assert field in INDEXED_FIELDS
+        row = self._db.execute(
+            f"SELECT data FROM objects WHERE kind=? AND deleted=0 "
+            f"AND lower(json_extract(data, '$.{field}'))=lower(?) LIMIT 1",
+            (kind, value),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # -- change log (for /groups/delta) -------------------------------------------------------
+    def log_change(self, group_id: str, change: str, member_id: str | None, ts: float) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO changes(group_id, member_id, change, ts) VALUES (?, ?, ?, ?)",
+                (group_id, member_id, change, ts),
+            )
+
+    def last_change(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
+
+    def changes_since(self, seq: int) -> list[tuple[int, str, str | None, str]]:
+        return list(
+            self._db.execute(
+                "SELECT seq, group_id, member_id, change FROM changes WHERE seq>? ORDER BY seq", (seq,)
+            )
+        )
+
+    def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for kind, ident, parent, deleted, data in self._db.execute(
+            "SELECT kind, id, parent, deleted, data FROM objects ORDER BY kind, rowid"
+        ):
+            out.setdefault(kind, []).append(
+                {"id": ident, "parent": parent, "deleted": bool(deleted), "data": json.loads(data)}
+            )
+        return out
