@@ -1,0 +1,243 @@
+"""The Gateway facade: every Graph operation the app uses, returning domain models.
+
+One instance per process is enough: it holds one msgraph-sdk client per event loop
+(client.ClientCache). Errors are GraphError subclasses (errors.py), never raw JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from shared.domain.execution import MemberFailure
+from shared.domain.planner import (
+    PlannerBucket,
+    PlannerPlan,
+    PlannerTask,
+    PlannerTaskDetails,
+    TaskDetailsFields,
+    TaskFields,
+)
+from shared.domain.subscriptions import GroupDelta, Subscription
+from shared.domain.teams import Channel, Identity, Member, MemberRole, Team, Visibility
+from shared.graph import channels, delta, members, planner, subscriptions, teams, users
+from shared.graph.batch import BatchRequest, BatchResponse, run_batch
+from shared.graph.client import ClientCache, GraphClient
+from shared.graph.errors import NotFound
+from shared.graph.retry import RetryStats, Sleep
+from shared.graph.teams import PollPolicy
+from shared.settings import GraphSettings
+
+
+class Gateway:
+    """Microsoft Graph for the app. `settings.base_url` points at Graph or at the sandbox."""
+
+    def __init__(
+        self,
+        settings: GraphSettings,
+        *,
+        credential: Any = None,
+        poll: PollPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        fast = settings.auth == "static_token"  # the sandboxes finish async operations at once
+        self.poll = poll or (PollPolicy.fast() if fast else PollPolicy())
+        self._sleep = sleep
+        self._clients = ClientCache(settings, credential, sleep=sleep)
+
+    def client(self) -> GraphClient:
+        """The msgraph-sdk stack of the running event loop (`.service` is the GraphServiceClient)."""
+        return self._clients.get()
+
+    @property
+    def stats(self) -> RetryStats:
+        """HTTP requests sent (with retries), retries and seconds slept, for this loop's client."""
+        return self.client().transport.stats
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+    # users
+    async def resolve_upns(self, upns: Iterable[str]) -> dict[str, Identity]:
+        return await users.resolve_upns(self.client(), upns)
+
+    async def resolve_employee_ids(self, employee_ids: Iterable[str]) -> dict[str, Identity]:
+        return await users.resolve_employee_ids(self.client(), employee_ids)
+
+    # teams
+    async def get_team(self, team_id: str) -> Team | None:
+        return await teams.get_team(self.client(), team_id)
+
+    async def get_team_state(self, team_id: str, plan_title: str | None = None) -> Team | None:
+        return await teams.get_team_state(self.client(), team_id, plan_title)
+
+    async def find_teams(
+        self, *, mail_nickname: str | None = None, display_name: str | None = None
+    ) -> list[Team]:
+        return await teams.find_teams(self.client(), mail_nickname=mail_nickname, display_name=display_name)
+
+    async def create_team(
+        self,
+        *,
+        display_name: str,
+        owner_id: str,
+        description: str = "",
+        visibility: Visibility = Visibility.PRIVATE,
+    ) -> str:
+        return await teams.create_team(
+            self.client(),
+            display_name=display_name,
+            description=description,
+            visibility=visibility,
+            owner_id=owner_id,
+            poll=self.poll,
+            sleep=self._sleep,
+        )
+
+    async def update_team(
+        self, team_id: str, *, display_name: str | None = None, description: str | None = None
+    ) -> None:
+        await teams.update_team(self.client(), team_id, display_name=display_name, description=description)
+
+    async def set_mail_nickname(self, team_id: str, mail_nickname: str) -> None:
+        """PATCH the team's group (POST /teams cannot set it). Needs Group.ReadWrite.All."""
+        await self.client().call("PATCH", f"groups/{team_id}", {"mailNickname": mail_nickname})
+
+    async def archive_team(self, team_id: str) -> None:
+        await teams.set_archived(self.client(), team_id, True, self.poll, sleep=self._sleep)
+
+    async def unarchive_team(self, team_id: str) -> None:
+        await teams.set_archived(self.client(), team_id, False, self.poll, sleep=self._sleep)
+
+    # members
+    async def add_members(
+        self, team_id: str, people: Sequence[tuple[str, MemberRole]], *, new_team: bool = False
+    ) -> list[MemberFailure]:
+        return await members.add_members(self.client(), team_id, people, new_team=new_team)
+
+    async def list_members(self, team_id: str) -> list[Member]:
+        return await members.list_members(self.client(), team_id)
+
+    async def membership_id(self, team_id: str, user_id: str) -> str:
+        found = next((m for m in await self.list_members(team_id) if m.user_id == user_id), None)
+        if found is None or not found.membership_id:
+            raise NotFound(f"user {user_id} is not a member of team {team_id}", status=404, code="NotFound")
+        return found.membership_id
+
+    async def remove_member(
+        self, team_id: str, *, membership_id: str | None = None, user_id: str | None = None
+    ) -> None:
+        mid = membership_id or await self.membership_id(team_id, _required(user_id))
+        await members.remove_member(self.client(), team_id, mid)
+
+    async def set_role(
+        self, team_id: str, role: MemberRole, *, membership_id: str | None = None, user_id: str | None = None
+    ) -> None:
+        mid = membership_id or await self.membership_id(team_id, _required(user_id))
+        await members.set_role(self.client(), team_id, mid, role)
+
+    # channels
+    async def list_channels(self, team_id: str) -> list[Channel]:
+        return await channels.list_channels(self.client(), team_id)
+
+    async def create_channel(self, team_id: str, name: str, description: str = "") -> tuple[Channel, bool]:
+        return await channels.create_channel(self.client(), team_id, name, description)
+
+    # directory delta
+    async def groups_delta(
+        self, delta_link: str | None = None, *, group_ids: Iterable[str] | None = None
+    ) -> GroupDelta:
+        return await delta.groups_delta(self.client(), delta_link, group_ids=group_ids)
+
+    # planner
+    async def list_plans(self, group_id: str) -> list[PlannerPlan]:
+        return await planner.list_plans(self.client(), group_id)
+
+    async def create_plan(self, group_id: str, title: str) -> PlannerPlan:
+        return await planner.create_plan(self.client(), group_id, title)
+
+    async def list_buckets(self, plan_id: str) -> list[PlannerBucket]:
+        return await planner.list_buckets(self.client(), plan_id)
+
+    async def create_bucket(self, plan_id: str, name: str) -> PlannerBucket:
+        return await planner.create_bucket(self.client(), plan_id, name)
+
+    async def list_tasks(self, plan_id: str) -> list[PlannerTask]:
+        return await planner.list_tasks(self.client(), plan_id)
+
+    async def list_tasks_of_plans(self, plan_ids: Iterable[str]) -> dict[str, list[PlannerTask]]:
+        return await planner.list_tasks_of_plans(self.client(), plan_ids)
+
+    async def get_task(self, task_id: str) -> PlannerTask:
+        return await planner.get_task(self.client(), task_id)
+
+    async def create_task(self, plan_id: str, fields: TaskFields) -> PlannerTask:
+        return await planner.create_task(self.client(), plan_id, fields)
+
+    async def update_task(self, task: PlannerTask | str, etag: str | None, fields: TaskFields) -> PlannerTask:
+        task_id, tag = _id_and_etag(task, etag)
+        return await planner.update_task(self.client(), task_id, tag, fields)
+
+    async def delete_task(self, task: PlannerTask | str, etag: str | None = None) -> None:
+        task_id, tag = _id_and_etag(task, etag)
+        await planner.delete_task(self.client(), task_id, tag)
+
+    async def get_task_details(self, task_id: str) -> PlannerTaskDetails:
+        return await planner.get_task_details(self.client(), task_id)
+
+    async def update_task_details(
+        self, details: PlannerTaskDetails, fields: TaskDetailsFields
+    ) -> PlannerTaskDetails:
+        return await planner.update_task_details(
+            self.client(), details.task_id, _required(details.etag), fields
+        )
+
+    # subscriptions
+    async def create_subscription(
+        self,
+        *,
+        resource: str,
+        change_type: str,
+        notification_url: str,
+        expiration: datetime,
+        client_state: str,
+        lifecycle_notification_url: str | None = None,
+    ) -> Subscription:
+        return await subscriptions.create_subscription(
+            self.client(),
+            resource=resource,
+            change_type=change_type,
+            notification_url=notification_url,
+            expiration=expiration,
+            client_state=client_state,
+            lifecycle_notification_url=lifecycle_notification_url,
+        )
+
+    async def renew_subscription(self, subscription_id: str, expiration: datetime) -> Subscription:
+        return await subscriptions.renew_subscription(self.client(), subscription_id, expiration)
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        await subscriptions.delete_subscription(self.client(), subscription_id)
+
+    async def list_subscriptions(self) -> list[Subscription]:
+        return await subscriptions.list_subscriptions(self.client())
+
+    # $batch
+    async def batch(self, requests: Iterable[BatchRequest]) -> dict[str, BatchResponse]:
+        """Send requests in ≤ 20-request $batch calls; per-request results by id."""
+        return await run_batch(self.client(), requests, sleep=self._sleep)
+
+
+def _required(value: str | None) -> str:
+    if not value:
+        raise ValueError("a user id / membership id / etag is required")
+    return value
+
+
+def _id_and_etag(task: PlannerTask | str, etag: str | None) -> tuple[str, str]:
+    if isinstance(task, PlannerTask):
+        return task.task_id, _required(etag or task.etag)
+    return task, _required(etag)

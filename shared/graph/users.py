@@ -1,0 +1,64 @@
+"""Resolve workers to Entra users by UPN or employeeId, 20 look-ups per `$batch` call.
+
+Permission: User.Read.All (application). https://learn.microsoft.com/graph/api/user-get
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+from shared.domain.teams import Identity
+from shared.graph.batch import BatchRequest, run_batch
+from shared.graph.client import GraphClient
+
+_SELECT = "id,userPrincipalName,displayName,employeeId"
+
+
+def odata_quote(value: str) -> str:
+    """A string literal for $filter: single quotes doubled, then URL-encoded."""
+    return quote("'" + value.replace("'", "''") + "'", safe="")
+
+
+def identity_from(user: dict[str, Any]) -> Identity:
+    return Identity(
+        user_id=str(user["id"]), upn=user.get("userPrincipalName"), display_name=user.get("displayName")
+    )
+
+
+async def resolve_upns(client: GraphClient, upns: Iterable[str]) -> dict[str, Identity]:
+    """UPN -> Identity for the UPNs that exist (matched case-insensitively); others are absent."""
+    wanted = list(dict.fromkeys(u for u in upns if u))
+    requests = [
+        BatchRequest(id=str(i), method="GET", url=f"/users/{quote(upn, safe='@')}?$select={_SELECT}")
+        for i, upn in enumerate(wanted)
+    ]
+    responses = await run_batch(client, requests)
+    found: dict[str, Identity] = {}
+    for i, upn in enumerate(wanted):
+        response = responses[str(i)]
+        if response.status == 404:
+            continue
+        found[upn] = identity_from(response.json())
+    return found
+
+
+async def resolve_employee_ids(client: GraphClient, employee_ids: Iterable[str]) -> dict[str, Identity]:
+    """employeeId -> Identity; an id matching no user, or several, is absent (ambiguous)."""
+    wanted = list(dict.fromkeys(e for e in employee_ids if e))
+    requests = [
+        BatchRequest(
+            id=str(i),
+            method="GET",
+            url=f"/users?$filter=employeeId%20eq%20{odata_quote(eid)}&$select={_SELECT}",
+        )
+        for i, eid in enumerate(wanted)
+    ]
+    responses = await run_batch(client, requests)
+    found: dict[str, Identity] = {}
+    for i, eid in enumerate(wanted):
+        users = (responses[str(i)].json() or {}).get("value", [])
+        if len(users) == 1:
+            found[eid] = identity_from(users[0])
+    return found
