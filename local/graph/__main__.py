@@ -11,20 +11,35 @@ from .server import create_app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m local.graph", description="Graph sandbox (a local subset of Microsoft Graph v1.0).")
+    parser = argparse.ArgumentParser(
+        prog="python -m local.graph", description="Graph sandbox (a local subset of Microsoft Graph v1.0)."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--db", default=".local/graph.sqlite", help="SQLite file holding the tenant (kept across restarts)")
+    parser.add_argument(
+        "--db", default=".local/graph.sqlite", help="SQLite file holding the tenant (kept across restarts)"
+    )
     parser.add_argument("--token", default="sandbox-token", help="bearer token the sandbox accepts")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every sandbox duration (0.1 = 10x faster)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiplies every sandbox duration (0.1 = 10x faster)"
+    )
     parser.add_argument("--async-delay", type=float, default=0.2, help="seconds a teamsAsyncOperation takes")
-    parser.add_argument("--lag", type=float, default=0.0, help="seconds new teams/members stay invisible (replication lag)")
+    parser.add_argument(
+        "--lag", type=float, default=0.0, help="seconds new teams/members stay invisible (replication lag)"
+    )
     parser.add_argument("--no-throttle", action="store_true", help="turn off the Graph-shaped token buckets")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     if os.path.dirname(args.db):
         os.makedirs(os.path.dirname(args.db), exist_ok=True)
-    app = create_app(args.db, token=args.token, scale=args.scale, async_delay=args.async_delay, lag=args.lag, throttle=not args.no_throttle)
+    app = create_app(
+        args.db,
+        token=args.token,
+        scale=args.scale,
+        async_delay=args.async_delay,
+        lag=args.lag,
+        throttle=not args.no_throttle,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 

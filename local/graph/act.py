@@ -37,7 +37,8 @@ def add_member(sb: Sandbox, data: dict[str, Any]) -> Any:
 
 
 def remove_member(sb: Sandbox, data: dict[str, Any]) -> Any:
-    from .members import membership_id, remove_member as remove
+    from .members import membership_id
+    from .members import remove_member as remove
 
     team = _team(sb, data)
     member = sb.store.get("member", membership_id(team["id"], _user(sb, data)["id"]))

@@ -16,11 +16,13 @@ from .errors import GraphError, now_iso
 from .wire import Req, Resp, collection, entity, page_params
 
 MAX_NAME = 50
-FORBIDDEN = set('~#%&*{}+/\\:<>?|\'",')
+FORBIDDEN = set("~#%&*{}+/\\:<>?|'\",")
 GENERAL = "General"
 
 
-def _new_channel(sb: Sandbox, team_id: str, name: str, body: dict[str, Any], ident: str | None = None) -> dict[str, Any]:
+def _new_channel(
+    sb: Sandbox, team_id: str, name: str, body: dict[str, Any], ident: str | None = None
+) -> dict[str, Any]:
     ident = ident or f"19:{secrets.token_hex(16)}@thread.tacv2"
     channel = {
         "id": ident,
@@ -41,10 +43,22 @@ def validate_name(sb: Sandbox, team_id: str, name: Any, own_id: str | None = Non
     if not isinstance(name, str) or not name.strip():
         raise GraphError(400, "BadRequest", "Channel name cannot be empty.")
     if len(name) > MAX_NAME:
-        raise GraphError(400, "BadRequest", f"Channel name length must be less than or equal to {MAX_NAME} characters.")
-    if FORBIDDEN & set(name) or ".." in name or name[0] in "_." or name.endswith(".") or any(ord(c) < 0x20 for c in name):
-        raise GraphError(400, "BadRequest", "Channel name contains invalid characters or is in an invalid format.")
-    for _, other in sb.store.query("channel", parent=team_id, where="lower(json_extract(data, '$.displayName'))=lower(?)", args=[name]):
+        raise GraphError(
+            400, "BadRequest", f"Channel name length must be less than or equal to {MAX_NAME} characters."
+        )
+    if (
+        FORBIDDEN & set(name)
+        or ".." in name
+        or name[0] in "_."
+        or name.endswith(".")
+        or any(ord(c) < 0x20 for c in name)
+    ):
+        raise GraphError(
+            400, "BadRequest", "Channel name contains invalid characters or is in an invalid format."
+        )
+    for _, other in sb.store.query(
+        "channel", parent=team_id, where="lower(json_extract(data, '$.displayName'))=lower(?)", args=[name]
+    ):
         if other["id"] != own_id:
             raise GraphError(409, "NameAlreadyExists", "Channel name already existed, please use other name.")
     return name
@@ -73,7 +87,9 @@ async def list_channels(sb: Sandbox, req: Req) -> Resp:
 
     team_id = team_or_404(sb, req.params["id"])["id"]
     top, after = page_params(req, default=1000, maximum=1000)
-    return collection(req, _ctx(team_id), sb.store.query("channel", parent=team_id, after=after, limit=top + 1), top)
+    return collection(
+        req, _ctx(team_id), sb.store.query("channel", parent=team_id, after=after, limit=top + 1), top
+    )
 
 
 async def get_channel(sb: Sandbox, req: Req) -> Resp:

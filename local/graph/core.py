@@ -56,7 +56,9 @@ class Router:
                     return template, found.groupdict(), handler
                 allowed = True
         if allowed:
-            raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed for '{path}'.")
+            raise GraphError(
+                405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed for '{path}'."
+            )
         segment = path.strip("/").split("/")[-1]
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
@@ -109,7 +111,11 @@ class Sandbox:
             self._throttle(req)
             resp = await handler(self, req)
         except GraphError as err:
-            resp = Resp(err.status, error_body(err.code, err.message, request_id, req.header("client-request-id")), dict(err.headers))
+            resp = Resp(
+                err.status,
+                error_body(err.code, err.message, request_id, req.header("client-request-id")),
+                dict(err.headers),
+            )
         self.counters.record(key, resp.status)
         resp.headers.setdefault("request-id", request_id)
         resp.headers.setdefault("client-request-id", req.header("client-request-id") or request_id)

@@ -14,9 +14,7 @@ from typing import Any
 class GraphError(Exception):
     """An error answered to the client exactly as Graph would shape it."""
 
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code

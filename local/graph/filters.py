@@ -56,7 +56,9 @@ def _split(expr: str) -> tuple[list[str], str]:
         i += 1
     parts.append(expr[start:].strip())
     if len(ops) > 1:
-        raise GraphError(400, "Request_UnsupportedQuery", "Mixing 'and' and 'or' is not supported by the sandbox.")
+        raise GraphError(
+            400, "Request_UnsupportedQuery", "Mixing 'and' and 'or' is not supported by the sandbox."
+        )
     return parts, (ops.pop() if ops else "and")
 
 
@@ -97,4 +99,6 @@ def _clause(part: str) -> tuple[str, list[Any]]:
         values = [_unquote(v) for v in re.findall(_STR, m[2])]
         col = "id" if m[1] == "id" else f"json_extract(data, '$.{m[1]}')"
         return f"{col} IN ({','.join('?' * len(values))})", values
-    raise GraphError(400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause specified: '{part}'.")
+    raise GraphError(
+        400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause specified: '{part}'."
+    )

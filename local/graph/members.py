@@ -53,20 +53,26 @@ def add_member(sb: Sandbox, team_id: str, user: dict[str, Any], roles: list[str]
     sb.store.put("member", member, parent=team_id)
     if not existing:
         sb.store.log_change(team_id, "member+", user["id"], sb.now())
-    sb.publish({"kind": "member", "changeType": "updated" if existing else "created", "teamId": team_id, "id": mid})
+    sb.publish(
+        {"kind": "member", "changeType": "updated" if existing else "created", "teamId": team_id, "id": mid}
+    )
     return member
 
 
 def owners(sb: Sandbox, team_id: str) -> int:
     return sb.store.count(
-        "member", parent=team_id, where="EXISTS (SELECT 1 FROM json_each(data, '$.roles') WHERE value='owner')"
+        "member",
+        parent=team_id,
+        where="EXISTS (SELECT 1 FROM json_each(data, '$.roles') WHERE value='owner')",
     )
 
 
 def _last_owner_error() -> GraphError:
     # Teams refuses to leave a team without an owner; https://learn.microsoft.com/graph/api/team-archive
     # and the teams overview require an owner. Message as Teams answers it [unconfirmed wording].
-    return GraphError(400, "BadRequest", "Cannot remove the last owner of the team. A team must have at least one owner.")
+    return GraphError(
+        400, "BadRequest", "Cannot remove the last owner of the team. A team must have at least one owner."
+    )
 
 
 def remove_member(sb: Sandbox, team_id: str, member: dict[str, Any]) -> None:
@@ -103,7 +109,12 @@ async def list_members(sb: Sandbox, req: Req) -> Resp:
     team_id = team_or_404(sb, req.params["id"])["id"]
     top, after = page_params(req, default=1000, maximum=1000)
     rows = sb.store.query(
-        "member", parent=team_id, where="json_extract(data, '$._visibleAt')<=?", args=[sb.now()], after=after, limit=top + 1
+        "member",
+        parent=team_id,
+        where="json_extract(data, '$._visibleAt')<=?",
+        args=[sb.now()],
+        after=after,
+        limit=top + 1,
     )
     return collection(req, _ctx(team_id), rows, top)
 
@@ -161,21 +172,30 @@ async def add_members(sb: Sandbox, req: Req) -> Resp:
     if not isinstance(values, list) or not values:
         raise GraphError(400, "BadRequest", "The 'values' property is required.")
     if len(values) > MAX_ADD:
-        raise GraphError(400, "BadRequest", f"The number of members in the request exceeds the limit of {MAX_ADD}.")
+        raise GraphError(
+            400, "BadRequest", f"The number of members in the request exceeds the limit of {MAX_ADD}."
+        )
     results: list[dict[str, Any]] = []
     failed = False
     with sb.store.tx():
         for value in values:
             user_id = bound_user_id(value) or ""
             user = resolve_user(sb, user_id) if user_id else None
-            result: dict[str, Any] = {"@odata.type": "#microsoft.graph.aadUserConversationMemberResult", "userId": user["id"] if user else user_id, "error": None}
+            result: dict[str, Any] = {
+                "@odata.type": "#microsoft.graph.aadUserConversationMemberResult",
+                "userId": user["id"] if user else user_id,
+                "error": None,
+            }
             if user is None:
                 failed = True
                 result["error"] = {"code": "NotFound", "message": f"Could not find user with id '{user_id}'."}
             else:
                 add_member(sb, team_id, user, value.get("roles") or [])
             results.append(result)
-    body = {"@odata.context": f"{req.base}/$metadata#Collection(microsoft.graph.actionResultPart)", "value": results}
+    body = {
+        "@odata.context": f"{req.base}/$metadata#Collection(microsoft.graph.actionResultPart)",
+        "value": results,
+    }
     return Resp(207 if failed else 200, body)
 
 
@@ -186,4 +206,3 @@ def register(router: Router) -> None:
     router.add("GET", "/teams/{id}/members/{membershipId}", get_member)
     router.add("PATCH", "/teams/{id}/members/{membershipId}", patch_member)
     router.add("DELETE", "/teams/{id}/members/{membershipId}", delete_member)
-

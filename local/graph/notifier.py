@@ -52,7 +52,9 @@ def _targets(change: dict[str, Any]) -> list[tuple[set[str], str, str, str]]:
         out.append(({"/teams/getallmembers", f"/teams/{team}/members".lower()}, "member", path, change["id"]))
     elif kind == "channel":
         path = f"teams('{team}')/channels('{change['id']}')"
-        out.append(({"/teams/getallchannels", f"/teams/{team}/channels".lower()}, "channel", path, change["id"]))
+        out.append(
+            ({"/teams/getallchannels", f"/teams/{team}/channels".lower()}, "channel", path, change["id"])
+        )
     elif kind == "team":
         out.append(({"/teams", f"/teams/{team}".lower()}, "team", f"teams('{team}')", team))
     if kind in ("member", "group", "team"):
@@ -90,7 +92,9 @@ class Notifier:
     async def validate(self, url: str) -> str | None:
         """POST ``url?validationToken=…``; None when the endpoint echoed it, else the reason."""
         assert self.client is not None
-        token = f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
+        token = (
+            f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
+        )
         sep = "&" if "?" in url else "?"
         try:
             resp = await self.client.post(

@@ -1,7 +1,370 @@
-"""(in progress)"""
+"""Planner: plans in a group, buckets, tasks and task details, with Planner's ETag rules.
 
-from .core import Router
+- https://learn.microsoft.com/graph/api/resources/planner-overview : every object carries
+  ``@odata.etag``; PATCH and DELETE need ``If-Match`` (missing → 400 "The If-Match header must be
+  specified for this kind of request.", seen in https://github.com/pnp/pnpjs/issues/841), a stale
+  value → 412; ``Prefer: return=representation`` → 200 with the object, else 204.
+- Limits → 403 with the limit's code: https://learn.microsoft.com/office365/planner/planner-limits
+  (newer copy: 9,000 tasks and 3,000 active tasks per plan, 200 buckets, 400 plans per group,
+  20 assignees, 20 checklist items, 15 references).
+- v1.0 ``plannerTask`` has no ``lastModifiedDateTime`` (msgraph-sdk's model has none); the sandbox
+  keeps it privately and shows it only on ``/beta``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from .core import Router, Sandbox
+from .errors import GraphError, now_iso
+from .wire import Req, Resp, collection, entity, page_params, public
+
+APP_ID = "5a6b1c7e-0000-4000-8000-00000000a99e"  # the sandbox's single calling application
+LIMITS = {
+    "tasks": (9000, "MaximumTasksInProject"),
+    "active": (3000, "MaximumActiveTasksInProject"),
+    "buckets": (200, "MaximumBucketsInProject"),
+    "plans": (400, "MaximumProjectsOwnedByUser"),
+    "assignees": (20, "MaximumAssigneesInTasks"),
+    "checklist": (20, "MaximumChecklistItemsOnTask"),
+    "references": (15, "MaximumReferencesOnTask"),
+}
+_TASK_FIELDS = ("title", "bucketId", "orderHint", "assigneePriority", "percentComplete", "startDateTime",
+                "dueDateTime", "priority", "conversationThreadId", "previewType")  # fmt: skip
+_last_etag = 0
+
+
+def new_etag() -> str:
+    """Weak ETags that grow in ordinal string order, as Planner's do for one resource."""
+    global _last_etag
+    _last_etag = max(time.time_ns(), _last_etag + 1)
+    return f'W/"JzEt{_last_etag:020d}Jyc="'
+
+
+def _limit(name: str, count: int) -> None:
+    limit, code = LIMITS[name]
+    if count > limit:
+        raise GraphError(403, code, f"The limit of {limit} for {name} has been reached ({code}).")
+
+
+def _identity(user_id: str | None) -> dict[str, Any]:
+    if user_id:
+        return {"user": {"displayName": None, "id": user_id}}
+    return {"application": {"displayName": None, "id": APP_ID}}
+
+
+def _save(sb: Sandbox, kind: str, obj: dict[str, Any], parent: str | None) -> dict[str, Any]:
+    obj["@odata.etag"] = new_etag()
+    obj["_lastModifiedAt"] = now_iso()
+    sb.store.put(kind, obj, parent=parent)
+    return obj
+
+
+def _get(sb: Sandbox, kind: str, ident: str) -> dict[str, Any]:
+    obj = sb.store.get(kind, ident)
+    if obj is None or (kind == "plan" and sb.store.get("group", obj["container"]["containerId"]) is None):
+        raise GraphError(404, "", "The requested item is not found.")
+    if kind != "plan" and "planId" in obj:
+        _get(sb, "plan", obj["planId"])  # a plan (and its content) disappears with its group
+    return obj
+
+
+def _check_if_match(req: Req, obj: dict[str, Any]) -> None:
+    value = req.header("if-match")
+    if not value:
+        raise GraphError(400, "", "The If-Match header must be specified for this kind of request.")
+    if not (value.startswith('W/"') or value.startswith('"')) and value != "*":
+        raise GraphError(400, "", "The If-Match header contains an invalid value.")
+    if value != "*" and value != obj["@odata.etag"]:
+        raise GraphError(
+            412,
+            "PreconditionFailed",
+            "The If-Match header value does not match the current ETag of the resource.",
+        )
+
+
+def _view(req: Req, data: dict[str, Any]) -> dict[str, Any]:
+    if req.base.endswith("/beta") and "_lastModifiedAt" in data:
+        return {**data, "lastModifiedDateTime": data["_lastModifiedAt"]}
+    return data
+
+
+def _written(req: Req, ctx: str, obj: dict[str, Any]) -> Resp:
+    return entity(req, ctx, _view(req, obj)) if req.prefers_representation() else Resp(204)
+
+
+# -- plans and buckets --------------------------------------------------------------------------
+async def create_plan(sb: Sandbox, req: Req) -> Resp:
+    body = req.json_body()
+    container = body.get("container") or {}
+    group_id = (
+        container.get("containerId")
+        or body.get("owner")
+        or (container.get("url") or "").rstrip("/").split("/")[-1]
+    )
+    group = sb.store.get("group", group_id or "")
+    if group is None:
+        raise GraphError(404, "", "The requested item is not found.")
+    if not body.get("title"):
+        raise GraphError(400, "", "The title field is required.")
+    _limit("plans", sb.store.count("plan", parent=group_id) + 1)
+    plan = {
+        "id": secrets.token_urlsafe(21),
+        "title": body["title"],
+        "owner": group_id,
+        "createdDateTime": now_iso(),
+        "createdBy": _identity(None),
+        "container": {
+            "containerId": group_id,
+            "type": "group",
+            "url": f"https://graph.microsoft.com/v1.0/groups/{group_id}",
+        },
+    }
+    return entity(req, "planner/plans", _save(sb, "plan", plan, group_id), status=201)
+
+
+async def list_group_plans(sb: Sandbox, req: Req) -> Resp:
+    from .teams import group_or_404
+
+    group_or_404(sb, req.params["id"])
+    return collection(
+        req,
+        f"groups('{req.params['id']}')/planner/plans",
+        sb.store.query("plan", parent=req.params["id"]),
+        10_000,
+    )
+
+
+async def get_plan(sb: Sandbox, req: Req) -> Resp:
+    return entity(req, "planner/plans", _get(sb, "plan", req.params["id"]))
+
+
+async def patch_plan(sb: Sandbox, req: Req) -> Resp:
+    plan = _get(sb, "plan", req.params["id"])
+    _check_if_match(req, plan)
+    if "title" in req.json_body():
+        plan["title"] = req.body["title"]
+    return _written(req, "planner/plans", _save(sb, "plan", plan, plan["owner"]))
+
+
+async def create_bucket(sb: Sandbox, req: Req) -> Resp:
+    body = req.json_body()
+    plan = _get(sb, "plan", str(body.get("planId")))
+    _limit("buckets", sb.store.count("bucket", parent=plan["id"]) + 1)
+    bucket = {
+        "id": secrets.token_urlsafe(21),
+        "name": body.get("name") or "",
+        "planId": plan["id"],
+        "orderHint": body.get("orderHint") or "8585 !",
+    }
+    return entity(req, "planner/buckets", _save(sb, "bucket", bucket, plan["id"]), status=201)
+
+
+async def list_buckets(sb: Sandbox, req: Req) -> Resp:
+    plan = _get(sb, "plan", req.params["id"])
+    return collection(
+        req, f"planner/plans('{plan['id']}')/buckets", sb.store.query("bucket", parent=plan["id"]), 10_000
+    )
+
+
+async def get_bucket(sb: Sandbox, req: Req) -> Resp:
+    return entity(req, "planner/buckets", _get(sb, "bucket", req.params["id"]))
+
+
+async def patch_bucket(sb: Sandbox, req: Req) -> Resp:
+    bucket = _get(sb, "bucket", req.params["id"])
+    _check_if_match(req, bucket)
+    for key in ("name", "orderHint"):
+        if key in req.json_body():
+            bucket[key] = req.body[key]
+    return _written(req, "planner/buckets", _save(sb, "bucket", bucket, bucket["planId"]))
+
+
+async def delete_bucket(sb: Sandbox, req: Req) -> Resp:
+    bucket = _get(sb, "bucket", req.params["id"])
+    _check_if_match(req, bucket)
+    sb.store.remove("bucket", bucket["id"])
+    return Resp(204)
+
+
+# -- tasks --------------------------------------------------------------------------------------
+def _apply_task_changes(
+    sb: Sandbox, task: dict[str, Any], changes: dict[str, Any], actor: str | None
+) -> None:
+    for key in _TASK_FIELDS:
+        if key in changes:
+            task[key] = changes[key]
+    if "bucketId" in changes and changes["bucketId"] and sb.store.get("bucket", changes["bucketId"]) is None:
+        raise GraphError(400, "", "The bucket does not exist.")
+    if isinstance(changes.get("appliedCategories"), dict):
+        task["appliedCategories"] = {**task["appliedCategories"], **changes["appliedCategories"]}
+    if isinstance(changes.get("assignments"), dict):
+        assignments = dict(task["assignments"])
+        for user_id, value in changes["assignments"].items():
+            if value is None:
+                assignments.pop(user_id, None)
+            else:
+                assignments[user_id] = {
+                    "@odata.type": "#microsoft.graph.plannerAssignment",
+                    "assignedDateTime": now_iso(),
+                    "orderHint": value.get("orderHint", " !"),
+                    "assignedBy": _identity(actor),
+                }
+        _limit("assignees", len(assignments))
+        task["assignments"] = assignments
+    if "percentComplete" in changes:
+        pct = changes["percentComplete"]
+        if not isinstance(pct, int) or not 0 <= pct <= 100:
+            raise GraphError(400, "", "percentComplete must be an integer between 0 and 100.")
+        if pct == 100 and not task.get("completedDateTime"):
+            task["completedDateTime"], task["completedBy"] = now_iso(), _identity(actor)
+        elif pct < 100:
+            task["completedDateTime"], task["completedBy"] = None, None
+
+
+def _active_count(sb: Sandbox, plan_id: str) -> int:
+    return sb.store.count("task", parent=plan_id, where="json_extract(data, '$.percentComplete')<100")
+
+
+async def create_task(sb: Sandbox, req: Req) -> Resp:
+    body = req.json_body()
+    plan = _get(sb, "plan", str(body.get("planId")))
+    _limit("tasks", sb.store.count("task", parent=plan["id"]) + 1)
+    if body.get("percentComplete", 0) < 100:
+        _limit("active", _active_count(sb, plan["id"]) + 1)
+    task: dict[str, Any] = {
+        "id": secrets.token_urlsafe(21),
+        "planId": plan["id"], "bucketId": None, "title": "", "orderHint": "8585 !", "assigneePriority": "",
+        "percentComplete": 0, "startDateTime": None, "createdDateTime": now_iso(), "dueDateTime": None,
+        "hasDescription": False, "previewType": "automatic", "completedDateTime": None, "completedBy": None,
+        "referenceCount": 0, "checklistItemCount": 0, "activeChecklistItemCount": 0, "priority": 5,
+        "conversationThreadId": None, "createdBy": _identity(None), "appliedCategories": {}, "assignments": {},
+    }  # fmt: skip
+    _apply_task_changes(sb, task, body, None)
+    with sb.store.tx():
+        _save(sb, "task", task, plan["id"])
+        details = {
+            "id": task["id"],
+            "description": None,
+            "previewType": "automatic",
+            "references": {},
+            "checklist": {},
+        }
+        _save(sb, "details", details, task["id"])
+    return entity(req, "planner/tasks", _view(req, task), status=201)
+
+
+async def list_plan_tasks(sb: Sandbox, req: Req) -> Resp:
+    plan = _get(sb, "plan", req.params["id"])
+    top, after = page_params(req, default=400, maximum=999)
+    rows = [
+        (i, _view(req, t)) for i, t in sb.store.query("task", parent=plan["id"], after=after, limit=top + 1)
+    ]
+    return collection(req, f"planner/plans('{plan['id']}')/tasks", rows, top)
+
+
+async def get_task(sb: Sandbox, req: Req) -> Resp:
+    return entity(req, "planner/tasks", _view(req, _get(sb, "task", req.params["id"])))
+
+
+def update_task(
+    sb: Sandbox, task: dict[str, Any], changes: dict[str, Any], actor: str | None
+) -> dict[str, Any]:
+    if changes.get("percentComplete", 100) < 100 <= task["percentComplete"]:
+        _limit("active", _active_count(sb, task["planId"]) + 1)
+    _apply_task_changes(sb, task, changes, actor)
+    return _save(sb, "task", task, task["planId"])
+
+
+def update_task_as(sb: Sandbox, task_id: str, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """A person edits the task in Planner (side channel): no If-Match, completedBy is the user."""
+    return update_task(sb, _get(sb, "task", task_id), changes, user_id)
+
+
+async def patch_task(sb: Sandbox, req: Req) -> Resp:
+    task = _get(sb, "task", req.params["id"])
+    _check_if_match(req, task)
+    return _written(req, "planner/tasks", update_task(sb, task, req.json_body(), None))
+
+
+async def delete_task(sb: Sandbox, req: Req) -> Resp:
+    task = _get(sb, "task", req.params["id"])
+    _check_if_match(req, task)
+    with sb.store.tx():
+        sb.store.remove("task", task["id"])
+        sb.store.remove("details", task["id"])
+    return Resp(204)
+
+
+# -- task details -------------------------------------------------------------------------------
+def _merge_map(current: dict[str, Any], changes: dict[str, Any], item_type: str) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            item = {**merged.get(key, {}), **public(value), "@odata.type": item_type}
+            item["lastModifiedDateTime"] = now_iso()
+            item["lastModifiedBy"] = _identity(None)
+            item.setdefault("orderHint", "8585 !")
+            merged[key] = item
+    return merged
+
+
+async def get_details(sb: Sandbox, req: Req) -> Resp:
+    _get(sb, "task", req.params["id"])
+    return entity(req, "planner/tasks/details", _get(sb, "details", req.params["id"]))
+
+
+async def patch_details(sb: Sandbox, req: Req) -> Resp:
+    task = _get(sb, "task", req.params["id"])
+    details = _get(sb, "details", req.params["id"])
+    _check_if_match(req, details)
+    body = req.json_body()
+    if "description" in body:
+        details["description"] = body["description"]
+    if "previewType" in body:
+        details["previewType"] = body["previewType"]
+    if isinstance(body.get("checklist"), dict):
+        details["checklist"] = _merge_map(
+            details["checklist"], body["checklist"], "#microsoft.graph.plannerChecklistItem"
+        )
+        for item in details["checklist"].values():
+            item.setdefault("isChecked", False)
+        _limit("checklist", len(details["checklist"]))
+    if isinstance(body.get("references"), dict):
+        details["references"] = _merge_map(
+            details["references"], body["references"], "#microsoft.graph.plannerExternalReference"
+        )
+        _limit("references", len(details["references"]))
+    with sb.store.tx():
+        _save(sb, "details", details, task["id"])
+        task["hasDescription"] = bool(details["description"])
+        task["checklistItemCount"] = len(details["checklist"])
+        task["activeChecklistItemCount"] = sum(
+            1 for i in details["checklist"].values() if not i.get("isChecked")
+        )
+        task["referenceCount"] = len(details["references"])
+        _save(sb, "task", task, task["planId"])
+    return _written(req, "planner/tasks/details", details)
 
 
 def register(router: Router) -> None:
-    pass
+    router.add("POST", "/planner/plans", create_plan)
+    router.add("GET", "/groups/{id}/planner/plans", list_group_plans)
+    router.add("GET", "/planner/plans/{id}", get_plan)
+    router.add("PATCH", "/planner/plans/{id}", patch_plan)
+    router.add("GET", "/planner/plans/{id}/buckets", list_buckets)
+    router.add("GET", "/planner/plans/{id}/tasks", list_plan_tasks)
+    router.add("POST", "/planner/buckets", create_bucket)
+    router.add("GET", "/planner/buckets/{id}", get_bucket)
+    router.add("PATCH", "/planner/buckets/{id}", patch_bucket)
+    router.add("DELETE", "/planner/buckets/{id}", delete_bucket)
+    router.add("POST", "/planner/tasks", create_task)
+    router.add("GET", "/planner/tasks/{id}", get_task)
+    router.add("PATCH", "/planner/tasks/{id}", patch_task)
+    router.add("DELETE", "/planner/tasks/{id}", delete_task)
+    router.add("GET", "/planner/tasks/{id}/details", get_details)
+    router.add("PATCH", "/planner/tasks/{id}/details", patch_details)

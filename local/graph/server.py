@@ -23,7 +23,9 @@ from .notifier import Notifier
 from .store import Store
 from .wire import Req, Resp
 
-JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+JSON_TYPE = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+)
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
@@ -60,7 +62,11 @@ def create_app(
     ``throttle=False`` turns the Graph-shaped token buckets off (injected 429s still apply).
     """
     store = Store(db_path)
-    sb = Sandbox(store, Config(token=token, scale=scale, async_delay=async_delay, lag=lag, throttle=throttle), build_router())
+    sb = Sandbox(
+        store,
+        Config(token=token, scale=scale, async_delay=async_delay, lag=lag, throttle=throttle),
+        build_router(),
+    )
     sb.notifier = Notifier(sb)
 
     async def graph(request: Request) -> Response:
@@ -76,9 +82,13 @@ def create_app(
         auth = req.header("authorization") or ""
         if auth != f"Bearer {sb.config.token}":
             # https://learn.microsoft.com/graph/errors : 401 InvalidAuthenticationToken
-            message = "Access token is empty." if not auth else "Access token validation failure. Invalid audience."
+            message = (
+                "Access token is empty." if not auth else "Access token validation failure. Invalid audience."
+            )
             sb.counters.record("AUTH 401", 401)
-            body = error_body("InvalidAuthenticationToken", message, "sandbox", req.header("client-request-id"))
+            body = error_body(
+                "InvalidAuthenticationToken", message, "sandbox", req.header("client-request-id")
+            )
             return to_http(Resp(401, body))
         raw = await request.body()
         if raw:

@@ -66,7 +66,9 @@ def routes(sb: Sandbox) -> list[Route]:
         action = request.path_params["action"]
         handler = ACTIONS.get(action)
         if handler is None:
-            return JSONResponse({"error": {"code": "UnknownAction", "message": f"Known: {sorted(ACTIONS)}"}}, status_code=404)
+            return JSONResponse(
+                {"error": {"code": "UnknownAction", "message": f"Known: {sorted(ACTIONS)}"}}, status_code=404
+            )
         try:
             result = handler(sb, await body(request))
         except GraphError as err:
@@ -77,10 +79,15 @@ def routes(sb: Sandbox) -> list[Route]:
         data = await body(request)
         sub = sb.store.get("subscription", str(data.get("subscriptionId")))
         if sub is None:
-            return JSONResponse({"error": {"code": "NotFound", "message": "Unknown subscription."}}, status_code=404)
+            return JSONResponse(
+                {"error": {"code": "NotFound", "message": "Unknown subscription."}}, status_code=404
+            )
         event = data.get("lifecycleEvent", "reauthorizationRequired")
         if event not in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
-            return JSONResponse({"error": {"code": "BadRequest", "message": f"Unknown lifecycleEvent {event}."}}, status_code=400)
+            return JSONResponse(
+                {"error": {"code": "BadRequest", "message": f"Unknown lifecycleEvent {event}."}},
+                status_code=400,
+            )
         assert sb.notifier is not None
         sb.notifier.lifecycle(sub, event)
         if event == "subscriptionRemoved":

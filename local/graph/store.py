@@ -112,7 +112,9 @@ class Store:
 
     def set_deleted(self, kind: str, ident: str, deleted: bool) -> None:
         with self._lock:
-            self._db.execute("UPDATE objects SET deleted=? WHERE kind=? AND id=?", (int(deleted), kind, ident))
+            self._db.execute(
+                "UPDATE objects SET deleted=? WHERE kind=? AND id=?", (int(deleted), kind, ident)
+            )
 
     def remove(self, kind: str, ident: str) -> None:
         with self._lock:
@@ -148,7 +150,9 @@ class Store:
             params.append(limit)
         return [(r[0], json.loads(r[1])) for r in self._db.execute(sql, params)]
 
-    def count(self, kind: str, *, parent: str | None = None, where: str = "", args: Sequence[Any] = ()) -> int:
+    def count(
+        self, kind: str, *, parent: str | None = None, where: str = "", args: Sequence[Any] = ()
+    ) -> int:
         sql = "SELECT count(*) FROM objects WHERE kind=? AND deleted=0"
         params: list[Any] = [kind]
         if parent is not None:

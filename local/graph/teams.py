@@ -132,7 +132,9 @@ def _team_doc(sb: Sandbox, group: dict[str, Any], body: dict[str, Any], ready_at
     }
 
 
-def new_group(sb: Sandbox, display_name: str, description: str | None, visibility: str | None, team: bool) -> dict[str, Any]:
+def new_group(
+    sb: Sandbox, display_name: str, description: str | None, visibility: str | None, team: bool
+) -> dict[str, Any]:
     nick = _nickname(sb, display_name)
     group = {
         "id": str(uuid.uuid4()),
@@ -150,7 +152,7 @@ def new_group(sb: Sandbox, display_name: str, description: str | None, visibilit
         "_visibleAt": sb.now() + sb.seconds(sb.config.lag),
     }
     sb.store.put("group", group)
-    sb.store.log_change(group["id"], "group", None, sb.now())
+    sb.store.log_change(group["id"], "group*", None, sb.now())  # "*": delta sends every member
     return group
 
 
@@ -200,7 +202,9 @@ def _teamify(sb: Sandbox, req: Req, body: dict[str, Any], bind: str) -> Resp:
         raise GraphError(409, "Conflict", "Team already exists for this group.")
     for key in ("displayName", "visibility", "members", "specialization"):
         if key in body:  # the team inherits these from the group; sending them again is an error
-            raise GraphError(400, "BadRequest", f"'{key}' cannot be specified when creating a team from a group.")
+            raise GraphError(
+                400, "BadRequest", f"'{key}' cannot be specified when creating a team from a group."
+            )
     with sb.store.tx():
         group["resourceProvisioningOptions"] = ["Team"]
         sb.store.put("group", group)
@@ -220,11 +224,26 @@ async def list_teams(sb: Sandbox, req: Req) -> Resp:
     where, args = compile_filter(req.query["$filter"]) if req.query.get("$filter") else ("", [])
     ready = "json_extract(data, '$._readyAt')<=? AND json_extract(data, '$._visibleAt')<=?"
     now = sb.now()
-    rows = sb.store.query("team", where=f"{ready}" + (f" AND ({where})" if where else ""), args=[now, now, *args], after=after, limit=top + 1)
+    rows = sb.store.query(
+        "team",
+        where=f"{ready}" + (f" AND ({where})" if where else ""),
+        args=[now, now, *args],
+        after=after,
+        limit=top + 1,
+    )
     return collection(req, "teams", rows, top)
 
 
-_TEAM_PATCHABLE = ("displayName", "description", "memberSettings", "guestSettings", "messagingSettings", "funSettings", "classification", "visibility")
+_TEAM_PATCHABLE = (
+    "displayName",
+    "description",
+    "memberSettings",
+    "guestSettings",
+    "messagingSettings",
+    "funSettings",
+    "classification",
+    "visibility",
+)
 
 
 def rename_team(sb: Sandbox, team: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -277,7 +296,13 @@ async def list_groups(sb: Sandbox, req: Req) -> Resp:
     top, after = page_params(req, default=100, maximum=999)
     where, args = compile_filter(req.query["$filter"]) if req.query.get("$filter") else ("", [])
     visible = "json_extract(data, '$._visibleAt')<=?"
-    rows = sb.store.query("group", where=visible + (f" AND ({where})" if where else ""), args=[sb.now(), *args], after=after, limit=top + 1)
+    rows = sb.store.query(
+        "group",
+        where=visible + (f" AND ({where})" if where else ""),
+        args=[sb.now(), *args],
+        after=after,
+        limit=top + 1,
+    )
     return collection(req, "groups", rows, top)
 
 
@@ -295,7 +320,11 @@ async def delete_group(sb: Sandbox, req: Req) -> Resp:
 def _deleted_group(sb: Sandbox, ident: str) -> dict[str, Any]:
     group = sb.store.get("group", ident, deleted=True)
     if group is None:
-        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{ident}' does not exist or one of its queried reference-property objects are not present.")
+        raise GraphError(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{ident}' does not exist or one of its queried reference-property objects are not present.",
+        )
     return group
 
 
@@ -316,7 +345,7 @@ async def restore_deleted_item(sb: Sandbox, req: Req) -> Resp:
         group["deletedDateTime"] = None
         sb.store.put("group", group, deleted=False)
         sb.store.set_deleted("team", group["id"], False)
-        sb.store.log_change(group["id"], "group+", None, sb.now())
+        sb.store.log_change(group["id"], "group*", None, sb.now())
     sb.publish({"kind": "group", "changeType": "updated", "teamId": group["id"], "id": group["id"]})
     return entity(req, "directoryObjects", {"@odata.type": "#microsoft.graph.group", **group})
 

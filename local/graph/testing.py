@@ -1,8 +1,8 @@
 """Run the Graph sandbox in a background thread for tests, with helpers for its side channel.
 
-    with running_graph_sandbox(tmp_path / "graph.sqlite", scale=0.01) as graph:
-        graph.seed_users([{"userPrincipalName": "ann@contoso.com", "displayName": "Ann"}])
-        client = httpx.Client(base_url=graph.base_url, headers={"Authorization": f"Bearer {graph.token}"})
+with running_graph_sandbox(tmp_path / "graph.sqlite", scale=0.01) as graph:
+    graph.seed_users([{"userPrincipalName": "ann@contoso.com", "displayName": "Ann"}])
+    client = httpx.Client(base_url=graph.base_url, headers={"Authorization": f"Bearer {graph.token}"})
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ class GraphSandbox:
         return dict(self._call("POST", f"/act/{action}", payload))
 
     def lifecycle(self, subscription_id: str, event: str = "reauthorizationRequired") -> dict[str, Any]:
-        return dict(self._call("POST", "/lifecycle", {"subscriptionId": subscription_id, "lifecycleEvent": event}))
+        return dict(
+            self._call("POST", "/lifecycle", {"subscriptionId": subscription_id, "lifecycleEvent": event})
+        )
 
     def expire_delta_tokens(self) -> None:
         self._call("POST", "/expire-delta-tokens")
@@ -98,7 +100,9 @@ class GraphSandbox:
 
 
 @contextmanager
-def running_graph_sandbox(db_path: str | os.PathLike[str], **create_app_kwargs: Any) -> Iterator[GraphSandbox]:
+def running_graph_sandbox(
+    db_path: str | os.PathLike[str], **create_app_kwargs: Any
+) -> Iterator[GraphSandbox]:
     """Serve ``create_app(db_path, **kwargs)`` with uvicorn on 127.0.0.1 (free port) in a thread."""
     app = create_app(str(db_path), **create_app_kwargs)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -106,14 +110,18 @@ def running_graph_sandbox(db_path: str | os.PathLike[str], **create_app_kwargs: 
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"graph-sandbox-{port}", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"graph-sandbox-{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("Graph sandbox did not start")
         time.sleep(0.01)
-    sandbox = GraphSandbox(f"http://127.0.0.1:{port}", create_app_kwargs.get("token", "sandbox-token"), app.state.sandbox)
+    sandbox = GraphSandbox(
+        f"http://127.0.0.1:{port}", create_app_kwargs.get("token", "sandbox-token"), app.state.sandbox
+    )
     try:
         yield sandbox
     finally:

@@ -61,7 +61,9 @@ class Buckets:
         return (cost - tokens) / rate
 
 
-def buckets_for(method: str, template: str, params: dict[str, str]) -> list[tuple[str, tuple[int, float], float, str]]:
+def buckets_for(
+    method: str, template: str, params: dict[str, str]
+) -> list[tuple[str, tuple[int, float], float, str]]:
     """The buckets one request draws from: ``(key, limit, cost, scope)``."""
     write = method != "GET"
     out: list[tuple[str, tuple[int, float], float, str]] = []
@@ -84,7 +86,9 @@ def buckets_for(method: str, template: str, params: dict[str, str]) -> list[tupl
             out.append(("teams:get", TEAMS_OTHER_GET, 1, "Teams"))
         else:
             out.append(("teams:other", TEAMS_OTHER, 1, "Teams"))
-    elif template.startswith(("/users", "/groups", "/directory")) and not template.startswith("/groups/{id}/planner"):
+    elif template.startswith(("/users", "/groups", "/directory")) and not template.startswith(
+        "/groups/{id}/planner"
+    ):
         # Resource-unit costs: GET users 2, groups/{id}/members 3, everything else 1.
         cost = 2.0 if (method == "GET" and template == "/users") else 1.0
         out.append(("identity", IDENTITY, cost, "Identity/Tenant"))

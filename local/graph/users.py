@@ -28,7 +28,11 @@ def seed_users(sb: Sandbox, users: list[dict[str, Any]]) -> list[dict[str, Any]]
             upn = raw.get("userPrincipalName")
             if not upn:
                 raise GraphError(400, "BadRequest", "Every seeded user needs a userPrincipalName.")
-            existing = sb.store.get("user", raw["id"]) if raw.get("id") else sb.store.find_one("user", "userPrincipalName", upn)
+            existing = (
+                sb.store.get("user", raw["id"])
+                if raw.get("id")
+                else sb.store.find_one("user", "userPrincipalName", upn)
+            )
             user = {
                 "id": raw.get("id") or (existing or {}).get("id") or str(uuid.uuid4()),
                 "businessPhones": [],

@@ -114,11 +114,17 @@ def page_params(req: Req, default: int = 100, maximum: int = 999) -> tuple[int, 
             raise GraphError(400, "BadRequest", "Invalid page size specified: '$top'.") from None
         if not 1 <= top <= maximum:
             # https://learn.microsoft.com/graph/paging : each API has its own maximum page size.
-            raise GraphError(400, "Request_UnsupportedQuery", f"Invalid page size specified: '{top}'. Must be between 1 and {maximum} inclusive.")
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Invalid page size specified: '{top}'. Must be between 1 and {maximum} inclusive.",
+            )
     after = 0
     if "$skiptoken" in req.query:
         tok = decode_token(req.query["$skiptoken"])
         if not tok or not isinstance(tok.get("after"), int):
-            raise GraphError(400, "Directory_InvalidSkipToken", "The specified page token value has expired or is invalid.")
+            raise GraphError(
+                400, "Directory_InvalidSkipToken", "The specified page token value has expired or is invalid."
+            )
         after = tok["after"]
     return top, after
