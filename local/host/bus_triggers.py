@@ -1,0 +1,131 @@
+"""Service Bus triggers: declare each trigger's queue or topic/subscription on the embedded broker
+and run the broker's delivery loop (`local.host.servicebus.run_delivery_loop`) for it.
+
+The delivery loop completes a message when the function returns and abandons it when it raises
+(the broker dead-letters after ``max_delivery_count``), which is the Functions runtime's
+``autoCompleteMessages`` behaviour. Sync functions run in a thread pool sized to the trigger's
+concurrency, so a slow function never blocks the loop or other triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import azure.functions as func
+
+from local.host.invoke import Invoker
+from local.host.loader import FunctionSpec
+
+log = logging.getLogger("local.host")
+
+
+class BusUnavailable(RuntimeError):
+    """The app has Service Bus triggers but the embedded broker/delivery loop is not available."""
+
+
+def delivery_loop_function() -> Callable[..., Any]:
+    try:
+        from local.host import servicebus
+    except ImportError as exc:
+        raise BusUnavailable(
+            "Service Bus triggers need the embedded broker's delivery loop "
+            f"(local/host/servicebus.py: run_delivery_loop), which is not available: {exc}") from exc
+    loop = getattr(servicebus, "run_delivery_loop", None)
+    if loop is None:
+        raise BusUnavailable("local/host/servicebus.py has no run_delivery_loop")
+    return loop
+
+
+def entity_label(spec: FunctionSpec) -> str:
+    t = spec.trigger
+    if t.get("queueName"):
+        return f"queue '{t['queueName']}'"
+    return f"topic '{t['topicName']}' subscription '{t['subscriptionName']}'"
+
+
+async def declare_entities(broker: Any, triggers: list[FunctionSpec], *, max_delivery_count: int,
+                           lock_duration: timedelta) -> None:
+    """Create the queues and topic subscriptions the triggers listen on (idempotent)."""
+    topics: dict[str, list[str]] = {}
+    for spec in triggers:
+        t = spec.trigger
+        if t.get("queueName"):
+            await broker.ensure_queue(str(t["queueName"]), max_delivery_count=max_delivery_count,
+                                      lock_duration=lock_duration)
+        else:
+            topics.setdefault(str(t["topicName"]), []).append(str(t["subscriptionName"]))
+    for topic, subscriptions in topics.items():
+        await broker.ensure_topic(topic, subscriptions=subscriptions, max_delivery_count=max_delivery_count,
+                                  lock_duration=lock_duration)
+
+
+class BusTriggers:
+    """One delivery loop per Service Bus trigger, all stopped by one event."""
+
+    def __init__(self, triggers: list[FunctionSpec], invoker: Invoker, broker: Any, *,
+                 max_concurrent_calls: int) -> None:
+        self.triggers = triggers
+        self.invoker = invoker
+        self.broker = broker
+        self.max_concurrent_calls = max_concurrent_calls
+        self.stop_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._executors: list[ThreadPoolExecutor] = []
+
+    def start(self) -> None:
+        run_delivery_loop = delivery_loop_function()
+        accepted = set(inspect.signature(run_delivery_loop).parameters)
+        for spec in self.triggers:
+            executor = ThreadPoolExecutor(max_workers=self.max_concurrent_calls,
+                                          thread_name_prefix=f"sb-{spec.name}")
+            self._executors.append(executor)
+            t = spec.trigger
+            kwargs: dict[str, Any] = {
+                "handler": self._handler(spec, executor),
+                "stop": self.stop_event,
+                "max_concurrent_calls": self.max_concurrent_calls,
+            }
+            if t.get("queueName"):
+                kwargs["queue"] = str(t["queueName"])
+            else:
+                kwargs["topic"] = str(t["topicName"])
+                kwargs["subscription"] = str(t["subscriptionName"])
+            if "name" in accepted:
+                kwargs["name"] = spec.name
+            kwargs = {k: v for k, v in kwargs.items() if k in accepted or _has_var_kw(run_delivery_loop)}
+            self._tasks.append(asyncio.create_task(run_delivery_loop(self.broker, **kwargs),
+                                                   name=f"servicebus:{spec.name}"))
+
+    def _handler(self, spec: FunctionSpec, executor: ThreadPoolExecutor) -> Callable[[Any], Any]:
+        label = entity_label(spec)
+
+        async def handle(message: func.ServiceBusMessage) -> None:
+            await self.invoker.invoke(
+                spec, message, reason=f"new message on {label}", executor=executor,
+                details={"message_id": message.message_id, "delivery_count": message.delivery_count})
+
+        return handle
+
+    async def stop(self, grace: float) -> None:
+        """Stop receiving; in-flight messages finish within ``grace`` s or return to the queue."""
+        self.stop_event.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+            for spec, result in zip(self.triggers, results, strict=False):
+                if isinstance(result, Exception):
+                    log.error("delivery loop of '%s' ended with %r", spec.name, result)
+        for executor in self._executors:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _has_var_kw(fn: Callable[..., Any]) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())

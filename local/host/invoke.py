@@ -1,0 +1,190 @@
+"""Calling a function: bind its arguments by name like the Python worker, run it, log the outcome.
+
+Async functions run on the host's event loop; sync ones in a thread pool (as the worker does),
+with the invocation's context variables copied so the app's log records carry the function name
+and invocation id. Service Bus output bindings (`func.Out`) are sent after a successful return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+import azure.functions as func
+from azure.functions import _abc
+
+from local.host.loader import FunctionSpec
+from local.host.logs import current_function, current_invocation
+
+log = logging.getLogger("local.host")
+
+SendMessages = Callable[[str, Sequence[Any]], Awaitable[None]]
+
+
+class _TraceContext(_abc.TraceContext):
+    def __init__(self, invocation_id: str) -> None:
+        self._parent = f"00-{uuid.uuid4().hex}-{invocation_id.replace('-', '')[:16]}-01"
+
+    @property
+    def trace_state(self) -> str:
+        return ""
+
+    @property
+    def trace_parent(self) -> str:
+        return self._parent
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {}
+
+
+class InvocationContext(func.Context):
+    """The `context` argument the worker passes to functions that declare one."""
+
+    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+        self._invocation_id = invocation_id
+        self._function_name = function_name
+        self._function_directory = function_directory
+        self._thread_local = threading.local()
+        self._trace = _TraceContext(invocation_id)
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def thread_local_storage(self) -> threading.local:  # type: ignore[override]
+        return self._thread_local
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return self._function_directory
+
+    @property
+    def trace_context(self) -> _abc.TraceContext:
+        return self._trace
+
+    @property
+    def retry_context(self) -> Any:
+        return None
+
+
+class OutValue(func.Out[Any]):
+    """A `func.Out[T]` output binding value."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+
+    def set(self, val: Any) -> None:
+        self._value = val
+
+    def get(self) -> Any:
+        return self._value
+
+
+class Invoker:
+    """Runs invocations of the app's functions; shared by HTTP, timer and Service Bus triggers."""
+
+    def __init__(
+        self,
+        *,
+        function_directory: str,
+        executor: Executor,
+        durable_client_json: Callable[[], str] | None = None,
+        send_messages: SendMessages | None = None,
+    ) -> None:
+        self._directory = function_directory
+        self._executor = executor
+        self._durable_client_json = durable_client_json
+        self._send = send_messages
+        self.in_flight: set[asyncio.Task[Any]] = set()
+
+    async def invoke(
+        self, spec: FunctionSpec, trigger_value: Any, *, reason: str,
+        executor: Executor | None = None, details: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Invoke ``spec`` with ``trigger_value`` bound to its trigger; re-raises the function's error."""
+        invocation_id = str(uuid.uuid4())
+        kwargs: dict[str, Any] = {str(spec.trigger["name"]): trigger_value}
+        if spec.durable_client_arg:
+            if self._durable_client_json is None:
+                raise RuntimeError(f"function '{spec.name}' needs a durable client but no engine is running")
+            kwargs[spec.durable_client_arg] = self._durable_client_json()
+        outputs = {str(b["name"]): OutValue() for b in spec.bus_outputs if b["name"] != "$return"}
+        kwargs.update(outputs)
+        if spec.wants_context:
+            kwargs["context"] = InvocationContext(invocation_id, spec.name, self._directory)
+        if spec.parameters:
+            kwargs = {k: v for k, v in kwargs.items() if k in spec.parameters}
+
+        fn_token = current_function.set(spec.name)
+        inv_token = current_invocation.set(invocation_id)
+        started = time.perf_counter()
+        extra = dict(details or {})
+        log.info("Executing (reason: %s)", reason, extra={"event": "executing", **extra})
+        outcome = "failed"
+        try:
+            if spec.is_async:
+                result = await spec.func(**kwargs)
+            else:
+                context = contextvars.copy_context()
+                call = functools.partial(context.run, spec.func, **kwargs)
+                result = await asyncio.get_running_loop().run_in_executor(executor or self._executor, call)
+            await self._send_outputs(spec, outputs, result)
+            outcome = "succeeded"
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            log.error("Function error: %s: %s", type(exc).__name__, exc, exc_info=exc,
+                      extra={"event": "error"})
+            raise
+        finally:
+            duration = (time.perf_counter() - started) * 1000
+            level = logging.INFO if outcome == "succeeded" else logging.WARNING
+            log.log(level, "Executed", extra={"event": "executed", "outcome": outcome,
+                                              "duration_ms": round(duration, 1), **extra})
+            current_invocation.reset(inv_token)
+            current_function.reset(fn_token)
+
+    async def _send_outputs(self, spec: FunctionSpec, outputs: Mapping[str, OutValue], result: Any) -> None:
+        for binding in spec.bus_outputs:
+            name = str(binding["name"])
+            value = result if name == "$return" else outputs[name].get()
+            if value is None:
+                continue
+            if self._send is None:
+                raise RuntimeError(f"function '{spec.name}': no Service Bus broker for output '{name}'")
+            entity = str(binding.get("queueName") or binding.get("topicName"))
+            await self._send(entity, [outgoing_message(v) for v in _as_list(value)])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def outgoing_message(value: Any) -> Any:
+    """A `shared.bus.protocol.OutgoingMessage` from what a function set on its output binding."""
+    from shared.bus.protocol import OutgoingMessage
+
+    if isinstance(value, OutgoingMessage):
+        return value
+    if isinstance(value, bytes):
+        return OutgoingMessage(body=value, content_type=None)
+    if isinstance(value, str):
+        return OutgoingMessage(body=value.encode("utf-8"), content_type="text/plain")
+    return OutgoingMessage(body=json.dumps(value).encode("utf-8"), content_type="application/json")
