@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 
 import uvicorn
 
@@ -40,7 +41,12 @@ def main(argv: list[str] | None = None) -> None:
         lag=args.lag,
         throttle=not args.no_throttle,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # avoid 40 ms Nagle/delayed-ACK stalls
+    sock.bind((args.host, args.port))
+    print(f"Graph sandbox on http://{args.host}:{args.port}/v1.0 (tenant file {args.db})", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level=args.log_level)).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,135 @@
+"""Subscriptions: validation handshake, limits, change and lifecycle notifications to a receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from local.graph.testing import GraphSandbox
+
+from .conftest import create_team, member
+
+
+class Receiver:
+    """A tiny webhook endpoint: echoes validation tokens, records notifications."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.validations = 0
+        self.fail_next = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "validationToken" in query:
+                    receiver.validations += 1
+                    token = query["validationToken"][0].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(token)))
+                    self.end_headers()
+                    self.wfile.write(token)
+                    return
+                if receiver.fail_next:
+                    receiver.fail_next -= 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                receiver.received.extend(json.loads(body)["value"])
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/notify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def _expiry(minutes: float) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+def test_subscription_handshake_then_membership_notifications_with_client_state(
+    graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]], receiver: Receiver
+) -> None:
+    team_id = create_team(http, "Store N", users[0]["id"])
+    body = {
+        "changeType": "created,updated,deleted",
+        "notificationUrl": receiver.url,
+        "lifecycleNotificationUrl": receiver.url,
+        "resource": "/teams/getAllMembers",
+        "expirationDateTime": _expiry(120),
+        "clientState": "secret-123",
+    }
+    resp = http.post("/subscriptions", json=body)
+    assert resp.status_code == 201, resp.text
+    assert receiver.validations == 2  # notificationUrl and lifecycleNotificationUrl
+    sub = resp.json()
+    receiver.fail_next = 1  # the first delivery fails and is retried
+    http.post(f"/teams/{team_id}/members/add", json={"values": [member(users[1]["id"])]})
+    graph.act("remove-member", teamId=team_id, userId=users[1]["id"])
+    graph.drain()
+    changes = sorted(n["changeType"] for n in receiver.received)
+    assert changes == ["created", "deleted"]
+    note = receiver.received[0]
+    assert note["clientState"] == "secret-123" and note["subscriptionId"] == sub["id"]
+    assert note["resource"].startswith(f"teams('{team_id}')/members('")
+    assert note["resourceData"]["@odata.type"] == "#Microsoft.Graph.aadUserConversationMember"
+    assert graph.counters()["notifications"]["retried"] >= 1
+    graph.lifecycle(sub["id"], "reauthorizationRequired")
+    graph.drain()
+    assert receiver.received[-1]["lifecycleEvent"] == "reauthorizationRequired"
+    renewed = http.patch(f"/subscriptions/{sub['id']}", json={"expirationDateTime": _expiry(200)})
+    assert renewed.status_code == 200
+    assert http.delete(f"/subscriptions/{sub['id']}").status_code == 204
+
+
+def test_subscriptions_are_refused_beyond_limits_for_planner_and_without_handshake(http: httpx.Client, receiver: Receiver) -> None:
+    base = {"changeType": "updated", "notificationUrl": receiver.url, "clientState": "s"}
+    too_long = http.post("/subscriptions", json={**base, "resource": "/groups", "expirationDateTime": _expiry(41760 + 60)})
+    assert too_long.status_code == 400 and "41760" in too_long.json()["error"]["message"]
+    no_lifecycle = http.post("/subscriptions", json={**base, "resource": "/teams/getAllChannels", "expirationDateTime": _expiry(120)})
+    assert no_lifecycle.status_code == 400 and "lifecycleNotificationUrl" in no_lifecycle.json()["error"]["message"]
+    planner = http.post("/subscriptions", json={**base, "resource": "/planner/plans/abc/tasks", "expirationDateTime": _expiry(30)})
+    assert planner.status_code == 400
+    unreachable = http.post(
+        "/subscriptions", json={**base, "notificationUrl": "http://127.0.0.1:9/none", "resource": "/groups", "expirationDateTime": _expiry(30)}
+    )
+    assert unreachable.status_code == 400 and unreachable.json()["error"]["code"] == "ValidationError"
+    ok = http.post("/subscriptions", json={**base, "resource": "/groups", "expirationDateTime": _expiry(41000)})
+    assert ok.status_code == 201
+
+
+def test_channel_rename_by_a_person_is_notified(graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]], receiver: Receiver) -> None:
+    team_id = create_team(http, "Store C", users[0]["id"])
+    channel = http.post(f"/teams/{team_id}/channels", json={"displayName": "Records"}).json()
+    sub = {"changeType": "updated", "notificationUrl": receiver.url, "resource": f"/teams/{team_id}/channels",
+           "expirationDateTime": _expiry(30), "clientState": "c"}  # fmt: skip
+    assert http.post("/subscriptions", json=sub).status_code == 201
+    graph.act("rename-channel", teamId=team_id, channelId=channel["id"], displayName="Renamed")
+    deadline = time.monotonic() + 5
+    while not receiver.received and time.monotonic() < deadline:
+        graph.drain()
+    assert receiver.received[0]["resourceData"]["id"] == channel["id"]
