@@ -1,0 +1,64 @@
+"""Fixtures: one Graph sandbox per test module, reached over HTTP by the real gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.graph import Gateway, PollPolicy
+from shared.settings import GraphSettings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # msgraph-sdk's generated request builders warn about their own deprecated config classes.
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:msgraph.*")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:kiota_abstractions.*")
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from local.graph.testing import running_graph_sandbox
+
+    db = Path(tmp_path_factory.mktemp("graph")) / "graph.sqlite"
+    with running_graph_sandbox(db, scale=0.02, async_delay=0.2) as graph:
+        _escape_batch_route(graph)
+        yield graph
+
+
+def _escape_batch_route(graph: Any) -> None:
+    """WORKAROUND (sandbox bug, reported): local/graph/core.Router.add builds its regex without
+    escaping, so the template "/$batch" becomes "^/$batch$" and never matches. Remove once fixed."""
+    import re
+
+    router = graph.sandbox.router
+    routes = []
+    for method, template, regex, handler in router._routes:
+        if "$" in template and not regex.match(template):
+            regex = re.compile("^" + re.escape(template) + "$")
+        routes.append((method, template, regex, handler))
+    router._routes = routes
+
+
+@pytest.fixture(scope="module")
+def people(sandbox: Any) -> list[dict[str, Any]]:
+    """460 seeded users: p0 is a store manager, the rest workers."""
+    users = [
+        {"userPrincipalName": f"p{i}@contoso.com", "displayName": f"Person {i}", "employeeId": f"{i:06d}"}
+        for i in range(460)
+    ]
+    return sandbox.seed_users(users)
+
+
+@pytest.fixture
+def gateway(sandbox: Any) -> Gateway:
+    settings = GraphSettings(base_url=sandbox.base_url, auth="static_token", static_token=sandbox.token,
+                             max_retries=8, max_retry_wait_seconds=20)
+    return Gateway(settings, poll=PollPolicy(first_delay=0.1, interval=0.1, timeout=30))
+
+
+def route_counts(counters: dict[str, Any]) -> dict[str, int]:
+    """{"METHOD /template": total requests} from the sandbox's counters."""
+    return {route: sum(int(n) for n in by_status.values()) for route, by_status in counters["requests"].items()}
