@@ -251,19 +251,28 @@ def _spec_of(fn: Any, problems: list[str]) -> FunctionSpec | None:
     )
 
 
-def load_app(app_module: str = "function_app", attribute: str = "app") -> LoadedApp:
-    """Import the app and index its functions; raises `AppLoadError` naming every unsupported binding.
+def get_functions(app: Any) -> list[Any]:
+    """``app.get_functions()``, callable more than once per app object.
 
-    App settings must already be in the environment (see `appsettings.apply_settings`).
+    The SDK records the names it has seen and refuses a second call ("does not have a unique
+    function name"); the worker calls it once per process, but the host and the durable engine
+    each index the app, and tests start several hosts on one imported module.
     """
-    module = import_app_module(app_module)
-    app = getattr(module, attribute, None)
-    if app is None or not hasattr(app, "get_functions"):
-        raise AppLoadError([f"module '{module.__name__}' has no FunctionApp named '{attribute}'"])
+    if hasattr(app, "functions_bindings"):
+        app.functions_bindings = None
+    try:
+        return list(app.get_functions())
+    finally:
+        if hasattr(app, "functions_bindings"):
+            app.functions_bindings = None
+
+
+def index_app(app: Any) -> tuple[FunctionSpec, ...]:
+    """The functions of a `FunctionApp`/`DFApp` object; raises `AppLoadError` naming every problem."""
     problems: list[str] = []
     specs: list[FunctionSpec] = []
     seen: set[str] = set()
-    for fn in app.get_functions():
+    for fn in get_functions(app):
         spec = _spec_of(fn, problems)
         if spec is None:
             continue
@@ -274,7 +283,19 @@ def load_app(app_module: str = "function_app", attribute: str = "app") -> Loaded
     _check_routes(specs, problems)
     if problems:
         raise AppLoadError(problems)
-    return LoadedApp(module, app, tuple(specs), app_root(app_module))
+    return tuple(specs)
+
+
+def load_app(app_module: str = "function_app", attribute: str = "app") -> LoadedApp:
+    """Import the app and index its functions; raises `AppLoadError` naming every unsupported binding.
+
+    App settings must already be in the environment (see `appsettings.apply_settings`).
+    """
+    module = import_app_module(app_module)
+    app = getattr(module, attribute, None)
+    if app is None or not hasattr(app, "get_functions"):
+        raise AppLoadError([f"module '{module.__name__}' has no FunctionApp named '{attribute}'"])
+    return LoadedApp(module, app, index_app(app), app_root(app_module))
 
 
 def _check_routes(specs: list[FunctionSpec], problems: list[str]) -> None:
