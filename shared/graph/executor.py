@@ -106,6 +106,10 @@ async def execute_plan(plan: Plan, gateway: Gateway, *, set_mail_nickname: bool 
     run = _Run(gateway, set_mail_nickname)
     sent_before = gateway.stats.sent
     ops = list(enumerate(plan.operations))
+    for _, op in ops:  # a key's team id named by any operation serves its team_id=None siblings
+        explicit = getattr(op, "team_id", None)
+        if explicit and not isinstance(op, ArchiveTeam | UnarchiveTeam):
+            run.team_ids.setdefault(str(op.key), explicit)
     i = 0
     while i < len(ops):
         index, op = ops[i]

@@ -54,11 +54,18 @@ def people(sandbox: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def gateway(sandbox: Any) -> Gateway:
-    settings = GraphSettings(base_url=sandbox.base_url, auth="static_token", static_token=sandbox.token,
-                             max_retries=8, max_retry_wait_seconds=20)
+    settings = GraphSettings(
+        base_url=sandbox.base_url,
+        auth="static_token",
+        static_token=sandbox.token,
+        max_retries=8,
+        max_retry_wait_seconds=20,
+    )
     return Gateway(settings, poll=PollPolicy(first_delay=0.1, interval=0.1, timeout=30))
 
 
 def route_counts(counters: dict[str, Any]) -> dict[str, int]:
     """{"METHOD /template": total requests} from the sandbox's counters."""
-    return {route: sum(int(n) for n in by_status.values()) for route, by_status in counters["requests"].items()}
+    return {
+        route: sum(int(n) for n in by_status.values()) for route, by_status in counters["requests"].items()
+    }

@@ -16,12 +16,15 @@ async def _plan(gateway: Gateway, people: list[dict[str, Any]], name: str) -> st
     return (await gateway.create_plan(team_id, "Store tasks")).plan_id
 
 
-async def test_task_update_with_a_stale_etag_is_precondition_failed(gateway: Gateway,
-                                                                    people: list[dict[str, Any]]) -> None:
+async def test_task_update_with_a_stale_etag_is_precondition_failed(
+    gateway: Gateway, people: list[dict[str, Any]]
+) -> None:
     plan_id = await _plan(gateway, people, "Store 0101")
     bucket = await gateway.create_bucket(plan_id, "To do")
-    task = await gateway.create_task(plan_id, TaskFields(title="Count stock", bucket_id=bucket.bucket_id,
-                                                         assign=frozenset({people[1]["id"]})))
+    task = await gateway.create_task(
+        plan_id,
+        TaskFields(title="Count stock", bucket_id=bucket.bucket_id, assign=frozenset({people[1]["id"]})),
+    )
     assert task.etag and task.assignee_ids == {people[1]["id"]}
     updated = await gateway.update_task(task, None, TaskFields(percent_complete=50))
     assert updated.percent_complete == 50 and updated.etag != task.etag
@@ -39,8 +42,10 @@ async def test_task_details_carry_their_own_etag(gateway: Gateway, people: list[
     plan_id = await _plan(gateway, people, "Store 0102")
     task = await gateway.create_task(plan_id, TaskFields(title="Planogram"))
     details = await gateway.get_task_details(task.task_id)
-    changed = await gateway.update_task_details(details, TaskDetailsFields(
-        description="Aisle 4", checklist=(ChecklistItem(item_id="a1", title="Photo"),)))
+    changed = await gateway.update_task_details(
+        details,
+        TaskDetailsFields(description="Aisle 4", checklist=(ChecklistItem(item_id="a1", title="Photo"),)),
+    )
     assert changed.description == "Aisle 4" and [c.title for c in changed.checklist] == ["Photo"]
     with pytest.raises(PreconditionFailed):
         await gateway.update_task_details(details, TaskDetailsFields(description="stale"))
@@ -54,8 +59,9 @@ async def test_planner_limit_is_a_typed_error(gateway: Gateway, people: list[dic
     assert caught.value.status == 403 and caught.value.code == "MaximumAssigneesInTasks"
 
 
-async def test_tasks_of_many_plans_are_read_in_one_batch(gateway: Gateway, sandbox: Any,
-                                                         people: list[dict[str, Any]]) -> None:
+async def test_tasks_of_many_plans_are_read_in_one_batch(
+    gateway: Gateway, sandbox: Any, people: list[dict[str, Any]]
+) -> None:
     plans = [await _plan(gateway, people, f"Store 02{i:02d}") for i in range(3)]
     for plan_id in plans:
         await gateway.create_task(plan_id, TaskFields(title=f"task of {plan_id}"))

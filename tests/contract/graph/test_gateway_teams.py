@@ -9,8 +9,9 @@ from shared.graph import Gateway, NotFound
 from tests.contract.graph.conftest import route_counts
 
 
-async def test_team_is_created_with_its_owner_in_one_call_then_polled(gateway: Gateway, sandbox: Any,
-                                                                      people: list[dict[str, Any]]) -> None:
+async def test_team_is_created_with_its_owner_in_one_call_then_polled(
+    gateway: Gateway, sandbox: Any, people: list[dict[str, Any]]
+) -> None:
     sandbox.reset_counters()
     team_id = await gateway.create_team(display_name="Store 0001", description="d", owner_id=people[0]["id"])
     counts = route_counts(sandbox.counters())
@@ -22,35 +23,50 @@ async def test_team_is_created_with_its_owner_in_one_call_then_polled(gateway: G
     assert any(c.name == "General" for c in state.channels)
 
 
-async def test_partial_members_add_reports_each_refused_user(gateway: Gateway, people: list[dict[str, Any]]) -> None:
+async def test_partial_members_add_reports_each_refused_user(
+    gateway: Gateway, people: list[dict[str, Any]]
+) -> None:
     team_id = await gateway.create_team(display_name="Store 0002", owner_id=people[0]["id"])
     ghost = "00000000-0000-0000-0000-00000000dead"
     failures = await gateway.add_members(
-        team_id, [(people[1]["id"], MemberRole.MEMBER), (ghost, MemberRole.MEMBER), (people[2]["id"], MemberRole.OWNER)]
+        team_id,
+        [
+            (people[1]["id"], MemberRole.MEMBER),
+            (ghost, MemberRole.MEMBER),
+            (people[2]["id"], MemberRole.OWNER),
+        ],
     )
     assert [(f.user_id, f.code) for f in failures] == [(ghost, "NotFound")]
     members = {m.user_id: m.role for m in await gateway.list_members(team_id)}
     assert members[people[1]["id"]] is MemberRole.MEMBER and members[people[2]["id"]] is MemberRole.OWNER
 
 
-async def test_role_change_and_removal_use_membership_ids(gateway: Gateway, people: list[dict[str, Any]]) -> None:
+async def test_role_change_and_removal_use_membership_ids(
+    gateway: Gateway, people: list[dict[str, Any]]
+) -> None:
     team_id = await gateway.create_team(display_name="Store 0003", owner_id=people[0]["id"])
-    await gateway.add_members(team_id, [(people[3]["id"], MemberRole.MEMBER), (people[4]["id"], MemberRole.MEMBER)])
+    await gateway.add_members(
+        team_id, [(people[3]["id"], MemberRole.MEMBER), (people[4]["id"], MemberRole.MEMBER)]
+    )
     await gateway.set_role(team_id, MemberRole.OWNER, user_id=people[3]["id"])
     await gateway.remove_member(team_id, user_id=people[4]["id"])
     members = {m.user_id: m.role for m in await gateway.list_members(team_id)}
     assert members == {people[0]["id"]: MemberRole.OWNER, people[3]["id"]: MemberRole.OWNER}
 
 
-async def test_creating_an_existing_channel_is_idempotent(gateway: Gateway, people: list[dict[str, Any]]) -> None:
+async def test_creating_an_existing_channel_is_idempotent(
+    gateway: Gateway, people: list[dict[str, Any]]
+) -> None:
     team_id = await gateway.create_team(display_name="Store 0004", owner_id=people[0]["id"])
     channel, created = await gateway.create_channel(team_id, "Shift swaps")
-    again, created_again = await gateway.create_channel(team_id, "Shift swaps")
+    _, created_again = await gateway.create_channel(team_id, "Shift swaps")
     assert created and not created_again and channel.id
     assert [c.name for c in await gateway.list_channels(team_id)].count("Shift swaps") == 1
 
 
-async def test_archive_and_unarchive_wait_for_their_operations(gateway: Gateway, people: list[dict[str, Any]]) -> None:
+async def test_archive_and_unarchive_wait_for_their_operations(
+    gateway: Gateway, people: list[dict[str, Any]]
+) -> None:
     team_id = await gateway.create_team(display_name="Store 0005", owner_id=people[0]["id"])
     await gateway.archive_team(team_id)
     assert (await gateway.get_team(team_id)).archived  # type: ignore[union-attr]
@@ -67,8 +83,9 @@ async def test_update_and_find_team_for_adoption(gateway: Gateway, people: list[
     assert await gateway.get_team_state("11111111-1111-1111-1111-111111111111") is None
 
 
-async def test_users_resolve_by_upn_and_employee_id_in_batches(gateway: Gateway, sandbox: Any,
-                                                               people: list[dict[str, Any]]) -> None:
+async def test_users_resolve_by_upn_and_employee_id_in_batches(
+    gateway: Gateway, sandbox: Any, people: list[dict[str, Any]]
+) -> None:
     sandbox.reset_counters()
     upns = [p["userPrincipalName"] for p in people[:45]] + ["nobody@contoso.com"]
     found = await gateway.resolve_upns(upns)

@@ -30,8 +30,11 @@ def scripted(statuses: list[tuple[int, dict[str, str]]], seen: list[httpx.Reques
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         status, headers = statuses[min(len(seen) - 1, len(statuses) - 1)]
-        body = {"value": []} if status < 400 else {"error": {"code": f"E{status}", "message": "m",
-                                                             "innerError": {"request-id": "rid-1"}}}
+        body = (
+            {"value": []}
+            if status < 400
+            else {"error": {"code": f"E{status}", "message": "m", "innerError": {"request-id": "rid-1"}}}
+        )
         return httpx.Response(status, headers=headers, json=body)
 
     return httpx.MockTransport(handler)
@@ -39,14 +42,19 @@ def scripted(statuses: list[tuple[int, dict[str, str]]], seen: list[httpx.Reques
 
 def client_with(handler: Callable[[httpx.Request], httpx.Response], sleeps: Sleeps, **settings: object):  # type: ignore[no-untyped-def]
     graph = GraphSettings(base_url=BASE, auth="static_token", static_token="t", **settings)  # type: ignore[arg-type]
-    return build_client(graph, StaticTokenCredential("t"), sleep=sleeps, transport=httpx.MockTransport(handler))
+    return build_client(
+        graph, StaticTokenCredential("t"), sleep=sleeps, transport=httpx.MockTransport(handler)
+    )
 
 
 async def test_throttled_request_waits_for_retry_after_then_succeeds() -> None:
     seen: list[httpx.Request] = []
     sleeps = Sleeps()
-    transport = RetryingTransport(scripted([(429, {"Retry-After": "2"}), (429, {"Retry-After": "3"}), (200, {})], seen),
-                                  RetryPolicy(), sleep=sleeps)
+    transport = RetryingTransport(
+        scripted([(429, {"Retry-After": "2"}), (429, {"Retry-After": "3"}), (200, {})], seen),
+        RetryPolicy(),
+        sleep=sleeps,
+    )
     async with httpx.AsyncClient(transport=transport) as http:
         response = await http.get(f"{BASE}/users")
     assert response.status_code == 200
@@ -69,16 +77,22 @@ async def test_503_without_retry_after_backs_off_exponentially_with_jitter() -> 
 async def test_retry_budget_is_bounded_by_count_and_total_wait() -> None:
     seen: list[httpx.Request] = []
     sleeps = Sleeps()
-    transport = RetryingTransport(scripted([(429, {"Retry-After": "1"})], seen),
-                                  RetryPolicy(max_retries=3, max_total_wait=60), sleep=sleeps)
+    transport = RetryingTransport(
+        scripted([(429, {"Retry-After": "1"})], seen),
+        RetryPolicy(max_retries=3, max_total_wait=60),
+        sleep=sleeps,
+    )
     async with httpx.AsyncClient(transport=transport) as http:
         assert (await http.get(f"{BASE}/users")).status_code == 429
     assert len(seen) == 4 and sleeps.calls == [1.0, 1.0, 1.0]
 
     seen.clear()
     sleeps.calls.clear()
-    transport = RetryingTransport(scripted([(429, {"Retry-After": "100"})], seen),
-                                  RetryPolicy(max_retries=6, max_total_wait=60), sleep=sleeps)
+    transport = RetryingTransport(
+        scripted([(429, {"Retry-After": "100"})], seen),
+        RetryPolicy(max_retries=6, max_total_wait=60),
+        sleep=sleeps,
+    )
     async with httpx.AsyncClient(transport=transport) as http:
         assert (await http.get(f"{BASE}/users")).status_code == 429
     assert len(seen) == 1 and sleeps.calls == []  # waiting 100 s would exceed the 60 s budget
@@ -87,8 +101,9 @@ async def test_retry_budget_is_bounded_by_count_and_total_wait() -> None:
 async def test_500_is_retried_for_reads_but_never_for_post_teams() -> None:
     for method, path, expected_sends in (("GET", "/teams/x", 3), ("POST", "/teams", 1)):
         seen: list[httpx.Request] = []
-        transport = RetryingTransport(scripted([(500, {}), (500, {}), (200, {})], seen), RetryPolicy(),
-                                      sleep=Sleeps())
+        transport = RetryingTransport(
+            scripted([(500, {}), (500, {}), (200, {})], seen), RetryPolicy(), sleep=Sleeps()
+        )
         async with httpx.AsyncClient(transport=transport) as http:
             await http.request(method, f"{BASE}{path}")
         assert len(seen) == expected_sends, method
@@ -100,9 +115,17 @@ async def test_full_stack_maps_exhausted_throttling_to_throttled_with_request_id
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return httpx.Response(429, headers={"Retry-After": "1"},
-                              json={"error": {"code": "TooManyRequests", "message": "slow down",
-                                              "innerError": {"request-id": "abc"}}})
+        return httpx.Response(
+            429,
+            headers={"Retry-After": "1"},
+            json={
+                "error": {
+                    "code": "TooManyRequests",
+                    "message": "slow down",
+                    "innerError": {"request-id": "abc"},
+                }
+            },
+        )
 
     client = client_with(handler, sleeps, max_retries=2)
     with pytest.raises(Throttled) as caught:
@@ -144,8 +167,11 @@ async def test_dropped_connections_become_graph_unavailable() -> None:
 
 
 async def test_server_error_after_retries_is_server_error() -> None:
-    client = client_with(lambda r: httpx.Response(502, json={"error": {"code": "BadGateway", "message": "x"}}),
-                         Sleeps(), max_retries=1)
+    client = client_with(
+        lambda r: httpx.Response(502, json={"error": {"code": "BadGateway", "message": "x"}}),
+        Sleeps(),
+        max_retries=1,
+    )
     with pytest.raises(ServerError):
         await client.call("GET", "users")
 
@@ -182,14 +208,20 @@ async def test_batch_retries_only_the_throttled_inner_requests() -> None:
         sent.append(ids)
         first = len(sent) == 1
         responses = [
-            {"id": i, "status": 429 if first and i == "1" else 200, "headers": {"Retry-After": "2"} if first else {},
-             "body": {"id": i}}
+            {
+                "id": i,
+                "status": 429 if first and i == "1" else 200,
+                "headers": {"Retry-After": "2"} if first else {},
+                "body": {"id": i},
+            }
             for i in ids
         ]
         return httpx.Response(200, json={"responses": list(reversed(responses))})
 
     sleeps = Sleeps()
     client = client_with(handler, sleeps)
-    results = await run_batch(client, [BatchRequest(str(i), "GET", f"/users/{i}") for i in range(3)], sleep=sleeps)
+    results = await run_batch(
+        client, [BatchRequest(str(i), "GET", f"/users/{i}") for i in range(3)], sleep=sleeps
+    )
     assert sent == [["0", "1", "2"], ["1"]] and sleeps.calls == [2.0]
     assert all(r.ok for r in results.values())
