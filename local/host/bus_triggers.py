@@ -69,11 +69,14 @@ class BusTriggers:
     """One delivery loop per Service Bus trigger, all stopped by one event."""
 
     def __init__(self, triggers: list[FunctionSpec], invoker: Invoker, broker: Any, *,
-                 max_concurrent_calls: int) -> None:
+                 max_concurrent_calls: int, max_auto_lock_renewal: timedelta = timedelta(minutes=5),
+                 drain_timeout: float = 30.0) -> None:
         self.triggers = triggers
         self.invoker = invoker
         self.broker = broker
         self.max_concurrent_calls = max_concurrent_calls
+        self.max_auto_lock_renewal = max_auto_lock_renewal
+        self.drain_timeout = drain_timeout
         self.stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._executors: list[ThreadPoolExecutor] = []
@@ -90,6 +93,8 @@ class BusTriggers:
                 "handler": self._handler(spec, executor),
                 "stop": self.stop_event,
                 "max_concurrent_calls": self.max_concurrent_calls,
+                "max_auto_lock_renewal": self.max_auto_lock_renewal,
+                "drain_timeout": self.drain_timeout,
             }
             if t.get("queueName"):
                 kwargs["queue"] = str(t["queueName"])
@@ -116,7 +121,7 @@ class BusTriggers:
         """Stop receiving; in-flight messages finish within ``grace`` s or return to the queue."""
         self.stop_event.set()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            _, pending = await asyncio.wait(self._tasks, timeout=grace + 5)
             for task in pending:
                 task.cancel()
             results = await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -77,6 +77,7 @@ class LocalHost:
         self.timers: TimerScheduler | None = None
         self.bus: BusTriggers | None = None
         self.state = "Initialized"
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
@@ -93,6 +94,7 @@ class LocalHost:
 
     async def start(self) -> None:
         """Load the app and start serving; raises `AppLoadError` for an app it cannot run."""
+        self.loop = asyncio.get_running_loop()
         root = app_root(self.app_module)
         local = read_local_settings(root / "local.settings.json") if self.use_local_settings else {}
         for key in {**local, **self.settings}:
@@ -138,8 +140,10 @@ class LocalHost:
 
         bus_triggers = app.of_type("serviceBusTrigger")
         if bus_triggers:
-            self.bus = BusTriggers(bus_triggers, invoker, self.broker,
-                                   max_concurrent_calls=self.config.max_concurrent_calls)
+            self.bus = BusTriggers(
+                bus_triggers, invoker, self.broker, max_concurrent_calls=self.config.max_concurrent_calls,
+                max_auto_lock_renewal=timedelta(seconds=self.config.max_auto_lock_renewal_seconds),
+                drain_timeout=self.grace_period)
             self.bus.start()
         self.state = "Running"
         log.info("Host started (%d functions)", len(app.functions), extra={"event": "host_started"})

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class HostConfig:
     max_concurrent_activities: int = 10  # extensions.durableTask.maxConcurrentActivityFunctions
     max_concurrent_orchestrations: int = 10
     hub_name: str = "TestHubName"
+    max_auto_lock_renewal_seconds: float = 300.0  # extensions.serviceBus.maxAutoLockRenewalDuration
 
     @classmethod
     def read(cls, path: Path) -> HostConfig:
@@ -70,7 +72,20 @@ class HostConfig:
             max_concurrent_orchestrations=int(
                 durable.get("maxConcurrentOrchestratorFunctions", cls.max_concurrent_orchestrations)),
             hub_name=hub,
+            max_auto_lock_renewal_seconds=_timespan_seconds(
+                bus.get("maxAutoLockRenewalDuration"), cls.max_auto_lock_renewal_seconds),
         )
+
+
+def _timespan_seconds(value: Any, default: float) -> float:
+    """A host.json TimeSpan (``[d.]hh:mm:ss[.fff]``) in seconds."""
+    if not value:
+        return default
+    match = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)", str(value).strip())
+    if match is None:
+        raise ValueError(f"host.json: {value!r} is not a TimeSpan (hh:mm:ss)")
+    days, hours, minutes, seconds = match.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 @dataclass(frozen=True)
