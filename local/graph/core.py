@@ -44,7 +44,8 @@ class Router:
         self._routes: list[tuple[str, str, re.Pattern[str], Handler]] = []
 
     def add(self, method: str, template: str, handler: Handler) -> None:
-        pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+        parts = re.split(r"\{(\w+)\}", template)  # literal, name, literal, name, ...
+        pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
         self._routes.append((method, template, re.compile(f"^{pattern}$"), handler))
 
     def match(self, method: str, path: str) -> tuple[str, dict[str, str], Handler]:
