@@ -34,7 +34,7 @@ _STATUS_CODES = {
 
 
 def normalise_path(path: str) -> str:
-    """``/teams('a')/operations('b')`` and ``/groups/delta()`` → ``/teams/a/operations/b``, ``/groups/delta``."""
+    """Plain segments: ``/teams('a')`` → ``/teams/a``, ``/groups/delta()`` → ``/groups/delta``."""
     path = _KEY_SEGMENT.sub(lambda m: "/" + m[1], path).replace("()", "")
     return "/" + path.strip("/")
 

@@ -133,8 +133,10 @@ def _changes(
 async def groups_delta(sb: Sandbox, req: Req) -> Resp:
     state = _state(sb, req)
     ids = _ids(req)
+    items: list[dict[str, Any]] = []
+    next_off: int | None = None
     if state.get("latest"):
-        items, next_off = [], None
+        pass
     elif state["from"] < 0:
         items, next_off = _snapshot(sb, req, state, ids)
     else:

@@ -6,7 +6,6 @@ Graph error body: https://learn.microsoft.com/graph/errors
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,19 +40,9 @@ def error_body(code: str, message: str, request_id: str, client_request_id: str 
     }
 
 
-def not_found(what: str, ident: str) -> GraphError:
-    # Directory objects answer Request_ResourceNotFound; Teams answers NotFound. Close enough for
-    # clients, which branch on the status: https://learn.microsoft.com/graph/errors
-    return GraphError(
-        404,
-        "Request_ResourceNotFound",
-        f"Resource '{ident}' does not exist or one of its queried reference-property objects are not present.",
+def not_found(ident: str) -> GraphError:
+    """The directory's 404 (users, groups, deleted items): https://learn.microsoft.com/graph/errors"""
+    message = (
+        f"Resource '{ident}' does not exist or one of its queried reference-property objects are not present."
     )
-
-
-def bad_request(message: str, code: str = "BadRequest") -> GraphError:
-    return GraphError(400, code, message)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
+    return GraphError(404, "Request_ResourceNotFound", message)

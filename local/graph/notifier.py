@@ -104,10 +104,14 @@ class Notifier:
             )
         except httpx.HTTPError as exc:
             return f"Subscription validation request failed. {type(exc).__name__}: {exc}"
+        mismatch = (
+            "Subscription validation request failed. "
+            "Response must exactly match validationToken query parameter."
+        )
         if resp.status_code != 200:
-            return f"Subscription validation request failed. Response must exactly match validationToken query parameter. Status {resp.status_code}."
+            return f"{mismatch} Status {resp.status_code}."
         if not resp.headers.get("content-type", "").startswith("text/plain") or resp.text != token:
-            return "Subscription validation request failed. Response must exactly match validationToken query parameter."
+            return mismatch
         return None
 
     # -- change notifications -----------------------------------------------------------------
@@ -191,8 +195,8 @@ class Notifier:
             self.counters["failed_attempts"] += 1
         self.counters["dropped"] += 1
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, wait_s: float = 10.0) -> None:
         """Wait until every queued delivery finished (tests and the side channel use it)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         while self.tasks and time.monotonic() < deadline:
             await asyncio.wait(set(self.tasks), timeout=max(0.0, deadline - time.monotonic()))

@@ -235,12 +235,13 @@ async def create_task(sb: Sandbox, req: Req) -> Resp:
     if body.get("percentComplete", 0) < 100:
         _limit("active", _active_count(sb, plan["id"]) + 1)
     task: dict[str, Any] = {
-        "id": secrets.token_urlsafe(21),
-        "planId": plan["id"], "bucketId": None, "title": "", "orderHint": "8585 !", "assigneePriority": "",
-        "percentComplete": 0, "startDateTime": None, "createdDateTime": now_iso(), "dueDateTime": None,
-        "hasDescription": False, "previewType": "automatic", "completedDateTime": None, "completedBy": None,
-        "referenceCount": 0, "checklistItemCount": 0, "activeChecklistItemCount": 0, "priority": 5,
-        "conversationThreadId": None, "createdBy": _identity(None), "appliedCategories": {}, "assignments": {},
+        "id": secrets.token_urlsafe(21), "planId": plan["id"], "bucketId": None, "title": "",
+        "orderHint": "8585 !", "assigneePriority": "", "percentComplete": 0, "startDateTime": None,
+        "createdDateTime": now_iso(), "dueDateTime": None, "hasDescription": False,
+        "previewType": "automatic", "completedDateTime": None, "completedBy": None, "referenceCount": 0,
+        "checklistItemCount": 0, "activeChecklistItemCount": 0, "priority": 5,
+        "conversationThreadId": None, "createdBy": _identity(None), "appliedCategories": {},
+        "assignments": {},
     }  # fmt: skip
     _apply_task_changes(sb, task, body, None)
     with sb.store.tx():

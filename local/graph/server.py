@@ -67,7 +67,7 @@ def create_app(
         Config(token=token, scale=scale, async_delay=async_delay, lag=lag, throttle=throttle),
         build_router(),
     )
-    sb.notifier = Notifier(sb)
+    notifier = sb.notifier = Notifier(sb)
 
     async def graph(request: Request) -> Response:
         version = request.url.path.split("/", 2)[1]
@@ -101,11 +101,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        await sb.notifier.start()
+        await notifier.start()
         try:
             yield {}
         finally:
-            await sb.notifier.stop()
+            await notifier.stop()
             store.close()
 
     routes = [

@@ -104,7 +104,8 @@ async def create_subscription(sb: Sandbox, req: Req) -> Resp:
         raise GraphError(
             403,
             "ExtensionError",
-            f"Operation: Create; Exception: [Status Code: Forbidden; Reason: A subscription for '{body['resource']}' already exists for this application (limit 1 per app per team).]",
+            f"A subscription for '{body['resource']}' already exists for this application "
+            "(at most 1 per app per team).",
         )
     if (
         family == "directory"

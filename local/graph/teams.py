@@ -18,7 +18,7 @@ from typing import Any
 
 from .channels import create_general
 from .core import Router, Sandbox
-from .errors import GraphError, now_iso
+from .errors import GraphError, not_found, now_iso
 from .filters import compile_filter
 from .members import add_member, bound_user_id
 from .users import resolve_user
@@ -47,11 +47,7 @@ def team_or_404(sb: Sandbox, team_id: str) -> dict[str, Any]:
 def group_or_404(sb: Sandbox, group_id: str) -> dict[str, Any]:
     group = sb.store.get("group", group_id)
     if group is None or group["_visibleAt"] > sb.now():
-        raise GraphError(
-            404,
-            "Request_ResourceNotFound",
-            f"Resource '{group_id}' does not exist or one of its queried reference-property objects are not present.",
-        )
+        raise not_found(group_id)
     return group
 
 
@@ -136,7 +132,7 @@ def new_group(
     sb: Sandbox, display_name: str, description: str | None, visibility: str | None, team: bool
 ) -> dict[str, Any]:
     nick = _nickname(sb, display_name)
-    group = {
+    group: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "createdDateTime": now_iso(),
         "deletedDateTime": None,
@@ -320,11 +316,7 @@ async def delete_group(sb: Sandbox, req: Req) -> Resp:
 def _deleted_group(sb: Sandbox, ident: str) -> dict[str, Any]:
     group = sb.store.get("group", ident, deleted=True)
     if group is None:
-        raise GraphError(
-            404,
-            "Request_ResourceNotFound",
-            f"Resource '{ident}' does not exist or one of its queried reference-property objects are not present.",
-        )
+        raise not_found(ident)
     return group
 
 

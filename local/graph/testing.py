@@ -47,7 +47,7 @@ class GraphSandbox:
         return list(self._call("POST", "/seed", {"users": users})["users"])
 
     def counters(self) -> dict[str, Any]:
-        """``{"requests": {"METHOD /template": {"status": n}}, "totals": {...}, "throttled": n, "notifications": {...}}``."""
+        """Requests by ``"METHOD /template"`` and status, ``totals``, ``throttled``, ``notifications``."""
         return dict(self._call("GET", "/counters"))
 
     def reset_counters(self) -> None:
@@ -77,7 +77,7 @@ class GraphSandbox:
         self._call("DELETE", "/faults")
 
     def act(self, action: str, **payload: Any) -> dict[str, Any]:
-        """Act as a person, e.g. ``act("remove-member", teamId=..., userId=...)``; see ``local/graph/act.py``."""
+        """Act as a person: ``act("remove-member", teamId=..., userId=...)``; actions in ``act.py``."""
         return dict(self._call("POST", f"/act/{action}", payload))
 
     def lifecycle(self, subscription_id: str, event: str = "reauthorizationRequired") -> dict[str, Any]:

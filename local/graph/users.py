@@ -33,7 +33,7 @@ def seed_users(sb: Sandbox, users: list[dict[str, Any]]) -> list[dict[str, Any]]
                 if raw.get("id")
                 else sb.store.find_one("user", "userPrincipalName", upn)
             )
-            user = {
+            user: dict[str, Any] = {
                 "id": raw.get("id") or (existing or {}).get("id") or str(uuid.uuid4()),
                 "businessPhones": [],
                 "displayName": None,
@@ -57,7 +57,7 @@ def resolve_user(sb: Sandbox, ident: str) -> dict[str, Any] | None:
 async def get_user(sb: Sandbox, req: Req) -> Resp:
     user = resolve_user(sb, req.params["id"])
     if user is None:
-        raise not_found("user", req.params["id"])
+        raise not_found(req.params["id"])
     return entity(req, "users", user)
 
 

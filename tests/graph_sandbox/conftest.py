@@ -32,7 +32,9 @@ class StaticTokenCredential:
 
 @pytest.fixture
 def graph(tmp_path: Any) -> Iterator[GraphSandbox]:
-    with running_graph_sandbox(tmp_path / "graph.sqlite", scale=0.05, async_delay=1.0, throttle=False) as sandbox:
+    with running_graph_sandbox(
+        tmp_path / "graph.sqlite", scale=0.05, async_delay=1.0, throttle=False
+    ) as sandbox:
         yield sandbox
 
 
@@ -40,10 +42,14 @@ def graph(tmp_path: Any) -> Iterator[GraphSandbox]:
 def users(graph: GraphSandbox) -> list[dict[str, Any]]:
     return graph.seed_users(
         [
-            {"userPrincipalName": f"user{i}@contoso.com", "displayName": f"User {i}", "mail": f"user{i}@contoso.com",
-             "employeeId": f"{i:06d}"}
+            {
+                "userPrincipalName": f"user{i}@contoso.com",
+                "displayName": f"User {i}",
+                "mail": f"user{i}@contoso.com",
+                "employeeId": f"{i:06d}",
+            }
             for i in range(1, 26)
-        ]  # fmt: skip
+        ]
     )
 
 
@@ -56,9 +62,13 @@ def http(graph: GraphSandbox) -> Iterator[httpx.Client]:
 @pytest.fixture
 async def sdk(graph: GraphSandbox) -> AsyncIterator[GraphServiceClient]:
     auth = AzureIdentityAuthenticationProvider(
-        StaticTokenCredential(graph.token), scopes=["https://graph.microsoft.com/.default"], allowed_hosts=["127.0.0.1"]
+        StaticTokenCredential(graph.token),
+        scopes=["https://graph.microsoft.com/.default"],
+        allowed_hosts=["127.0.0.1"],
     )
-    client = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(base_url=graph.base_url))
+    client = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(base_url=graph.base_url)
+    )
     adapter = GraphRequestAdapter(auth, client)
     adapter.base_url = graph.base_url
     yield GraphServiceClient(request_adapter=adapter)
@@ -74,7 +84,10 @@ def member(user_id: str, owner: bool = False) -> dict[str, Any]:
 
 
 def create_team(http: httpx.Client, name: str, owner_id: str, *, wait: bool = True) -> str:
-    resp = http.post("/teams", json={"template@odata.bind": TEMPLATE, "displayName": name, "members": [member(owner_id, True)]})
+    resp = http.post(
+        "/teams",
+        json={"template@odata.bind": TEMPLATE, "displayName": name, "members": [member(owner_id, True)]},
+    )
     assert resp.status_code == 202, resp.text
     team_id = resp.headers["content-location"].split("'")[1]
     if wait:

@@ -106,23 +106,46 @@ def test_subscription_handshake_then_membership_notifications_with_client_state(
     assert http.delete(f"/subscriptions/{sub['id']}").status_code == 204
 
 
-def test_subscriptions_are_refused_beyond_limits_for_planner_and_without_handshake(http: httpx.Client, receiver: Receiver) -> None:
+def test_subscriptions_are_refused_beyond_limits_for_planner_and_without_handshake(
+    http: httpx.Client, receiver: Receiver
+) -> None:
     base = {"changeType": "updated", "notificationUrl": receiver.url, "clientState": "s"}
-    too_long = http.post("/subscriptions", json={**base, "resource": "/groups", "expirationDateTime": _expiry(41760 + 60)})
+    too_long = http.post(
+        "/subscriptions", json={**base, "resource": "/groups", "expirationDateTime": _expiry(41760 + 60)}
+    )
     assert too_long.status_code == 400 and "41760" in too_long.json()["error"]["message"]
-    no_lifecycle = http.post("/subscriptions", json={**base, "resource": "/teams/getAllChannels", "expirationDateTime": _expiry(120)})
-    assert no_lifecycle.status_code == 400 and "lifecycleNotificationUrl" in no_lifecycle.json()["error"]["message"]
-    planner = http.post("/subscriptions", json={**base, "resource": "/planner/plans/abc/tasks", "expirationDateTime": _expiry(30)})
+    no_lifecycle = http.post(
+        "/subscriptions",
+        json={**base, "resource": "/teams/getAllChannels", "expirationDateTime": _expiry(120)},
+    )
+    assert (
+        no_lifecycle.status_code == 400
+        and "lifecycleNotificationUrl" in no_lifecycle.json()["error"]["message"]
+    )
+    planner = http.post(
+        "/subscriptions",
+        json={**base, "resource": "/planner/plans/abc/tasks", "expirationDateTime": _expiry(30)},
+    )
     assert planner.status_code == 400
     unreachable = http.post(
-        "/subscriptions", json={**base, "notificationUrl": "http://127.0.0.1:9/none", "resource": "/groups", "expirationDateTime": _expiry(30)}
+        "/subscriptions",
+        json={
+            **base,
+            "notificationUrl": "http://127.0.0.1:9/none",
+            "resource": "/groups",
+            "expirationDateTime": _expiry(30),
+        },
     )
     assert unreachable.status_code == 400 and unreachable.json()["error"]["code"] == "ValidationError"
-    ok = http.post("/subscriptions", json={**base, "resource": "/groups", "expirationDateTime": _expiry(41000)})
+    ok = http.post(
+        "/subscriptions", json={**base, "resource": "/groups", "expirationDateTime": _expiry(41000)}
+    )
     assert ok.status_code == 201
 
 
-def test_channel_rename_by_a_person_is_notified(graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]], receiver: Receiver) -> None:
+def test_channel_rename_by_a_person_is_notified(
+    graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]], receiver: Receiver
+) -> None:
     team_id = create_team(http, "Store C", users[0]["id"])
     channel = http.post(f"/teams/{team_id}/channels", json={"displayName": "Records"}).json()
     sub = {"changeType": "updated", "notificationUrl": receiver.url, "resource": f"/teams/{team_id}/channels",

@@ -13,45 +13,85 @@ from .conftest import create_team
 
 def _plan(http: httpx.Client, users: list[dict[str, Any]]) -> dict[str, Any]:
     team_id = create_team(http, "Store P", users[0]["id"])
-    resp = http.post("/planner/plans", json={"container": {"url": f"https://graph.microsoft.com/v1.0/groups/{team_id}"}, "title": "Tasks"})
+    resp = http.post(
+        "/planner/plans",
+        json={"container": {"url": f"https://graph.microsoft.com/v1.0/groups/{team_id}"}, "title": "Tasks"},
+    )
     assert resp.status_code == 201
-    assert [p["id"] for p in http.get(f"/groups/{team_id}/planner/plans").json()["value"]] == [resp.json()["id"]]
+    assert [p["id"] for p in http.get(f"/groups/{team_id}/planner/plans").json()["value"]] == [
+        resp.json()["id"]
+    ]
     return dict(resp.json())
 
 
-def test_task_writes_need_the_current_etag_and_every_write_changes_it(http: httpx.Client, users: list[dict[str, Any]]) -> None:
+def test_task_writes_need_the_current_etag_and_every_write_changes_it(
+    http: httpx.Client, users: list[dict[str, Any]]
+) -> None:
     plan = _plan(http, users)
-    bucket = http.post("/planner/buckets", json={"planId": plan["id"], "name": "Store tasks", "orderHint": " !"}).json()
-    task = http.post("/planner/tasks", json={"planId": plan["id"], "bucketId": bucket["id"], "title": "Count stock"}).json()
+    bucket = http.post(
+        "/planner/buckets", json={"planId": plan["id"], "name": "Store tasks", "orderHint": " !"}
+    ).json()
+    task = http.post(
+        "/planner/tasks", json={"planId": plan["id"], "bucketId": bucket["id"], "title": "Count stock"}
+    ).json()
     etag = task["@odata.etag"]
     assert etag.startswith('W/"')
     missing = http.patch(f"/planner/tasks/{task['id']}", json={"percentComplete": 50})
     assert missing.status_code == 400 and "If-Match" in missing.json()["error"]["message"]
-    assert http.patch(f"/planner/tasks/{task['id']}", json={"percentComplete": 50}, headers={"If-Match": etag}).status_code == 204
+    assert (
+        http.patch(
+            f"/planner/tasks/{task['id']}", json={"percentComplete": 50}, headers={"If-Match": etag}
+        ).status_code
+        == 204
+    )
     stale = http.patch(f"/planner/tasks/{task['id']}", json={"title": "x"}, headers={"If-Match": etag})
     assert stale.status_code == 412
     current = http.get(f"/planner/tasks/{task['id']}").json()
-    assert current["@odata.etag"] != etag and current["@odata.etag"] > etag and current["percentComplete"] == 50
+    assert (
+        current["@odata.etag"] != etag and current["@odata.etag"] > etag and current["percentComplete"] == 50
+    )
     assert "lastModifiedDateTime" not in current  # not in v1.0 plannerTask
     rep = http.patch(
         f"/planner/tasks/{task['id']}",
         json={"percentComplete": 100},
         headers={"If-Match": current["@odata.etag"], "Prefer": "return=representation"},
     )
-    assert rep.status_code == 200 and rep.json()["completedDateTime"] and rep.json()["completedBy"]["application"]
+    assert (
+        rep.status_code == 200
+        and rep.json()["completedDateTime"]
+        and rep.json()["completedBy"]["application"]
+    )
     assert http.delete(f"/planner/tasks/{task['id']}", headers={"If-Match": etag}).status_code == 412
-    assert http.delete(f"/planner/tasks/{task['id']}", headers={"If-Match": rep.json()["@odata.etag"]}).status_code == 204
+    assert (
+        http.delete(
+            f"/planner/tasks/{task['id']}", headers={"If-Match": rep.json()["@odata.etag"]}
+        ).status_code
+        == 204
+    )
 
 
-def test_planner_limits_answer_403_with_the_limit_code(http: httpx.Client, users: list[dict[str, Any]]) -> None:
+def test_planner_limits_answer_403_with_the_limit_code(
+    http: httpx.Client, users: list[dict[str, Any]]
+) -> None:
     plan = _plan(http, users)
-    assignments = {u["id"]: {"@odata.type": "#microsoft.graph.plannerAssignment", "orderHint": " !"} for u in users[:21]}
-    too_many = http.post("/planner/tasks", json={"planId": plan["id"], "title": "t", "assignments": assignments})
+    assignments = {
+        u["id"]: {"@odata.type": "#microsoft.graph.plannerAssignment", "orderHint": " !"} for u in users[:21]
+    }
+    too_many = http.post(
+        "/planner/tasks", json={"planId": plan["id"], "title": "t", "assignments": assignments}
+    )
     assert too_many.status_code == 403 and too_many.json()["error"]["code"] == "MaximumAssigneesInTasks"
     task = http.post("/planner/tasks", json={"planId": plan["id"], "title": "t"}).json()
     details = http.get(f"/planner/tasks/{task['id']}/details").json()
-    checklist = {f"item{i}": {"@odata.type": "#microsoft.graph.plannerChecklistItem", "title": f"Step {i}"} for i in range(21)}
-    resp = http.patch(f"/planner/tasks/{task['id']}/details", json={"checklist": checklist}, headers={"If-Match": details["@odata.etag"]})
+    checklist = {
+        f"item{i}": {"@odata.type": "#microsoft.graph.plannerChecklistItem", "title": f"Step {i}"}
+        for i in range(21)
+    }
+    resp = http.patch(
+        f"/planner/tasks/{task['id']}/details",
+        json={"checklist": checklist},
+        headers={"If-Match": details["@odata.etag"]},
+    )
     assert resp.status_code == 403 and resp.json()["error"]["code"] == "MaximumChecklistItemsOnTask"
     ok = http.patch(
         f"/planner/tasks/{task['id']}/details",
@@ -63,7 +103,9 @@ def test_planner_limits_answer_403_with_the_limit_code(http: httpx.Client, users
     assert after["checklistItemCount"] == 3 and after["hasDescription"] is True
 
 
-def test_a_person_completing_a_task_changes_etag_and_completed_by(graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]]) -> None:
+def test_a_person_completing_a_task_changes_etag_and_completed_by(
+    graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]]
+) -> None:
     plan = _plan(http, users)
     task = http.post("/planner/tasks", json={"planId": plan["id"], "title": "Clean"}).json()
     graph.act("complete-task", taskId=task["id"], userId=users[3]["id"])

@@ -36,7 +36,11 @@ def _member(user_id: str, owner: bool = False) -> AadUserConversationMember:
 
 async def _create_team(sdk: GraphServiceClient, name: str, owner_id: str) -> str:
     inspect = HeadersInspectionHandlerOption(inspect_response_headers=True)
-    team = Team(display_name=name, members=[_member(owner_id, True)], additional_data={"template@odata.bind": TEMPLATE})
+    team = Team(
+        display_name=name,
+        members=[_member(owner_id, True)],
+        additional_data={"template@odata.bind": TEMPLATE},
+    )
     await sdk.teams.post(team, request_configuration=RequestConfiguration(options=[inspect]))
     location = next(iter(inspect.response_headers.get("location")))
     team_id, op_id = location.split("'")[1], location.split("'")[3]
@@ -50,11 +54,15 @@ async def _create_team(sdk: GraphServiceClient, name: str, owner_id: str) -> str
     raise AssertionError("team creation did not finish")
 
 
-async def test_sdk_creates_a_team_polls_the_operation_and_adds_members(sdk: GraphServiceClient, users: list[dict[str, Any]]) -> None:
+async def test_sdk_creates_a_team_polls_the_operation_and_adds_members(
+    sdk: GraphServiceClient, users: list[dict[str, Any]]
+) -> None:
     team_id = await _create_team(sdk, "Store SDK", users[0]["id"])
     team = await sdk.teams.by_team_id(team_id).get()
     assert team is not None and team.display_name == "Store SDK" and team.is_archived is False
-    body = AddPostRequestBody(values=[_member(users[1]["id"]), _member("00000000-0000-0000-0000-000000000000")])
+    body = AddPostRequestBody(
+        values=[_member(users[1]["id"]), _member("00000000-0000-0000-0000-000000000000")]
+    )
     result = await sdk.teams.by_team_id(team_id).members.add.post(body)
     assert result is not None and result.value is not None
     errors = [part.additional_data.get("error") or getattr(part, "error", None) for part in result.value]
@@ -64,8 +72,14 @@ async def test_sdk_creates_a_team_polls_the_operation_and_adds_members(sdk: Grap
     assert all(isinstance(m, AadUserConversationMember) for m in members.value or [])
 
 
-async def test_sdk_sees_graph_errors_as_odata_errors(sdk: GraphServiceClient, users: list[dict[str, Any]]) -> None:
-    team = Team(display_name="No owner", members=[_member(users[0]["id"])], additional_data={"template@odata.bind": TEMPLATE})
+async def test_sdk_sees_graph_errors_as_odata_errors(
+    sdk: GraphServiceClient, users: list[dict[str, Any]]
+) -> None:
+    team = Team(
+        display_name="No owner",
+        members=[_member(users[0]["id"])],
+        additional_data={"template@odata.bind": TEMPLATE},
+    )
     with pytest.raises(ODataError) as raised:
         await sdk.teams.post(team)
     assert raised.value.response_status_code == 400
@@ -73,16 +87,25 @@ async def test_sdk_sees_graph_errors_as_odata_errors(sdk: GraphServiceClient, us
 
 
 async def test_sdk_filters_users_by_employee_id(sdk: GraphServiceClient, users: list[dict[str, Any]]) -> None:
-    query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(filter="employeeId eq '000004'", select=["id", "displayName"])
+    query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+        filter="employeeId eq '000004'", select=["id", "displayName"]
+    )
     page = await sdk.users.get(request_configuration=RequestConfiguration(query_parameters=query))
     assert page is not None and [u.id for u in page.value or []] == [users[3]["id"]]
     user = await sdk.users.by_user_id("user5@contoso.com").get()
     assert user is not None and user.employee_id == "000005"
 
 
-async def test_sdk_planner_round_trip_with_if_match(sdk: GraphServiceClient, graph: GraphSandbox, users: list[dict[str, Any]]) -> None:
+async def test_sdk_planner_round_trip_with_if_match(
+    sdk: GraphServiceClient, graph: GraphSandbox, users: list[dict[str, Any]]
+) -> None:
     team_id = await _create_team(sdk, "Store Plan", users[0]["id"])
-    plan = await sdk.planner.plans.post(PlannerPlan(title="Tasks", container=PlannerPlanContainer(url=f"https://graph.microsoft.com/v1.0/groups/{team_id}")))
+    plan = await sdk.planner.plans.post(
+        PlannerPlan(
+            title="Tasks",
+            container=PlannerPlanContainer(url=f"https://graph.microsoft.com/v1.0/groups/{team_id}"),
+        )
+    )
     assert plan is not None and plan.id
     task = await sdk.planner.tasks.post(PlannerTask(plan_id=plan.id, title="Count stock"))
     assert task is not None and task.id
@@ -93,15 +116,21 @@ async def test_sdk_planner_round_trip_with_if_match(sdk: GraphServiceClient, gra
         headers.add("If-Match", value)
         return RequestConfiguration(headers=headers)
 
-    await sdk.planner.tasks.by_planner_task_id(task.id).patch(PlannerTask(percent_complete=100), request_configuration=if_match(etag))
+    await sdk.planner.tasks.by_planner_task_id(task.id).patch(
+        PlannerTask(percent_complete=100), request_configuration=if_match(etag)
+    )
     with pytest.raises(APIError) as stale:
-        await sdk.planner.tasks.by_planner_task_id(task.id).patch(PlannerTask(title="x"), request_configuration=if_match(etag))
+        await sdk.planner.tasks.by_planner_task_id(task.id).patch(
+            PlannerTask(title="x"), request_configuration=if_match(etag)
+        )
     assert stale.value.response_status_code == 412
     tasks = await sdk.planner.plans.by_planner_plan_id(plan.id).tasks.get()
     assert tasks is not None and [t.percent_complete for t in tasks.value or []] == [100]
 
 
-async def test_sdk_reads_groups_delta_with_members(sdk: GraphServiceClient, users: list[dict[str, Any]]) -> None:
+async def test_sdk_reads_groups_delta_with_members(
+    sdk: GraphServiceClient, users: list[dict[str, Any]]
+) -> None:
     from msgraph.generated.groups.delta.delta_request_builder import DeltaRequestBuilder
 
     team_id = await _create_team(sdk, "Store Delta", users[0]["id"])
