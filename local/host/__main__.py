@@ -20,20 +20,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m local.host",
         description="Run an Azure Functions Python (v2 model) app locally: HTTP, timer, Service Bus "
-                    "and Durable Functions triggers, with an embedded broker and durable engine.")
-    parser.add_argument("--app", default="function_app",
-                        help="module name or path to the .py file defining `app` (default: function_app)")
+        "and Durable Functions triggers, with an embedded broker and durable engine.",
+    )
+    parser.add_argument(
+        "--app",
+        default="function_app",
+        help="module name or path to the .py file defining `app` (default: function_app)",
+    )
     parser.add_argument("--port", type=int, default=7071, help="HTTP port (default: 7071; 0 = any free port)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--data", default=".local",
-                        help="data folder: keys, timer status, broker and durable history (default: .local)")
-    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
-                        help="an app setting (overrides local.settings.json and the environment); repeatable")
+    parser.add_argument(
+        "--data",
+        default=".local",
+        help="data folder: keys, timer status, broker and durable history (default: .local)",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an app setting (overrides local.settings.json and the environment); repeatable",
+    )
     parser.add_argument("--no-local-settings", action="store_true", help="do not read local.settings.json")
-    parser.add_argument("--grace", type=float, default=30.0,
-                        help="seconds in-flight invocations get to finish at shutdown (default: 30)")
-    parser.add_argument("--bus-lock-seconds", type=float, default=60.0,
-                        help="peek-lock duration of the trigger entities (default: 60, as Service Bus)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds in-flight invocations get to finish at shutdown (default: 30)",
+    )
+    parser.add_argument(
+        "--bus-lock-seconds",
+        type=float,
+        default=60.0,
+        help="peek-lock duration of the trigger entities (default: 60, as Service Bus)",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format")
     parser.add_argument("--log-level", default="INFO", help="log level (default: INFO)")
     return parser.parse_args(argv)
@@ -50,9 +70,16 @@ def _settings(pairs: list[str]) -> dict[str, str]:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    host = LocalHost(args.app, args.data, args.port, _settings(args.setting), bind=args.bind,
-                     grace_period=args.grace, bus_lock_duration=timedelta(seconds=args.bus_lock_seconds),
-                     use_local_settings=not args.no_local_settings)
+    host = LocalHost(
+        args.app,
+        args.data,
+        args.port,
+        _settings(args.setting),
+        bind=args.bind,
+        grace_period=args.grace,
+        bus_lock_duration=timedelta(seconds=args.bus_lock_seconds),
+        use_local_settings=not args.no_local_settings,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

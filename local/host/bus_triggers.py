@@ -35,7 +35,8 @@ def delivery_loop_function() -> Callable[..., Any]:
     except ImportError as exc:
         raise BusUnavailable(
             "Service Bus triggers need the embedded broker's delivery loop "
-            f"(local/host/servicebus.py: run_delivery_loop), which is not available: {exc}") from exc
+            f"(local/host/servicebus.py: run_delivery_loop), which is not available: {exc}"
+        ) from exc
     loop = getattr(servicebus, "run_delivery_loop", None)
     if loop is None:
         raise BusUnavailable("local/host/servicebus.py has no run_delivery_loop")
@@ -49,28 +50,41 @@ def entity_label(spec: FunctionSpec) -> str:
     return f"topic '{t['topicName']}' subscription '{t['subscriptionName']}'"
 
 
-async def declare_entities(broker: Any, triggers: list[FunctionSpec], *, max_delivery_count: int,
-                           lock_duration: timedelta) -> None:
+async def declare_entities(
+    broker: Any, triggers: list[FunctionSpec], *, max_delivery_count: int, lock_duration: timedelta
+) -> None:
     """Create the queues and topic subscriptions the triggers listen on (idempotent)."""
     topics: dict[str, list[str]] = {}
     for spec in triggers:
         t = spec.trigger
         if t.get("queueName"):
-            await broker.ensure_queue(str(t["queueName"]), max_delivery_count=max_delivery_count,
-                                      lock_duration=lock_duration)
+            await broker.ensure_queue(
+                str(t["queueName"]), max_delivery_count=max_delivery_count, lock_duration=lock_duration
+            )
         else:
             topics.setdefault(str(t["topicName"]), []).append(str(t["subscriptionName"]))
     for topic, subscriptions in topics.items():
-        await broker.ensure_topic(topic, subscriptions=subscriptions, max_delivery_count=max_delivery_count,
-                                  lock_duration=lock_duration)
+        await broker.ensure_topic(
+            topic,
+            subscriptions=subscriptions,
+            max_delivery_count=max_delivery_count,
+            lock_duration=lock_duration,
+        )
 
 
 class BusTriggers:
     """One delivery loop per Service Bus trigger, all stopped by one event."""
 
-    def __init__(self, triggers: list[FunctionSpec], invoker: Invoker, broker: Any, *,
-                 max_concurrent_calls: int, max_auto_lock_renewal: timedelta = timedelta(minutes=5),
-                 drain_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        triggers: list[FunctionSpec],
+        invoker: Invoker,
+        broker: Any,
+        *,
+        max_concurrent_calls: int,
+        max_auto_lock_renewal: timedelta = timedelta(minutes=5),
+        drain_timeout: float = 30.0,
+    ) -> None:
         self.triggers = triggers
         self.invoker = invoker
         self.broker = broker
@@ -85,8 +99,9 @@ class BusTriggers:
         run_delivery_loop = delivery_loop_function()
         accepted = set(inspect.signature(run_delivery_loop).parameters)
         for spec in self.triggers:
-            executor = ThreadPoolExecutor(max_workers=self.max_concurrent_calls,
-                                          thread_name_prefix=f"sb-{spec.name}")
+            executor = ThreadPoolExecutor(
+                max_workers=self.max_concurrent_calls, thread_name_prefix=f"sb-{spec.name}"
+            )
             self._executors.append(executor)
             t = spec.trigger
             kwargs: dict[str, Any] = {
@@ -104,16 +119,21 @@ class BusTriggers:
             if "name" in accepted:
                 kwargs["name"] = spec.name
             kwargs = {k: v for k, v in kwargs.items() if k in accepted or _has_var_kw(run_delivery_loop)}
-            self._tasks.append(asyncio.create_task(run_delivery_loop(self.broker, **kwargs),
-                                                   name=f"servicebus:{spec.name}"))
+            self._tasks.append(
+                asyncio.create_task(run_delivery_loop(self.broker, **kwargs), name=f"servicebus:{spec.name}")
+            )
 
     def _handler(self, spec: FunctionSpec, executor: ThreadPoolExecutor) -> Callable[[Any], Any]:
         label = entity_label(spec)
 
         async def handle(message: func.ServiceBusMessage) -> None:
             await self.invoker.invoke(
-                spec, message, reason=f"new message on {label}", executor=executor,
-                details={"message_id": message.message_id, "delivery_count": message.delivery_count})
+                spec,
+                message,
+                reason=f"new message on {label}",
+                executor=executor,
+                details={"message_id": message.message_id, "delivery_count": message.delivery_count},
+            )
 
         return handle
 

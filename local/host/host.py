@@ -67,7 +67,9 @@ class LocalHost:
         self.grace_period = grace_period
         self.bus_lock_duration = bus_lock_duration
         self.use_local_settings = use_local_settings
-        self.thread_pool_size = thread_pool_size or int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32"))
+        self.thread_pool_size = thread_pool_size or int(
+            os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32")
+        )
         self.app: LoadedApp | None = None
         self.config = HostConfig()
         self.keys: HostKeys | None = None
@@ -104,8 +106,9 @@ class LocalHost:
         self.config = HostConfig.read(app.root / "host.json")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         http_functions = app.of_type("httpTrigger")
-        self.keys = HostKeys.load_or_create(self.data_dir / "host-keys.json",
-                                            [f.name for f in http_functions])
+        self.keys = HostKeys.load_or_create(
+            self.data_dir / "host-keys.json", [f.name for f in http_functions]
+        )
         self._socket = socket.create_server((self.bind, self.port), reuse_port=False)
         self.port = self._socket.getsockname()[1]
         self._executor = ThreadPoolExecutor(max_workers=self.thread_pool_size, thread_name_prefix="func")
@@ -115,16 +118,25 @@ class LocalHost:
         if app.uses_durable:
             self.engine = await self._start_engine(app)
         invoker = Invoker(
-            function_directory=str(app.root), executor=self._executor,
-            durable_client_json=(lambda: self.engine.client_binding_json(self.base_url)) if self.engine else None,
+            function_directory=str(app.root),
+            executor=self._executor,
+            durable_client_json=(lambda: self.engine.client_binding_json(self.base_url))
+            if self.engine
+            else None,
             send_messages=self.broker.send if self.broker is not None else None,
         )
 
         self.http = HttpTriggers(http_functions, self.keys, invoker, route_prefix=self.config.route_prefix)
-        asgi = build_asgi_app(self.http, durable_app=self.engine.asgi_app() if self.engine else None,
-                              state=lambda: self.state)
-        config = uvicorn.Config(asgi, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=int(self.grace_period) or 1)
+        asgi = build_asgi_app(
+            self.http, durable_app=self.engine.asgi_app() if self.engine else None, state=lambda: self.state
+        )
+        config = uvicorn.Config(
+            asgi,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=int(self.grace_period) or 1,
+        )
         self._server = _Server(config)
         self._server_task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="http")
         while not self._server.started:
@@ -141,9 +153,13 @@ class LocalHost:
         bus_triggers = app.of_type("serviceBusTrigger")
         if bus_triggers:
             self.bus = BusTriggers(
-                bus_triggers, invoker, self.broker, max_concurrent_calls=self.config.max_concurrent_calls,
+                bus_triggers,
+                invoker,
+                self.broker,
+                max_concurrent_calls=self.config.max_concurrent_calls,
                 max_auto_lock_renewal=timedelta(seconds=self.config.max_auto_lock_renewal_seconds),
-                drain_timeout=self.grace_period)
+                drain_timeout=self.grace_period,
+            )
             self.bus.start()
         self.state = "Running"
         log.info("Host started (%d functions)", len(app.functions), extra={"event": "host_started"})
@@ -152,24 +168,39 @@ class LocalHost:
         try:
             from local.host.broker import Broker
         except ImportError as exc:
-            raise AppLoadError([f"the app uses Service Bus but the embedded broker is not available: {exc}"]) from exc
+            raise AppLoadError(
+                [f"the app uses Service Bus but the embedded broker is not available: {exc}"]
+            ) from exc
         broker = Broker(self.data_dir / "servicebus.sqlite")
-        await declare_entities(broker, app.of_type("serviceBusTrigger"),
-                               max_delivery_count=self.config.max_delivery_count,
-                               lock_duration=self.bus_lock_duration)
+        await declare_entities(
+            broker,
+            app.of_type("serviceBusTrigger"),
+            max_delivery_count=self.config.max_delivery_count,
+            lock_duration=self.bus_lock_duration,
+        )
         return broker
 
     async def _start_engine(self, app: LoadedApp) -> Any:
         try:
             from local.host.durable import DurableEngine, DurableRegistry
         except ImportError as exc:
-            names = [f.name for f in app.functions
-                     if f.trigger_type in ("orchestrationTrigger", "activityTrigger") or f.durable_client_arg]
-            raise AppLoadError([f"functions {names} use Durable Functions but the local durable engine "
-                                f"(local/host/durable) is not available: {exc}"]) from exc
+            names = [
+                f.name
+                for f in app.functions
+                if f.trigger_type in ("orchestrationTrigger", "activityTrigger") or f.durable_client_arg
+            ]
+            raise AppLoadError(
+                [
+                    f"functions {names} use Durable Functions but the local durable engine "
+                    f"(local/host/durable) is not available: {exc}"
+                ]
+            ) from exc
         registry = DurableRegistry.from_app(app.app)
-        engine = DurableEngine(self.data_dir / "durable.sqlite", registry,
-                               max_concurrent_activities=self.config.max_concurrent_activities)
+        engine = DurableEngine(
+            self.data_dir / "durable.sqlite",
+            registry,
+            max_concurrent_activities=self.config.max_concurrent_activities,
+        )
         await engine.start()
         return engine
 
@@ -242,17 +273,24 @@ class LocalHost:
         for spec in self.app.functions:
             if spec.trigger_type == "httpTrigger":
                 methods = ",".join(sorted(spec.methods)) if spec.methods else "ALL"
-                lines.append(f"  {spec.name}: [{methods}] {self.function_url(spec.name)}  ({spec.auth_level})")
+                lines.append(
+                    f"  {spec.name}: [{methods}] {self.function_url(spec.name)}  ({spec.auth_level})"
+                )
             elif spec.trigger_type == "timerTrigger" and self.timers is not None:
                 nxt = self.timers.next_runs.get(spec.name)
-                lines.append(f"  {spec.name}: timerTrigger '{spec.trigger.get('schedule')}' next run "
-                             f"{nxt.isoformat() if nxt else '?'}")
+                lines.append(
+                    f"  {spec.name}: timerTrigger '{spec.trigger.get('schedule')}' next run "
+                    f"{nxt.isoformat() if nxt else '?'}"
+                )
             elif spec.trigger_type == "serviceBusTrigger":
                 lines.append(f"  {spec.name}: serviceBusTrigger on {entity_label(spec)}")
             else:
                 lines.append(f"  {spec.name}: {spec.trigger_type}")
-        lines += ["", f"Master key (admin): {self.keys.master}",
-                  f"Host function key:  {self.keys.host_function_keys.get('default')}"]
+        lines += [
+            "",
+            f"Master key (admin): {self.keys.master}",
+            f"Host function key:  {self.keys.host_function_keys.get('default')}",
+        ]
         if self.engine is not None:
             lines.append(f"Durable management API: {self.base_url}/runtime/webhooks/durabletask")
         if self.broker is not None:
@@ -262,8 +300,13 @@ class LocalHost:
 
 @contextlib.contextmanager
 def running_host(
-    app_module: str = "function_app", data_dir: str | Path = ".local", port: int = 0,
-    settings: Mapping[str, str] | None = None, *, start_timeout: float = 30.0, **options: Any,
+    app_module: str = "function_app",
+    data_dir: str | Path = ".local",
+    port: int = 0,
+    settings: Mapping[str, str] | None = None,
+    *,
+    start_timeout: float = 30.0,
+    **options: Any,
 ) -> Iterator[LocalHost]:
     """Run a `LocalHost` on its own event loop in a background thread (for tests).
 

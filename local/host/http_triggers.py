@@ -35,8 +35,14 @@ def to_http_request(request: Request, body: bytes, route_params: dict[str, str])
     params: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
         params[key] = f"{params[key]},{value}" if key in params else value
-    return func.HttpRequest(method=request.method, url=str(request.url), headers=headers,
-                            params=params, route_params=route_params, body=body)
+    return func.HttpRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=headers,
+        params=params,
+        route_params=route_params,
+        body=body,
+    )
 
 
 def to_response(result: Any) -> Response:
@@ -49,8 +55,9 @@ def to_response(result: Any) -> Response:
         headers = {k: v for k, v in result.headers.items()}
         if not any(k.lower() == "content-type" for k in headers):
             mimetype = result.mimetype or "text/plain"
-            headers["content-type"] = (f"{mimetype}; charset={result.charset}"
-                                       if mimetype.startswith("text/") else mimetype)
+            headers["content-type"] = (
+                f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") else mimetype
+            )
         return Response(result.get_body() or b"", status_code=result.status_code, headers=headers)
     raise TypeError(f"an HTTP function must return func.HttpResponse or str, not {type(result).__name__}")
 
@@ -58,10 +65,18 @@ def to_response(result: Any) -> Response:
 class HttpTriggers:
     """Routes requests to the app's HTTP functions (most specific route template first)."""
 
-    def __init__(self, functions: list[FunctionSpec], keys: HostKeys, invoker: Invoker,
-                 *, route_prefix: str = "api", executor: Executor | None = None) -> None:
-        self.routes = sorted(((RouteTemplate.parse(f.route), f) for f in functions),
-                             key=lambda pair: pair[0].precedence)
+    def __init__(
+        self,
+        functions: list[FunctionSpec],
+        keys: HostKeys,
+        invoker: Invoker,
+        *,
+        route_prefix: str = "api",
+        executor: Executor | None = None,
+    ) -> None:
+        self.routes = sorted(
+            ((RouteTemplate.parse(f.route), f) for f in functions), key=lambda pair: pair[0].precedence
+        )
         self.keys = keys
         self.invoker = invoker
         self.route_prefix = route_prefix.strip("/")
@@ -85,13 +100,19 @@ class HttpTriggers:
                 continue
             presented = request.query_params.get("code") or request.headers.get("x-functions-key")
             if not self.keys.authorizes(spec.auth_level, spec.name, presented):
-                return PlainTextResponse("Unauthorized: a function key is required "
-                                         "(?code=KEY or the x-functions-key header)", status_code=401)
+                return PlainTextResponse(
+                    "Unauthorized: a function key is required (?code=KEY or the x-functions-key header)",
+                    status_code=401,
+                )
             body = await request.body()
             try:
                 result = await self.invoker.invoke(
-                    spec, to_http_request(request, body, route_params), reason="HTTP request",
-                    executor=self.executor, details={"method": request.method, "path": request.url.path})
+                    spec,
+                    to_http_request(request, body, route_params),
+                    reason="HTTP request",
+                    executor=self.executor,
+                    details={"method": request.method, "path": request.url.path},
+                )
                 return to_response(result)
             except Exception:  # logged by the invoker; Azure answers a bare 500
                 return PlainTextResponse("Internal Server Error", status_code=500)
@@ -100,8 +121,9 @@ class HttpTriggers:
         return PlainTextResponse("Not Found", status_code=404)
 
 
-def build_asgi_app(triggers: HttpTriggers, *, durable_app: Any | None = None,
-                   state: Callable[[], str] = lambda: "Running") -> Starlette:
+def build_asgi_app(
+    triggers: HttpTriggers, *, durable_app: Any | None = None, state: Callable[[], str] = lambda: "Running"
+) -> Starlette:
     async def root(request: Request) -> Response:
         return JSONResponse({"state": state()})
 

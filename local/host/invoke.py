@@ -113,8 +113,13 @@ class Invoker:
         self.in_flight: set[asyncio.Task[Any]] = set()
 
     async def invoke(
-        self, spec: FunctionSpec, trigger_value: Any, *, reason: str,
-        executor: Executor | None = None, details: Mapping[str, Any] | None = None,
+        self,
+        spec: FunctionSpec,
+        trigger_value: Any,
+        *,
+        reason: str,
+        executor: Executor | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Any:
         """Invoke ``spec`` with ``trigger_value`` bound to its trigger; re-raises the function's error."""
         invocation_id = str(uuid.uuid4())
@@ -150,14 +155,18 @@ class Invoker:
             outcome = "cancelled"
             raise
         except Exception as exc:
-            log.error("Function error: %s: %s", type(exc).__name__, exc, exc_info=exc,
-                      extra={"event": "error"})
+            log.error(
+                "Function error: %s: %s", type(exc).__name__, exc, exc_info=exc, extra={"event": "error"}
+            )
             raise
         finally:
             duration = (time.perf_counter() - started) * 1000
             level = logging.INFO if outcome == "succeeded" else logging.WARNING
-            log.log(level, "Executed", extra={"event": "executed", "outcome": outcome,
-                                              "duration_ms": round(duration, 1), **extra})
+            log.log(
+                level,
+                "Executed",
+                extra={"event": "executed", "outcome": outcome, "duration_ms": round(duration, 1), **extra},
+            )
             current_invocation.reset(inv_token)
             current_function.reset(fn_token)
 

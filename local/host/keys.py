@@ -47,8 +47,11 @@ class HostKeys:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        document = {"masterKey": self.master, "functionKeys": self.host_function_keys,
-                    "functions": self.function_keys}
+        document = {
+            "masterKey": self.master,
+            "functionKeys": self.host_function_keys,
+            "functions": self.function_keys,
+        }
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:

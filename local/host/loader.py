@@ -24,7 +24,11 @@ from local.host.appsettings import SettingNotFound, resolve
 from local.host.ncrontab import Schedule, ScheduleError, parse_schedule
 
 SUPPORTED_TRIGGERS = {
-    "httpTrigger", "timerTrigger", "serviceBusTrigger", "orchestrationTrigger", "activityTrigger",
+    "httpTrigger",
+    "timerTrigger",
+    "serviceBusTrigger",
+    "orchestrationTrigger",
+    "activityTrigger",
 }
 # Binding keys that are names of things, never binding expressions.
 _NOT_RESOLVED = {"name", "type", "direction", "connection", "dataType"}
@@ -68,12 +72,15 @@ class HostConfig:
             route_prefix=str(http.get("routePrefix", cls.route_prefix)).strip("/"),
             max_concurrent_calls=int(bus.get("maxConcurrentCalls", cls.max_concurrent_calls)),
             max_concurrent_activities=int(
-                durable.get("maxConcurrentActivityFunctions", cls.max_concurrent_activities)),
+                durable.get("maxConcurrentActivityFunctions", cls.max_concurrent_activities)
+            ),
             max_concurrent_orchestrations=int(
-                durable.get("maxConcurrentOrchestratorFunctions", cls.max_concurrent_orchestrations)),
+                durable.get("maxConcurrentOrchestratorFunctions", cls.max_concurrent_orchestrations)
+            ),
             hub_name=hub,
             max_auto_lock_renewal_seconds=_timespan_seconds(
-                bus.get("maxAutoLockRenewalDuration"), cls.max_auto_lock_renewal_seconds),
+                bus.get("maxAutoLockRenewalDuration"), cls.max_auto_lock_renewal_seconds
+            ),
         )
 
 
@@ -140,7 +147,8 @@ class LoadedApp:
     def uses_durable(self) -> bool:
         return any(
             f.trigger_type in ("orchestrationTrigger", "activityTrigger") or f.durable_client_arg
-            for f in self.functions)
+            for f in self.functions
+        )
 
     @property
     def uses_bus(self) -> bool:
@@ -190,7 +198,8 @@ def _resolve_binding(function: str, binding: Mapping[str, Any], problems: list[s
                 problems.append(
                     f"function '{function}', binding '{binding.get('name')}' ({binding.get('type')}): "
                     f"{key} '{value}' names app setting '{missing.name}', which is not defined "
-                    "(add it to local.settings.json Values or the environment)")
+                    "(add it to local.settings.json Values or the environment)"
+                )
         resolved[key] = value
     return resolved
 
@@ -207,8 +216,10 @@ def _spec_of(fn: Any, problems: list[str]) -> FunctionSpec | None:
     kind = trigger["type"]
     if kind not in SUPPORTED_TRIGGERS:
         hint = " (durable entities are not supported by the local engine)" if kind == "entityTrigger" else ""
-        problems.append(f"{where}, binding '{trigger_name}': trigger type '{kind}' is not supported{hint}; "
-                        f"supported: {', '.join(sorted(SUPPORTED_TRIGGERS))}")
+        problems.append(
+            f"{where}, binding '{trigger_name}': trigger type '{kind}' is not supported{hint}; "
+            f"supported: {', '.join(sorted(SUPPORTED_TRIGGERS))}"
+        )
 
     durable_client_arg = None
     bus_outputs = []
@@ -226,8 +237,10 @@ def _spec_of(fn: Any, problems: list[str]) -> FunctionSpec | None:
                 problems.append(f"{label}: needs queue_name or topic_name")
             bus_outputs.append(b)
         else:
-            problems.append(f"{label}: not supported by the local host "
-                            "(supported extra bindings: durableClient, http output, serviceBus output)")
+            problems.append(
+                f"{label}: not supported by the local host "
+                "(supported extra bindings: durableClient, http output, serviceBus output)"
+            )
 
     schedule = None
     if kind == "timerTrigger":
@@ -237,20 +250,28 @@ def _spec_of(fn: Any, problems: list[str]) -> FunctionSpec | None:
             problems.append(f"{where}, binding '{trigger_name}' (timerTrigger): bad schedule: {exc}")
     elif kind == "serviceBusTrigger":
         if str(trigger.get("cardinality", "ONE")).upper() == "MANY":
-            problems.append(f"{where}, binding '{trigger_name}' (serviceBusTrigger): cardinality 'many' "
-                            "(batches) is not supported; use cardinality 'one'")
+            problems.append(
+                f"{where}, binding '{trigger_name}' (serviceBusTrigger): cardinality 'many' "
+                "(batches) is not supported; use cardinality 'one'"
+            )
         if trigger.get("isSessionsEnabled"):
-            problems.append(f"{where}, binding '{trigger_name}' (serviceBusTrigger): sessions are not "
-                            "supported by the embedded broker")
+            problems.append(
+                f"{where}, binding '{trigger_name}' (serviceBusTrigger): sessions are not "
+                "supported by the embedded broker"
+            )
         has_queue = bool(trigger.get("queueName"))
         has_topic = bool(trigger.get("topicName") and trigger.get("subscriptionName"))
         if has_queue == has_topic:
-            problems.append(f"{where}, binding '{trigger_name}' (serviceBusTrigger): needs either "
-                            "queue_name, or topic_name with subscription_name")
+            problems.append(
+                f"{where}, binding '{trigger_name}' (serviceBusTrigger): needs either "
+                "queue_name, or topic_name with subscription_name"
+            )
     for setting in getattr(fn, "_settings", []):
         if setting.setting_name not in ("function_name",):
-            problems.append(f"{where}: setting '{setting.setting_name}' (e.g. a retry policy) is not "
-                            "supported by the local host")
+            problems.append(
+                f"{where}: setting '{setting.setting_name}' (e.g. a retry policy) is not "
+                "supported by the local host"
+            )
 
     if len(problems) > before:
         return None
@@ -260,9 +281,16 @@ def _spec_of(fn: Any, problems: list[str]) -> FunctionSpec | None:
     except (TypeError, ValueError):
         parameters = ()
     return FunctionSpec(
-        name=name, trigger_type=kind, trigger=trigger, bindings=tuple(bindings), func=func,
-        parameters=parameters, durable_client_arg=durable_client_arg, bus_outputs=tuple(bus_outputs),
-        schedule=schedule, function_object=fn,
+        name=name,
+        trigger_type=kind,
+        trigger=trigger,
+        bindings=tuple(bindings),
+        func=func,
+        parameters=parameters,
+        durable_client_arg=durable_client_arg,
+        bus_outputs=tuple(bus_outputs),
+        schedule=schedule,
+        function_object=fn,
     )
 
 
@@ -322,7 +350,9 @@ def _check_routes(specs: list[FunctionSpec], problems: list[str]) -> None:
         try:
             RouteTemplate.parse(spec.route)
         except RouteError as exc:
-            problems.append(f"function '{spec.name}', binding '{spec.trigger.get('name')}' (httpTrigger): "
-                            f"route '{spec.route}': {exc}")
+            problems.append(
+                f"function '{spec.name}', binding '{spec.trigger.get('name')}' (httpTrigger): "
+                f"route '{spec.route}': {exc}"
+            )
         if spec.auth_level not in ("anonymous", "function", "admin"):
             problems.append(f"function '{spec.name}': unknown auth level '{spec.auth_level}'")

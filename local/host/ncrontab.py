@@ -15,8 +15,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-_MONTHS = {n: i for i, n in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
+_MONTHS = {
+    n: i
+    for i, n in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1
+    )
+}
 _DAYS = {n: i for i, n in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
 _FIELDS = (  # name, low, high, names
     ("second", 0, 59, None),
@@ -90,7 +94,8 @@ class CronSchedule:
         if len(parts) != 6:
             raise ScheduleError(
                 f"{expression!r} has {len(parts)} fields; NCRONTAB needs six: "
-                "{second} {minute} {hour} {day} {month} {day-of-week}")
+                "{second} {minute} {hour} {day} {month} {day-of-week}"
+            )
         sets = [_parse_field(p, *spec) for p, spec in zip(parts, _FIELDS, strict=True)]
         return cls(expression, *sets)
 

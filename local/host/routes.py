@@ -49,7 +49,9 @@ def _constraint(text: str) -> Callable[[str], bool]:
         "bool": lambda v: v.lower() in ("true", "false"),
         "guid": lambda v: _GUID.match(v) is not None,
         "alpha": lambda v: re.fullmatch(r"[A-Za-z]+", v) is not None,
-        "decimal": _number, "double": _number, "float": _number,
+        "decimal": _number,
+        "double": _number,
+        "float": _number,
         "datetime": _datetime,
     }
     if name in simple:

@@ -48,11 +48,13 @@ class TimerStatusStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS timer_status (function TEXT PRIMARY KEY, last TEXT NOT NULL, "
-            "next TEXT NOT NULL, last_updated TEXT NOT NULL, schedule TEXT NOT NULL)")
+            "next TEXT NOT NULL, last_updated TEXT NOT NULL, schedule TEXT NOT NULL)"
+        )
 
     def get(self, function: str) -> TimerStatus | None:
-        row = self._db.execute("SELECT last, next, last_updated, schedule FROM timer_status WHERE function=?",
-                               (function,)).fetchone()
+        row = self._db.execute(
+            "SELECT last, next, last_updated, schedule FROM timer_status WHERE function=?", (function,)
+        ).fetchone()
         if row is None:
             return None
         return TimerStatus(*(datetime.fromisoformat(v) for v in row[:3]), row[3])
@@ -62,8 +64,14 @@ class TimerStatusStore:
             "INSERT INTO timer_status VALUES (?,?,?,?,?) ON CONFLICT(function) DO UPDATE SET "
             "last=excluded.last, next=excluded.next, last_updated=excluded.last_updated, "
             "schedule=excluded.schedule",
-            (function, status.last.isoformat(), status.next.isoformat(), status.last_updated.isoformat(),
-             status.schedule))
+            (
+                function,
+                status.last.isoformat(),
+                status.next.isoformat(),
+                status.last_updated.isoformat(),
+                status.schedule,
+            ),
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -83,8 +91,15 @@ def schedule_zone() -> tzinfo:
 class TimerScheduler:
     """Runs every timer function of the app until `stop` is set."""
 
-    def __init__(self, timers: list[FunctionSpec], invoker: Invoker, store: TimerStatusStore,
-                 *, executor: Executor | None = None, clock: type[datetime] = datetime) -> None:
+    def __init__(
+        self,
+        timers: list[FunctionSpec],
+        invoker: Invoker,
+        store: TimerStatusStore,
+        *,
+        executor: Executor | None = None,
+        clock: type[datetime] = datetime,
+    ) -> None:
         self.timers = timers
         self.invoker = invoker
         self.store = store
@@ -133,8 +148,12 @@ class TimerScheduler:
         recorded_next = self._recorded_next(spec, status)
         now = self.now()
         if recorded_next is not None and now > recorded_next:
-            log.info("Timer '%s' is past due: its run at %s was missed", spec.name, recorded_next.isoformat(),
-                     extra={"function": spec.name})
+            log.info(
+                "Timer '%s' is past due: its run at %s was missed",
+                spec.name,
+                recorded_next.isoformat(),
+                extra={"function": spec.name},
+            )
             await self._fire(spec, scheduled=recorded_next, past_due=True, reason="past due at start-up")
         elif spec.trigger.get("runOnStartup"):
             await self._fire(spec, scheduled=now, past_due=False, reason="run on start-up")
@@ -159,14 +178,22 @@ class TimerScheduler:
 
     async def _fire(self, spec: FunctionSpec, *, scheduled: datetime, past_due: bool, reason: str) -> None:
         status = self.store.get(spec.name)
-        schedule_status = {} if status is None else {
-            "Last": status.last.isoformat(), "Next": status.next.isoformat(),
-            "LastUpdated": status.last_updated.isoformat()}
-        request = TimerRequest(past_due=past_due, schedule_status=schedule_status,
-                                    schedule={"AdjustForDST": True})
+        schedule_status = (
+            {}
+            if status is None
+            else {
+                "Last": status.last.isoformat(),
+                "Next": status.next.isoformat(),
+                "LastUpdated": status.last_updated.isoformat(),
+            }
+        )
+        request = TimerRequest(
+            past_due=past_due, schedule_status=schedule_status, schedule={"AdjustForDST": True}
+        )
         try:
-            await self.invoker.invoke(spec, request, reason=reason, executor=self.executor,
-                                      details={"past_due": past_due})
+            await self.invoker.invoke(
+                spec, request, reason=reason, executor=self.executor, details={"past_due": past_due}
+            )
         except Exception:  # logged by the invoker; a failed run does not stop the schedule
             pass
         now = self.now()
@@ -176,5 +203,12 @@ class TimerScheduler:
 
     def _record(self, spec: FunctionSpec, *, last: datetime, next_run: datetime) -> None:
         assert spec.schedule is not None
-        self.store.put(spec.name, TimerStatus(last.astimezone(UTC), next_run.astimezone(UTC),
-                                              self.now().astimezone(UTC), spec.schedule.expression))
+        self.store.put(
+            spec.name,
+            TimerStatus(
+                last.astimezone(UTC),
+                next_run.astimezone(UTC),
+                self.now().astimezone(UTC),
+                spec.schedule.expression,
+            ),
+        )

@@ -22,8 +22,14 @@ def free_port() -> int:
 
 
 class HostProcess:
-    def __init__(self, app: Path, data: Path, port: int, settings: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        app: Path,
+        data: Path,
+        port: int,
+        settings: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.app, self.data, self.port = app, data, port
         self.settings = settings or {}
         self.extra_args = extra_args or []
@@ -35,18 +41,34 @@ class HostProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
-        args = [sys.executable, "-m", "local.host", "--app", str(self.app), "--port", str(self.port),
-                "--data", str(self.data), "--grace", "5", *self.extra_args]
+        args = [
+            sys.executable,
+            "-m",
+            "local.host",
+            "--app",
+            str(self.app),
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data),
+            "--grace",
+            "5",
+            *self.extra_args,
+        ]
         for key, value in self.settings.items():
             args += ["--setting", f"{key}={value}"]
         self.data.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(args, cwd=self.app.parent, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(
+            args, cwd=self.app.parent, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"host exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"host exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(self.base_url + "/", timeout=1).json().get("state") == "Running":
                     return

@@ -24,12 +24,18 @@ ORDERS = 40
 PARTS = 4
 KILLS = 22
 
-_missing = [m for m in ("local.host.durable", "local.host.broker", "local.host.servicebus")
-            if importlib.util.find_spec(m) is None]
+_missing = [
+    m
+    for m in ("local.host.durable", "local.host.broker", "local.host.servicebus")
+    if importlib.util.find_spec(m) is None
+]
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(bool(_missing), reason=f"needs {', '.join(_missing)} (durable engine / embedded "
-                                               "broker from the parallel work), not landed yet"),
+    pytest.mark.skipif(
+        bool(_missing),
+        reason=f"needs {', '.join(_missing)} (durable engine / embedded "
+        "broker from the parallel work), not landed yet",
+    ),
 ]
 
 
@@ -38,9 +44,13 @@ async def _send(bus_db: Path, orders: list[int]) -> None:
 
     async with Broker(bus_db) as broker:
         await broker.ensure_queue("orders", lock_duration=timedelta(seconds=1))
-        await broker.send("orders", [
-            OutgoingMessage(body=json.dumps({"id": i, "parts": PARTS}).encode(), message_id=f"order-{i}")
-            for i in orders])
+        await broker.send(
+            "orders",
+            [
+                OutgoingMessage(body=json.dumps({"id": i, "parts": PARTS}).encode(), message_id=f"order-{i}")
+                for i in orders
+            ],
+        )
 
 
 async def _counts(bus_db: Path) -> dict[str, int]:
@@ -59,13 +69,18 @@ def test_orchestrations_complete_exactly_once_and_no_message_is_lost_across_kill
     rng = random.Random()
     data = tmp_path / "data"
     results = tmp_path / "results.sqlite"
-    host = HostProcess(APP, data, free_port(), {"CRASH_RESULTS_DB": str(results)},
-                       extra_args=["--bus-lock-seconds", "1", "--no-local-settings"])
+    host = HostProcess(
+        APP,
+        data,
+        free_port(),
+        {"CRASH_RESULTS_DB": str(results)},
+        extra_args=["--bus-lock-seconds", "1", "--no-local-settings"],
+    )
     waves = [list(range(i, min(i + 2, ORDERS))) for i in range(0, ORDERS, 2)]  # sent while the host runs
     started = time.monotonic()
     kills = 0
     try:
-        for kill in range(KILLS):
+        for _kill in range(KILLS):
             host.start()
             if waves:
                 asyncio.run(_send(data / "servicebus.sqlite", waves.pop(0)))
@@ -96,5 +111,7 @@ def test_orchestrations_complete_exactly_once_and_no_message_is_lost_across_kill
     assert done == {i: sum(i * 100 + p for p in range(PARTS)) for i in range(ORDERS)}
     counts = asyncio.run(_counts(data / "servicebus.sqlite"))
     assert counts["active"] == 0 and counts["dead_letter"] == 0, counts
-    print(f"{kills} kills, {attempts} activity runs for {ORDERS * PARTS} parts, "
-          f"{time.monotonic() - started:.0f} s")
+    print(
+        f"{kills} kills, {attempts} activity runs for {ORDERS * PARTS} parts, "
+        f"{time.monotonic() - started:.0f} s"
+    )

@@ -20,8 +20,11 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
 
 
 def test_route_params_query_body_and_headers_reach_the_function(host: LocalHost) -> None:
-    response = httpx.post(f"{host.base_url}/api/orders/0042/17?verbose=1&tag=a&tag=b",
-                          json={"lines": 3}, headers={"X-Test": "hello"})
+    response = httpx.post(
+        f"{host.base_url}/api/orders/0042/17?verbose=1&tag=a&tag=b",
+        json={"lines": 3},
+        headers={"X-Test": "hello"},
+    )
     assert response.status_code == 201
     assert response.headers["x-echo"] == "yes"
     assert response.headers["content-type"] == "application/json"
@@ -50,7 +53,10 @@ def test_function_level_needs_a_key_in_the_query_or_the_header(host: LocalHost) 
     ok = httpx.get(url, params={"code": own_key})
     assert (ok.status_code, ok.text) == (200, "hello from secret")
     assert httpx.get(url, headers={"x-functions-key": own_key}).status_code == 200
-    assert httpx.get(url, headers={"x-functions-key": host.keys.host_function_keys["default"]}).status_code == 200
+    assert (
+        httpx.get(url, headers={"x-functions-key": host.keys.host_function_keys["default"]}).status_code
+        == 200
+    )
     assert httpx.get(url, params={"code": host.keys.master}).status_code == 200
 
 
@@ -79,8 +85,11 @@ def test_slow_sync_functions_run_in_parallel_threads(host: LocalHost) -> None:
 
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        codes = list(pool.map(lambda _: httpx.get(f"{host.base_url}/api/slow?seconds=1", timeout=10).status_code,
-                              range(4)))
+        codes = list(
+            pool.map(
+                lambda _: httpx.get(f"{host.base_url}/api/slow?seconds=1", timeout=10).status_code, range(4)
+            )
+        )
     assert codes == [200] * 4
     assert time.monotonic() - started < 2.5
 

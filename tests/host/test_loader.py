@@ -30,8 +30,9 @@ def test_supported_bindings_are_read_with_their_settings(monkeypatch: pytest.Mon
     @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=True)
     def tick(timer: func.TimerRequest) -> None: ...
 
-    @app.service_bus_topic_trigger(arg_name="msg", topic_name="%TOPIC%", subscription_name="sync",
-                                   connection="ServiceBusConnection")
+    @app.service_bus_topic_trigger(
+        arg_name="msg", topic_name="%TOPIC%", subscription_name="sync", connection="ServiceBusConnection"
+    )
     @app.service_bus_queue_output(arg_name="out", queue_name="audit", connection="ServiceBusConnection")
     def on_event(msg: func.ServiceBusMessage, out: func.Out[str]) -> None: ...
 
@@ -46,7 +47,10 @@ def test_supported_bindings_are_read_with_their_settings(monkeypatch: pytest.Mon
     specs = {s.name: s for s in index_app(app)}
     assert specs["start"].trigger_type == "httpTrigger"
     assert (specs["start"].route, specs["start"].methods, specs["start"].auth_level) == (
-        "orders/{id}", frozenset({"GET"}), "function")
+        "orders/{id}",
+        frozenset({"GET"}),
+        "function",
+    )
     assert specs["start"].durable_client_arg == "client" and specs["start"].is_async
     assert specs["tick"].trigger["schedule"] == "0 */5 * * * *" and specs["tick"].trigger["runOnStartup"]
     assert specs["on_event"].trigger["topicName"] == "commerce-events"  # %TOPIC% resolved
@@ -88,8 +92,9 @@ def test_undefined_settings_bad_schedules_and_routes_are_refused(monkeypatch: py
     monkeypatch.delenv("MISSING_TOPIC", raising=False)
     app = func.FunctionApp()
 
-    @app.service_bus_topic_trigger(arg_name="msg", topic_name="%MISSING_TOPIC%", subscription_name="s",
-                                   connection="C")
+    @app.service_bus_topic_trigger(
+        arg_name="msg", topic_name="%MISSING_TOPIC%", subscription_name="s", connection="C"
+    )
     def listen(msg: func.ServiceBusMessage) -> None: ...
 
     @app.timer_trigger(schedule="0 0 25 * * *", arg_name="timer")
@@ -104,10 +109,16 @@ def test_undefined_settings_bad_schedules_and_routes_are_refused(monkeypatch: py
     def retried(timer: func.TimerRequest) -> None: ...
 
     text = refusal(app)
-    assert "function 'listen', binding 'msg' (serviceBusTrigger): topicName '%MISSING_TOPIC%' " \
-           "names app setting 'MISSING_TOPIC', which is not defined" in text
-    assert "function 'nightly', binding 'timer' (timerTrigger): bad schedule: hour: 25 is outside 0-23" in text
-    assert "function 'odd', binding 'req' (httpTrigger): route 'x/{id:nosuch}': unknown route constraint" in text
+    assert (
+        "function 'listen', binding 'msg' (serviceBusTrigger): topicName '%MISSING_TOPIC%' "
+        "names app setting 'MISSING_TOPIC', which is not defined" in text
+    )
+    assert (
+        "function 'nightly', binding 'timer' (timerTrigger): bad schedule: hour: 25 is outside 0-23" in text
+    )
+    assert (
+        "function 'odd', binding 'req' (httpTrigger): route 'x/{id:nosuch}': unknown route constraint" in text
+    )
     assert "function 'retried': setting 'retry_policy'" in text
 
 
@@ -120,9 +131,12 @@ def test_the_product_app_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert loaded.functions, "function_app.py registers functions"
 
 
-def test_local_settings_do_not_override_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_settings_do_not_override_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "local.settings.json").write_text(
-        '{"IsEncrypted": false, "Values": {"A_SETTING": "from-file", "B_SETTING": "from-file"}}')
+        '{"IsEncrypted": false, "Values": {"A_SETTING": "from-file", "B_SETTING": "from-file"}}'
+    )
     monkeypatch.setenv("A_SETTING", "from-env")
     monkeypatch.delenv("B_SETTING", raising=False)
     monkeypatch.delenv("C_SETTING", raising=False)

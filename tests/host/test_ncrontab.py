@@ -83,8 +83,11 @@ def test_next_occurrence_keeps_the_time_zone_of_its_input() -> None:
 
 @pytest.mark.parametrize(
     ("expression", "interval"),
-    [("00:00:30", timedelta(seconds=30)), ("01:00:00", timedelta(hours=1)),
-     ("2.03:04:05", timedelta(days=2, hours=3, minutes=4, seconds=5))],
+    [
+        ("00:00:30", timedelta(seconds=30)),
+        ("01:00:00", timedelta(hours=1)),
+        ("2.03:04:05", timedelta(days=2, hours=3, minutes=4, seconds=5)),
+    ],
 )
 def test_timespan_schedules_are_constant_intervals(expression: str, interval: timedelta) -> None:
     schedule = parse_schedule(expression)

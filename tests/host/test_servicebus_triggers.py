@@ -43,11 +43,21 @@ def wait_for(predicate, timeout: float = 8.0) -> None:  # type: ignore[no-untype
 
 
 def test_queue_message_invokes_the_function_and_its_output_reaches_the_topic_trigger(host: LocalHost) -> None:
-    on_host(host, host.broker.send("work", [OutgoingMessage(body=b"order-1", message_id="m-1",
-                                                            application_properties={"kind": "order"})]))
+    on_host(
+        host,
+        host.broker.send(
+            "work",
+            [OutgoingMessage(body=b"order-1", message_id="m-1", application_properties={"kind": "order"})],
+        ),
+    )
     wait_for(lambda: {r["function"] for r in records(host)} == {"work", "audit"})
     work = next(r for r in records(host) if r["function"] == "work")
-    assert (work["id"], work["body"], work["delivery_count"], work["props"]) == ("m-1", "order-1", 1, {"kind": "order"})
+    assert (work["id"], work["body"], work["delivery_count"], work["props"]) == (
+        "m-1",
+        "order-1",
+        1,
+        {"kind": "order"},
+    )
     audit = next(r for r in records(host) if r["function"] == "audit")
     assert json.loads(audit["body"]) == {"done": "order-1"}
     counts = on_host(host, host.broker.counts("work"))

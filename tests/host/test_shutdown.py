@@ -15,8 +15,12 @@ APP = Path(__file__).parent / "apps" / "http_app.py"
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_lets_in_flight_requests_finish_then_exits_cleanly(tmp_path: Path, sig: int) -> None:
-    host = HostProcess(APP, tmp_path, free_port(),
-                       {"TIMER_LOG": str(tmp_path / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"})
+    host = HostProcess(
+        APP,
+        tmp_path,
+        free_port(),
+        {"TIMER_LOG": str(tmp_path / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"},
+    )
     host.start()
     result: dict[str, object] = {}
 

@@ -1,5 +1,6 @@
 """Timer triggers through a running host: run_on_startup, past due after downtime, no overlap."""
 
+import itertools
 import json
 import time
 from datetime import UTC, datetime
@@ -30,7 +31,9 @@ def test_run_on_startup_fires_once_at_start_and_a_yearly_timer_does_not(tmp_path
     with running_host(APP, tmp_path, 0, settings(tmp_path), grace_period=5) as host:
         wait_for(lambda: any(r["name"] == "on_startup" for r in runs(tmp_path / "timers.log")))
         assert host.timers is not None
-        assert host.timers.next_runs["yearly"].replace(tzinfo=None) == datetime(datetime.now(UTC).year + 1, 1, 1)
+        assert host.timers.next_runs["yearly"].replace(tzinfo=None) == datetime(
+            datetime.now(UTC).year + 1, 1, 1
+        )
     fired = [r for r in runs(tmp_path / "timers.log") if r["name"] in ("on_startup", "yearly")]
     assert fired == [{"name": "on_startup", "past_due": False, "at": fired[0]["at"]}]
 
@@ -38,8 +41,15 @@ def test_run_on_startup_fires_once_at_start_and_a_yearly_timer_does_not(tmp_path
 def test_a_run_missed_while_the_host_was_down_fires_once_past_due(tmp_path: Path) -> None:
     store = TimerStatusStore(tmp_path / "host.sqlite")
     for name in ("yearly", "on_startup"):  # the host last ran in 2020 and was down since
-        store.put(name, TimerStatus(datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC),
-                                    datetime(2020, 1, 1, tzinfo=UTC), "0 0 0 1 1 *"))
+        store.put(
+            name,
+            TimerStatus(
+                datetime(2020, 1, 1, tzinfo=UTC),
+                datetime(2021, 1, 1, tzinfo=UTC),
+                datetime(2020, 1, 1, tzinfo=UTC),
+                "0 0 0 1 1 *",
+            ),
+        )
     store.close()
     with running_host(APP, tmp_path, 0, settings(tmp_path), grace_period=5):
         wait_for(lambda: {r["name"] for r in runs(tmp_path / "timers.log")} >= {"yearly", "on_startup"})
@@ -60,7 +70,7 @@ def test_a_timer_slower_than_its_schedule_never_overlaps_itself(tmp_path: Path) 
     with running_host(APP, tmp_path, 0, settings(tmp_path), grace_period=5):
         wait_for(lambda: sum(r["name"] == "every_second" for r in runs(tmp_path / "timers.log")) >= 3, 8)
     starts = [r["at"] for r in runs(tmp_path / "timers.log") if r["name"] == "every_second"]
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert all(gap >= 1.45 for gap in gaps), gaps  # each run takes 1.5 s; the every-second schedule waits
 
 

@@ -19,8 +19,10 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 def _results() -> sqlite3.Connection:
     db = sqlite3.connect(os.environ["CRASH_RESULTS_DB"], timeout=30, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE IF NOT EXISTS parts (order_id INTEGER, part INTEGER, value INTEGER, "
-               "PRIMARY KEY (order_id, part))")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS parts (order_id INTEGER, part INTEGER, value INTEGER, "
+        "PRIMARY KEY (order_id, part))"
+    )
     db.execute("CREATE TABLE IF NOT EXISTS done (order_id INTEGER PRIMARY KEY, total INTEGER)")
     db.execute("CREATE TABLE IF NOT EXISTS attempts (order_id INTEGER, part INTEGER)")
     return db
@@ -43,8 +45,10 @@ async def intake(msg: func.ServiceBusMessage, client: df.DurableOrchestrationCli
 @app.orchestration_trigger(context_name="context")
 def process_order(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     order = context.get_input()
-    tasks = [context.call_activity("write_part", {"order": order["id"], "part": part})
-             for part in range(order["parts"])]
+    tasks = [
+        context.call_activity("write_part", {"order": order["id"], "part": part})
+        for part in range(order["parts"])
+    ]
     values = yield context.task_all(tasks)
     total = sum(values)
     yield context.call_activity("mark_done", {"order": order["id"], "total": total})
@@ -76,6 +80,8 @@ async def status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     for instance_id in filter(None, req.params.get("ids", "").split(",")):
         found = await client.get_status(instance_id)
         runtime = found.runtime_status
-        report[instance_id] = {"status": runtime.value if runtime is not None else None,
-                               "output": found.output}
+        report[instance_id] = {
+            "status": runtime.value if runtime is not None else None,
+            "output": found.output,
+        }
     return func.HttpResponse(json.dumps(report), mimetype="application/json")

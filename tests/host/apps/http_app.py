@@ -21,8 +21,9 @@ def echo(req: func.HttpRequest) -> func.HttpResponse:
         "header": req.headers.get("x-test"),
         "url": req.url,
     }
-    return func.HttpResponse(json.dumps(document), status_code=201, mimetype="application/json",
-                             headers={"x-echo": "yes"})
+    return func.HttpResponse(
+        json.dumps(document), status_code=201, mimetype="application/json", headers={"x-echo": "yes"}
+    )
 
 
 @app.route(route="secret")
