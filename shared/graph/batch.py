@@ -128,7 +128,7 @@ async def run_batch(
             delays = [parse_retry_after(results[r.id].headers.get("Retry-After")) for r in throttled]
             delay = max((d for d in delays if d is not None), default=policy.backoff(throttled_rounds, _rng))
         else:
-            delay = not_found_delay * (missing_rounds + 1)
+            delay = not_found_delay
         if missing:
             missing_rounds += 1
         if (

@@ -116,7 +116,14 @@ class Gateway:
     async def add_members(
         self, team_id: str, people: Sequence[tuple[str, MemberRole]], *, new_team: bool = False
     ) -> list[MemberFailure]:
-        return await members.add_members(self.client(), team_id, people, new_team=new_team)
+        return await members.add_members(
+            self.client(),
+            team_id,
+            people,
+            new_team=new_team,
+            replication_delay=self.poll.replication_delay,
+            replication_attempts=self.poll.replication_attempts,
+        )
 
     async def list_members(self, team_id: str) -> list[Member]:
         return await members.list_members(self.client(), team_id)
@@ -228,7 +235,13 @@ class Gateway:
     # $batch
     async def batch(self, requests: Iterable[BatchRequest]) -> dict[str, BatchResponse]:
         """Send requests in ≤ 20-request $batch calls; per-request results by id."""
-        return await run_batch(self.client(), requests, sleep=self._sleep)
+        return await run_batch(
+            self.client(),
+            requests,
+            sleep=self._sleep,
+            not_found_delay=self.poll.replication_delay,
+            not_found_attempts=self.poll.replication_attempts,
+        )
 
 
 def _required(value: str | None) -> str:

@@ -34,6 +34,8 @@ async def add_members(
     people: Sequence[tuple[str, MemberRole]],
     *,
     new_team: bool = False,
+    replication_delay: float = 10.0,
+    replication_attempts: int = 4,
 ) -> list[MemberFailure]:
     """Add people in chunks of 200; returns the users Graph refused (the 207 `error`s).
 
@@ -50,7 +52,11 @@ async def add_members(
         async def send(body: Any = body) -> Any:
             return await sdk(builder.post(body))
 
-        response = await (retry_not_found(send) if new_team else send())
+        response = await (
+            retry_not_found(send, attempts=replication_attempts, delay=replication_delay)
+            if new_team
+            else send()
+        )
         failures.extend(_failures(response, {uid for uid, _ in part}))
     return failures
 

@@ -158,5 +158,5 @@ async def retry_not_found(
         except NotFound:
             if attempt == attempts:
                 raise
-            await sleep(delay * attempt)
+            await sleep(delay)
     raise AssertionError("unreachable")

@@ -33,10 +33,16 @@ class PollPolicy:
     first_delay: float = 5.0
     interval: float = 30.0
     timeout: float = 900.0
+    # A just-created team may 404 for a while: "retry ... three times, with a 10 second delay"
+    # (https://learn.microsoft.com/graph/api/team-post, example 4).
+    replication_delay: float = 10.0
+    replication_attempts: int = 4
 
     @classmethod
     def fast(cls) -> PollPolicy:
-        return cls(first_delay=0.1, interval=0.25, timeout=60.0)
+        return cls(
+            first_delay=0.1, interval=0.25, timeout=60.0, replication_delay=0.3, replication_attempts=5
+        )
 
 
 def bind_user(client: GraphClient, user_id: str) -> str:

@@ -61,7 +61,12 @@ def gateway(sandbox: Any) -> Gateway:
         max_retries=8,
         max_retry_wait_seconds=20,
     )
-    return Gateway(settings, poll=PollPolicy(first_delay=0.1, interval=0.1, timeout=30))
+    return Gateway(
+        settings,
+        poll=PollPolicy(
+            first_delay=0.1, interval=0.1, timeout=30, replication_delay=0.3, replication_attempts=6
+        ),
+    )
 
 
 def route_counts(counters: dict[str, Any]) -> dict[str, int]:
