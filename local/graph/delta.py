@@ -49,9 +49,9 @@ def _gone(sb: Sandbox, req: Req) -> GraphError:
 def _state(sb: Sandbox, req: Req) -> dict[str, Any]:
     epoch = int(sb.store.meta("deltaEpoch") or "0")
     raw = req.query.get("$skiptoken") or req.query.get("$deltatoken")
-    if not raw:
+    if not raw or raw == "latest":
         # A new round: "$deltatoken=latest" means "from now on, no data".
-        latest = req.query.get("$deltatoken") == "latest"
+        latest = raw == "latest"
         return {"e": epoch, "t": sb.now(), "from": sb.store.last_change() if latest else -1,
                 "to": sb.store.last_change(), "off": 0, "latest": latest}  # fmt: skip
     state = decode_token(raw)

@@ -89,6 +89,10 @@ def test_groups_delta_tracks_members_and_answers_410_for_an_expired_token(
     }
     delta_link = first["@odata.deltaLink"]
     assert "$deltatoken=" in delta_link
+    latest = http.get(
+        "/groups/delta", params={"$select": "displayName,members", "$deltatoken": "latest"}
+    ).json()
+    assert latest["value"] == [] and "@odata.deltaLink" in latest
     quiet = http.get(delta_link).json()
     assert quiet["value"] == []
     graph.act("remove-member", teamId=team_id, userId=users[1]["id"])

@@ -25,6 +25,9 @@ from local.graph.testing import GraphSandbox
 
 from .conftest import TEMPLATE
 
+# msgraph-sdk warns about its own deprecated request-configuration classes.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 
 def _member(user_id: str, owner: bool = False) -> AadUserConversationMember:
     return AadUserConversationMember(
