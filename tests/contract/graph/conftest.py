@@ -24,22 +24,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     db = Path(tmp_path_factory.mktemp("graph")) / "graph.sqlite"
     with running_graph_sandbox(db, scale=0.02, async_delay=0.2) as graph:
-        _escape_batch_route(graph)
         yield graph
-
-
-def _escape_batch_route(graph: Any) -> None:
-    """WORKAROUND (sandbox bug, reported): local/graph/core.Router.add builds its regex without
-    escaping, so the template "/$batch" becomes "^/$batch$" and never matches. Remove once fixed."""
-    import re
-
-    router = graph.sandbox.router
-    routes = []
-    for method, template, regex, handler in router._routes:
-        if "$" in template and not regex.match(template):
-            regex = re.compile("^" + re.escape(template) + "$")
-        routes.append((method, template, regex, handler))
-    router._routes = routes
 
 
 @pytest.fixture(scope="module")

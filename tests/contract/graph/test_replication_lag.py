@@ -18,12 +18,10 @@ from shared.graph import Gateway, execute_plan
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from local.graph.testing import running_graph_sandbox
-    from tests.contract.graph.conftest import _escape_batch_route
 
     db = Path(tmp_path_factory.mktemp("graph-lag")) / "graph.sqlite"
     # The team becomes visible 1 s after creation; its async operation succeeds after 0.2 s.
     with running_graph_sandbox(db, scale=1.0, async_delay=0.2, lag=1.0, throttle=False) as graph:
-        _escape_batch_route(graph)
         yield graph
 
 
