@@ -1,0 +1,48 @@
+"""`python -m local.host`: help, refusal of an unsupported app, JSON logs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.host.process import ROOT, HostProcess, free_port
+
+APPS = Path(__file__).parent / "apps"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local.host", *args], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_help_lists_the_options() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for option in ("--app", "--port", "--data", "--setting", "--log-format", "--grace"):
+        assert option in result.stdout
+
+
+def test_an_unsupported_app_is_refused_naming_function_and_binding(tmp_path: Path) -> None:
+    result = run("--app", str(APPS / "unsupported_app.py"), "--port", "0", "--data", str(tmp_path))
+    assert result.returncode == 2
+    assert "function 'storage_queue', binding 'item': trigger type 'queueTrigger' is not supported" in (
+        result.stderr
+    )
+
+
+def test_json_logs_carry_function_invocation_outcome_and_duration(tmp_path: Path) -> None:
+    host = HostProcess(
+        APPS / "http_app.py",
+        tmp_path,
+        free_port(),
+        {"TIMER_LOG": str(tmp_path / "t.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"},
+        extra_args=["--log-format", "json"],
+    )
+    host.start()
+    host.signal(2)
+    assert host.wait(10) == 0
+    lines = [json.loads(line) for line in host.log.read_text().splitlines() if line.startswith("{")]
+    executed = next(e for e in lines if e.get("event") == "executed" and e["function"] == "on_startup")
+    assert executed["outcome"] == "succeeded" and executed["duration_ms"] >= 0
+    assert len(executed["invocation_id"]) == 36 and executed["level"] == "INFO"
