@@ -39,10 +39,14 @@ def store(number: str, name: str | None = None, *, closed: bool = False, region:
 
 
 def worker(pn: str, *, terminated: date | None = None) -> Worker:
-    return Worker(personnel_number=pn, name=f"Worker {pn}", upn=f"{pn}@contoso.com", termination_date=terminated)
+    return Worker(
+        personnel_number=pn, name=f"Worker {pn}", upn=f"{pn}@contoso.com", termination_date=terminated
+    )
 
 
-def at(pn: str, store_number: str, *, manager: bool = False, active: bool = True, job: str | None = None) -> StoreAssignment:
+def at(
+    pn: str, store_number: str, *, manager: bool = False, active: bool = True, job: str | None = None
+) -> StoreAssignment:
     role = StoreRole.MANAGER if manager else StoreRole.WORKER
     return StoreAssignment(personnel_number=pn, store=store_number, role=role, active=active, job=job)
 
@@ -68,7 +72,9 @@ def org(
     assignments = tuple(assignments)
     regions = tuple(regions)
     if workers is None:
-        pns = {a.personnel_number for a in assignments} | {p for r in regions for p in r.managers} | set(comms)
+        pns = (
+            {a.personnel_number for a in assignments} | {p for r in regions for p in r.managers} | set(comms)
+        )
         workers = [worker(pn) for pn in sorted(pns)]
     return CommerceOrg(
         stores=tuple(stores),
@@ -115,7 +121,9 @@ def actual(**teams: tuple[Team, Iterable[str]] | Team) -> ActualState:
     return ActualState(teams=state)
 
 
-def synced(the_org: CommerceOrg, idents: dict[str, Identity], settings: ProvisioningSettings = SETTINGS) -> ActualState:
+def synced(
+    the_org: CommerceOrg, idents: dict[str, Identity], settings: ProvisioningSettings = SETTINGS
+) -> ActualState:
     """The actual state a previous pass left: every desired team exists exactly as desired."""
     want = desired(the_org, settings, idents, TODAY)
     state: dict[str, ActualTeam] = {}

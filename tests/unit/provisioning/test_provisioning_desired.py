@@ -163,7 +163,9 @@ def test_reopened_store_is_unarchived() -> None:
     idents = identities("100")
     the_org = org([store("0042")], [at("100", "0042", manager=True)], mappings={"0042": "T42"})
     have = synced(the_org, idents)
-    archived = have.teams[S42].model_copy(update={"team": have.teams[S42].team.model_copy(update={"archived": True})})  # type: ignore[union-attr]
+    archived = have.teams[S42].model_copy(
+        update={"team": have.teams[S42].team.model_copy(update={"archived": True})}
+    )  # type: ignore[union-attr]
     have = have.model_copy(update={"teams": {S42: archived}})
     _, p = run(the_org, idents, have)
     assert [type(op) for op in p.operations] == [UnarchiveTeam]
@@ -171,7 +173,10 @@ def test_reopened_store_is_unarchived() -> None:
 
 
 def test_communications_team_has_comms_managers_as_owners_and_region_managers_as_members() -> None:
-    regions = [Region(id="R1", name="North", managers=("900",)), Region(id="R2", name="South", managers=("901",))]
+    regions = [
+        Region(id="R1", name="North", managers=("900",)),
+        Region(id="R2", name="South", managers=("901",)),
+    ]
     the_org = org([store("0042")], [at("100", "0042", manager=True)], regions=regions, comms=["800"])
     settings = ProvisioningSettings()
     want, _ = run(the_org, identities("100", "800", "900", "901"), settings=settings)
@@ -225,9 +230,14 @@ def test_unknown_template_placeholder_is_a_clear_error() -> None:
 
 
 def test_channels_come_from_settings_without_general_or_duplicates() -> None:
-    settings = SETTINGS.model_copy(update={"channels": ["Announcements", "General", "announcements", "Shifts"]})
+    settings = SETTINGS.model_copy(
+        update={"channels": ["Announcements", "General", "announcements", "Shifts"]}
+    )
     the_org = org([store("0042")], [at("100", "0042", manager=True)])
-    assert run(the_org, identities("100"), settings=settings)[0].teams[S42].channels == ("Announcements", "Shifts")
+    assert run(the_org, identities("100"), settings=settings)[0].teams[S42].channels == (
+        "Announcements",
+        "Shifts",
+    )
 
 
 @pytest.mark.parametrize(
