@@ -31,10 +31,12 @@ _missing = [
 ]
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        bool(_missing),
-        reason=f"needs {', '.join(_missing)} (durable engine / embedded "
-        "broker from the parallel work), not landed yet",
+    # Written against the promised engine API (DurableRegistry.from_app, DurableEngine(db, registry,
+    # max_concurrent_activities=..), start/stop, client_binding_json, asgi_app) but never run: the
+    # engine had not landed. Remove this mark once it has, and run the test.
+    pytest.mark.skip(
+        reason="needs the durable engine local/host/durable (DurableEngine, DurableRegistry), "
+        "not landed yet" + (f"; missing now: {', '.join(_missing)}" if _missing else "")
     ),
 ]
 

@@ -144,3 +144,14 @@ def test_local_settings_do_not_override_the_environment(
     assert resolve("%A_SETTING%/%B_SETTING%/%C_SETTING%") == "from-env/from-file/explicit"
     monkeypatch.delenv("B_SETTING")
     monkeypatch.delenv("C_SETTING")
+
+
+def test_running_host_raises_the_refusal_and_restores_settings(tmp_path: Path) -> None:
+    import os
+
+    from local.host import running_host
+
+    with pytest.raises(AppLoadError, match="function 'storage_queue', binding 'item'"):
+        with running_host(str(APPS / "unsupported_app.py"), tmp_path, 0, {"SOME_TEST_SETTING": "x"}):
+            pass
+    assert "SOME_TEST_SETTING" not in os.environ
