@@ -37,7 +37,7 @@ def delivery_loop_function() -> Callable[..., Any]:
             "Service Bus triggers need the embedded broker's delivery loop "
             f"(local/host/servicebus.py: run_delivery_loop), which is not available: {exc}"
         ) from exc
-    loop = getattr(servicebus, "run_delivery_loop", None)
+    loop: Callable[..., Any] | None = getattr(servicebus, "run_delivery_loop", None)
     if loop is None:
         raise BusUnavailable("local/host/servicebus.py has no run_delivery_loop")
     return loop

@@ -57,7 +57,8 @@ class TimerStatusStore:
         ).fetchone()
         if row is None:
             return None
-        return TimerStatus(*(datetime.fromisoformat(v) for v in row[:3]), row[3])
+        last, next_run, updated = (datetime.fromisoformat(v) for v in row[:3])
+        return TimerStatus(last, next_run, updated, row[3])
 
     def put(self, function: str, status: TimerStatus) -> None:
         self._db.execute(
