@@ -202,7 +202,9 @@ def _store_team(ctx: _Org, store: Store) -> tuple[DesiredTeam | None, Problem | 
 
 def _no_store_owner(key: TeamKey, store: Store, managers: list[str], mapped: str | None) -> Problem:
     if managers:
-        why = f"store managers {', '.join(sorted(set(managers)))} have no resolved Entra identity"
+        names = sorted(set(managers))
+        who = f"store manager {names[0]} has" if len(names) == 1 else f"store managers {', '.join(names)} have"
+        why = f"{who} no resolved Entra identity"
     else:
         why = "no active store manager"
     if mapped is None:

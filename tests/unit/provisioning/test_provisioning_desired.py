@@ -45,7 +45,7 @@ def test_store_whose_only_manager_is_unresolved_is_blocked_and_says_why() -> Non
     kinds = {p.kind for p in want.problems}
     assert kinds == {ProblemKind.BLOCKED_NO_OWNER, ProblemKind.UNRESOLVED_IDENTITY}
     blocked = next(p for p in want.problems if p.kind is ProblemKind.BLOCKED_NO_OWNER)
-    assert "100 have no resolved Entra identity" in blocked.detail
+    assert "store manager 100 has no resolved Entra identity" in blocked.detail
 
 
 def test_store_without_manager_keeps_its_mapped_team_converging() -> None:
