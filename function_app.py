@@ -14,5 +14,5 @@ app.register_functions(commerce_events)
 
 if __name__ == "__main__":  # `python function_app.py`: list what Azure would index
     for fn in app.get_functions():
-        bindings = ", ".join(f"{b.type}:{b.direction.name.lower()}" for b in fn.get_bindings())
+        bindings = ", ".join(str(b.get_dict_repr()["type"]) for b in fn.get_bindings())
         print(f"{fn.get_function_name():32} {bindings}")
