@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from shared.domain.plan import Problem
 from shared.state.backend import Backend, StateConflict
 
-MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT = (
-    "mappings", "syncs", "events", "scopes", "reports", "echoes", "audit",
+MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS = (
+    "mappings", "syncs", "events", "scopes", "reports", "echoes", "audit", "requests",
 )
 
 
@@ -69,6 +69,50 @@ class StateStore:
 
     async def list_syncs(self) -> list[SyncRecord]:
         return [SyncRecord.model_validate(e.data) async for e in self.backend.query(SYNCS, "last")]
+
+    # -- sync requests (nothing lost while a sync runs) -------------------------------------
+    async def request_sync(self, key: str) -> int:
+        """Count one more request to sync `key`; returns the request number to hand to the pass."""
+        for _ in range(16):
+            found = await self.backend.get(REQUESTS, "sync", key)
+            data = {"requested": 1, "done": 0} if found is None else dict(found.data)
+            if found is not None:
+                data["requested"] = int(data["requested"]) + 1
+            data["at"] = _now().isoformat()
+            try:
+                if found is None:
+                    await self.backend.insert(REQUESTS, "sync", key, data)
+                else:
+                    await self.backend.upsert(REQUESTS, "sync", key, data, if_match=found.etag)
+                return int(data["requested"])
+            except StateConflict:
+                continue
+        raise StateConflict(f"sync requests for {key} kept changing")
+
+    async def requests_seen(self, key: str) -> int:
+        """The request number a pass starting now covers (every request made before it)."""
+        found = await self.backend.get(REQUESTS, "sync", key)
+        return 0 if found is None else int(found.data["requested"])
+
+    async def finish_pass(self, key: str, covered: int) -> bool:
+        """Mark requests up to `covered` done; True if more arrived meanwhile (run another pass)."""
+        for _ in range(16):
+            found = await self.backend.get(REQUESTS, "sync", key)
+            if found is None:
+                return False
+            data = dict(found.data)
+            data["done"] = max(int(data["done"]), covered)
+            try:
+                await self.backend.upsert(REQUESTS, "sync", key, data, if_match=found.etag)
+            except StateConflict:
+                continue
+            return int(data["requested"]) > int(data["done"])
+        raise StateConflict(f"sync requests for {key} kept changing")
+
+    async def pending_syncs(self) -> list[str]:
+        """Keys with requests no pass has covered yet (the sweeper restarts their sync)."""
+        return [e.row async for e in self.backend.query(REQUESTS, "sync")
+                if int(e.data["requested"]) > int(e.data["done"])]
 
     # -- duplicate events ------------------------------------------------------------------
     async def claim_event(self, dedupe_key: str) -> bool:

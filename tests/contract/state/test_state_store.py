@@ -143,3 +143,21 @@ async def test_stale_etag_is_a_conflict(store: StateStore) -> None:
         await store.backend.upsert("misc", "p", "r/with#odd?chars", {"v": 3}, if_match=first.etag)
     got = await store.backend.get("misc", "p", "r/with#odd?chars")
     assert got is not None and got.data == {"v": 2} and got.row == "r/with#odd?chars"
+
+
+async def test_requests_made_during_a_pass_cause_exactly_one_more(store: StateStore) -> None:
+    await store.request_sync("store:0042")
+    covered = await store.requests_seen("store:0042")  # a pass starts
+    await store.request_sync("store:0042")  # two events arrive while it runs
+    await store.request_sync("store:0042")
+    assert await store.pending_syncs() == ["store:0042"]
+    assert await store.finish_pass("store:0042", covered) is True  # one more pass
+    covered = await store.requests_seen("store:0042")
+    assert await store.finish_pass("store:0042", covered) is False
+    assert await store.pending_syncs() == []
+    assert await store.finish_pass("store:0099", 0) is False
+
+
+async def test_concurrent_requests_are_all_counted(store: StateStore) -> None:
+    numbers = await asyncio.gather(*(store.request_sync("store:0042") for _ in range(6)))
+    assert sorted(numbers) == [1, 2, 3, 4, 5, 6]

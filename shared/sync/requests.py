@@ -1,0 +1,57 @@
+"""Requesting a team's sync: one orchestration per team at a time, and nothing lost.
+
+Every event, webhook notification or operator request for a team goes through `request_sync`:
+1. the request is counted in the state store (`StateStore.request_sync`), *then*
+2. the team's orchestration (deterministic instance id) is started if it is not running, or
+   signalled if it is.
+A pass records which request number it covered; when it ends, `StateStore.finish_pass` says
+whether requests arrived meanwhile, and the orchestration runs exactly one more pass
+(`continue_as_new`). A request that races the orchestration's completion is still counted, and
+the sweeper timer (`StateStore.pending_syncs`) restarts any team left with uncovered requests —
+so a change can be delayed by one sweep, never lost. A burst of events for one team collapses
+into at most two passes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+from shared.domain.teams import TeamKey
+from shared.state import StateStore
+
+SYNC_ORCHESTRATOR = "sync_team"
+SYNC_REQUESTED_EVENT = "sync_requested"
+ACTIVE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew"})
+
+
+class OrchestrationClient(Protocol):
+    """What request_sync needs from Durable's client (adapted in functions/ from
+    `DurableOrchestrationClient`, whose import is not allowed in shared/)."""
+
+    async def runtime_status(self, instance_id: str) -> str | None: ...
+
+    async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None: ...
+
+    async def raise_event(self, instance_id: str, event: str, data: Any) -> None: ...
+
+
+def instance_id(key: TeamKey) -> str:
+    """`sync-store-0042`: stable per team, safe for Durable instance ids and Table keys."""
+    return "sync-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key.kind.value}-{key.id}")
+
+
+async def request_sync(key: TeamKey, client: OrchestrationClient, state: StateStore, *, reason: str) -> str:
+    """Make sure `key` gets a sync pass that starts after this call; returns what was done."""
+    number = await state.request_sync(str(key))
+    iid = instance_id(key)
+    if await client.runtime_status(iid) in ACTIVE_STATUSES:
+        await client.raise_event(iid, SYNC_REQUESTED_EVENT, {"request": number, "reason": reason})
+        return "signalled"
+    try:
+        await client.start_new(SYNC_ORCHESTRATOR, iid, {"key": str(key), "reason": reason})
+    except Exception:  # started by a concurrent request in between: it will see our count
+        if await client.runtime_status(iid) in ACTIVE_STATUSES:
+            return "signalled"
+        raise
+    return "started"
