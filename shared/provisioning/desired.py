@@ -203,7 +203,8 @@ def _store_team(ctx: _Org, store: Store) -> tuple[DesiredTeam | None, Problem | 
 def _no_store_owner(key: TeamKey, store: Store, managers: list[str], mapped: str | None) -> Problem:
     if managers:
         names = sorted(set(managers))
-        who = f"store manager {names[0]} has" if len(names) == 1 else f"store managers {', '.join(names)} have"
+        many = len(names) > 1
+        who = f"store managers {', '.join(names)} have" if many else f"store manager {names[0]} has"
         why = f"{who} no resolved Entra identity"
     else:
         why = "no active store manager"
