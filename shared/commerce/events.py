@@ -77,7 +77,7 @@ def parse_message(
         if isinstance(doc, str) and _is_base64_json(doc):
             return _base64_rejection()
         return _reject(RejectReason.NOT_AN_OBJECT, f"The body is a JSON {_json_type(doc)}, not an "
-                       "object. Each message must carry exactly one event object (no arrays or bundles).")
+                       "object. Publish exactly one event object per message (no arrays or bundles).")
     if "MessageName" in doc and ("InputParameters" in doc or "PrimaryEntityName" in doc):
         return _parse_data_event(doc, body)
     if "BusinessEventId" in doc:
@@ -94,7 +94,7 @@ def parse_message(
 def _decode(body: bytes) -> str | Rejection:
     if len(body) > MAX_BODY_BYTES:
         return _reject(RejectReason.OVERSIZE, f"The body is {len(body)} bytes; events are at most "
-                       f"{MAX_BODY_BYTES}. F&O events are small hints: check the publisher is not "
+                       f"{MAX_BODY_BYTES}. F&O events are small hints: Check that the publisher is not "
                        "sending exports or attachments to this topic.")
     if body.startswith(_UTF16_BOMS):
         return _reject(RejectReason.NOT_UTF8, "The body is UTF-16 (it starts with a UTF-16 byte order "
@@ -136,8 +136,8 @@ def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
     event_id = _str(doc.get("EventId"))
     name = doc.get("BusinessEventId")
     if not isinstance(name, str) or not name.strip():
-        return _reject(RejectReason.INVALID_FIELD, "Field BusinessEventId: expected a non-empty "
-                       "string (the business event class name).", event_id)
+        return _invalid("Business event", "BusinessEventId",
+                        "a non-empty string (the business event class name)", event_id)
     if name.strip().lower() == TEST_EVENT_ID.lower():
         return TestMessage(event_id=event_id)
     versions = business_event_versions(name)
@@ -162,7 +162,7 @@ def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
         if problem.missing:
             return _missing(name, problem.field, event_id)
         return _invalid(name, problem.field, problem.expected, event_id)
-    legal_entity = _str(doc.get("BusinessEventLegalEntity"))
+    legal_entity = _legal_entity(doc.get("BusinessEventLegalEntity"))
     if spec.company_specific and legal_entity is None:
         return _reject(RejectReason.LEGAL_ENTITY_MISSING, f"{name} is company-specific but "
                        "BusinessEventLegalEntity is empty. Activate the event for the legal entities "
@@ -238,7 +238,8 @@ def _parse_data_event(doc: dict[str, Any], body: bytes) -> IntakeResult:
         event_time = _event_time(doc.get("OperationCreatedOn"), None)
     except _BadEventTime:
         return _reject(RejectReason.BAD_EVENT_TIME, "Field OperationCreatedOn: expected "
-                       "/Date(milliseconds)/ within the years 1-9999.", correlation)
+                       "/Date(milliseconds)/ within the years 1-9999. Check what rewrote the Dataverse "
+                       "message on its way to this topic.", correlation)
     origin = next((g for g in map(_guid, (doc.get(k) for k in ("RequestId", "OperationId"))) if g),
                   correlation)
     if origin is None:
@@ -250,7 +251,7 @@ def _parse_data_event(doc: dict[str, Any], body: bytes) -> IntakeResult:
         event_id=f"{origin}:{spec.entity}:{message.value}:{keys}",
         event_type=f"data:{spec.entity}:{message.value}",
         format=EventFormat.DATA_EVENT,
-        legal_entity=legal if isinstance(legal, str) else None,
+        legal_entity=_legal_entity(legal),
         event_time=event_time,
     )
 
@@ -341,6 +342,12 @@ def _iso_time(value: object) -> datetime | None:
 
 def _str(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _legal_entity(value: object) -> str | None:
+    """dataAreaId is case-insensitive in F&O: OData shows 'usrt', business events 'USRT'."""
+    text = _str(value)
+    return text.upper() if text else None
 
 
 def _guid(value: object) -> str | None:
