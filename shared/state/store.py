@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from shared.domain.plan import Problem
 from shared.state.backend import Backend, StateConflict
 
-MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS = (
-    "mappings", "syncs", "events", "scopes", "reports", "echoes", "audit", "requests",
+MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS, LEASES, PEOPLE = (
+    "mappings", "syncs", "events", "scopes", "reports", "echoes", "audit", "requests", "leases", "people",
 )
 
 
@@ -31,6 +31,7 @@ class TeamRecord(BaseModel):
     team_id: str
     adopted: bool = False
     managed_user_ids: list[str] = Field(default_factory=list)
+    managed_personnel: list[str] = Field(default_factory=list, description="Personnel numbers of those users")
     updated_at: datetime = Field(default_factory=_now)
 
 
@@ -54,7 +55,47 @@ class StateStore:
         return None if found is None else TeamRecord.model_validate(found.data)
 
     async def put_team(self, record: TeamRecord) -> None:
+        """Save a mapping and keep the person -> teams index in step with `managed_personnel`."""
+        before = await self.get_team(record.key)
+        old = set(before.managed_personnel) if before else set()
+        new = set(record.managed_personnel)
+        for person in sorted(new - old):
+            await self.backend.upsert(PEOPLE, person, record.key, {})
+        for person in sorted(old - new):
+            await self.backend.delete(PEOPLE, person, record.key)
         await self.backend.upsert(MAPPINGS, "team", record.key, record.model_dump(mode="json"))
+
+    async def teams_of_person(self, personnel_number: str) -> list[str]:
+        """Keys of the teams the app placed this worker in (to reach old teams after a transfer)."""
+        return [e.row async for e in self.backend.query(PEOPLE, personnel_number)]
+
+    async def team_key_of(self, team_id: str) -> str | None:
+        """Reverse lookup: which key a team stands for (webhooks name teams by id)."""
+        return next((r.key for r in await self.list_teams() if r.team_id == team_id), None)
+
+    # -- leases (one pass per team at a time, across orchestrations and hosts) ----------------
+    async def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
+        until = (_now() + ttl).isoformat()
+        found = await self.backend.get(LEASES, "lease", name)
+        try:
+            if found is None:
+                await self.backend.insert(LEASES, "lease", name, {"owner": owner, "until": until})
+                return True
+            if found.data["owner"] == owner or datetime.fromisoformat(found.data["until"]) <= _now():
+                await self.backend.upsert(LEASES, "lease", name, {"owner": owner, "until": until}, if_match=found.etag)
+                return True
+        except StateConflict:
+            return False
+        return False
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        found = await self.backend.get(LEASES, "lease", name)
+        if found is not None and found.data["owner"] == owner:
+            try:
+                await self.backend.upsert(LEASES, "lease", name, {"owner": "", "until": _now().isoformat()},
+                                          if_match=found.etag)
+            except StateConflict:
+                pass
 
     async def list_teams(self) -> list[TeamRecord]:
         return [TeamRecord.model_validate(e.data) async for e in self.backend.query(MAPPINGS, "team")]

@@ -2,8 +2,7 @@
 
 Every event, webhook notification or operator request for a team goes through `request_sync`:
 1. the request is counted in the state store (`StateStore.request_sync`), *then*
-2. the team's orchestration (deterministic instance id) is started if it is not running, or
-   signalled if it is.
+2. the team's orchestration (deterministic instance id) is started if it is not running.
 A pass records which request number it covered; when it ends, `StateStore.finish_pass` says
 whether requests arrived meanwhile, and the orchestration runs exactly one more pass
 (`continue_as_new`). A request that races the orchestration's completion is still counted, and
@@ -21,7 +20,6 @@ from shared.domain.teams import TeamKey
 from shared.state import StateStore
 
 SYNC_ORCHESTRATOR = "sync_team"
-SYNC_REQUESTED_EVENT = "sync_requested"
 ACTIVE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew"})
 
 
@@ -33,8 +31,6 @@ class OrchestrationClient(Protocol):
 
     async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None: ...
 
-    async def raise_event(self, instance_id: str, event: str, data: Any) -> None: ...
-
 
 def instance_id(key: TeamKey) -> str:
     """`sync-store-0042`: stable per team, safe for Durable instance ids and Table keys."""
@@ -43,15 +39,14 @@ def instance_id(key: TeamKey) -> str:
 
 async def request_sync(key: TeamKey, client: OrchestrationClient, state: StateStore, *, reason: str) -> str:
     """Make sure `key` gets a sync pass that starts after this call; returns what was done."""
-    number = await state.request_sync(str(key))
+    await state.request_sync(str(key))
     iid = instance_id(key)
     if await client.runtime_status(iid) in ACTIVE_STATUSES:
-        await client.raise_event(iid, SYNC_REQUESTED_EVENT, {"request": number, "reason": reason})
-        return "signalled"
+        return "pending"  # the running orchestration sees the count when its pass ends
     try:
         await client.start_new(SYNC_ORCHESTRATOR, iid, {"key": str(key), "reason": reason})
     except Exception:  # started by a concurrent request in between: it will see our count
         if await client.runtime_status(iid) in ACTIVE_STATUSES:
-            return "signalled"
+            return "pending"
         raise
     return "started"

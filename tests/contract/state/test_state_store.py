@@ -161,3 +161,27 @@ async def test_requests_made_during_a_pass_cause_exactly_one_more(store: StateSt
 async def test_concurrent_requests_are_all_counted(store: StateStore) -> None:
     numbers = await asyncio.gather(*(store.request_sync("store:0042") for _ in range(6)))
     assert sorted(numbers) == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_lease_has_one_holder_until_released_or_expired(store: StateStore) -> None:
+    assert await store.acquire_lease("store:0042", "a", timedelta(minutes=5)) is True
+    assert await store.acquire_lease("store:0042", "b", timedelta(minutes=5)) is False
+    assert await store.acquire_lease("store:0042", "a", timedelta(minutes=5)) is True  # renewal
+    await store.release_lease("store:0042", "b")  # not the holder: no effect
+    assert await store.acquire_lease("store:0042", "b", timedelta(minutes=5)) is False
+    await store.release_lease("store:0042", "a")
+    assert await store.acquire_lease("store:0042", "b", timedelta(seconds=-1)) is True
+    assert await store.acquire_lease("store:0042", "c", timedelta(minutes=5)) is True  # b's expired
+    results = await asyncio.gather(*(store.acquire_lease("store:0043", f"o{i}", timedelta(minutes=1))
+                                     for i in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+
+
+async def test_person_index_follows_the_teams_they_are_in(store: StateStore) -> None:
+    await store.put_team(TeamRecord(key="store:0042", team_id="t-1", managed_personnel=["000321", "000400"]))
+    await store.put_team(TeamRecord(key="store:0043", team_id="t-2", managed_personnel=["000321"]))
+    assert await store.teams_of_person("000321") == ["store:0042", "store:0043"]
+    await store.put_team(TeamRecord(key="store:0042", team_id="t-1", managed_personnel=["000400"]))
+    assert await store.teams_of_person("000321") == ["store:0043"]
+    assert await store.team_key_of("t-2") == "store:0043"
+    assert await store.team_key_of("t-9") is None

@@ -1,0 +1,209 @@
+"""One sync pass for one team: read the truth, plan, act, record. The reconcile contract:
+
+Level-based and idempotent: a pass reads Commerce's *current* state for its key and Teams'
+*actual* state, so duplicate, late or out-of-order triggers are harmless and a repeated pass
+makes no writes. Errors from Graph or Commerce raise (the orchestration retries the activity with
+backoff; Graph throttling is already handled inside the gateway); problems that retrying cannot
+fix (no owner, unresolved identity, a held plan) are recorded and reported, not raised. The
+nightly reconciliation is this same pass over every key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
+from shared.domain.execution import ExecutionResult, OutcomeStatus
+from shared.domain.plan import DesiredState, Operation, Plan, Problem, ProblemKind
+from shared.domain.teams import ActualState, ActualTeam, Identity, MemberRole, Team, TeamKey, TeamKind
+from shared.provisioning import desired, plan
+from shared.settings import Settings
+from shared.state import StateStore, SyncRecord, TeamRecord
+
+_BLOCKING = {ProblemKind.BLOCKED_NO_OWNER, ProblemKind.BLOCKED_LAST_OWNER, ProblemKind.BLOCKED_MAPPED_TEAM_MISSING}
+_SOURCE = {TeamKind.STORE: TeamSourceType.STORE, TeamKind.REGION: TeamSourceType.REGION,
+           TeamKind.COMMUNICATIONS: TeamSourceType.COMMUNICATIONS}
+
+
+class CommerceReader(Protocol):
+    async def read_scope(self, key: TeamKey) -> CommerceOrg:
+        """The slice of the org a key's team depends on (a store: the store, its assignments,
+        those workers, its region(s) and mapping rows; the communications team: regions, managers)."""
+        ...
+
+
+class TeamsGateway(Protocol):
+    async def resolve_upns(self, upns: Any) -> dict[str, Identity]: ...
+
+    async def get_team_state(self, team_id: str, plan_title: str | None = None) -> Team | None: ...
+
+    async def find_teams(self, *, mail_nickname: str | None = None, display_name: str | None = None) -> list[Team]: ...
+
+
+class PlanExecutor(Protocol):
+    async def __call__(self, plan: Plan) -> ExecutionResult: ...
+
+
+@dataclass(frozen=True)
+class PassResult:
+    key: str
+    outcome: str  # converged | changed | held | blocked | failed | would_change (dry run)
+    operations: list[dict[str, Any]]
+    held: list[dict[str, Any]]
+    problems: list[Problem]
+    team_id: str | None
+    dry_run: bool
+    graph_requests: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "outcome": self.outcome, "operations": self.operations, "held": self.held,
+            "problems": [p.model_dump(mode="json") for p in self.problems], "team_id": self.team_id,
+            "dry_run": self.dry_run, "graph_requests": self.graph_requests,
+        }
+
+
+async def resolve_identities(org: CommerceOrg, gateway: TeamsGateway) -> dict[str, Identity]:
+    """Personnel number -> Entra user. Object ids from Commerce are taken as they are; UPNs are
+    looked up (in $batch calls); a worker with neither, or an unknown UPN, is left out."""
+    identities = {w.personnel_number: Identity(user_id=w.entra_object_id, upn=w.upn)
+                  for w in org.workers if w.entra_object_id}
+    upns = {w.upn.lower(): w.personnel_number for w in org.workers if w.upn and not w.entra_object_id}
+    if upns:
+        found = await gateway.resolve_upns(sorted(upns))
+        for upn, ident in found.items():
+            if upn.lower() in upns:
+                identities[upns[upn.lower()]] = ident
+    return identities
+
+
+def _only(want: DesiredState, key: TeamKey) -> DesiredState:
+    """The desired state restricted to one key (plan() leaves keys it is not given alone)."""
+    label = str(key)
+    store = key.id if key.kind is TeamKind.STORE else None
+    problems = tuple(p for p in want.problems
+                     if p.team_key == label or (p.team_key is None and store is not None and p.store == store))
+    teams = {label: want.teams[label]} if label in want.teams else {}
+    return want.model_copy(update={"teams": teams, "problems": problems})
+
+
+def _describe(ops: tuple[Operation, ...]) -> list[dict[str, Any]]:
+    return [{"op": op.op, "reason": op.reason, **({"user_id": op.user_id} if hasattr(op, "user_id") else {}),
+             **({"count": len(op.user_ids)} if hasattr(op, "user_ids") else {})} for op in ops]
+
+
+async def actual_team(
+    key: TeamKey, org: CommerceOrg, record: TeamRecord | None, gateway: TeamsGateway, settings: Settings,
+    display_name: str | None,
+) -> ActualTeam:
+    """What exists in Teams for `key`: the team our mapping names; else the team Commerce's
+    mapping names (adopted); else a team already carrying the desired name — a team a crashed
+    pass created before it could record it, adopted rather than created twice."""
+    plan_title = settings.provisioning.plan_title if key.kind is TeamKind.STORE else None
+    managed = frozenset(record.managed_user_ids) if record else frozenset()
+    if record is not None:
+        return ActualTeam(key=key, team=await gateway.get_team_state(record.team_id, plan_title),
+                          managed_user_ids=managed)
+    source = _SOURCE[key.kind]
+    mapped = next((m.team_id for m in sorted(org.mappings, key=lambda m: m.team_id)
+                   if m.source_type is source and (key.kind is TeamKind.COMMUNICATIONS or m.source_id == key.id)), None)
+    if mapped is not None:
+        return ActualTeam(key=key, team=await gateway.get_team_state(mapped, plan_title), mapped=False)
+    if display_name:
+        same_name = [t for t in await gateway.find_teams(display_name=display_name) if t.display_name == display_name]
+        if len(same_name) == 1:
+            team = await gateway.get_team_state(same_name[0].team_id, plan_title)
+            return ActualTeam(key=key, team=team, mapped=False)
+    return ActualTeam(key=key)
+
+
+def _outcome(p: Plan, result: ExecutionResult | None, dry_run: bool) -> str:
+    if result is not None and any(o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED) for o in result.outcomes):
+        return "failed"
+    if p.held:
+        return "held"
+    if any(pr.kind in _BLOCKING for pr in p.problems) and not p.operations:
+        return "blocked"
+    if not p.operations:
+        return "converged"
+    return "would_change" if dry_run else "changed"
+
+
+async def sync_team_pass(
+    key: TeamKey,
+    *,
+    commerce: CommerceReader,
+    gateway: TeamsGateway,
+    execute: PlanExecutor,
+    state: StateStore,
+    settings: Settings,
+    today: date | None = None,
+    dry_run: bool = False,
+    instance_id: str | None = None,
+) -> PassResult:
+    label = str(key)
+    org = await commerce.read_scope(key)
+    record = await state.get_team(label)
+    if record is not None:  # the app's own mapping table is part of the truth about what exists
+        own = TeamMapping(source_type=_SOURCE[key.kind], source_id=key.id, team_id=record.team_id)
+        org = org.model_copy(update={"mappings": (*[m for m in org.mappings if m.source_type is not own.source_type
+                                                      or m.source_id != own.source_id], own)})
+    identities = await resolve_identities(org, gateway)
+    want = _only(desired(org, settings.provisioning, identities, today or datetime.now(UTC).date()), key)
+    target = want.teams.get(label)
+    actual = await actual_team(key, org, record, gateway, settings, target.display_name if target else None)
+    if target is None and actual.team is None and record is None:
+        # Nothing wanted, nothing there: report why (blocked store, closed store without team...).
+        p = plan(want, ActualState(), settings.provisioning)
+    else:
+        p = plan(want, ActualState(teams={label: actual}), settings.provisioning)
+
+    result: ExecutionResult | None = None
+    team_id = actual.team.team_id if actual.team else (record.team_id if record else None)
+    problems = list(p.problems)
+    if p.operations and not dry_run:
+        result = await execute(p)
+        problems += [pr for pr in result.problems if pr not in problems]
+        team_id = result.team_ids.get(label, team_id)
+        await _remember(state, label, team_id, record, target, p, actual)
+    elif actual.team is not None and (record is None or record.team_id != actual.team.team_id) and not dry_run:
+        await _remember(state, label, actual.team.team_id, record, target, p, actual)
+
+    outcome = _outcome(p, result, dry_run)
+    if not dry_run:
+        await state.record_sync(SyncRecord(
+            key=label, outcome=outcome, operations=len(p.operations), problems=problems,
+            error=None if result is None or result.ok else "; ".join(
+                o.detail for o in result.outcomes if o.status is OutcomeStatus.FAILED)[:2000],
+            instance_id=instance_id,
+        ))
+    return PassResult(key=label, outcome=outcome, operations=_describe(p.operations), held=_describe(p.held),
+                      problems=problems, team_id=team_id, dry_run=dry_run,
+                      graph_requests=result.requests if result else 0)
+
+
+async def _remember(
+    state: StateStore, label: str, team_id: str | None, record: TeamRecord | None, target: Any, p: Plan,
+    actual: ActualTeam,
+) -> None:
+    """Record the team and whom the app manages there: everyone it added, plus desired people
+    already present (so a later transfer removes them even in flexible mode), minus removals."""
+    if team_id is None:
+        return
+    managed = set(record.managed_user_ids if record else ())
+    for op in p.operations:
+        if op.op == "add_members":
+            managed.update(op.user_ids)  # type: ignore[union-attr]
+        elif op.op == "remove_member":
+            managed.discard(op.user_id)  # type: ignore[union-attr]
+    if target is not None and actual.team is not None:
+        present = {m.user_id for m in actual.team.members}
+        managed.update(u for u in (*target.owners, *target.members) if u in present)
+    await state.put_team(TeamRecord(key=label, team_id=team_id, adopted=bool(record.adopted if record else
+                                    actual.team is not None), managed_user_ids=sorted(managed)))
+
+
+__all__ = ["CommerceReader", "PassResult", "TeamsGateway", "resolve_identities", "sync_team_pass",
+           "MemberRole"]
