@@ -91,8 +91,7 @@ def intake_check(
             _fail(f"cannot read {path}: {exc.strerror}")
         result = parse_message(body, content_type="application/json", application_properties={})
         rejected |= isinstance(result, Rejection)
-        results.append({"file": str(path), "kind": type(result).__name__,
-                        **result.model_dump(mode="json")})
+        results.append({**result.model_dump(mode="json"), "file": str(path), "kind": type(result).__name__})
     if json_out:
         _echo_json(results)
     else:

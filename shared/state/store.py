@@ -18,7 +18,16 @@ from shared.domain.plan import Problem
 from shared.state.backend import Backend, StateConflict
 
 MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS, LEASES, PEOPLE = (
-    "mappings", "syncs", "events", "scopes", "reports", "echoes", "audit", "requests", "leases", "people",
+    "mappings",
+    "syncs",
+    "events",
+    "scopes",
+    "reports",
+    "echoes",
+    "audit",
+    "requests",
+    "leases",
+    "people",
 )
 
 
@@ -82,7 +91,9 @@ class StateStore:
                 await self.backend.insert(LEASES, "lease", name, {"owner": owner, "until": until})
                 return True
             if found.data["owner"] == owner or datetime.fromisoformat(found.data["until"]) <= _now():
-                await self.backend.upsert(LEASES, "lease", name, {"owner": owner, "until": until}, if_match=found.etag)
+                await self.backend.upsert(
+                    LEASES, "lease", name, {"owner": owner, "until": until}, if_match=found.etag
+                )
                 return True
         except StateConflict:
             return False
@@ -92,8 +103,9 @@ class StateStore:
         found = await self.backend.get(LEASES, "lease", name)
         if found is not None and found.data["owner"] == owner:
             try:
-                await self.backend.upsert(LEASES, "lease", name, {"owner": "", "until": _now().isoformat()},
-                                          if_match=found.etag)
+                await self.backend.upsert(
+                    LEASES, "lease", name, {"owner": "", "until": _now().isoformat()}, if_match=found.etag
+                )
             except StateConflict:
                 pass
 
@@ -116,7 +128,7 @@ class StateStore:
         """Count one more request to sync `key`; returns the request number to hand to the pass."""
         for _ in range(16):
             found = await self.backend.get(REQUESTS, "sync", key)
-            data = {"requested": 1, "done": 0} if found is None else dict(found.data)
+            data: dict[str, Any] = {"requested": 1, "done": 0} if found is None else dict(found.data)
             if found is not None:
                 data["requested"] = int(data["requested"]) + 1
             data["at"] = _now().isoformat()
@@ -152,8 +164,11 @@ class StateStore:
 
     async def pending_syncs(self) -> list[str]:
         """Keys with requests no pass has covered yet (the sweeper restarts their sync)."""
-        return [e.row async for e in self.backend.query(REQUESTS, "sync")
-                if int(e.data["requested"]) > int(e.data["done"])]
+        return [
+            e.row
+            async for e in self.backend.query(REQUESTS, "sync")
+            if int(e.data["requested"]) > int(e.data["done"])
+        ]
 
     # -- duplicate events ------------------------------------------------------------------
     async def claim_event(self, dedupe_key: str) -> bool:
@@ -178,14 +193,20 @@ class StateStore:
             if int(found.data["n"]) >= control_number:
                 return False
             try:
-                await self.backend.upsert(SCOPES, "control", scope, {"n": control_number}, if_match=found.etag)
+                await self.backend.upsert(
+                    SCOPES, "control", scope, {"n": control_number}, if_match=found.etag
+                )
                 return True
             except StateConflict:
                 continue
         raise StateConflict(f"control number of {scope} kept changing")
 
     async def forget_events_before(self, cutoff: datetime) -> int:
-        old = [e.row async for e in self.backend.query(EVENTS, "seen") if datetime.fromisoformat(e.data["at"]) < cutoff]
+        old = [
+            e.row
+            async for e in self.backend.query(EVENTS, "seen")
+            if datetime.fromisoformat(e.data["at"]) < cutoff
+        ]
         for row in old:
             await self.backend.delete(EVENTS, "seen", row)
         return len(old)

@@ -10,21 +10,29 @@ nightly reconciliation is this same pass over every key.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
 from shared.domain.execution import ExecutionResult, OutcomeStatus
 from shared.domain.plan import DesiredState, Operation, Plan, Problem, ProblemKind
-from shared.domain.teams import ActualState, ActualTeam, Identity, MemberRole, Team, TeamKey, TeamKind
+from shared.domain.teams import ActualState, ActualTeam, Identity, Team, TeamKey, TeamKind
 from shared.provisioning import desired, plan
 from shared.settings import Settings
 from shared.state import StateStore, SyncRecord, TeamRecord
 
-_BLOCKING = {ProblemKind.BLOCKED_NO_OWNER, ProblemKind.BLOCKED_LAST_OWNER, ProblemKind.BLOCKED_MAPPED_TEAM_MISSING}
-_SOURCE = {TeamKind.STORE: TeamSourceType.STORE, TeamKind.REGION: TeamSourceType.REGION,
-           TeamKind.COMMUNICATIONS: TeamSourceType.COMMUNICATIONS}
+_BLOCKING = {
+    ProblemKind.BLOCKED_NO_OWNER,
+    ProblemKind.BLOCKED_LAST_OWNER,
+    ProblemKind.BLOCKED_MAPPED_TEAM_MISSING,
+}
+_SOURCE = {
+    TeamKind.STORE: TeamSourceType.STORE,
+    TeamKind.REGION: TeamSourceType.REGION,
+    TeamKind.COMMUNICATIONS: TeamSourceType.COMMUNICATIONS,
+}
 
 
 class CommerceReader(Protocol):
@@ -39,7 +47,9 @@ class TeamsGateway(Protocol):
 
     async def get_team_state(self, team_id: str, plan_title: str | None = None) -> Team | None: ...
 
-    async def find_teams(self, *, mail_nickname: str | None = None, display_name: str | None = None) -> list[Team]: ...
+    async def find_teams(
+        self, *, mail_nickname: str | None = None, display_name: str | None = None
+    ) -> list[Team]: ...
 
 
 class PlanExecutor(Protocol):
@@ -56,20 +66,30 @@ class PassResult:
     team_id: str | None
     dry_run: bool
     graph_requests: int = 0
+    covered: int = 0  # sync requests this pass covers (StateStore.finish_pass)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "key": self.key, "outcome": self.outcome, "operations": self.operations, "held": self.held,
-            "problems": [p.model_dump(mode="json") for p in self.problems], "team_id": self.team_id,
-            "dry_run": self.dry_run, "graph_requests": self.graph_requests,
+            "key": self.key,
+            "outcome": self.outcome,
+            "operations": self.operations,
+            "held": self.held,
+            "problems": [p.model_dump(mode="json") for p in self.problems],
+            "team_id": self.team_id,
+            "dry_run": self.dry_run,
+            "graph_requests": self.graph_requests,
+            "covered": self.covered,
         }
 
 
 async def resolve_identities(org: CommerceOrg, gateway: TeamsGateway) -> dict[str, Identity]:
     """Personnel number -> Entra user. Object ids from Commerce are taken as they are; UPNs are
     looked up (in $batch calls); a worker with neither, or an unknown UPN, is left out."""
-    identities = {w.personnel_number: Identity(user_id=w.entra_object_id, upn=w.upn)
-                  for w in org.workers if w.entra_object_id}
+    identities = {
+        w.personnel_number: Identity(user_id=w.entra_object_id, upn=w.upn)
+        for w in org.workers
+        if w.entra_object_id
+    }
     upns = {w.upn.lower(): w.personnel_number for w in org.workers if w.upn and not w.entra_object_id}
     if upns:
         found = await gateway.resolve_upns(sorted(upns))
@@ -83,19 +103,33 @@ def _only(want: DesiredState, key: TeamKey) -> DesiredState:
     """The desired state restricted to one key (plan() leaves keys it is not given alone)."""
     label = str(key)
     store = key.id if key.kind is TeamKind.STORE else None
-    problems = tuple(p for p in want.problems
-                     if p.team_key == label or (p.team_key is None and store is not None and p.store == store))
+    problems = tuple(
+        p
+        for p in want.problems
+        if p.team_key == label or (p.team_key is None and store is not None and p.store == store)
+    )
     teams = {label: want.teams[label]} if label in want.teams else {}
     return want.model_copy(update={"teams": teams, "problems": problems})
 
 
 def _describe(ops: tuple[Operation, ...]) -> list[dict[str, Any]]:
-    return [{"op": op.op, "reason": op.reason, **({"user_id": op.user_id} if hasattr(op, "user_id") else {}),
-             **({"count": len(op.user_ids)} if hasattr(op, "user_ids") else {})} for op in ops]
+    return [
+        {
+            "op": op.op,
+            "reason": op.reason,
+            **({"user_id": op.user_id} if hasattr(op, "user_id") else {}),
+            **({"count": len(op.user_ids)} if hasattr(op, "user_ids") else {}),
+        }
+        for op in ops
+    ]
 
 
 async def actual_team(
-    key: TeamKey, org: CommerceOrg, record: TeamRecord | None, gateway: TeamsGateway, settings: Settings,
+    key: TeamKey,
+    org: CommerceOrg,
+    record: TeamRecord | None,
+    gateway: TeamsGateway,
+    settings: Settings,
     display_name: str | None,
 ) -> ActualTeam:
     """What exists in Teams for `key`: the team our mapping names; else the team Commerce's
@@ -104,15 +138,24 @@ async def actual_team(
     plan_title = settings.provisioning.plan_title if key.kind is TeamKind.STORE else None
     managed = frozenset(record.managed_user_ids) if record else frozenset()
     if record is not None:
-        return ActualTeam(key=key, team=await gateway.get_team_state(record.team_id, plan_title),
-                          managed_user_ids=managed)
+        return ActualTeam(
+            key=key, team=await gateway.get_team_state(record.team_id, plan_title), managed_user_ids=managed
+        )
     source = _SOURCE[key.kind]
-    mapped = next((m.team_id for m in sorted(org.mappings, key=lambda m: m.team_id)
-                   if m.source_type is source and (key.kind is TeamKind.COMMUNICATIONS or m.source_id == key.id)), None)
+    mapped = next(
+        (
+            m.team_id
+            for m in sorted(org.mappings, key=lambda m: m.team_id)
+            if m.source_type is source and (key.kind is TeamKind.COMMUNICATIONS or m.source_id == key.id)
+        ),
+        None,
+    )
     if mapped is not None:
         return ActualTeam(key=key, team=await gateway.get_team_state(mapped, plan_title), mapped=False)
     if display_name:
-        same_name = [t for t in await gateway.find_teams(display_name=display_name) if t.display_name == display_name]
+        same_name = [
+            t for t in await gateway.find_teams(display_name=display_name) if t.display_name == display_name
+        ]
         if len(same_name) == 1:
             team = await gateway.get_team_state(same_name[0].team_id, plan_title)
             return ActualTeam(key=key, team=team, mapped=False)
@@ -120,7 +163,9 @@ async def actual_team(
 
 
 def _outcome(p: Plan, result: ExecutionResult | None, dry_run: bool) -> str:
-    if result is not None and any(o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED) for o in result.outcomes):
+    if result is not None and any(
+        o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED) for o in result.outcomes
+    ):
         return "failed"
     if p.held:
         return "held"
@@ -129,6 +174,9 @@ def _outcome(p: Plan, result: ExecutionResult | None, dry_run: bool) -> str:
     if not p.operations:
         return "converged"
     return "would_change" if dry_run else "changed"
+
+
+LEASE_TTL = timedelta(minutes=10)
 
 
 async def sync_team_pass(
@@ -143,13 +191,76 @@ async def sync_team_pass(
     dry_run: bool = False,
     instance_id: str | None = None,
 ) -> PassResult:
+    """One pass for `key`. Holds the team's lease while it writes: a pass that finds the lease
+    taken returns outcome "busy" after counting a sync request, so the holder runs once more."""
+    label = str(key)
+    if dry_run:
+        return await _pass(
+            key,
+            commerce=commerce,
+            gateway=gateway,
+            execute=execute,
+            state=state,
+            settings=settings,
+            today=today,
+            dry_run=True,
+            instance_id=instance_id,
+            covered=0,
+        )
+    owner = instance_id or uuid.uuid4().hex
+    if not await state.acquire_lease(label, owner, LEASE_TTL):
+        await state.request_sync(label)
+        return PassResult(
+            key=label, outcome="busy", operations=[], held=[], problems=[], team_id=None, dry_run=False
+        )
+    try:
+        covered = await state.requests_seen(label)
+        return await _pass(
+            key,
+            commerce=commerce,
+            gateway=gateway,
+            execute=execute,
+            state=state,
+            settings=settings,
+            today=today,
+            dry_run=False,
+            instance_id=instance_id,
+            covered=covered,
+        )
+    finally:
+        await state.release_lease(label, owner)
+
+
+async def _pass(
+    key: TeamKey,
+    *,
+    commerce: CommerceReader,
+    gateway: TeamsGateway,
+    execute: PlanExecutor,
+    state: StateStore,
+    settings: Settings,
+    today: date | None,
+    dry_run: bool,
+    instance_id: str | None,
+    covered: int,
+) -> PassResult:
     label = str(key)
     org = await commerce.read_scope(key)
     record = await state.get_team(label)
     if record is not None:  # the app's own mapping table is part of the truth about what exists
         own = TeamMapping(source_type=_SOURCE[key.kind], source_id=key.id, team_id=record.team_id)
-        org = org.model_copy(update={"mappings": (*[m for m in org.mappings if m.source_type is not own.source_type
-                                                      or m.source_id != own.source_id], own)})
+        org = org.model_copy(
+            update={
+                "mappings": (
+                    *[
+                        m
+                        for m in org.mappings
+                        if m.source_type is not own.source_type or m.source_id != own.source_id
+                    ],
+                    own,
+                )
+            }
+        )
     identities = await resolve_identities(org, gateway)
     want = _only(desired(org, settings.provisioning, identities, today or datetime.now(UTC).date()), key)
     target = want.teams.get(label)
@@ -167,26 +278,46 @@ async def sync_team_pass(
         result = await execute(p)
         problems += [pr for pr in result.problems if pr not in problems]
         team_id = result.team_ids.get(label, team_id)
-        await _remember(state, label, team_id, record, target, p, actual)
-    elif actual.team is not None and (record is None or record.team_id != actual.team.team_id) and not dry_run:
-        await _remember(state, label, actual.team.team_id, record, target, p, actual)
+        await _remember(state, label, team_id, record, target, p, actual, identities)
+    elif actual.team is not None and not dry_run:
+        await _remember(state, label, actual.team.team_id, record, target, p, actual, identities)
 
     outcome = _outcome(p, result, dry_run)
     if not dry_run:
-        await state.record_sync(SyncRecord(
-            key=label, outcome=outcome, operations=len(p.operations), problems=problems,
-            error=None if result is None or result.ok else "; ".join(
-                o.detail for o in result.outcomes if o.status is OutcomeStatus.FAILED)[:2000],
-            instance_id=instance_id,
-        ))
-    return PassResult(key=label, outcome=outcome, operations=_describe(p.operations), held=_describe(p.held),
-                      problems=problems, team_id=team_id, dry_run=dry_run,
-                      graph_requests=result.requests if result else 0)
+        await state.record_sync(
+            SyncRecord(
+                key=label,
+                outcome=outcome,
+                operations=len(p.operations),
+                problems=problems,
+                error=None
+                if result is None or result.ok
+                else "; ".join(o.detail for o in result.outcomes if o.status is OutcomeStatus.FAILED)[:2000],
+                instance_id=instance_id,
+            )
+        )
+    return PassResult(
+        key=label,
+        outcome=outcome,
+        operations=_describe(p.operations),
+        held=_describe(p.held),
+        problems=problems,
+        team_id=team_id,
+        dry_run=dry_run,
+        graph_requests=result.requests if result else 0,
+        covered=covered,
+    )
 
 
 async def _remember(
-    state: StateStore, label: str, team_id: str | None, record: TeamRecord | None, target: Any, p: Plan,
+    state: StateStore,
+    label: str,
+    team_id: str | None,
+    record: TeamRecord | None,
+    target: Any,
+    p: Plan,
     actual: ActualTeam,
+    identities: dict[str, Identity],
 ) -> None:
     """Record the team and whom the app manages there: everyone it added, plus desired people
     already present (so a later transfer removes them even in flexible mode), minus removals."""
@@ -195,15 +326,28 @@ async def _remember(
     managed = set(record.managed_user_ids if record else ())
     for op in p.operations:
         if op.op == "add_members":
-            managed.update(op.user_ids)  # type: ignore[union-attr]
+            managed.update(op.user_ids)
         elif op.op == "remove_member":
-            managed.discard(op.user_id)  # type: ignore[union-attr]
+            managed.discard(op.user_id)
     if target is not None and actual.team is not None:
         present = {m.user_id for m in actual.team.members}
         managed.update(u for u in (*target.owners, *target.members) if u in present)
-    await state.put_team(TeamRecord(key=label, team_id=team_id, adopted=bool(record.adopted if record else
-                                    actual.team is not None), managed_user_ids=sorted(managed)))
+    person_of = {ident.user_id: person for person, ident in identities.items()}
+    personnel = sorted(
+        {person_of[u] for u in managed if u in person_of}
+        | (set(record.managed_personnel) if record else set()) & set(identities)
+    )
+    updated = TeamRecord(
+        key=label,
+        team_id=team_id,
+        adopted=bool(record.adopted if record else actual.team is not None),
+        managed_user_ids=sorted(managed),
+        managed_personnel=personnel,
+    )
+    if record is None or updated.model_dump(exclude={"updated_at"}) != record.model_dump(
+        exclude={"updated_at"}
+    ):
+        await state.put_team(updated)
 
 
-__all__ = ["CommerceReader", "PassResult", "TeamsGateway", "resolve_identities", "sync_team_pass",
-           "MemberRole"]
+__all__ = ["CommerceReader", "PassResult", "TeamsGateway", "resolve_identities", "sync_team_pass"]
