@@ -1,0 +1,23 @@
+"""Adapts Durable's `DurableOrchestrationClient` to `shared.sync.requests.OrchestrationClient`
+(shared/ may not import azure.durable_functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+
+class DurableClientAdapter:
+    def __init__(self, client: df.DurableOrchestrationClient) -> None:
+        self._client = client
+
+    async def runtime_status(self, instance_id: str) -> str | None:
+        status = await self._client.get_status(instance_id)
+        # get_status answers an unknown instance with an empty status, not an error.
+        if status is None or status.runtime_status is None:
+            return None
+        return str(status.runtime_status.value)
+
+    async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None:
+        await self._client.start_new(orchestrator, instance_id=instance_id, client_input=input)
