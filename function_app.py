@@ -7,9 +7,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions.commerce_events import bp as commerce_events
+from functions.provisioning import bp as provisioning
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(commerce_events)
+app.register_functions(provisioning)
 
 
 if __name__ == "__main__":  # `python function_app.py`: list what Azure would index

@@ -16,6 +16,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.durable_client import DurableClientAdapter
 from shared.commerce.events import parse_message
 from shared.domain.events import CommerceHint, Rejection, TestMessage
 
@@ -38,7 +39,8 @@ class RejectedMessage(Exception):
     subscription_name="%CTS_BUS__SUBSCRIPTION%",
     connection="ServiceBusConnection",
 )
-def commerce_event(msg: func.ServiceBusMessage) -> None:
+@bp.durable_client_input(client_name="client")
+async def commerce_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient) -> None:
     result = parse_message(
         msg.get_body(),
         content_type=msg.content_type,
@@ -56,6 +58,11 @@ def commerce_event(msg: func.ServiceBusMessage) -> None:
     assert isinstance(result, CommerceHint)
     log.info(
         "commerce hint",
-        extra={"message_id": msg.message_id, "scope": result.scope.value, "ids": result.ids,
-               "event_type": result.event_type, "event_id": result.event_id},
+        extra={
+            "message_id": msg.message_id,
+            "scope": result.scope.value,
+            "ids": result.ids,
+            "event_type": result.event_type,
+            "event_id": result.event_id,
+        },
     )

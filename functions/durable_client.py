@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
@@ -21,3 +22,10 @@ class DurableClientAdapter:
 
     async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None:
         await self._client.start_new(orchestrator, instance_id=instance_id, client_input=input)
+
+    async def last_updated(self, instance_id: str) -> datetime | None:
+        status = await self._client.get_status(instance_id)
+        when = getattr(status, "last_updated_time", None)
+        if when is None:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=UTC)

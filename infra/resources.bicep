@@ -142,6 +142,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_GRAPH__TENANT_ID', value: graphTenantId }
         { name: 'CTS_COMMERCE__BASE_URL', value: commerceBaseUrl }
         { name: 'CTS_COMMERCE__AUTH', value: 'managed_identity' }
+        { name: 'CTS_RECONCILE__SCHEDULE', value: '0 0 2 * * *' } // nightly, UTC (timer binding expression)
+        { name: 'CTS_RECONCILE__SWEEP_SCHEDULE', value: '0 */1 * * * *' }
         { name: 'CTS_STATE__BACKEND', value: 'table' }
         { name: 'CTS_STATE__TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
         { name: 'CTS_WEBHOOK__NOTIFICATION_URL', value: 'https://func-${token}.azurewebsites.net/api/graph/notifications' }

@@ -58,6 +58,23 @@ class GraphSettings(BaseModel):
     max_retry_wait_seconds: float = 60.0
 
 
+class CommerceEntitySets(BaseModel):
+    """OData entity set (public collection) names under `/data/`. Defaults are the project's
+    best reading of the published data entities; most are unconfirmed (docs/commerce.md) and must
+    be checked against the environment's `/data/$metadata`."""
+
+    stores: str = "RetailStores"
+    workers: str = "Workers"
+    assignments: str = "RetailChannelWorkers"
+    hierarchy: str = "RetailReportingHierarchyNodes"
+    hierarchy_managers: str = "RetailHierarchyManagers"
+    worker_roles: str = "RetailWorkerSecurityRoles"
+    team_mappings: str = "RetailTeamsSourceTeamMappings"
+    task_lists: str = "RetailTaskLists"
+    tasks: str = "RetailTaskListTasks"
+    store_tasks: str = "RetailStoreTasks"
+
+
 class CommerceSettings(BaseModel):
     base_url: str = "https://contoso.operations.dynamics.com"
     auth: str = "managed_identity"
@@ -65,6 +82,15 @@ class CommerceSettings(BaseModel):
     static_token: str = ""
     cross_company: bool = True
     page_size: int = 1000
+    # Token scope; empty means f"{base_url}/.default".
+    scope: str = ""
+    timeout_seconds: float = 30.0
+    max_retries: int = 5
+    max_retry_wait_seconds: float = 60.0
+    entity_sets: CommerceEntitySets = Field(default_factory=CommerceEntitySets)
+    # Overrides of OData field names, "<entity>.<field>" -> name, e.g. {"store.status": "StoreStatus"};
+    # the keys and defaults are listed in docs/commerce.md (shared/commerce/schema.py).
+    field_names: dict[str, str] = Field(default_factory=dict)
 
 
 class BusSettings(BaseModel):
@@ -88,6 +114,16 @@ class TaskSettings(BaseModel):
     todo_mode: bool = False
 
 
+class ReconcileSettings(BaseModel):
+    # NCRONTAB, six fields with seconds (the timer binding reads CTS_RECONCILE__SCHEDULE).
+    schedule: str = "0 0 2 * * *"
+    sweep_schedule: str = "0 */1 * * * *"
+    # Team passes run concurrently per fan-out batch (bounded fan-out).
+    batch_size: int = Field(default=25, ge=1, le=500)
+    # A failed sync is restarted by the sweeper only after this long.
+    failed_retry_after_seconds: int = Field(default=300, ge=0)
+
+
 class WebhookSettings(BaseModel):
     notification_url: str = ""
     client_state: str = ""
@@ -102,6 +138,7 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
 

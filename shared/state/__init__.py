@@ -23,10 +23,14 @@ def open_state(settings: StateSettings) -> StateStore:
         from shared.state.table import TableBackend
 
         if settings.table_endpoint.startswith(("DefaultEndpointsProtocol=", "UseDevelopmentStorage")):
-            return StateStore(TableBackend.from_connection_string(settings.table_endpoint, settings.table_prefix))
+            return StateStore(
+                TableBackend.from_connection_string(settings.table_endpoint, settings.table_prefix)
+            )
         from azure.identity.aio import DefaultAzureCredential
 
         return StateStore(
-            TableBackend.from_endpoint(settings.table_endpoint, DefaultAzureCredential(), settings.table_prefix)
+            TableBackend.from_endpoint(
+                settings.table_endpoint, DefaultAzureCredential(), settings.table_prefix
+            )
         )
     raise ValueError(f"CTS_STATE__BACKEND must be 'sqlite' or 'table', not {settings.backend!r}")

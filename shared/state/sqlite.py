@@ -38,7 +38,8 @@ class SqliteBackend:
     async def get(self, table: str, partition: str, row: str) -> Entity | None:
         with self._lock:
             found = self._db.execute(
-                "SELECT data, etag FROM entities WHERE tbl=? AND partition=? AND row=?", (table, partition, row)
+                "SELECT data, etag FROM entities WHERE tbl=? AND partition=? AND row=?",
+                (table, partition, row),
             ).fetchone()
         return None if found is None else Entity(partition, row, json.loads(found[0]), found[1])
 
@@ -76,17 +77,21 @@ class SqliteBackend:
 
     async def delete(self, table: str, partition: str, row: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM entities WHERE tbl=? AND partition=? AND row=?", (table, partition, row))
+            self._db.execute(
+                "DELETE FROM entities WHERE tbl=? AND partition=? AND row=?", (table, partition, row)
+            )
 
     async def query(self, table: str, partition: str | None = None) -> AsyncIterator[Entity]:
         with self._lock:
             if partition is None:
                 rows = self._db.execute(
-                    "SELECT partition, row, data, etag FROM entities WHERE tbl=? ORDER BY partition, row", (table,)
+                    "SELECT partition, row, data, etag FROM entities WHERE tbl=? ORDER BY partition, row",
+                    (table,),
                 ).fetchall()
             else:
                 rows = self._db.execute(
-                    "SELECT partition, row, data, etag FROM entities WHERE tbl=? AND partition=? ORDER BY row",
+                    "SELECT partition, row, data, etag FROM entities"
+                    " WHERE tbl=? AND partition=? ORDER BY row",
                     (table, partition),
                 ).fetchall()
         for p, r, data, etag in rows:

@@ -35,6 +35,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def new_report_id() -> str:
+    return _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
 class TeamRecord(BaseModel):
     key: str = Field(description="str(TeamKey), e.g. 'store:0042'")
     team_id: str
@@ -179,6 +183,34 @@ class StateStore:
             return False
         return True
 
+    async def event_seen(self, dedupe_key: str) -> bool:
+        return await self.backend.get(EVENTS, "seen", dedupe_key) is not None
+
+    async def mark_event(self, dedupe_key: str) -> None:
+        """Remember an event as handled (after it was handled: a failed attempt stays retryable)."""
+        await self.backend.upsert(EVENTS, "seen", dedupe_key, {"at": _now().isoformat()})
+
+    async def last_control_number(self, scope: str) -> int | None:
+        found = await self.backend.get(SCOPES, "control", scope)
+        return None if found is None else int(found.data["n"])
+
+    async def bump(self, counter: str, by: int = 1) -> None:
+        """Add to a named counter (events received, duplicates skipped, ...)."""
+        for _ in range(32):
+            found = await self.backend.get(SCOPES, "counter", counter)
+            try:
+                if found is None:
+                    await self.backend.insert(SCOPES, "counter", counter, {"n": by})
+                else:
+                    await self.backend.upsert(SCOPES, "counter", counter, {"n": int(found.data["n"]) + by},
+                                              if_match=found.etag)
+                return
+            except StateConflict:
+                continue
+
+    async def counters(self) -> dict[str, int]:
+        return {e.row: int(e.data["n"]) async for e in self.backend.query(SCOPES, "counter")}
+
     async def note_control_number(self, scope: str, control_number: int) -> bool:
         """Record the highest ControlNumber seen for a scope. False if this one is not newer
         (an older or repeated event for a scope already handled at a later state)."""
@@ -213,13 +245,21 @@ class StateStore:
 
     # -- drift reports ---------------------------------------------------------------------
     async def save_report(self, summary: dict[str, Any], stores: dict[str, dict[str, Any]]) -> str:
-        """Persist a reconciliation report (a summary row + one row per store); returns its id."""
-        report_id = _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        """Persist a whole reconciliation report at once; returns its id."""
+        report_id = new_report_id()
         for store, entry in stores.items():
-            await self.backend.upsert(REPORTS, report_id, f"store:{store}", entry)
+            await self.put_report_entry(report_id, store, entry)
+        await self.finish_report(report_id, summary)
+        return report_id
+
+    async def put_report_entry(self, report_id: str, key: str, entry: dict[str, Any]) -> None:
+        """One team's part of a report (written by its pass, so reports of 1,000 teams never
+        travel through an orchestration's history)."""
+        await self.backend.upsert(REPORTS, report_id, f"store:{key}", entry)
+
+    async def finish_report(self, report_id: str, summary: dict[str, Any]) -> None:
         await self.backend.upsert(REPORTS, report_id, "~summary", {**summary, "id": report_id})
         await self.backend.upsert(REPORTS, "latest", "pointer", {"id": report_id})
-        return report_id
 
     async def get_report(self, report_id: str | None = None) -> dict[str, Any] | None:
         if report_id is None:

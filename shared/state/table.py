@@ -83,7 +83,9 @@ class TableBackend:
     async def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> Entity:
         client = await self._table(table)
         try:
-            meta = await client.create_entity({"PartitionKey": _key(partition), "RowKey": _key(row), **_encode(data)})
+            meta = await client.create_entity(
+                {"PartitionKey": _key(partition), "RowKey": _key(row), **_encode(data)}
+            )
         except ResourceExistsError:
             raise StateConflict(f"{table}/{partition}/{row} already exists") from None
         return Entity(partition, row, data, meta["etag"])
@@ -98,7 +100,10 @@ class TableBackend:
                 meta = await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
             else:
                 meta = await client.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=if_match, match_condition=MatchConditions.IfNotModified
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=if_match,
+                    match_condition=MatchConditions.IfNotModified,
                 )
         except (ResourceModifiedError, ResourceNotFoundError):
             raise StateConflict(f"{table}/{partition}/{row} changed since it was read") from None

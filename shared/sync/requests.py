@@ -14,6 +14,7 @@ into at most two passes.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.domain.teams import TeamKey
@@ -30,6 +31,8 @@ class OrchestrationClient(Protocol):
     async def runtime_status(self, instance_id: str) -> str | None: ...
 
     async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None: ...
+
+    async def last_updated(self, instance_id: str) -> datetime | None: ...
 
 
 def instance_id(key: TeamKey) -> str:
@@ -50,3 +53,29 @@ async def request_sync(key: TeamKey, client: OrchestrationClient, state: StateSt
             return "pending"
         raise
     return "started"
+
+
+async def sweep(client: OrchestrationClient, state: StateStore, failed_retry_after_seconds: int) -> list[str]:
+    """Start the sync of every team with requests no pass has covered and no orchestration
+    running (a request that raced a completion, or a sync that failed). A failed sync is retried
+    only once `failed_retry_after_seconds` have passed since it failed."""
+    started: list[str] = []
+    for label in await state.pending_syncs():
+        key = TeamKey.parse(label)
+        iid = instance_id(key)
+        status = await client.runtime_status(iid)
+        if status in ACTIVE_STATUSES:
+            continue
+        if status in ("Failed", "Terminated"):
+            updated = await client.last_updated(iid)
+            if (
+                updated is not None
+                and (datetime.now(UTC) - updated).total_seconds() < failed_retry_after_seconds
+            ):
+                continue
+        try:
+            await client.start_new(SYNC_ORCHESTRATOR, iid, {"key": label, "reason": "sweeper"})
+        except Exception:  # a trigger started it meanwhile
+            continue
+        started.append(label)
+    return started

@@ -185,3 +185,19 @@ async def test_person_index_follows_the_teams_they_are_in(store: StateStore) -> 
     assert await store.teams_of_person("000321") == ["store:0043"]
     assert await store.team_key_of("t-2") == "store:0043"
     assert await store.team_key_of("t-9") is None
+
+
+async def test_events_are_marked_only_when_handled(store: StateStore) -> None:
+    assert await store.event_seen("be:E-9") is False
+    await store.mark_event("be:E-9")
+    await store.mark_event("be:E-9")
+    assert await store.event_seen("be:E-9") is True
+    assert await store.last_control_number("store:0042") is None
+    await store.note_control_number("store:0042", 5)
+    assert await store.last_control_number("store:0042") == 5
+
+
+async def test_counters_add_up_under_concurrency(store: StateStore) -> None:
+    await asyncio.gather(*(store.bump("events_received") for _ in range(10)))
+    await store.bump("duplicates_skipped", 3)
+    assert await store.counters() == {"duplicates_skipped": 3, "events_received": 10}

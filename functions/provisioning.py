@@ -1,0 +1,234 @@
+"""Provisioning orchestrations and their activities, timers and admin endpoints. Thin: the
+work is in shared/sync (a pass) and shared/state; orchestrators do no I/O (Durable replays them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions.durable_client import DurableClientAdapter
+
+bp = df.Blueprint()
+log = logging.getLogger("cts.provisioning")
+
+PASS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=5)
+BUSY_WAIT = timedelta(seconds=5)
+BUSY_ATTEMPTS = 60
+
+
+# -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
+@bp.orchestration_trigger(context_name="context")
+def sync_team(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """One team's sync: a pass, then exactly one more if requests arrived meanwhile."""
+    data = context.get_input() or {}
+    key = data["key"]
+    result: dict[str, Any] = {}
+    for _ in range(BUSY_ATTEMPTS):
+        result = yield context.call_activity_with_retry(
+            "sync_team_pass", PASS_RETRY, {"key": key, "instance_id": context.instance_id}
+        )
+        if result["outcome"] != "busy":
+            break
+        context.set_custom_status({"key": key, "outcome": "waiting for the team's running pass"})
+        yield context.create_timer(context.current_utc_datetime + BUSY_WAIT)
+    more = yield context.call_activity("sync_finish_pass", {"key": key, "covered": result.get("covered", 0)})
+    context.set_custom_status(
+        {
+            "key": key,
+            "outcome": result["outcome"],
+            "operations": len(result["operations"]),
+            "problems": len(result["problems"]),
+        }
+    )
+    if more:
+        context.continue_as_new({"key": key, "reason": "requests arrived during the pass"})
+        return None
+    return result
+
+
+@bp.orchestration_trigger(context_name="context")
+def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Every team (or the given keys), in bounded fan-out batches; writes a drift report."""
+    data = context.get_input() or {}
+    dry_run = bool(data.get("dry_run", False))
+    scope = yield context.call_activity(
+        "reconcile_begin", {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id")}
+    )
+    keys: list[str] = scope["keys"]
+    counts: dict[str, int] = {}
+    done = 0
+    for start in range(0, len(keys), scope["batch_size"]):
+        batch = keys[start : start + scope["batch_size"]]
+        results = yield context.task_all(
+            [
+                context.call_activity_with_retry(
+                    "reconcile_team",
+                    PASS_RETRY,
+                    {
+                        "key": key,
+                        "dry_run": dry_run,
+                        "report_id": scope["report_id"],
+                        "instance_id": f"{context.instance_id}:{key}",
+                    },
+                )
+                for key in batch
+            ]
+        )
+        for r in results:
+            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        done += len(batch)
+        context.set_custom_status(
+            {"report_id": scope["report_id"], "done": done, "total": len(keys), "outcomes": counts}
+        )
+    summary = yield context.call_activity(
+        "reconcile_finish",
+        {
+            "report_id": scope["report_id"],
+            "dry_run": dry_run,
+            "started": scope["started"],
+            "teams": len(keys),
+            "outcomes": counts,
+        },
+    )
+    return summary
+
+
+# -- activities (small, idempotent, retried) -------------------------------------------------
+@bp.activity_trigger(input_name="payload")
+async def sync_team_pass(payload: dict[str, Any]) -> dict[str, Any]:
+    from shared.domain.teams import TeamKey
+    from shared.sync.services import services
+    from shared.sync.team_pass import sync_team_pass as run_pass
+
+    s = services()
+    result = await run_pass(
+        TeamKey.parse(payload["key"]),
+        commerce=s.commerce,
+        gateway=s.gateway,
+        execute=s.execute,
+        state=s.state,
+        settings=s.settings,
+        instance_id=payload.get("instance_id"),
+    )
+    log.info(
+        "sync pass",
+        extra={
+            "key": result.key,
+            "outcome": result.outcome,
+            "operations": len(result.operations),
+            "problems": len(result.problems),
+        },
+    )
+    return result.to_json()
+
+
+@bp.activity_trigger(input_name="payload")
+async def sync_finish_pass(payload: dict[str, Any]) -> bool:
+    from shared.sync.services import services
+
+    return await services().state.finish_pass(payload["key"], int(payload["covered"]))
+
+
+@bp.activity_trigger(input_name="payload")
+async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
+    from shared.sync.reconcile import begin
+
+    return await begin(payload.get("keys"), report_id=payload.get("report_id"))
+
+
+@bp.activity_trigger(input_name="payload")
+async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
+    from shared.sync.reconcile import reconcile_team as run
+
+    return await run(
+        payload["key"],
+        report_id=payload["report_id"],
+        dry_run=bool(payload["dry_run"]),
+        instance_id=payload.get("instance_id"),
+    )
+
+
+@bp.activity_trigger(input_name="payload")
+async def reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
+    from shared.sync.reconcile import finish
+
+    return await finish(payload)
+
+
+# -- timers ----------------------------------------------------------------------------------
+@bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SCHEDULE%", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def reconcile_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    instance = await client.start_new("reconcile_all", client_input={"dry_run": False})
+    log.info("nightly reconciliation started", extra={"instance_id": instance, "past_due": timer.past_due})
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SWEEP_SCHEDULE%", run_on_startup=True)
+@bp.durable_client_input(client_name="client")
+async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Restart the sync of any team left with requests no pass covered (see shared/sync/requests)."""
+    from shared.sync.requests import sweep
+    from shared.sync.services import services
+
+    s = services()
+    started = await sweep(
+        DurableClientAdapter(client), s.state, s.settings.reconcile.failed_retry_after_seconds
+    )
+    if started:
+        log.info("sweeper restarted syncs", extra={"keys": started})
+
+
+# -- admin endpoints (function key) -------------------------------------------------------------
+def _json(data: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(data, default=str), status_code=status, mimetype="application/json")
+
+
+@bp.route(route="admin/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def admin_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Start a reconciliation now: `?store=0042` (repeatable as store=a,b) and `?dry_run=true`."""
+    from shared.domain.teams import TeamKey
+
+    stores = [s for s in (req.params.get("store") or "").split(",") if s.strip()]
+    dry_run = (req.params.get("dry_run") or "false").lower() in ("1", "true", "yes")
+    try:
+        keys = [str(TeamKey.store(s.strip())) for s in stores] or None
+    except ValueError as exc:
+        return _json({"error": f"bad store: {exc}"}, 400)
+    report_id = "r-" + uuid.uuid4().hex[:12]
+    instance = await client.start_new(
+        "reconcile_all",
+        instance_id=f"reconcile-{report_id}",
+        client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id},
+    )
+    response = client.create_check_status_response(req, instance)
+    body = json.loads(response.get_body() or b"{}")
+    return _json({**body, "report_id": report_id, "dry_run": dry_run, "keys": keys}, 202)
+
+
+@bp.route(route="admin/status/{key?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
+    """Last sync of every team (or of one key, e.g. `store:0042`), with its team and problems."""
+    from shared.sync.status import team_status
+
+    key = req.route_params.get("key")
+    data = await team_status(key)
+    if key and not data:
+        return _json({"error": f"no team or sync recorded for {key}"}, 404)
+    return _json(data)
+
+
+@bp.route(route="admin/report/{report_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_report(req: func.HttpRequest) -> func.HttpResponse:
+    """A drift report (the latest when no id is given)."""
+    from shared.sync.services import services
+
+    report = await services().state.get_report(req.route_params.get("report_id"))
+    return _json(report) if report else _json({"error": "no such report"}, 404)

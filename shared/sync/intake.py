@@ -1,0 +1,99 @@
+"""What a Commerce event causes: the teams whose sync it requests.
+
+An event is a hint naming a scope; this maps the scope to team keys (reading Commerce for the
+worker's or region's stores *now*, plus the teams the app placed a worker in before, so a
+transfer or termination also reaches the old store) and requests those teams' syncs. Duplicate
+events (same event id) and stale ones (a ControlNumber not above the last handled for the scope)
+are skipped cheaply — but only recorded as handled after the requests succeeded, so a transient
+failure leaves the message retryable instead of lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.domain.events import CommerceHint, HintScope
+from shared.domain.teams import TeamKey, TeamKind
+from shared.provisioning import COMMUNICATIONS_KEY
+from shared.settings import Settings
+from shared.state import StateStore
+from shared.sync.requests import OrchestrationClient, request_sync
+
+
+class ScopeReader(Protocol):
+    async def stores_of_worker(self, personnel_number: str) -> list[str]: ...
+
+    async def stores_in_region(self, region: str) -> list[str]: ...
+
+    async def store_of_channel(self, channel: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Handled:
+    outcome: str  # requested | duplicate | stale | no_teams | not_handled_here
+    keys: tuple[str, ...] = ()
+    detail: str = ""
+
+
+async def keys_for(
+    hint: CommerceHint, commerce: ScopeReader, state: StateStore, settings: Settings
+) -> list[TeamKey]:
+    ids = hint.ids
+    stores: set[str] = set()
+    extra: set[TeamKey] = set()
+    comms = settings.provisioning.communications_team_enabled
+    if hint.scope is HintScope.STORE:
+        stores.add(ids["store"])
+    elif hint.scope is HintScope.ASSIGNMENT:
+        store = ids.get("store") or (
+            await commerce.store_of_channel(ids["channel"]) if "channel" in ids else None
+        )
+        if store:
+            stores.add(store)
+        if "worker" in ids:
+            extra.update(TeamKey.parse(k) for k in await state.teams_of_person(ids["worker"]))
+    elif hint.scope is HintScope.WORKER:
+        stores.update(await commerce.stores_of_worker(ids["worker"]))
+        extra.update(TeamKey.parse(k) for k in await state.teams_of_person(ids["worker"]))
+        if comms:
+            extra.add(COMMUNICATIONS_KEY)
+    elif hint.scope is HintScope.REGION:
+        stores.update(await commerce.stores_in_region(ids["region"]))
+        if comms:
+            extra.add(COMMUNICATIONS_KEY)
+        if settings.provisioning.region_teams_enabled:
+            extra.add(TeamKey(kind=TeamKind.REGION, id=ids["region"]))
+    return sorted({*(TeamKey.store(s) for s in stores), *extra}, key=str)
+
+
+async def handle_hint(
+    hint: CommerceHint,
+    *,
+    commerce: ScopeReader,
+    state: StateStore,
+    client: OrchestrationClient,
+    settings: Settings,
+) -> Handled:
+    await state.bump("events_received")
+    if await state.event_seen(hint.dedupe_key):
+        await state.bump("duplicates_skipped")
+        return Handled("duplicate", detail=f"event {hint.event_id} already handled")
+    last = await state.last_control_number(hint.scope_key) if hint.control_number is not None else None
+    if last is not None and hint.control_number is not None and hint.control_number <= last:
+        await state.bump("stale_skipped")
+        await state.mark_event(hint.dedupe_key)
+        return Handled("stale", detail=f"control number {hint.control_number} <= {last} already handled")
+    if hint.scope in (HintScope.TASK_LIST, HintScope.TASK):
+        # Task mirroring consumes these; provisioning has nothing to do for them.
+        await state.mark_event(hint.dedupe_key)
+        return Handled("not_handled_here", detail="task events are for task mirroring")
+    keys = await keys_for(hint, commerce, state, settings)
+    for key in keys:
+        started = await request_sync(key, client, state, reason=f"{hint.event_type} {hint.event_id}")
+        if started == "started":
+            await state.bump("orchestrations_started")
+    if hint.control_number is not None:
+        await state.note_control_number(hint.scope_key, hint.control_number)
+    await state.mark_event(hint.dedupe_key)
+    return Handled("requested" if keys else "no_teams", tuple(str(k) for k in keys))
