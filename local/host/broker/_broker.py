@@ -1,0 +1,388 @@
+"""The embedded broker: Service Bus semantics on one SQLite file, async API.
+
+All SQLite work runs on one worker thread (one connection, no lock contention inside the
+process); other processes may open the same file (WAL, busy timeout), e.g. `cts dlq` while the
+local host runs. Receivers in this process are woken at once by a send or an abandon in this
+process; changes made by other processes are seen within `poll_interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shared.bus.protocol import (
+    TARGET_SUBSCRIPTION_PROPERTY,
+    EntityRef,
+    OutgoingMessage,
+    PropertyValue,
+    ReceivedMessage,
+)
+
+from ._store import ReceiverConfig, Row, SenderConfig, Store
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class CorrelationRule:
+    """A SQL-less subscription rule on application properties: every named property must have the
+    given value; `None` means "absent". A subscription accepts a message when any rule matches."""
+
+    properties: dict[str, PropertyValue | None]
+
+
+def targeting_rules(subscription: str) -> tuple[CorrelationRule, ...]:
+    """The replay-targeting pair: `x-target-subscription` absent, or equal to this subscription."""
+    return (
+        CorrelationRule({TARGET_SUBSCRIPTION_PROPERTY: None}),
+        CorrelationRule({TARGET_SUBSCRIPTION_PROPERTY: subscription}),
+    )
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A subscription declaration. `rules=None` gives the replay-targeting rules (the default for
+    a plain name); `rules=()` accepts every message (Service Bus's TrueFilter)."""
+
+    name: str
+    rules: tuple[CorrelationRule, ...] | None = None
+    max_delivery_count: int | None = None
+    lock_duration: timedelta | None = None
+
+
+def _ts(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+_PROPS = ("content_type", "subject", "correlation_id", "session_id", "to", "reply_to", "partition_key")
+
+
+class Broker:
+    """Topics with subscriptions, queues, peek-lock, dead-lettering, duplicate detection,
+    scheduling and TTL. Implements `BusSender` and `DeadLetterBus` (shared/bus/protocol.py)."""
+
+    def __init__(
+        self, path: str | Path, *, poll_interval: float = 1.0, clock: Clock = time.time, durable: bool = False
+    ) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker")
+        self._store: Store = self._executor.submit(Store, self.path, durable=durable).result()
+        self._signals: dict[str, asyncio.Event] = {}
+
+    async def close(self) -> None:
+        await self._run(self._store.close)
+        self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> Broker:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+
+    # -- declarations -----------------------------------------------------------------------
+
+    async def ensure_topic(
+        self,
+        name: str,
+        subscriptions: Sequence[str | Subscription] = (),
+        *,
+        max_delivery_count: int = 10,
+        lock_duration: timedelta = timedelta(seconds=60),
+        duplicate_detection_window: timedelta | None = None,
+        default_message_time_to_live: timedelta | None = None,
+        dead_lettering_on_message_expiration: bool = False,
+    ) -> None:
+        """Declare (or update) a topic and the given subscriptions; idempotent."""
+        subs = [s if isinstance(s, Subscription) else Subscription(s) for s in subscriptions]
+        receivers = [
+            ReceiverConfig(
+                path=EntityRef(name, s.name).path,
+                sender=name,
+                lock_duration=(s.lock_duration or lock_duration).total_seconds(),
+                max_delivery_count=s.max_delivery_count or max_delivery_count,
+                dead_letter_on_expiration=dead_lettering_on_message_expiration,
+                rules=tuple(r.properties for r in (targeting_rules(s.name) if s.rules is None else s.rules))
+                or None,
+            )
+            for s in subs
+        ]
+        await self._run(
+            self._store.declare,
+            self._sender(name, "topic", duplicate_detection_window, default_message_time_to_live),
+            receivers,
+        )
+
+    async def ensure_queue(
+        self,
+        name: str,
+        *,
+        max_delivery_count: int = 10,
+        lock_duration: timedelta = timedelta(seconds=60),
+        duplicate_detection_window: timedelta | None = None,
+        default_message_time_to_live: timedelta | None = None,
+        dead_lettering_on_message_expiration: bool = False,
+    ) -> None:
+        """Declare (or update) a queue; idempotent."""
+        receiver = ReceiverConfig(
+            name,
+            name,
+            lock_duration.total_seconds(),
+            max_delivery_count,
+            dead_lettering_on_message_expiration,
+            None,
+        )
+        await self._run(
+            self._store.declare,
+            self._sender(name, "queue", duplicate_detection_window, default_message_time_to_live),
+            [receiver],
+        )
+
+    @staticmethod
+    def _sender(name: str, kind: str, window: timedelta | None, ttl: timedelta | None) -> SenderConfig:
+        return SenderConfig(
+            name, kind, window.total_seconds() if window else 0.0, ttl.total_seconds() if ttl else None
+        )
+
+    # -- BusSender --------------------------------------------------------------------------
+
+    async def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
+        """Accept messages for a topic or queue. A message without an id gets a new one."""
+        rows = []
+        for m in messages:
+            props: dict[str, Any] = {k: getattr(m, k) for k in _PROPS if getattr(m, k) is not None}
+            props["application_properties"] = dict(m.application_properties)
+            if m.time_to_live is not None:
+                props["time_to_live"] = m.time_to_live.total_seconds()
+            if m.scheduled_enqueue_time is not None:
+                props["scheduled_enqueue_time"] = _ts(m.scheduled_enqueue_time)
+            rows.append(
+                (
+                    m.message_id or uuid.uuid4().hex,
+                    props,
+                    bytes(m.body),
+                    _ts(m.scheduled_enqueue_time),
+                    m.time_to_live.total_seconds() if m.time_to_live is not None else None,
+                )
+            )
+        woken = await self._run(self._store.send, entity, rows, self.clock())
+        for path in woken:
+            self._wake(path)
+
+    # -- receiving and settlement -----------------------------------------------------------
+
+    async def receive(
+        self,
+        entity: EntityRef | str,
+        *,
+        max_count: int = 1,
+        max_wait: float = 0.0,
+        dead_letter: bool = False,
+        stop: asyncio.Event | None = None,
+    ) -> list[ReceivedMessage]:
+        """Peek-lock up to `max_count` messages; wait up to `max_wait` s (or until `stop` is set)
+        for the first one. Each received message counts one delivery."""
+        ref = EntityRef.parse(entity) if isinstance(entity, str) else entity
+        deadline = time.monotonic() + max_wait
+        while True:
+            signal = self._signal(ref.path)
+            rows, next_visible = await self._run(
+                self._store.receive, ref.path, dead_letter, max_count, self.clock()
+            )
+            if rows:
+                return [self._message(ref, r) for r in rows]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (stop is not None and stop.is_set()):
+                return []
+            timeout = min(remaining, self.poll_interval)
+            if next_visible is not None:
+                timeout = min(timeout, max(next_visible - self.clock(), 0.001))
+            await self._wait(signal, stop, timeout)
+
+    async def peek(
+        self,
+        entity: EntityRef | str,
+        *,
+        max_count: int = 100,
+        from_sequence_number: int = 0,
+        dead_letter: bool = False,
+    ) -> list[ReceivedMessage]:
+        """Messages in sequence order without locking them (expiry and max delivery applied first)."""
+        ref = EntityRef.parse(entity) if isinstance(entity, str) else entity
+        await self._run(self._store.sweep, ref.path, self.clock())
+        rows = await self._run(self._store.peek, ref.path, dead_letter, max_count, from_sequence_number)
+        return [self._message(ref, r, peeked=True) for r in rows]
+
+    async def complete(self, message: ReceivedMessage) -> None:
+        await self._run(self._store.complete, self._token(message), self.clock())
+
+    async def abandon(self, message: ReceivedMessage, *, error: str | None = None) -> None:
+        """Release the lock: the message is available again at once. `error` is kept as the last
+        error; it becomes the DeadLetterErrorDescription if this was the last allowed delivery."""
+        path = await self._run(self._store.abandon, self._token(message), error, self.clock())
+        self._wake(path)
+
+    async def dead_letter(
+        self, message: ReceivedMessage, *, reason: str | None = None, description: str | None = None
+    ) -> None:
+        await self._run(self._store.dead_letter, self._token(message), reason, description, self.clock())
+
+    async def renew_lock(self, message: ReceivedMessage) -> datetime:
+        until = await self._run(self._store.renew, self._token(message), self.clock())
+        return datetime.fromtimestamp(until, UTC)
+
+    async def lock_duration(self, entity: EntityRef | str) -> float:
+        """The lock duration of a queue or subscription, in seconds."""
+        ref = EntityRef.parse(entity) if isinstance(entity, str) else entity
+        cfg = await self._run(self._store.receiver, ref.path)
+        return cfg.lock_duration
+
+    async def counts(self, entity: EntityRef | str) -> dict[str, int]:
+        """`active`, `scheduled`, `locked` and `dead_letter` message counts of a queue or subscription."""
+        ref = EntityRef.parse(entity) if isinstance(entity, str) else entity
+        await self._run(self._store.sweep, ref.path, self.clock())
+        return await self._run(self._store.counts, ref.path, self.clock())
+
+    # -- DeadLetterBus ----------------------------------------------------------------------
+
+    async def peek_dead_letters(
+        self, entity: EntityRef, *, max_count: int = 100, from_sequence_number: int = 0
+    ) -> list[ReceivedMessage]:
+        return await self.peek(
+            entity, max_count=max_count, from_sequence_number=from_sequence_number, dead_letter=True
+        )
+
+    @asynccontextmanager
+    async def dead_letter_receiver(self, entity: EntityRef) -> AsyncIterator[_DeadLetterReceiver]:
+        receiver = _DeadLetterReceiver(self, entity)
+        try:
+            yield receiver
+        finally:
+            await receiver.release()
+
+    # -- internals --------------------------------------------------------------------------
+
+    @staticmethod
+    def _token(message: ReceivedMessage) -> str:
+        if message.lock_token is None:
+            raise ValueError("a peeked message has no lock; receive it to settle it")
+        return message.lock_token
+
+    def _signal(self, path: str) -> asyncio.Event:
+        signal = self._signals.get(path)
+        if signal is None:
+            signal = self._signals[path] = asyncio.Event()
+        return signal
+
+    def _wake(self, path: str) -> None:
+        signal = self._signals.pop(path, None)
+        if signal is not None:
+            signal.set()
+
+    @staticmethod
+    async def _wait(signal: asyncio.Event, stop: asyncio.Event | None, seconds: float) -> None:
+        waits = [asyncio.ensure_future(signal.wait())]
+        if stop is not None:
+            waits.append(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    @staticmethod
+    def _message(ref: EntityRef, row: Row, *, peeked: bool = False) -> ReceivedMessage:
+        (
+            _id,
+            _path,
+            seq,
+            dead,
+            visible_at,
+            delivery_count,
+            token,
+            reason,
+            description,
+            source,
+            message_id,
+            enqueued_at,
+            expires_at,
+            props_json,
+            body,
+        ) = row[:15]
+        props = json.loads(props_json)
+        ttl = props.get("time_to_live")
+        return ReceivedMessage(
+            body=body,
+            message_id=message_id,
+            sequence_number=seq,
+            enqueued_time=_dt(enqueued_at) or _dt(0.0),  # type: ignore[arg-type]
+            delivery_count=delivery_count,
+            entity=ref,
+            dead_lettered=bool(dead),
+            **{k: props.get(k) for k in _PROPS},
+            application_properties=props.get("application_properties") or {},
+            time_to_live=timedelta(seconds=ttl) if ttl is not None else None,
+            expires_at=_dt(expires_at),
+            scheduled_enqueue_time=_dt(props.get("scheduled_enqueue_time")),
+            dead_letter_reason=reason,
+            dead_letter_error_description=description,
+            dead_letter_source=source,
+            lock_token=None if peeked else token,
+            locked_until=None if peeked else _dt(visible_at),
+        )
+
+
+class _DeadLetterReceiver:
+    """`DeadLetterReceiver` on the broker; closing it abandons what it did not settle."""
+
+    def __init__(self, broker: Broker, entity: EntityRef) -> None:
+        self.broker, self.entity = broker, entity
+        self._held: dict[str, ReceivedMessage] = {}
+
+    async def receive(self, max_count: int = 10, max_wait: float = 1.0) -> list[ReceivedMessage]:
+        got = await self.broker.receive(self.entity, max_count=max_count, max_wait=max_wait, dead_letter=True)
+        self._held.update((m.lock_token, m) for m in got if m.lock_token)
+        return got
+
+    async def complete(self, message: ReceivedMessage) -> None:
+        await self.broker.complete(message)
+        self._held.pop(message.lock_token or "", None)
+
+    async def abandon(self, message: ReceivedMessage) -> None:
+        self._held.pop(message.lock_token or "", None)
+        await self.broker.abandon(message)
+
+    async def release(self) -> None:
+        from ._store import MessageLockLost
+
+        for message in list(self._held.values()):
+            try:
+                await self.abandon(message)
+            except MessageLockLost:
+                pass

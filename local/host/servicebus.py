@@ -1,0 +1,202 @@
+"""Service Bus triggers for the local host: embedded-broker messages → `func.ServiceBusMessage`.
+
+`to_function_message` builds the binding the way the Python worker does in Azure: trigger
+metadata as `Datum`s (the names and formats the Functions host sends), decoded by
+`azure.functions`' own `ServiceBusMessageInConverter`. `run_delivery_loop` plays the Service Bus
+extension: peek-lock, call, complete on success, abandon on failure (the exception text is kept
+as the last error: it becomes the DeadLetterErrorDescription if the message is dead-lettered
+after max delivery count), lock renewal while the handler runs (host.json
+`maxAutoLockRenewalDuration`), `maxConcurrentCalls`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import azure.functions as func
+from azure.functions.meta import Datum
+from azure.functions.servicebus import ServiceBusMessageInConverter
+
+from shared.bus.protocol import EntityRef, ReceivedMessage
+
+from .broker import Broker, MessageLockLost
+
+log = logging.getLogger("cts.local.servicebus")
+
+Handler = Callable[[func.ServiceBusMessage], Awaitable[None] | None]
+
+_MAX_ERROR_LENGTH = 4096  # Service Bus's limit for DeadLetterErrorDescription
+
+
+def _time(value: datetime | None) -> Datum | None:
+    if value is None:
+        return None
+    return Datum(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "string")
+
+
+def _string(value: str | None) -> Datum | None:
+    return None if value is None else Datum(value, "string")
+
+
+def trigger_metadata(message: ReceivedMessage) -> dict[str, Datum]:
+    """What the Functions host sends the worker with a Service Bus trigger (single cardinality)."""
+    props = json.dumps(dict(message.application_properties))
+    now = datetime.now(UTC)
+    fields: dict[str, Datum | None] = {
+        "MessageId": _string(message.message_id),
+        "DeliveryCount": Datum(message.delivery_count, "int"),
+        "SequenceNumber": Datum(message.sequence_number, "int"),
+        "EnqueuedTimeUtc": _time(message.enqueued_time),
+        "ExpiresAtUtc": _time(message.expires_at),
+        "ScheduledEnqueueTimeUtc": _time(message.scheduled_enqueue_time),
+        "LockToken": _string(message.lock_token),
+        "LockedUntil": _time(message.locked_until),
+        "ContentType": _string(message.content_type),
+        "CorrelationId": _string(message.correlation_id),
+        "Subject": _string(message.subject),
+        "Label": _string(message.subject),
+        "SessionId": _string(message.session_id),
+        "To": _string(message.to),
+        "ReplyTo": _string(message.reply_to),
+        "ReplyToSessionId": _string(message.reply_to_session_id),
+        "PartitionKey": _string(message.partition_key),
+        "DeadLetterSource": _string(message.dead_letter_source),
+        "DeadLetterReason": _string(message.dead_letter_reason),
+        "DeadLetterErrorDescription": _string(message.dead_letter_error_description),
+        # pure seconds: the worker's timedelta parser reads only HH:MM:SS, MM:SS or seconds
+        "TimeToLive": _string(str(int(message.time_to_live.total_seconds())))
+        if message.time_to_live
+        else None,
+        "State": Datum(0, "int"),  # ServiceBusMessageState.Active
+        "ApplicationProperties": Datum(props, "json"),
+        "UserProperties": Datum(props, "json"),
+        "sys": Datum(
+            json.dumps({"MethodName": "local", "UtcNow": now.isoformat(), "RandGuid": str(uuid.uuid4())}),
+            "json",
+        ),
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def to_function_message(message: ReceivedMessage) -> func.ServiceBusMessage:
+    """The `func.ServiceBusMessage` Azure would pass for this message."""
+    decoded = ServiceBusMessageInConverter.decode(
+        Datum(message.body, "bytes"), trigger_metadata=trigger_metadata(message)
+    )
+    assert isinstance(decoded, func.ServiceBusMessage)
+    return decoded
+
+
+def error_text(exc: BaseException) -> str:
+    """The last error recorded for a failed delivery: the exception's own text."""
+    return (str(exc) or type(exc).__name__)[:_MAX_ERROR_LENGTH]
+
+
+async def run_delivery_loop(
+    broker: Broker,
+    *,
+    topic: str | None = None,
+    subscription: str | None = None,
+    queue: str | None = None,
+    handler: Handler,
+    stop: asyncio.Event,
+    max_concurrent_calls: int = 16,
+    max_auto_lock_renewal: timedelta = timedelta(minutes=5),
+    drain_timeout: float = 30.0,
+) -> None:
+    """Deliver messages of a subscription (`topic` + `subscription`) or `queue` to `handler` until
+    `stop` is set. On stop: no new receive; running handlers get `drain_timeout` s to finish, then
+    are cancelled and their messages abandoned. Nothing is lost either way: an unsettled message
+    becomes available again (at once if abandoned, after its lock otherwise)."""
+    if (queue is None) == (topic is None or subscription is None):
+        raise ValueError("give either queue=, or topic= and subscription=")
+    entity = EntityRef(queue) if queue is not None else EntityRef(topic or "", subscription)
+    lock_duration = await broker.lock_duration(entity)
+    in_flight: set[asyncio.Task[None]] = set()
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            free = max_concurrent_calls - len(in_flight)
+            if free <= 0:
+                await asyncio.wait({*in_flight, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            messages = await broker.receive(entity, max_count=free, max_wait=60.0, stop=stop)
+            for message in messages:
+                if stop.is_set():
+                    await _settle(broker.abandon(message), message)
+                    continue
+                task = asyncio.create_task(
+                    _deliver(broker, message, handler, lock_duration, max_auto_lock_renewal.total_seconds())
+                )
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+    finally:
+        stopped.cancel()
+        if in_flight:
+            _, pending = await asyncio.wait(set(in_flight), timeout=drain_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _deliver(
+    broker: Broker, message: ReceivedMessage, handler: Handler, lock_duration: float, max_renewal: float
+) -> None:
+    renewer = asyncio.create_task(_renew_lock(broker, message, lock_duration, max_renewal))
+    try:
+        result = handler(to_function_message(message))
+        if inspect.isawaitable(result):
+            await result
+    except asyncio.CancelledError:
+        await asyncio.shield(_settle(broker.abandon(message), message))
+        raise
+    except Exception as exc:
+        log.warning(
+            "handler failed (delivery %d of message %s): %s",
+            message.delivery_count,
+            message.message_id,
+            error_text(exc),
+            exc_info=exc,
+        )
+        await _settle(broker.abandon(message, error=error_text(exc)), message)
+    else:
+        await _settle(broker.complete(message), message)
+    finally:
+        renewer.cancel()
+
+
+async def _settle(settlement: Awaitable[None], message: ReceivedMessage) -> None:
+    try:
+        await settlement
+    except MessageLockLost:
+        # The lock ran out (handler slower than lock + renewal): the message is delivered again.
+        log.warning(
+            "lock lost for message %s (seq %d); it will be delivered again",
+            message.message_id,
+            message.sequence_number,
+        )
+
+
+async def _renew_lock(
+    broker: Broker, message: ReceivedMessage, lock_duration: float, max_renewal: float
+) -> None:
+    """Renew at half the lock duration until the handler ends or `max_renewal` s have passed."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + max_renewal
+    interval = max(lock_duration / 2, 0.01)
+    while loop.time() + interval < until:
+        await asyncio.sleep(interval)
+        try:
+            await broker.renew_lock(message)
+        except MessageLockLost:
+            return
+
+
+__all__ = ["error_text", "run_delivery_loop", "to_function_message", "trigger_metadata"]
