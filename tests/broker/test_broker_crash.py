@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -33,9 +34,14 @@ SENDER = textwrap.dedent(
 )
 
 
-async def test_every_accepted_message_survives_a_sigkill(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", SENDER, str(tmp_path / "bus.sqlite")], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+def test_every_accepted_message_survives_a_sigkill(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SENDER, str(tmp_path / "bus.sqlite")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None
     accepted = -1
     for line in proc.stdout:
@@ -44,6 +50,10 @@ async def test_every_accepted_message_survives_a_sigkill(tmp_path: Path) -> None
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    async with open_broker(tmp_path) as broker:
-        ids = {m.message_id for m in await broker.peek("q", max_count=100_000)}
+
+    async def stored_ids() -> set[str]:
+        async with open_broker(tmp_path) as broker:
+            return {m.message_id for m in await broker.peek("q", max_count=100_000)}
+
+    ids = asyncio.run(stored_ids())
     assert {f"m{i}" for i in range(accepted + 1)} <= ids

@@ -101,7 +101,10 @@ async def test_explicit_dead_letter_keeps_reason_and_description(broker: Broker)
     [m] = await broker.receive(SYNC)
     await broker.dead_letter(m, reason="InvalidJson", description="body is not JSON")
     [dead] = await broker.receive(SYNC, dead_letter=True)
-    assert (dead.dead_letter_reason, dead.dead_letter_error_description) == ("InvalidJson", "body is not JSON")
+    assert (dead.dead_letter_reason, dead.dead_letter_error_description) == (
+        "InvalidJson",
+        "body is not JSON",
+    )
     assert dead.lock_token is not None
     await broker.complete(dead)
     assert await broker.counts(SYNC) == {"active": 0, "scheduled": 0, "locked": 0, "dead_letter": 0}
@@ -141,8 +144,11 @@ async def test_a_scheduled_message_appears_at_its_time(broker: Broker, clock: Cl
 async def test_expired_messages_are_dropped_or_dead_lettered(tmp_path: Path, clock: Clock) -> None:
     async with open_broker(tmp_path, clock) as broker:
         await broker.ensure_queue("drop")
-        await broker.ensure_queue("keep", dead_lettering_on_message_expiration=True,
-                                  default_message_time_to_live=timedelta(seconds=5))
+        await broker.ensure_queue(
+            "keep",
+            dead_lettering_on_message_expiration=True,
+            default_message_time_to_live=timedelta(seconds=5),
+        )
         await broker.send("drop", [msg(time_to_live=timedelta(seconds=10))])
         await broker.send("keep", [msg(), msg(time_to_live=timedelta(seconds=60))])
         clock.advance(11)
@@ -156,15 +162,31 @@ async def test_expired_messages_are_dropped_or_dead_lettered(tmp_path: Path, clo
 
 async def test_properties_round_trip(broker: Broker, clock: Clock) -> None:
     sent = OutgoingMessage(
-        body=b"\x00\x01binary", message_id="m-1", content_type="application/octet-stream", subject="store",
-        correlation_id="c-1", session_id="s-1", to="teams", reply_to="replies", partition_key="s-1",
-        application_properties={"s": "text", "i": 7, "f": 1.5, "b": True}, time_to_live=timedelta(hours=1),
+        body=b"\x00\x01binary",
+        message_id="m-1",
+        content_type="application/octet-stream",
+        subject="store",
+        correlation_id="c-1",
+        session_id="s-1",
+        to="teams",
+        reply_to="replies",
+        partition_key="s-1",
+        application_properties={"s": "text", "i": 7, "f": 1.5, "b": True},
+        time_to_live=timedelta(hours=1),
     )
     await broker.send(TOPIC, [sent])
     [m] = await broker.receive(SYNC)
-    assert (m.body, m.message_id, m.content_type, m.subject, m.correlation_id, m.session_id, m.to, m.reply_to,
-            m.partition_key) == (sent.body, "m-1", "application/octet-stream", "store", "c-1", "s-1", "teams",
-                                 "replies", "s-1")
+    assert (
+        m.body,
+        m.message_id,
+        m.content_type,
+        m.subject,
+        m.correlation_id,
+        m.session_id,
+        m.to,
+        m.reply_to,
+        m.partition_key,
+    ) == (sent.body, "m-1", "application/octet-stream", "store", "c-1", "s-1", "teams", "replies", "s-1")
     assert dict(m.application_properties) == {"s": "text", "i": 7, "f": 1.5, "b": True}
     assert m.time_to_live == timedelta(hours=1)
     assert m.enqueued_time == datetime.fromtimestamp(clock.now, UTC)
@@ -191,10 +213,22 @@ async def test_a_topic_fans_out_one_copy_per_subscription(broker: Broker) -> Non
 
 async def test_a_targeted_message_reaches_only_the_named_subscription(tmp_path: Path) -> None:
     async with open_broker(tmp_path) as broker:
-        await broker.ensure_topic("t", ["a", "b", Subscription("everything", rules=()),
-                                        Subscription("vip", rules=(CorrelationRule({"tier": "gold"}),))])
-        await broker.send("t", [msg(application_properties={"x-target-subscription": "b"}),
-                                msg(application_properties={"tier": "gold"})])
+        await broker.ensure_topic(
+            "t",
+            [
+                "a",
+                "b",
+                Subscription("everything", rules=()),
+                Subscription("vip", rules=(CorrelationRule({"tier": "gold"}),)),
+            ],
+        )
+        await broker.send(
+            "t",
+            [
+                msg(application_properties={"x-target-subscription": "b"}),
+                msg(application_properties={"tier": "gold"}),
+            ],
+        )
         counts = {s: (await broker.counts(f"t/{s}"))["active"] for s in ("a", "b", "everything", "vip")}
         assert counts == {"a": 1, "b": 2, "everything": 2, "vip": 1}
 

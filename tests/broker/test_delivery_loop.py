@@ -24,13 +24,13 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
     await b.close()
 
 
-async def _run_until(broker: Broker, handler, done, *, timeout: float = 10, **kwargs) -> None:  # type: ignore[no-untyped-def]
+async def _run_until(broker: Broker, handler, done, *, seconds: float = 10, **kwargs) -> None:  # type: ignore[no-untyped-def]
     stop = asyncio.Event()
     kwargs.setdefault("topic", TOPIC)
     kwargs.setdefault("subscription", "teams-sync")
     loop = asyncio.create_task(run_delivery_loop(broker, handler=handler, stop=stop, **kwargs))
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + seconds
         while not await done():
             assert asyncio.get_running_loop().time() < deadline, "timed out"
             await asyncio.sleep(0.02)
@@ -42,20 +42,41 @@ async def _run_until(broker: Broker, handler, done, *, timeout: float = 10, **kw
 def test_a_function_gets_every_property_azure_passes() -> None:
     enqueued = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     received = ReceivedMessage(
-        body=b'{"a":1}', message_id="m-1", sequence_number=42, enqueued_time=enqueued, delivery_count=2,
-        entity=SYNC, content_type="application/json", subject="store", correlation_id="c-1", session_id="s-1",
-        to="teams", reply_to="r", reply_to_session_id="rs", partition_key="s-1",
+        body=b'{"a":1}',
+        message_id="m-1",
+        sequence_number=42,
+        enqueued_time=enqueued,
+        delivery_count=2,
+        entity=SYNC,
+        content_type="application/json",
+        subject="store",
+        correlation_id="c-1",
+        session_id="s-1",
+        to="teams",
+        reply_to="r",
+        reply_to_session_id="rs",
+        partition_key="s-1",
         application_properties={"BusinessEventId": "RetailStoreChanged", "n": 3},
-        time_to_live=timedelta(days=14), expires_at=enqueued + timedelta(days=14), lock_token="tok",
+        time_to_live=timedelta(days=14),
+        expires_at=enqueued + timedelta(days=14),
+        lock_token="tok",
         locked_until=enqueued + timedelta(seconds=30),
     )
     m = to_function_message(received)
     assert isinstance(m, func.ServiceBusMessage)
     assert m.get_body() == b'{"a":1}'
     assert (m.message_id, m.delivery_count, m.sequence_number, m.lock_token) == ("m-1", 2, 42, "tok")
-    assert (m.content_type, m.subject, m.label, m.correlation_id, m.session_id, m.to, m.reply_to,
-            m.reply_to_session_id, m.partition_key) == ("application/json", "store", "store", "c-1", "s-1",
-                                                        "teams", "r", "rs", "s-1")
+    assert (
+        m.content_type,
+        m.subject,
+        m.label,
+        m.correlation_id,
+        m.session_id,
+        m.to,
+        m.reply_to,
+        m.reply_to_session_id,
+        m.partition_key,
+    ) == ("application/json", "store", "store", "c-1", "s-1", "teams", "r", "rs", "s-1")
     assert m.application_properties == {"BusinessEventId": "RetailStoreChanged", "n": 3}
     assert m.user_properties == m.application_properties
     assert m.enqueued_time_utc == enqueued
@@ -78,11 +99,15 @@ async def test_a_handled_message_is_completed(broker: Broker) -> None:
         return bool(seen) and (await broker.counts(SYNC))["locked"] == 0
 
     await _run_until(broker, handler, done)
-    assert [(m.message_id, m.delivery_count, m.application_properties) for m in seen] == [("ok", 1, {"k": "v"})]
+    assert [(m.message_id, m.delivery_count, m.application_properties) for m in seen] == [
+        ("ok", 1, {"k": "v"})
+    ]
     assert await broker.counts(SYNC) == {"active": 0, "scheduled": 0, "locked": 0, "dead_letter": 0}
 
 
-async def test_a_poison_message_reaches_the_dlq_after_max_delivery_with_its_last_error(broker: Broker) -> None:
+async def test_a_poison_message_reaches_the_dlq_after_max_delivery_with_its_last_error(
+    broker: Broker,
+) -> None:
     attempts: list[int] = []
 
     async def handler(m: func.ServiceBusMessage) -> None:
@@ -131,8 +156,9 @@ async def test_stopping_loses_nothing(tmp_path: Path) -> None:
 
         await broker.send("q", [msg(message_id="m")])
         stop = asyncio.Event()
-        loop = asyncio.create_task(run_delivery_loop(broker, queue="q", handler=handler, stop=stop,
-                                                     drain_timeout=0.1))
+        loop = asyncio.create_task(
+            run_delivery_loop(broker, queue="q", handler=handler, stop=stop, drain_timeout=0.1)
+        )
         await asyncio.wait_for(started.wait(), 5)
         stop.set()
         await asyncio.wait_for(loop, 5)
@@ -158,7 +184,9 @@ async def test_at_most_max_concurrent_calls_run_at_once(tmp_path: Path) -> None:
         async def done() -> bool:
             return handled == 40
 
-        await _run_until(broker, handler, done, topic=None, subscription=None, queue="q", max_concurrent_calls=4)
+        await _run_until(
+            broker, handler, done, topic=None, subscription=None, queue="q", max_concurrent_calls=4
+        )
         assert peak == 4
 
 
@@ -171,6 +199,7 @@ async def test_the_loop_feeds_a_sync_handler_too(tmp_path: Path) -> None:
         async def done() -> bool:
             return seen == ["s"]
 
-        await _run_until(broker, lambda m: seen.append(m.message_id), done,
-                         topic=None, subscription=None, queue="q")
+        await _run_until(
+            broker, lambda m: seen.append(m.message_id), done, topic=None, subscription=None, queue="q"
+        )
         assert EntityRef("q").path == "q"

@@ -44,8 +44,9 @@ def utc(clock: Clock):  # type: ignore[no-untyped-def]
     return lambda: datetime.fromtimestamp(clock.now, UTC)
 
 
-async def dead_letter(broker: Broker, entity: EntityRef, count: int, reason: str = "Boom",
-                      **kwargs: Any) -> list[str]:
+async def dead_letter(
+    broker: Broker, entity: EntityRef, count: int, reason: str = "Boom", **kwargs: Any
+) -> list[str]:
     """Send `count` messages and dead-letter them on `entity` (the other subscription keeps its copy)."""
     ids = [f"{reason}-{i}" for i in range(count)]
     await broker.send(TOPIC, [msg(message_id=i, **kwargs) for i in ids])
@@ -101,12 +102,15 @@ async def test_a_dry_run_changes_nothing(broker: Broker, clock: Clock) -> None:
     before = await broker.peek_dead_letters(SYNC)
     records: list[AuditRecord] = []
     clock.advance(1)  # the run starts after the dead letters were enqueued
-    summary = await replay_dead_letters(broker, SYNC, audit=records.append, clock=utc(clock))  # default: dry run
+    summary = await replay_dead_letters(
+        broker, SYNC, audit=records.append, clock=utc(clock)
+    )  # default: dry run
     assert summary.dry_run and summary.done == 3
     assert [r.action for r in records] == [Action.WOULD_REPLAY] * 3
     after = await broker.peek_dead_letters(SYNC)
     assert [(m.sequence_number, m.delivery_count) for m in after] == [
-        (m.sequence_number, m.delivery_count) for m in before]
+        (m.sequence_number, m.delivery_count) for m in before
+    ]
     assert (await broker.counts(SYNC))["active"] == 0
     purge = await purge_dead_letters(broker, SYNC, clock=utc(clock))
     assert purge.dry_run and purge.done == 3
@@ -116,8 +120,16 @@ async def test_a_dry_run_changes_nothing(broker: Broker, clock: Clock) -> None:
 async def test_filters_select_exactly_what_they_say(broker: Broker, clock: Clock) -> None:
     await dead_letter(broker, SYNC, 2, reason="InvalidJson")
     clock.advance(60)
-    await broker.send(TOPIC, [msg('{"BusinessEventId":"RetailWorkerChanged"}', message_id="w",
-                                  application_properties={"x-store": "0042"})])
+    await broker.send(
+        TOPIC,
+        [
+            msg(
+                '{"BusinessEventId":"RetailWorkerChanged"}',
+                message_id="w",
+                application_properties={"x-store": "0042"},
+            )
+        ],
+    )
     [w] = await broker.receive(SYNC)
     await broker.dead_letter(w, reason="Transient", description="timeout")
 
@@ -147,6 +159,7 @@ async def test_a_crash_between_send_and_complete_leaves_a_duplicate_never_a_loss
         @asynccontextmanager
         async def dead_letter_receiver(self, entity: EntityRef) -> AsyncIterator[Any]:
             async with self.inner.dead_letter_receiver(entity) as receiver:
+
                 async def complete(message: ReceivedMessage) -> None:
                     raise ConnectionError("connection lost")
 
@@ -187,8 +200,15 @@ async def test_purge_deletes_the_selected_dead_letters_with_an_audit_line_each(
     await dead_letter(broker, SYNC, 1, reason="New")
     records: list[AuditRecord] = []
     clock.advance(1)
-    summary = await purge_dead_letters(broker, SYNC, DeadLetterFilter(reasons=frozenset({"Old"})), dry_run=False,
-                                       audit=records.append, clock=utc(clock), max_wait=0)
+    summary = await purge_dead_letters(
+        broker,
+        SYNC,
+        DeadLetterFilter(reasons=frozenset({"Old"})),
+        dry_run=False,
+        audit=records.append,
+        clock=utc(clock),
+        max_wait=0,
+    )
     assert summary.done == 2
     assert [(r.action, r.message_id) for r in records] == [(Action.PURGED, "Old-0"), (Action.PURGED, "Old-1")]
     assert [m.message_id for m in await list_dead_letters(broker, SYNC)] == ["New-0"]
@@ -201,7 +221,9 @@ async def test_replay_from_a_queue_goes_back_to_the_queue(tmp_path: Path, clock:
         [m] = await broker.receive("q")
         await broker.dead_letter(m, reason="R", description="D")
         clock.advance(1)
-        summary = await replay_dead_letters(broker, EntityRef("q"), dry_run=False, clock=utc(clock), max_wait=0)
+        summary = await replay_dead_letters(
+            broker, EntityRef("q"), dry_run=False, clock=utc(clock), max_wait=0
+        )
         assert summary.done == 1
         [copy] = await broker.receive("q")
         assert copy.application_properties[ORIGINAL_MESSAGE_ID] == "a"
