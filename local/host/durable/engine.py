@@ -343,8 +343,10 @@ class DurableEngine:
         )
         return [_status_json(i, show_input) for i in found]
 
-    async def wait_for_completion(  # noqa: ASYNC109 - the API the brief asks for
-        self, instance_id: str, timeout: float = 30.0
+    async def wait_for_completion(
+        self,
+        instance_id: str,
+        timeout: float = 30.0,  # noqa: ASYNC109 - part of the engine's API
     ) -> dict[str, Any]:
         """Wait until the instance is Completed/Failed/Terminated; its status. TimeoutError if not."""
         deadline = time.monotonic() + timeout
@@ -487,14 +489,9 @@ class DurableEngine:
         messages = store.visible_messages(instance_id, time.time())
         if not messages:
             return
-        if inst is None or inst.is_terminal:
-            stale = (
-                messages
-                if inst is None
-                else [m for m in messages if m.event["EventType"] != EventType.EXECUTION_STARTED]
-            )
+        if inst is None or inst.is_terminal:  # late completions, events, timers: nobody waits
             with store.transaction() as db:
-                store.consume(db, [m.id for m in stale])
+                store.consume(db, [m.id for m in messages])
             return
         current = [m for m in messages if m.execution_id in (None, inst.execution_id)]
         stale = [m for m in messages if m.execution_id not in (None, inst.execution_id)]

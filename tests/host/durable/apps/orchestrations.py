@@ -144,3 +144,35 @@ def slow_step(n: int) -> int:
     CALLS["slow_step"] += 1
     GATE.wait(30)
     return n + 100
+
+
+VARIANT = {"first": "slow_step"}
+
+
+@app.orchestration_trigger(context_name="context")
+def changing(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    first = yield context.call_activity(VARIANT["first"], 1)  # deliberately non-deterministic
+    return first
+
+
+@app.orchestration_trigger(context_name="context")
+def flaky_fan(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    retry = df.RetryOptions(first_retry_interval_in_milliseconds=30, max_number_of_attempts=3)
+    keys = context.get_input()
+    tasks = [
+        context.call_activity_with_retry("flaky", retry, {"key": key, "failures": i, "attempts": 3})
+        for i, key in enumerate(keys)
+    ]
+    results = yield context.task_all(tasks)
+    return results
+
+
+@app.orchestration_trigger(context_name="context")
+def listener(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    seen = context.get_input()
+    value = yield context.wait_for_external_event("tick")
+    seen = [*seen, value]
+    if len(seen) >= 3:
+        return seen
+    context.continue_as_new(seen)
+    return None
