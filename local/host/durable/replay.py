@@ -57,7 +57,7 @@ class Decision:
     consumed_events: dict[str, int] = field(default_factory=dict)  # external events taken, by name
 
 
-class _RecordingContext(DurableOrchestrationContext):
+class _RecordingContext(DurableOrchestrationContext):  # type: ignore[misc]
     """The SDK's context, noting each task's sequence number as the SDK assigns it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -71,10 +71,10 @@ class _RecordingContext(DurableOrchestrationContext):
         super()._add_to_open_tasks(task)
         for leaf in fresh:
             if isinstance(leaf.id, int):
-                self.numbered[leaf.id] = leaf  # type: ignore[assignment]
+                self.numbered[leaf.id] = leaf
         for leaf in leaves:
             if _action_json(leaf).get("actionType") == 6:  # WaitForExternalEvent
-                self.waits[id(leaf)] = leaf  # type: ignore[assignment]
+                self.waits[id(leaf)] = leaf
 
 
 def _leaves(task: TaskBase) -> Any:
@@ -259,5 +259,5 @@ def _scheduling_event(task: AtomicTask, task_id: int, now: datetime) -> dict[str
         if action.get("isCanceled"):
             ev["_cancelled"] = True
         return ev
-    what = _UNSUPPORTED.get(kind, f"action type {kind}")
+    what = _UNSUPPORTED.get(kind if isinstance(kind, int) else -1, f"action type {kind}")
     return f"{what} is not supported by the local durable engine"

@@ -163,7 +163,7 @@ class Store:
         created_to: str | None = None,
         prefix: str | None = None,
     ) -> list[Instance]:
-        sql, args = "SELECT * FROM instances WHERE 1=1", []
+        sql, args = "SELECT * FROM instances WHERE 1=1", list[Any]()
         status_list = list(statuses or [])
         if status_list:
             sql += f" AND status IN ({','.join('?' * len(status_list))})"

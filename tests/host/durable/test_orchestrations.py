@@ -119,7 +119,7 @@ async def test_custom_status_is_visible_while_running(engine: DurableEngine) -> 
 
 async def test_running_instance_id_is_a_singleton(engine: DurableEngine) -> None:
     await engine.start_new("with_status", "single")
-    with pytest.raises(InstanceAlreadyRunning, match="status (Pending|Running) already exists"):
+    with pytest.raises(InstanceAlreadyRunning, match=r"status (Pending|Running) already exists"):
         await engine.start_new("with_status", "single")
     await engine.raise_event("single", "Go", 1)
     await engine.wait_for_completion("single")
