@@ -9,15 +9,17 @@ an audit trail (DLQ replay/purge).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from shared.domain.plan import Problem
+from shared.domain.subscriptions import Subscription
 from shared.state.backend import Backend, StateConflict
 
-MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS, LEASES, PEOPLE = (
+MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS, LEASES, PEOPLE, SUBSCRIPTIONS = (
     "mappings",
     "syncs",
     "events",
@@ -28,6 +30,7 @@ MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS, LEASES, PEOPL
     "requests",
     "leases",
     "people",
+    "subscriptions",
 )
 
 
@@ -283,6 +286,47 @@ class StateStore:
     async def is_own_change(self, resource: str) -> bool:
         found = await self.backend.get(ECHOES, "own", resource)
         return found is not None and datetime.fromisoformat(found.data["until"]) > _now()
+
+    async def note_own_changes(self, resources: Iterable[str], ttl: timedelta = timedelta(minutes=10)) -> int:
+        """`note_own_change` for many (one write each; duplicates written once). Returns how many."""
+        unique = sorted(set(resources))
+        for resource in unique:
+            await self.note_own_change(resource, ttl)
+        return len(unique)
+
+    async def any_own_change(self, resources: Iterable[str]) -> str | None:
+        """The first of `resources` noted as the app's own change (and not expired), else None."""
+        for resource in resources:
+            if await self.is_own_change(resource):
+                return resource
+        return None
+
+    async def forget_own_changes_before(self, cutoff: datetime) -> int:
+        """Delete echo entries that expired before `cutoff` (housekeeping; lookups ignore them)."""
+        old = [
+            e.row
+            async for e in self.backend.query(ECHOES, "own")
+            if datetime.fromisoformat(e.data["until"]) < cutoff
+        ]
+        for row in old:
+            await self.backend.delete(ECHOES, "own", row)
+        return len(old)
+
+    # -- Graph change-notification subscriptions ---------------------------------------------
+    async def put_subscription(self, subscription: Subscription) -> None:
+        """Remember a subscription the app holds (without its clientState: that is a secret)."""
+        data = subscription.model_dump(mode="json", exclude={"client_state"})
+        await self.backend.upsert(SUBSCRIPTIONS, "graph", subscription.subscription_id, data)
+
+    async def get_subscription(self, subscription_id: str) -> Subscription | None:
+        found = await self.backend.get(SUBSCRIPTIONS, "graph", subscription_id)
+        return None if found is None else Subscription.model_validate(found.data)
+
+    async def list_subscriptions(self) -> list[Subscription]:
+        return [Subscription.model_validate(e.data) async for e in self.backend.query(SUBSCRIPTIONS, "graph")]
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        await self.backend.delete(SUBSCRIPTIONS, "graph", subscription_id)
 
     # -- audit -----------------------------------------------------------------------------
     async def audit(self, kind: str, record: dict[str, Any]) -> None:

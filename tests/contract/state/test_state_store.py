@@ -201,3 +201,35 @@ async def test_counters_add_up_under_concurrency(store: StateStore) -> None:
     await asyncio.gather(*(store.bump("events_received") for _ in range(10)))
     await store.bump("duplicates_skipped", 3)
     assert await store.counters() == {"duplicates_skipped": 3, "events_received": 10}
+
+
+async def test_many_own_changes_are_noted_and_found(store: StateStore) -> None:
+    noted = await store.note_own_changes(["team:t-1/user:u1/created", "team:t-1/user:u1/created",
+                                          "team:t-1/channels/created"], ttl=timedelta(minutes=5))
+    assert noted == 2
+    assert await store.any_own_change(["team:t-1/member:m9/created", "team:t-1/user:u1/created"]) == (
+        "team:t-1/user:u1/created")
+    assert await store.any_own_change(["team:t-1/user:u1/deleted"]) is None
+
+
+async def test_expired_own_changes_are_forgotten(store: StateStore) -> None:
+    await store.note_own_change("team:t-1/user:old/deleted", ttl=timedelta(seconds=-5))
+    await store.note_own_change("team:t-1/user:new/deleted", ttl=timedelta(minutes=5))
+    assert await store.forget_own_changes_before(datetime.now(UTC)) == 1
+    assert await store.is_own_change("team:t-1/user:new/deleted") is True
+
+
+async def test_subscription_records_round_trip_without_the_client_state(store: StateStore) -> None:
+    from shared.domain.subscriptions import Subscription
+
+    expiry = datetime(2030, 1, 1, tzinfo=UTC)
+    sub = Subscription(subscription_id="s-1", resource="/teams/getAllMembers", change_type="created,deleted",
+                       notification_url="https://x/api/graph/notifications?code=k", expiration=expiry,
+                       lifecycle_notification_url="https://x/api/graph/lifecycle?code=k", client_state="secret")
+    await store.put_subscription(sub)
+    got = await store.get_subscription("s-1")
+    assert got is not None and got.client_state is None and got.expiration == expiry
+    assert got.resource == "/teams/getAllMembers"
+    assert [s.subscription_id for s in await store.list_subscriptions()] == ["s-1"]
+    await store.delete_subscription("s-1")
+    assert await store.get_subscription("s-1") is None and await store.list_subscriptions() == []
