@@ -70,9 +70,9 @@ class CommerceEntitySets(BaseModel):
     hierarchy_managers: str = "RetailHierarchyManagers"
     worker_roles: str = "RetailWorkerSecurityRoles"
     team_mappings: str = "RetailTeamsSourceTeamMappings"
-    task_lists: str = "RetailTaskLists"
-    tasks: str = "RetailTaskListTasks"
-    store_tasks: str = "RetailStoreTasks"
+    task_lists: str = "CTSTaskLists"
+    tasks: str = "CTSTaskDefinitions"
+    store_tasks: str = "CTSTasks"
 
 
 class CommerceSettings(BaseModel):
@@ -81,6 +81,8 @@ class CommerceSettings(BaseModel):
     client_id: str = ""
     static_token: str = ""
     cross_company: bool = True
+    # The default legal entity (dataAreaId) of the integration's user; stores carry their own.
+    legal_entity: str = "USRT"
     page_size: int = 1000
     # Token scope; empty means f"{base_url}/.default".
     scope: str = ""

@@ -1,0 +1,465 @@
+"""The Commerce sandbox: an F&O-shaped OData server under `/data/` and a side channel under
+`/_sandbox/` (seed, scenario changes, faults, event untidiness, task statuses written back).
+
+Fidelity notes (docs/commerce.md): F&O pages at a fixed server page size with `@odata.nextLink`
+($skip-based), answers only the caller's default company unless `cross-company=true`, returns
+`dataAreaId` in lower case and empty dates as 1900-01-01, compares strings case-insensitively,
+answers PATCH with 204, and shapes errors as {"error": {"code": "", "message", "innererror"}}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from local.commerce.data import Database, EntitySpec, Row
+from local.commerce.filters import FilterError, compile_filter
+from local.commerce.model import CommerceModel, SandboxError
+from local.commerce.publisher import BUSINESS_EVENT, FORMATS, Publisher
+from local.scenarios.orgfile import OrgFileError, parse_org_file
+from shared.bus.protocol import BusSender
+from shared.commerce.schema import (
+    ETAG,
+    FIELD_DEFAULTS,
+    LEGAL_ENTITY_FIELD,
+    TASK_STATUS_FROM_SYMBOL,
+    parse_datetime,
+)
+
+PAGE_SIZE = 1000
+_KEY_PART = re.compile(r"\s*(\w+)\s*=\s*'((?:[^']|'')*)'\s*")
+F = FIELD_DEFAULTS
+
+
+def fo_error(status: int, message: str, inner: str | None = None) -> JSONResponse:
+    body = {
+        "error": {
+            "code": "",
+            "message": message,
+            "innererror": {
+                "message": inner or message,
+                "type": "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataException",
+                "stacktrace": "",
+            },
+        }
+    }
+    return JSONResponse(body, status_code=status)
+
+
+class Faults:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.clear()
+
+    def clear(self) -> None:
+        self.throttle_ratio = 0.0
+        self.error_ratio = 0.0
+        self.error_status = 503
+        self.retry_after = 1.0
+        self.until: float | None = None
+
+    def configure(self, cfg: dict[str, Any]) -> None:
+        self.throttle_ratio = float(cfg.get("throttle_ratio", self.throttle_ratio))
+        self.error_ratio = float(cfg.get("error_ratio", self.error_ratio))
+        self.error_status = int(cfg.get("error_status", self.error_status))
+        self.retry_after = float(cfg.get("retry_after", self.retry_after))
+        seconds = cfg.get("seconds")
+        self.until = time.monotonic() + float(seconds) if seconds else None
+
+    def pick(self) -> Response | None:
+        if self.until is not None and time.monotonic() > self.until:
+            self.clear()
+        if self.throttle_ratio and self.rng.random() < self.throttle_ratio:
+            retry = f"{self.retry_after:g}"
+            response = fo_error(
+                429, "The request was throttled. Retry after the time in the Retry-After header."
+            )
+            response.headers["Retry-After"] = retry
+            return response
+        if self.error_ratio and self.rng.random() < self.error_ratio:
+            return fo_error(self.error_status, "An error has occurred.", "Injected by the Commerce sandbox.")
+        return None
+
+
+class Sandbox:
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        sender: BusSender | None,
+        topic: str,
+        token: str,
+        event_format: str,
+        page_size: int = PAGE_SIZE,
+        seed: int | None = None,
+        events_on_api_writes: bool = True,
+    ) -> None:
+        self.db = Database(db_path)
+        self.model = CommerceModel(self.db, self.db.meta("legal_entity", "USRT"))
+        self.publisher = Publisher(self.db, sender, topic, event_format, seed)
+        self.token = token
+        self.page_size = page_size
+        self.faults = Faults(random.Random(seed))
+        self.counters: Counter[str] = Counter()
+        self.events_on_api_writes = events_on_api_writes
+        self.lock = asyncio.Lock()
+
+    # --- OData ---------------------------------------------------------------------------------
+
+    def _spec(self, name: str) -> EntitySpec:
+        spec = self.db.by_set.get(name.casefold())
+        if spec is None:
+            raise SandboxError(
+                404, f"No HTTP resource was found that matches the request URI for entity set '{name}'."
+            )
+        return spec
+
+    def _visible(self, spec: EntitySpec, row: Row, cross_company: bool) -> bool:
+        return (
+            cross_company
+            or not spec.company
+            or str(row.get(LEGAL_ENTITY_FIELD, "")).casefold() == self.model.legal_entity.casefold()
+        )
+
+    def _parse_key(self, spec: EntitySpec, text: str) -> tuple[str, ...]:
+        parts = dict(m.groups() for m in _KEY_PART.finditer(text))
+        values = {k.casefold(): v.replace("''", "'") for k, v in parts.items()}
+        missing = [k for k in spec.keys if k.casefold() not in values]
+        if missing:
+            raise SandboxError(
+                400, f"The key for '{spec.set_name}' needs {', '.join(spec.keys)}; missing {missing}."
+            )
+        return tuple(values[k.casefold()] for k in spec.keys)
+
+    def query(self, request: Request, spec: EntitySpec) -> dict[str, Any]:
+        q = request.query_params
+        cross = q.get("cross-company", "").lower() == "true"
+        rows = [r for r in self.db.rows(spec.kind) if self._visible(spec, r, cross)]
+        if q.get("$filter"):
+            try:
+                predicate = compile_filter(q["$filter"], spec.fields, spec.entity)
+            except FilterError as exc:
+                raise SandboxError(400, str(exc)) from None
+            rows = [r for r in rows if predicate(r)]
+        if q.get("$orderby"):
+            for term in reversed([t.strip() for t in q["$orderby"].split(",") if t.strip()]):
+                name, _, direction = term.partition(" ")
+                if name not in spec.fields:
+                    raise SandboxError(
+                        400,
+                        f"Could not find a property named '{name}' on type "
+                        f"'Microsoft.Dynamics.DataEntities.{spec.entity}'.",
+                    )
+                rows = sorted(
+                    rows,
+                    key=lambda r: str(r.get(name, "")).casefold(),
+                    reverse=direction.strip().lower() == "desc",
+                )
+        total = len(rows)
+        try:
+            skip = int(q.get("$skip", "0"))
+            top = int(q["$top"]) if "$top" in q else None
+        except ValueError:
+            raise SandboxError(400, "$skip and $top must be non-negative integers.") from None
+        take = self.page_size if top is None else min(top, self.page_size)
+        page = rows[skip : skip + take]
+        body: dict[str, Any] = {"@odata.context": f"{request.base_url}data/$metadata#{spec.set_name}"}
+        if q.get("$count", "").lower() == "true":
+            body["@odata.count"] = total
+        body["value"] = [self._project(spec, r, q.get("$select")) for r in page]
+        remaining = (
+            (total - skip - len(page)) if top is None else min(top - len(page), total - skip - len(page))
+        )
+        if remaining > 0 and len(page) == take:
+            params = dict(q)
+            params["$skip"] = str(skip + len(page))
+            if top is not None:
+                params["$top"] = str(top - len(page))
+            body["@odata.nextLink"] = f"{request.base_url}data/{spec.set_name}?{urlencode(params)}"
+        return body
+
+    def _project(self, spec: EntitySpec, row: Row, select: str | None) -> Row:
+        if not select:
+            return dict(row)
+        names = [s.strip() for s in select.split(",") if s.strip()]
+        for name in names:
+            if name not in spec.fields:
+                raise SandboxError(
+                    400,
+                    f"Could not find a property named '{name}' on type "
+                    f"'Microsoft.Dynamics.DataEntities.{spec.entity}'.",
+                )
+        return {ETAG: row[ETAG], **{n: row.get(n) for n in names}}
+
+    def lookup(self, request: Request, spec: EntitySpec, key_text: str) -> Row:
+        key = self._parse_key(spec, key_text)
+        row = self.db.get(spec.kind, key)
+        cross = request.query_params.get("cross-company", "").lower() == "true"
+        if row is None or not self._visible(spec, row, cross):
+            raise SandboxError(404, "No resources were found when selecting for update.")
+        return row
+
+    async def patch(self, request: Request, spec: EntitySpec, key_text: str) -> Response:
+        row = self.lookup(request, spec, key_text)
+        if not spec.writable:
+            raise SandboxError(405, f"The Commerce sandbox does not accept writes to {spec.set_name}.")
+        if_match = request.headers.get("if-match")
+        if if_match and if_match.strip() != "*" and if_match.strip() != row[ETAG]:
+            raise SandboxError(
+                412,
+                "The record has been updated by another user since it was read. "
+                "Re-read the record (the ETag in If-Match is stale).",
+            )
+        try:
+            body = await request.json()
+        except ValueError:
+            raise SandboxError(400, "The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise SandboxError(400, "The request body must be a JSON object.")
+        body.pop(ETAG, None)
+        for name, value in body.items():
+            if name not in spec.fields:
+                raise SandboxError(
+                    400,
+                    f"The property '{name}' does not exist on type "
+                    f"'Microsoft.Dynamics.DataEntities.{spec.entity}'.",
+                )
+            if name not in spec.writable and value != row.get(name):
+                raise SandboxError(400, f"The field '{name}' of {spec.entity} cannot be changed.")
+        async with self.lock:
+            self.model.patch_store_task(row, body)
+            intents = self.model.take_intents()
+            if self.events_on_api_writes:
+                await self.publisher.publish(intents)
+        return Response(status_code=204)
+
+    # --- side channel ----------------------------------------------------------------------------
+
+    async def apply(self, step: dict[str, Any]) -> int:
+        if "fault" in step:
+            return await self.apply_fault(step)
+        async with self.lock:
+            intents = self.model.apply(step)
+            return await self.publisher.publish(intents)
+
+    async def apply_fault(self, step: dict[str, Any]) -> int:
+        kind = step["fault"]
+        if kind == "duplicate_events":
+            self.publisher.untidy.duplicate_factor = int(step.get("factor", 2))
+        elif kind == "shuffle_events":
+            self.publisher.untidy.shuffle_window = int(step.get("window", 5))
+        elif kind == "delay_events":
+            self.publisher.untidy.delay_seconds = float(step.get("seconds", 1.0))
+        elif kind == "poison_event":
+            await self.publisher.send_raw(step.get("raw", ""))
+            return 1
+        elif kind == "commerce_throttle":
+            self.faults.configure({"throttle_ratio": step.get("ratio", 0.3), "seconds": step.get("seconds")})
+        elif kind == "commerce_errors":
+            self.faults.configure(
+                {
+                    "error_ratio": step.get("ratio", 0.3),
+                    "error_status": step.get("status", 503),
+                    "seconds": step.get("seconds"),
+                }
+            )
+        else:
+            raise SandboxError(400, f"unknown fault {kind!r} for the Commerce sandbox")
+        return 0
+
+    def task_statuses(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.db.rows("store_task"):
+            completed = parse_datetime(r.get(F["store_task.completed_at"]))
+            status = TASK_STATUS_FROM_SYMBOL.get(str(r.get(F["store_task.status"])))
+            out.append(
+                {
+                    "task_list": r[F["store_task.task_list"]],
+                    "task": r[F["store_task.task"]],
+                    "store": r[F["store_task.store"]],
+                    "status": status.value if status else None,
+                    "assigned_to": r.get(F["store_task.assigned_to"]) or None,
+                    "completed_by": r.get(F["store_task.completed_by"]) or None,
+                    "completed_at": completed.isoformat() if completed else None,
+                }
+            )
+        return out
+
+
+def create_app(
+    db_path: str | Path,
+    *,
+    sender: BusSender | None = None,
+    topic: str = "commerce-events",
+    token: str = "sandbox-token",
+    event_format: str = BUSINESS_EVENT,
+    org: str | Path | dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    seed: int | None = None,
+    events_on_api_writes: bool = True,
+) -> Starlette:
+    """The sandbox app. `org` seeds the database when it is empty (an existing database is kept,
+    so a restarted sandbox serves the same data); `seed` makes faults and untidiness repeatable."""
+    if event_format not in FORMATS:
+        raise ValueError(f"event_format must be one of {FORMATS}")
+    sandbox = Sandbox(
+        db_path,
+        sender=sender,
+        topic=topic,
+        token=token,
+        event_format=event_format,
+        page_size=page_size,
+        seed=seed,
+        events_on_api_writes=events_on_api_writes,
+    )
+    if org is not None and sandbox.db.empty():
+        sandbox.model.seed(parse_org_file(org))
+
+    async def data(request: Request) -> Response:
+        path = request.path_params["path"]
+        spec_name = path.split("(")[0].strip("/")
+        status = 500
+        try:
+            auth = request.headers.get("authorization", "")
+            if auth != f"Bearer {token}":
+                status = 401
+                return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            if spec_name == "$metadata":
+                return Response(metadata(sandbox), media_type="application/xml")
+            injected = sandbox.faults.pick()
+            if injected is not None:
+                status = injected.status_code
+                return injected
+            spec = sandbox._spec(spec_name)
+            key_text = path[len(spec_name) :].strip("/")
+            if key_text and not (key_text.startswith("(") and key_text.endswith(")")):
+                raise SandboxError(404, f"No HTTP resource was found for '{path}'.")
+            if request.method == "GET" and not key_text:
+                status = 200
+                return JSONResponse(sandbox.query(request, spec))
+            if request.method == "GET":
+                row = sandbox.lookup(request, spec, key_text[1:-1])
+                status = 200
+                return JSONResponse(
+                    {"@odata.context": f"{request.base_url}data/$metadata#{spec.set_name}/$entity", **row},
+                    headers={"ETag": row[ETAG]},
+                )
+            if request.method == "PATCH" and key_text:
+                response = await sandbox.patch(request, spec, key_text[1:-1])
+                status = response.status_code
+                return response
+            raise SandboxError(
+                405, f"The HTTP method '{request.method}' is not supported here by the sandbox."
+            )
+        except SandboxError as exc:
+            status = exc.status
+            return fo_error(exc.status, exc.message)
+        finally:
+            sandbox.counters[f"{request.method} {spec_name} {status}"] += 1
+
+    async def side(request: Request) -> Response:
+        action = request.path_params["action"]
+        try:
+            body: Any = (
+                await request.json() if request.method in ("POST", "PUT") and await request.body() else {}
+            )
+            if action == "health":
+                return JSONResponse({"ok": True})
+            if action == "seed":
+                async with sandbox.lock:
+                    sandbox.model.seed(parse_org_file(body))
+                return JSONResponse({"seeded": True})
+            if action == "changes":
+                steps = body if isinstance(body, list) else [body]
+                count = 0
+                for step in steps:
+                    count += await sandbox.apply(step)
+                return JSONResponse({"events": count})
+            if action == "faults":
+                if request.method == "DELETE":
+                    sandbox.faults.clear()
+                else:
+                    sandbox.faults.configure(body)
+                return JSONResponse({"ok": True})
+            if action == "events/config":
+                untidy = sandbox.publisher.untidy
+                untidy.duplicate_factor = int(body.get("duplicate_factor", untidy.duplicate_factor))
+                untidy.shuffle_window = int(body.get("shuffle_window", untidy.shuffle_window))
+                untidy.delay_seconds = float(body.get("delay_seconds", untidy.delay_seconds))
+                untidy.shuffle_flush_seconds = float(
+                    body.get("shuffle_flush_seconds", untidy.shuffle_flush_seconds)
+                )
+                if "format" in body:
+                    if body["format"] not in FORMATS:
+                        raise SandboxError(400, f"format must be one of {FORMATS}")
+                    sandbox.publisher.event_format = body["format"]
+                sandbox.events_on_api_writes = bool(
+                    body.get("events_on_api_writes", sandbox.events_on_api_writes)
+                )
+                return JSONResponse({"ok": True})
+            if action == "events/test-message":
+                await sandbox.publisher.send_test_message(sandbox.model.legal_entity)
+                return JSONResponse({"ok": True})
+            if action == "events/flush":
+                await sandbox.publisher.drain()
+                return JSONResponse({"ok": True})
+            if action == "events":
+                return JSONResponse(
+                    {
+                        "events": list(sandbox.publisher.published),
+                        "send_errors": sandbox.publisher.send_errors,
+                    }
+                )
+            if action == "task-statuses":
+                return JSONResponse({"value": sandbox.task_statuses()})
+            if action == "counters":
+                if request.method == "DELETE":
+                    sandbox.counters.clear()
+                return JSONResponse({"requests": dict(sandbox.counters)})
+            raise SandboxError(404, f"unknown side-channel action {action!r}")
+        except SandboxError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except OrgFileError as exc:
+            return JSONResponse({"error": str(exc), "problems": exc.problems}, status_code=400)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
+    app = Starlette(
+        routes=[
+            Route("/data/{path:path}", data, methods=["GET", "PATCH", "POST", "DELETE"]),
+            Route("/_sandbox/{action:path}", side, methods=["GET", "POST", "DELETE"]),
+        ]
+    )
+    app.state.sandbox = sandbox
+    return app
+
+
+def metadata(sandbox: Sandbox) -> str:
+    """A minimal CSDL document: the entity sets and their properties the sandbox serves."""
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>',
+        '<Schema Namespace="Microsoft.Dynamics.DataEntities" xmlns="http://docs.oasis-open.org/odata/ns/edm">',
+    ]
+    for spec in sandbox.db.specs.values():
+        keys = "".join(f'<PropertyRef Name="{k}"/>' for k in spec.keys)
+        props = "".join(f'<Property Name="{p}" Type="Edm.String"/>' for p in spec.fields)
+        parts.append(f'<EntityType Name="{spec.entity}"><Key>{keys}</Key>{props}</EntityType>')
+    parts.append('<EntityContainer Name="Resources">')
+    parts.extend(
+        f'<EntitySet Name="{s.set_name}" EntityType="Microsoft.Dynamics.DataEntities.{s.entity}"/>'
+        for s in sandbox.db.specs.values()
+    )
+    parts.append("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>")
+    return "".join(parts)

@@ -1,0 +1,423 @@
+"""The Commerce (Finance & Operations) OData client: reads the org and tasks, writes task status.
+
+    async with CommerceClient.from_settings(settings) as commerce:
+        org = await commerce.read_org(store="0042")     # one store's slice, not the whole org
+
+Every read goes to `/data/<EntitySet>` with `$filter`/`$select`, `cross-company=true` when the
+settings say so, and follows `@odata.nextLink` until the last page. Failures become the typed
+errors of `shared.commerce.errors`; 429 (with `Retry-After`) and 5xx are retried with bounded,
+jittered backoff first, so what reaches the caller is worth reporting or re-raising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from shared.commerce.auth import StaticToken, TokenProvider, token_provider
+from shared.commerce.errors import CommerceUnavailable, NotFound, error_from_response
+from shared.commerce.mapping import DEFAULT_MANAGER_JOBS, UNSET, Row, RowMapper, Unset
+from shared.commerce.odata import all_of, chunks_of, eq, key_segment, one_of
+from shared.commerce.schema import STORE_SOURCE_TYPE, FieldNames
+from shared.domain.commerce import CommerceOrg, Region, Store, StoreAssignment, TeamMapping, Worker
+from shared.domain.tasks import StoreTask, TaskList, TaskStatus
+from shared.settings import CommerceSettings, Settings
+
+Sleep = Callable[[float], Awaitable[None]]
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class CommerceClient:
+    def __init__(
+        self,
+        settings: CommerceSettings,
+        *,
+        tokens: TokenProvider | None = None,
+        manager_jobs: Sequence[str] = DEFAULT_MANAGER_JOBS,
+        communications_role: str = "Retail task manager",
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sets = settings.entity_sets
+        self.fields = FieldNames(settings.field_names)
+        self.rows = RowMapper(self.fields, manager_jobs)
+        self._communications_role = communications_role
+        self._tokens = tokens or token_provider(settings)
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/") + "/data/",
+            timeout=settings.timeout_seconds,
+            transport=transport,
+        )
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.retries = 0  # requests repeated after 429/5xx/connection failures
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kw: Any) -> CommerceClient:
+        p = settings.provisioning
+        return cls(
+            settings.commerce, manager_jobs=p.manager_jobs, communications_role=p.communications_role, **kw
+        )
+
+    @classmethod
+    def for_sandbox(cls, base_url: str, token: str = "sandbox-token", **kw: Any) -> CommerceClient:
+        settings = CommerceSettings(base_url=base_url, auth="static_token", static_token=token)
+        return cls(settings, tokens=StaticToken(token), **kw)
+
+    async def __aenter__(self) -> CommerceClient:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._tokens.close()
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request with retries: 429 waits `Retry-After`, 5xx and dropped connections back off
+        exponentially (full jitter), all bounded by `max_retries` and `max_retry_wait_seconds`."""
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            req_headers = {
+                "Authorization": f"Bearer {await self._tokens.token()}",
+                "OData-Version": "4.0",
+                "Accept": "application/json;odata.metadata=minimal",
+                **(headers or {}),
+            }
+            try:
+                response = await self._http.request(
+                    method, url, params=params, json=json, headers=req_headers
+                )
+            except httpx.TransportError as exc:
+                # A PATCH that may have reached the server is repeated only if the connection was
+                # never made; GETs are always safe to repeat.
+                safe = method == "GET" or isinstance(exc, httpx.ConnectError)
+                delay = self._backoff(attempt)
+                if (
+                    not safe
+                    or attempt > self.settings.max_retries
+                    or waited + delay > self.settings.max_retry_wait_seconds
+                ):
+                    raise CommerceUnavailable(
+                        f"no answer from Commerce: {exc!r}", method=method, url=url
+                    ) from exc
+            else:
+                if response.status_code not in _RETRY_STATUSES:
+                    if response.is_success:
+                        return response
+                    raise error_from_response(response)
+                error = error_from_response(response)
+                delay = getattr(error, "retry_after", None) or self._backoff(attempt)
+                if (
+                    attempt > self.settings.max_retries
+                    or waited + delay > self.settings.max_retry_wait_seconds
+                ):
+                    raise error
+            self.retries += 1
+            waited += delay
+            await self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(30.0, 0.5 * 2 ** (attempt - 1))
+        return self._rng.uniform(cap / 2, cap)
+
+    def _params(
+        self, filter_: str | None = None, select: Sequence[str] | None = None, top: int | None = None
+    ) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if filter_:
+            params["$filter"] = filter_
+        if select:
+            params["$select"] = ",".join(select)
+        if top is not None:
+            params["$top"] = str(top)
+        if self.settings.cross_company:
+            params["cross-company"] = "true"
+        return params
+
+    async def query(
+        self,
+        entity_set: str,
+        filter_: str | None = None,
+        *,
+        select: Sequence[str] | None = None,
+        top: int | None = None,
+    ) -> list[Row]:
+        """Every row of `entity_set` matching `filter_`, across all pages."""
+        rows: list[Row] = []
+        url: str | None = entity_set
+        params: dict[str, str] | None = self._params(filter_, select, top)
+        prefer = {"Prefer": f"odata.maxpagesize={self.settings.page_size}"}
+        while url:
+            body = (await self._send("GET", url, params=params, headers=prefer)).json()
+            rows.extend(body.get("value", []))
+            url, params = body.get("@odata.nextLink"), None  # the next link carries every option
+        return rows
+
+    async def query_any(
+        self, entity_set: str, field: str, values: Sequence[str], extra: str | None = None
+    ) -> list[Row]:
+        """Rows whose `field` is one of `values`, in URL-sized `or` chains."""
+        rows: list[Row] = []
+        for chunk in chunks_of(values):
+            rows.extend(await self.query(entity_set, all_of(one_of(field, chunk), extra)))
+        return rows
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def hierarchy(self) -> tuple[list[Region], dict[str, tuple[str | None, str | None]]]:
+        """Regions/districts with their managers, and where each store's operating unit sits."""
+        nodes, managers = await asyncio.gather(
+            self.query(self.sets.hierarchy), self.query(self.sets.hierarchy_managers)
+        )
+        return self.rows.regions(nodes, managers), self.rows.placement(nodes)
+
+    async def stores(self, numbers: Sequence[str] | None = None) -> list[Store]:
+        """Stores (all, or these numbers), placed in the retail reporting hierarchy."""
+        rows = await self._store_rows(numbers)
+        _, placement = await self.hierarchy()
+        return [self.rows.store(r, placement) for r in rows]
+
+    async def _store_rows(self, numbers: Sequence[str] | None) -> list[Row]:
+        if numbers is None:
+            return await self.query(self.sets.stores)
+        return await self.query_any(self.sets.stores, self.fields["store.number"], numbers) if numbers else []
+
+    async def store(self, number: str) -> Store:
+        found = await self.stores([number])
+        if not found:
+            raise NotFound(f"store {number} does not exist in Commerce", status=404)
+        return found[0]
+
+    async def workers(self, personnel_numbers: Sequence[str] | None = None) -> list[Worker]:
+        f = self.fields["worker.personnel_number"]
+        if personnel_numbers is None:
+            rows = await self.query(self.sets.workers)
+        else:
+            rows = await self.query_any(self.sets.workers, f, personnel_numbers) if personnel_numbers else []
+        return [self.rows.worker(r) for r in rows]
+
+    async def worker(self, personnel_number: str) -> Worker:
+        found = await self.workers([personnel_number])
+        if not found:
+            raise NotFound(f"worker {personnel_number} does not exist in Commerce", status=404)
+        return found[0]
+
+    async def assignments(
+        self, *, stores: Sequence[Store] | None = None, personnel_number: str | None = None
+    ) -> list[StoreAssignment]:
+        """RetailChannelWorkerEntity rows (active or not) at these stores and/or of this worker.
+        Rows point at a store by RetailChannelId; stores are read to translate when not given."""
+        f = self.fields
+        person = eq(f["assignment.personnel_number"], personnel_number) if personnel_number else None
+        if stores is not None:
+            return await self._assignments_at(await self._store_rows([s.number for s in stores]), person)
+        else:
+            rows = await self.query(self.sets.assignments, person)
+            wanted = sorted({str(r.get(f["assignment.channel_id"])) for r in rows})
+            store_rows = (
+                (
+                    await self.query_any(self.sets.stores, f["store.channel_id"], wanted)
+                    if personnel_number
+                    else await self.query(self.sets.stores)
+                )
+                if wanted
+                else []
+            )
+            channels = {str(r[f["store.channel_id"]]): str(r[f["store.number"]]) for r in store_rows}
+        return [a for r in rows if (a := self.rows.assignment(r, channels)) is not None]
+
+    async def _assignments_at(
+        self, store_rows: Sequence[Row], person: str | None = None
+    ) -> list[StoreAssignment]:
+        f = self.fields
+        channels = {str(r[f["store.channel_id"]]): str(r[f["store.number"]]) for r in store_rows}
+        rows = (
+            await self.query_any(self.sets.assignments, f["assignment.channel_id"], list(channels), person)
+            if channels
+            else []
+        )
+        return [a for r in rows if (a := self.rows.assignment(r, channels)) is not None]
+
+    async def communications_managers(self) -> list[str]:
+        """Personnel numbers holding the HQ role that makes a communications manager."""
+        f = self.fields
+        rows = await self.query(self.sets.worker_roles, eq(f["worker_role.role"], self._communications_role))
+        return sorted({str(r[f["worker_role.personnel_number"]]) for r in rows})
+
+    async def team_mappings(
+        self, *, source_type: str | None = None, source_ids: Sequence[str] | None = None
+    ) -> list[TeamMapping]:
+        f = self.fields
+        kind = eq(f["team_mapping.source_type"], source_type) if source_type else None
+        if source_ids is not None:
+            rows = await self.query_any(
+                self.sets.team_mappings, f["team_mapping.source_id"], source_ids, kind
+            )
+        else:
+            rows = await self.query(self.sets.team_mappings, kind)
+        return [m for r in rows if (m := self.rows.team_mapping(r)) is not None]
+
+    async def read_org(self, *, store: str | None = None, region: str | None = None) -> CommerceOrg:
+        """The org at this moment: all of it, one store's slice (the store, its assignments, those
+        workers, the region managers above it, its mapping), or one region's slice (the
+        hierarchy, its managers and the communications managers). A store that no longer exists
+        gives a slice without stores — the caller decides what that means for its team."""
+        if store is not None and region is not None:
+            raise ValueError("read_org takes store= or region=, not both")
+        (regions, placement), comms = await asyncio.gather(self.hierarchy(), self.communications_managers())
+        legal_entity = self.settings.legal_entity
+        if store is None and region is None:
+            store_rows, workers, assignments, mappings = await asyncio.gather(
+                self._store_rows(None), self.workers(), self.assignments(), self.team_mappings()
+            )
+            stores = [self.rows.store(r, placement) for r in store_rows]
+            return CommerceOrg(
+                legal_entity=legal_entity,
+                stores=tuple(stores),
+                workers=tuple(workers),
+                assignments=tuple(assignments),
+                regions=tuple(regions),
+                communications_managers=tuple(comms),
+                mappings=tuple(mappings),
+            )
+        if region is not None:
+            people = sorted({m for r in regions for m in r.managers} | set(comms))
+            workers = await self.workers(people)
+            mappings = await self.team_mappings(source_ids=[region])
+            return CommerceOrg(
+                legal_entity=legal_entity,
+                workers=tuple(workers),
+                regions=tuple(regions),
+                communications_managers=tuple(comms),
+                mappings=tuple(mappings),
+            )
+        assert store is not None
+        store_rows = await self._store_rows([store])
+        if not store_rows:
+            return CommerceOrg(
+                legal_entity=legal_entity,
+                regions=tuple(regions),
+                communications_managers=tuple(comms),
+                mappings=tuple(await self.team_mappings(source_type=STORE_SOURCE_TYPE, source_ids=[store])),
+            )
+        the_store = self.rows.store(store_rows[0], placement)
+        assignments, mappings = await asyncio.gather(
+            self._assignments_at(store_rows),
+            self.team_mappings(source_type=STORE_SOURCE_TYPE, source_ids=[store]),
+        )
+        above = _ancestors(the_store, regions)
+        people = sorted({a.personnel_number for a in assignments} | {m for r in above for m in r.managers})
+        workers = await self.workers(people) if people else []
+        return CommerceOrg(
+            legal_entity=the_store.legal_entity,
+            stores=(the_store,),
+            workers=tuple(workers),
+            assignments=tuple(assignments),
+            regions=tuple(regions),
+            communications_managers=tuple(comms),
+            mappings=tuple(mappings),
+        )
+
+    # --- tasks -------------------------------------------------------------------------------
+
+    async def task_lists(self, ids: Sequence[str] | None = None) -> list[TaskList]:
+        f = self.fields
+        if ids is None:
+            list_rows, task_rows = await asyncio.gather(
+                self.query(self.sets.task_lists), self.query(self.sets.tasks)
+            )
+        else:
+            list_rows, task_rows = await asyncio.gather(
+                self.query_any(self.sets.task_lists, f["task_list.id"], ids),
+                self.query_any(self.sets.tasks, f["task.task_list"], ids),
+            )
+        tasks = [self.rows.task(r) for r in task_rows]
+        return [self.rows.task_list(r, tasks) for r in list_rows]
+
+    async def store_tasks(
+        self, *, task_list: str | None = None, task: str | None = None, store: str | None = None
+    ) -> list[StoreTask]:
+        """Published tasks at stores, with their status and ETag."""
+        f = self.fields
+        filter_ = all_of(
+            eq(f["store_task.task_list"], task_list) if task_list else None,
+            eq(f["store_task.task"], task) if task else None,
+            eq(f["store_task.store"], store) if store else None,
+        )
+        return [self.rows.store_task(r) for r in await self.query(self.sets.store_tasks, filter_)]
+
+    async def store_task(
+        self, task_list: str, task: str, store: str, legal_entity: str | None = None
+    ) -> StoreTask:
+        ref = StoreTask(
+            task_list=task_list,
+            task=task,
+            store=store,
+            legal_entity=legal_entity or self.settings.legal_entity,
+        )
+        url = self.sets.store_tasks + key_segment(self.rows.store_task_key(ref))
+        response = await self._send("GET", url, params=self._params())
+        return self.rows.store_task(response.json())
+
+    async def update_store_task(
+        self,
+        task: StoreTask,
+        *,
+        status: TaskStatus | None = None,
+        completed_by: str | Unset | None = UNSET,
+        completed_at: datetime | date | Unset | None = UNSET,
+        assigned_to: str | Unset | None = UNSET,
+        force: bool = False,
+    ) -> StoreTask:
+        """PATCH one store task guarded by its ETag (`If-Match`); returns the row as now stored.
+        A stale ETag raises `PreconditionFailed`: re-read, decide again. `force` sends `If-Match: *`."""
+        if not task.etag and not force:
+            raise ValueError(f"store task {task.key} has no ETag; read it first or pass force=True")
+        body = self.rows.store_task_patch(
+            status=status, completed_by=completed_by, completed_at=completed_at, assigned_to=assigned_to
+        )
+        url = self.sets.store_tasks + key_segment(self.rows.store_task_key(task))
+        if_match = "*" if force else str(task.etag)
+        response = await self._send(
+            "PATCH", url, params=self._params(), json=body, headers={"If-Match": if_match}
+        )
+        if response.status_code == 200 and response.content:
+            return self.rows.store_task(response.json())
+        return await self.store_task(task.task_list, task.task, task.store, task.legal_entity)
+
+
+def _ancestors(store: Store, regions: Sequence[Region]) -> list[Region]:
+    by_id = {r.id: r for r in regions}
+    out: list[Region] = []
+    node = store.district or store.region
+    while node and node in by_id and by_id[node] not in out:
+        out.append(by_id[node])
+        node = by_id[node].parent
+    return out
+
+
+__all__ = ["CommerceClient"]

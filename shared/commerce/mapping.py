@@ -1,0 +1,251 @@
+"""F&O OData rows ↔ domain models. Pure: no I/O, field names from `FieldNames`.
+
+The Commerce sandbox writes its rows with the same mapper, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from shared.commerce.schema import (
+    ETAG,
+    HIERARCHY_STORE_TYPE,
+    LEGAL_ENTITY_FIELD,
+    NO_YES,
+    STORE_STATUS,
+    TASK_STATUS,
+    TASK_STATUS_FROM_SYMBOL,
+    WORKER_STATUS,
+    FieldNames,
+    format_datetime,
+    parse_date,
+    parse_datetime,
+)
+from shared.domain.commerce import (
+    EmploymentStatus,
+    Region,
+    Store,
+    StoreAssignment,
+    StoreRole,
+    StoreStatus,
+    TeamMapping,
+    TeamSourceType,
+    Worker,
+)
+from shared.domain.tasks import StoreTask, TaskDefinition, TaskList, TaskStatus
+
+Row = Mapping[str, Any]
+
+
+class Unset(Enum):
+    """Marks a write argument as 'leave this field alone' (None means 'clear it')."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+DEFAULT_MANAGER_JOBS = ("Store manager",)
+#: The job the sandbox gives to workers who are not managers.
+DEFAULT_WORKER_JOB = "Sales associate"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _opt(value: Any) -> str | None:
+    text = _text(value).strip()
+    return text or None
+
+
+def legal_entity_of(row: Row) -> str:
+    """F&O returns dataAreaId in lower case ('usrt'); the domain uses upper case."""
+    return _text(row.get(LEGAL_ENTITY_FIELD)).upper() or "USRT"
+
+
+class RowMapper:
+    def __init__(
+        self, fields: FieldNames | None = None, manager_jobs: Sequence[str] = DEFAULT_MANAGER_JOBS
+    ) -> None:
+        self.f = fields or FieldNames()
+        self._manager_jobs = {j.casefold() for j in manager_jobs}
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def store(self, row: Row, placement: Mapping[str, tuple[str | None, str | None]] | None = None) -> Store:
+        """`placement` maps an operating unit number to its (region, district) in the hierarchy."""
+        f = self.f
+        ou = _opt(row.get(f["store.operating_unit_number"]))
+        region, district = (placement or {}).get(ou or "", (None, None))
+        closed = _text(row.get(f["store.status"])).casefold() == STORE_STATUS["closed"].casefold()
+        return Store(
+            number=_text(row[f["store.number"]]),
+            name=_text(row.get(f["store.name"])),
+            operating_unit_number=ou,
+            legal_entity=legal_entity_of(row),
+            status=StoreStatus.CLOSED if closed else StoreStatus.OPEN,
+            region=region,
+            district=district,
+            time_zone=_text(row.get(f["store.time_zone"])) or "UTC",
+        )
+
+    def worker(self, row: Row) -> Worker:
+        f = self.f
+        terminated = _text(row.get(f["worker.status"])).casefold() == WORKER_STATUS["terminated"].casefold()
+        return Worker(
+            personnel_number=_text(row[f["worker.personnel_number"]]),
+            name=_text(row.get(f["worker.name"])),
+            upn=_opt(row.get(f["worker.upn"])),
+            entra_object_id=_opt(row.get(f["worker.entra_object_id"])),
+            status=EmploymentStatus.TERMINATED if terminated else EmploymentStatus.ACTIVE,
+            termination_date=parse_date(row.get(f["worker.termination_date"])),
+        )
+
+    def assignment(self, row: Row, store_of_channel: Mapping[str, str]) -> StoreAssignment | None:
+        """None when the channel is not a store we know (e.g. an online channel)."""
+        f = self.f
+        store = store_of_channel.get(_text(row.get(f["assignment.channel_id"])))
+        if store is None:
+            return None
+        job = _opt(row.get(f["assignment.job"]))
+        is_manager = job is not None and job.casefold() in self._manager_jobs
+        return StoreAssignment(
+            personnel_number=_text(row[f["assignment.personnel_number"]]),
+            store=store,
+            role=StoreRole.MANAGER if is_manager else StoreRole.WORKER,
+            active=_text(row.get(f["assignment.active"])) == NO_YES[True],
+            job=job,
+        )
+
+    def regions(self, nodes: Iterable[Row], managers: Iterable[Row]) -> list[Region]:
+        f = self.f
+        by_node: dict[str, list[str]] = {}
+        for row in managers:
+            by_node.setdefault(_text(row[f["hierarchy_manager.node"]]), []).append(
+                _text(row[f["hierarchy_manager.personnel_number"]])
+            )
+        out = []
+        for row in nodes:
+            if _text(row.get(f["hierarchy.type"])) == HIERARCHY_STORE_TYPE:
+                continue
+            node = _text(row[f["hierarchy.node"]])
+            out.append(
+                Region(
+                    id=node,
+                    name=_text(row.get(f["hierarchy.name"])) or node,
+                    parent=_opt(row.get(f["hierarchy.parent"])),
+                    managers=tuple(sorted(set(by_node.get(node, [])))),
+                )
+            )
+        return out
+
+    def placement(self, nodes: Iterable[Row]) -> dict[str, tuple[str | None, str | None]]:
+        """Operating unit number of each store node → (region, district) by walking up parents."""
+        f = self.f
+        rows = list(nodes)
+        parent = {_text(r[f["hierarchy.node"]]): _opt(r.get(f["hierarchy.parent"])) for r in rows}
+        kind = {_text(r[f["hierarchy.node"]]): _text(r.get(f["hierarchy.type"])) for r in rows}
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for node, k in kind.items():
+            if k != HIERARCHY_STORE_TYPE:
+                continue
+            up = parent.get(node)
+            district = up if up and kind.get(up) == "District" else None
+            if district:
+                up = parent.get(district)
+            out[node] = (up, district)
+        return out
+
+    def team_mapping(self, row: Row) -> TeamMapping | None:
+        f = self.f
+        try:
+            source_type = TeamSourceType(_text(row.get(f["team_mapping.source_type"])))
+        except ValueError:
+            return None
+        return TeamMapping(
+            source_type=source_type,
+            source_id=_text(row[f["team_mapping.source_id"]]),
+            team_id=_text(row[f["team_mapping.team_id"]]),
+        )
+
+    def task(self, row: Row) -> TaskDefinition:
+        f = self.f
+        return TaskDefinition(
+            task_list=_text(row[f["task.task_list"]]),
+            id=_text(row[f["task.id"]]),
+            name=_text(row.get(f["task.name"])),
+            notes=_text(row.get(f["task.notes"])),
+            due_offset_days=int(row.get(f["task.due_offset_days"]) or 0),
+            contact_person=_opt(row.get(f["task.contact_person"])),
+            link=_opt(row.get(f["task.link"])),
+        )
+
+    def task_list(self, row: Row, tasks: Iterable[TaskDefinition]) -> TaskList:
+        f = self.f
+        list_id = _text(row[f["task_list.id"]])
+        return TaskList(
+            id=list_id,
+            name=_text(row.get(f["task_list.name"])),
+            description=_text(row.get(f["task_list.description"])),
+            tasks=tuple(sorted((t for t in tasks if t.task_list == list_id), key=_task_order)),
+        )
+
+    def store_task(self, row: Row) -> StoreTask:
+        f = self.f
+        return StoreTask(
+            task_list=_text(row[f["store_task.task_list"]]),
+            task=_text(row[f["store_task.task"]]),
+            store=_text(row[f["store_task.store"]]),
+            legal_entity=legal_entity_of(row),
+            name=_text(row.get(f["store_task.name"])),
+            notes=_text(row.get(f["store_task.notes"])),
+            status=TASK_STATUS_FROM_SYMBOL.get(
+                _text(row.get(f["store_task.status"])), TaskStatus.NOT_STARTED
+            ),
+            target_date=parse_date(row.get(f["store_task.target_date"])),
+            due_date=parse_date(row.get(f["store_task.due_date"])),
+            assigned_to=_opt(row.get(f["store_task.assigned_to"])),
+            completed_by=_opt(row.get(f["store_task.completed_by"])),
+            completed_at=parse_datetime(row.get(f["store_task.completed_at"])),
+            modified_at=parse_datetime(row.get(f["store_task.modified_at"])),
+            etag=_opt(row.get(ETAG)),
+        )
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def store_task_key(self, task: StoreTask) -> dict[str, str]:
+        f = self.f
+        return {
+            LEGAL_ENTITY_FIELD: task.legal_entity.lower(),
+            f["store_task.task_list"]: task.task_list,
+            f["store_task.task"]: task.task,
+            f["store_task.store"]: task.store,
+        }
+
+    def store_task_patch(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        completed_by: str | Unset | None = UNSET,
+        completed_at: datetime | date | Unset | None = UNSET,
+        assigned_to: str | Unset | None = UNSET,
+    ) -> dict[str, Any]:
+        """The PATCH body; `UNSET` leaves a field alone, None clears it (F&O's empty value)."""
+        f = self.f
+        body: dict[str, Any] = {}
+        if status is not None:
+            body[f["store_task.status"]] = TASK_STATUS[status]
+        if not isinstance(completed_by, Unset):
+            body[f["store_task.completed_by"]] = completed_by or ""
+        if not isinstance(completed_at, Unset):
+            body[f["store_task.completed_at"]] = format_datetime(completed_at)
+        if not isinstance(assigned_to, Unset):
+            body[f["store_task.assigned_to"]] = assigned_to or ""
+        return body
+
+
+def _task_order(task: TaskDefinition) -> tuple[int, str]:
+    return (int(task.id), task.id) if task.id.isdigit() else (1 << 30, task.id)

@@ -1,0 +1,59 @@
+"""OData v4 URL pieces as F&O accepts them: literals, `$filter` terms, entity keys.
+
+F&O does not support the OData 4.01 `in` operator, so "one of these values" is an `or` chain;
+`chunks_of` keeps each chain short enough for the URL length limits of IIS/F&O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+#: Values per `or` chain: keeps URLs well under 2,048 characters for ~10-character keys.
+MAX_OR_TERMS = 40
+
+
+def literal(value: str | int | bool | None) -> str:
+    """An OData literal: strings single-quoted with '' escaping."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def eq(field: str, value: str | int | bool | None) -> str:
+    return f"{field} eq {literal(value)}"
+
+
+def one_of(field: str, values: Sequence[str]) -> str:
+    """`(f eq 'a' or f eq 'b')` — F&O's substitute for `f in ('a','b')`."""
+    if not values:
+        raise ValueError("one_of needs at least one value")
+    if len(values) == 1:
+        return eq(field, values[0])
+    return "(" + " or ".join(eq(field, v) for v in values) + ")"
+
+
+def all_of(*terms: str | None) -> str | None:
+    parts = [t for t in terms if t]
+    if not parts:
+        return None
+    return " and ".join(f"({p})" if " or " in p and not p.startswith("(") else p for p in parts)
+
+
+def chunks_of(values: Iterable[str], size: int = MAX_OR_TERMS) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for value in dict.fromkeys(values):  # dedupe, keep order
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def key_segment(keys: Mapping[str, str | int]) -> str:
+    """`(dataAreaId='usrt',StoreNumber='0042')` — F&O addresses records by their natural key."""
+    return "(" + ",".join(f"{k}={literal(v)}" for k, v in keys.items()) + ")"
