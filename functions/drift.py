@@ -1,0 +1,104 @@
+"""Drift made in Teams: the Graph webhook, the queue that processes it, and the subscription timer.
+Thin: the decisions are in shared/drift (docs/drift.md).
+
+- `graph_notifications` / `graph_lifecycle` (HTTP, function key in `?code=`: Graph cannot send
+  headers): handshake, clientState, then the accepted notifications go to the Service Bus queue
+  `graph-notifications` through the OUTPUT binding, which the host sends before the HTTP response
+  leaves (a failed send fails the invocation → 500 → Graph retries). No Graph or state call here.
+- `graph_notification_processor` (queue trigger): echo or drift → `request_sync`.
+- `graph_subscriptions` (timer, on start-up and every 30 min by default): create/renew/recreate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions.durable_client import DurableClientAdapter
+
+bp = df.Blueprint()
+log = logging.getLogger("cts.drift")
+
+QUEUE = "graph-notifications"  # = shared.drift.webhook.QUEUE (literal: read at indexing time)
+
+
+def _webhook(req: func.HttpRequest, out: func.Out[str], endpoint: str) -> func.HttpResponse:
+    from shared.drift.webhook import answer
+    from shared.settings import get_settings
+
+    reply = answer(
+        req.params.get("validationToken"),
+        req.get_body(),
+        get_settings().webhook.client_state,
+        endpoint=endpoint,
+    )
+    if reply.message is not None:
+        out.set(reply.message)
+    if reply.problem:
+        # Never log the presented or configured clientState.
+        log.warning(
+            "graph notifications refused",
+            extra={
+                "problem": reply.problem,
+                "dropped": reply.dropped,
+                "accepted": reply.accepted,
+                "endpoint": endpoint,
+            },
+        )
+    elif reply.accepted:
+        log.info("graph notifications queued", extra={"accepted": reply.accepted, "endpoint": endpoint})
+    return func.HttpResponse(reply.body, status_code=reply.status, mimetype=reply.content_type)
+
+
+@bp.function_name("graph_notifications")
+@bp.route(route="graph/notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.service_bus_queue_output(arg_name="out", queue_name=QUEUE, connection="ServiceBusConnection")
+def graph_notifications(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+    return _webhook(req, out, "notifications")
+
+
+@bp.function_name("graph_lifecycle")
+@bp.route(route="graph/lifecycle", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.service_bus_queue_output(arg_name="out", queue_name=QUEUE, connection="ServiceBusConnection")
+def graph_lifecycle(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+    return _webhook(req, out, "lifecycle")
+
+
+@bp.function_name("graph_notification_processor")
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name=QUEUE, connection="ServiceBusConnection")
+@bp.durable_client_input(client_name="client")
+async def graph_notification_processor(
+    msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
+) -> None:
+    from shared.drift.processing import BadNotificationMessage, DriftProcessor
+    from shared.drift.runtime import drift_clients
+    from shared.drift.subscriptions import SubscriptionKeeper
+
+    c = drift_clients()
+    keeper = SubscriptionKeeper(c.gateway, c.state, c.settings.webhook)
+    try:
+        outcomes = await DriftProcessor(c.state, DurableClientAdapter(client), keeper).process(msg.get_body())
+    except BadNotificationMessage as exc:
+        # Raised on purpose: the bus retries, then dead-letters with this text (see commerce_events).
+        log.error(
+            "graph notification message rejected", extra={"message_id": msg.message_id, "reason": exc.reason}
+        )
+        raise
+    log.info(
+        "graph notifications processed",
+        extra={"message_id": msg.message_id, "outcomes": [o.what for o in outcomes]},
+    )
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE%", run_on_startup=True)
+async def graph_subscriptions(timer: func.TimerRequest) -> None:
+    from shared.drift.runtime import drift_clients
+    from shared.drift.subscriptions import SubscriptionKeeper
+
+    c = drift_clients()
+    report = await SubscriptionKeeper(c.gateway, c.state, c.settings.webhook).ensure()
+    log.info("graph subscriptions kept", extra={**report.as_dict(), "past_due": timer.past_due})
+    if report.failed:
+        raise RuntimeError(f"{len(report.failed)} subscription action(s) failed: {report.failed}")
