@@ -1,0 +1,192 @@
+"""Queued notifications → echo, unknown team, or a sync request; lifecycle events; bad messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.domain.plan import AddMembers, CreateChannel, Plan, RemoveMember, SetRole, UpdateTeam
+from shared.domain.teams import MemberRole, TeamKey
+from shared.drift.echoes import echo_candidates, note_plan_changes, own_change_keys
+from shared.drift.notifications import ResourceKind, ResourceRef
+from shared.drift.processing import BadNotificationMessage, DriftProcessor
+from shared.drift.webhook import MESSAGE_SCHEMA
+from shared.state import StateStore, TeamRecord
+from shared.state.sqlite import SqliteBackend
+
+KEY = TeamKey.store("0042")
+
+
+def membership(team: str, user: str) -> str:
+    return base64.b64encode(f"0#{team}##{user}".encode()).decode()
+
+
+class FakeDurable:
+    """Records what request_sync asks of Durable (a stand-in for the adapter, not for Graph)."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, str, Any]] = []
+        self.running: set[str] = set()
+
+    async def runtime_status(self, instance_id: str) -> str | None:
+        return "Running" if instance_id in self.running else None
+
+    async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None:
+        self.started.append((orchestrator, instance_id, input))
+        self.running.add(instance_id)
+
+    async def last_updated(self, instance_id: str) -> datetime | None:
+        return None
+
+
+class FakeKeeper:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def reauthorize(self, subscription_id: str) -> object:
+        self.calls.append(("reauthorize", subscription_id))
+        return object() if subscription_id == "ours" else None
+
+    async def replace_removed(self, subscription_id: str) -> object:
+        self.calls.append(("replace", subscription_id))
+        return None
+
+
+@pytest.fixture
+async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
+    s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
+    await s.put_team(TeamRecord(key=str(KEY), team_id="team-1"))
+    yield s
+    await s.close()
+
+
+def message(*items: dict[str, Any]) -> bytes:
+    return json.dumps({"schema": MESSAGE_SCHEMA, "endpoint": "notifications", "value": list(items)}).encode()
+
+
+def member_change(team: str, user: str, change_type: str = "deleted") -> dict[str, Any]:
+    return {
+        "subscriptionId": "s",
+        "changeType": change_type,
+        "resource": f"teams('{team}')/members('{membership(team, user)}')",
+    }
+
+
+async def test_drift_on_a_mapped_team_requests_its_sync(state: StateStore) -> None:
+    durable = FakeDurable()
+    outcomes = await DriftProcessor(state, durable).process(message(member_change("team-1", "u-9")))
+    assert [o.what for o in outcomes] == ["sync-started"]
+    ((orchestrator, instance, data),) = durable.started
+    assert orchestrator == "sync_team" and instance == "sync-store-0042" and data["key"] == "store:0042"
+    assert data["reason"].startswith("teams drift: member ") and data["reason"].endswith(" deleted")
+    assert await state.requests_seen("store:0042") == 1
+    assert (await state.counters())["drift.sync-started"] == 1
+
+
+async def test_a_burst_for_one_team_starts_one_orchestration(state: StateStore) -> None:
+    durable = FakeDurable()
+    items = [member_change("team-1", f"u-{i}") for i in range(5)]
+    outcomes = await DriftProcessor(state, durable).process(message(*items))
+    assert [o.what for o in outcomes] == ["sync-started"] + ["sync-pending"] * 4
+    assert len(durable.started) == 1 and await state.requests_seen("store:0042") == 5
+
+
+async def test_unmapped_teams_are_ignored(state: StateStore) -> None:
+    durable = FakeDurable()
+    outcomes = await DriftProcessor(state, durable).process(message(member_change("someone-elses", "u")))
+    assert [o.what for o in outcomes] == ["unknown-team"] and durable.started == []
+
+
+async def test_the_apps_own_removal_is_an_echo_but_a_manual_re_add_is_drift(state: StateStore) -> None:
+    plan = Plan(operations=(RemoveMember(key=KEY, reason="left the store", team_id="team-1", user_id="u-1"),))
+    await note_plan_changes(state, plan)
+    durable = FakeDurable()
+    processor = DriftProcessor(state, durable)
+    assert [o.what for o in await processor.process(message(member_change("team-1", "u-1")))] == ["echo"]
+    assert durable.started == []
+    readded = await processor.process(message(member_change("team-1", "u-1", "created")))
+    assert [o.what for o in readded] == ["sync-started"]
+
+
+async def test_channel_creations_by_a_pass_are_echoes_for_that_team_only(state: StateStore) -> None:
+    await state.put_team(TeamRecord(key="store:0043", team_id="team-2"))
+    await note_plan_changes(
+        state, Plan(operations=(CreateChannel(key=KEY, reason="configured", team_id="team-1", name="Ops"),))
+    )
+    channel = {"subscriptionId": "s", "changeType": "created", "resource": "teams('team-1')/channels('19:c')"}
+    other = {**channel, "resource": "teams('team-2')/channels('19:d')"}
+    outcomes = await DriftProcessor(state, FakeDurable()).process(message(channel, other))
+    assert [o.what for o in outcomes] == ["echo", "sync-started"]
+
+
+def test_a_plan_names_its_changes_including_those_on_a_team_it_creates() -> None:
+    plan = Plan(
+        operations=(
+            AddMembers(key=KEY, reason="new", user_ids=("u-1",), role=MemberRole.OWNER),
+            SetRole(key=KEY, reason="promoted", team_id="team-1", user_id="u-2", role=MemberRole.OWNER),
+            UpdateTeam(key=KEY, reason="renamed", team_id="team-1", display_name="x"),
+        )
+    )
+    assert own_change_keys(plan) == ["team:team-1/user:u-2/updated", "team:team-1/updated"]
+    assert own_change_keys(plan, {"store:0042": "new-team"})[:2] == [
+        "team:new-team/user:u-1/created",
+        "team:new-team/user:u-1/updated",
+    ]
+
+
+def test_a_member_notification_is_matched_by_user_and_by_membership() -> None:
+    mid = membership("team-1", "u-1")
+    assert echo_candidates(ResourceRef(ResourceKind.MEMBER, "team-1", mid), "deleted") == [
+        "team:team-1/user:u-1/deleted",
+        f"team:team-1/member:{mid}/deleted",
+    ]
+    assert echo_candidates(ResourceRef(ResourceKind.MEMBER, "team-1", "opaque"), "deleted") == [
+        "team:team-1/member:opaque/deleted"
+    ]
+
+
+async def test_other_resources_are_counted_not_synced(state: StateStore) -> None:
+    outcomes = await DriftProcessor(state, FakeDurable()).process(
+        message({"subscriptionId": "s", "changeType": "updated", "resource": "Groups/team-1"})
+    )
+    assert [o.what for o in outcomes] == ["not-a-team"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"nope", "invalid-json"),
+        (json.dumps({"value": []}).encode(), "unknown-schema"),
+        (json.dumps({"schema": MESSAGE_SCHEMA, "value": "x"}).encode(), "invalid-shape"),
+        (
+            json.dumps({"schema": MESSAGE_SCHEMA, "value": [{"changeType": "created"}]}).encode(),
+            "invalid-notification",
+        ),
+    ],
+)
+async def test_bad_messages_are_rejected_with_a_reason(state: StateStore, body: bytes, reason: str) -> None:
+    with pytest.raises(BadNotificationMessage, match=f"^{reason}: "):
+        await DriftProcessor(state, FakeDurable()).process(body)
+
+
+async def test_lifecycle_events_go_to_the_keeper_and_missed_reconciles_everything_once(
+    state: StateStore,
+) -> None:
+    durable, keeper = FakeDurable(), FakeKeeper()
+    processor = DriftProcessor(state, durable, keeper)
+    events = [
+        {"subscriptionId": "ours", "lifecycleEvent": "reauthorizationRequired"},
+        {"subscriptionId": "gone", "lifecycleEvent": "subscriptionRemoved"},
+        {"subscriptionId": "ours", "lifecycleEvent": "missed"},
+        {"subscriptionId": "ours", "lifecycleEvent": "missed"},
+    ]
+    outcomes = await processor.process(message(*events))
+    assert [o.what for o in outcomes] == ["renewed", "recreated", "reconcile-started", "reconcile-pending"]
+    assert keeper.calls == [("reauthorize", "ours"), ("replace", "gone")]
+    assert [(o, i) for o, i, _ in durable.started] == [("reconcile_all", "drift-missed-reconcile")]
