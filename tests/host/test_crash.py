@@ -5,7 +5,6 @@ one "done" row, the right output) and no Service Bus message was lost (none left
 """
 
 import asyncio
-import importlib.util
 import json
 import random
 import sqlite3
@@ -24,21 +23,7 @@ ORDERS = 40
 PARTS = 4
 KILLS = 22
 
-_missing = [
-    m
-    for m in ("local.host.durable", "local.host.broker", "local.host.servicebus")
-    if importlib.util.find_spec(m) is None
-]
-pytestmark = [
-    pytest.mark.slow,
-    # Written against the promised engine API (DurableRegistry.from_app, DurableEngine(db, registry,
-    # max_concurrent_activities=..), start/stop, client_binding_json, asgi_app) but never run: the
-    # engine had not landed. Remove this mark once it has, and run the test.
-    pytest.mark.skip(
-        reason="needs the durable engine local/host/durable (DurableEngine, DurableRegistry), "
-        "not landed yet" + (f"; missing now: {', '.join(_missing)}" if _missing else "")
-    ),
-]
+pytestmark = [pytest.mark.slow]
 
 
 async def _send(bus_db: Path, orders: list[int]) -> None:
