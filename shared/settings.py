@@ -114,6 +114,17 @@ class TaskSettings(BaseModel):
     poll_interval_seconds: int = 120
     use_beta_delta: bool = False
     todo_mode: bool = False
+    # dueDateTime = the due date at this hour in the store's time zone (noon: the same calendar day
+    # for anyone within +-11 h of the store). See docs/tasks.md.
+    due_hour: int = Field(default=12, ge=0, le=23)
+    # Used when a store's ChannelTimeZone is in none of the tables (reported).
+    default_time_zone: str = "UTC"
+    # A mirrored task deleted in Teams cancels the Commerce task (False: it is re-created).
+    planner_delete_cancels_commerce: bool = True
+    # Mass-delete guard: a plan whose listing lacks at least this share of its mirrored tasks (and
+    # has at least `mass_delete_min_tasks`) is held: nothing is cancelled in Commerce; reported.
+    mass_delete_ratio: float = Field(default=0.8, gt=0.0, le=1.0)
+    mass_delete_min_tasks: int = Field(default=5, ge=1)
 
 
 class ReconcileSettings(BaseModel):
