@@ -200,6 +200,8 @@ class LocalHost:
             self.data_dir / "durable.sqlite",
             registry,
             max_concurrent_activities=self.config.max_concurrent_activities,
+            max_concurrent_orchestrations=self.config.max_concurrent_orchestrations,
+            hub_name=self.config.hub_name,
         )
         await engine.start()
         return engine
