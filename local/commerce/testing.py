@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,20 @@ import httpx
 import uvicorn
 
 from local.commerce.server import Sandbox, create_app
+from shared.bus.protocol import OutgoingMessage
+
+
+class RecordingSender:
+    """A `BusSender` that keeps every message: for tests of the sandbox's own publishing."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, OutgoingMessage]] = []
+
+    async def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
+        self.sent.extend((entity, m) for m in messages)
+
+    def clear(self) -> None:
+        self.sent.clear()
 
 
 class CommerceSandboxHandle:

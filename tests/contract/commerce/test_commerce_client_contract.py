@@ -1,0 +1,161 @@
+"""The production OData client against the Commerce sandbox, over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.commerce.testing import CommerceSandboxHandle
+from shared.commerce.client import CommerceClient
+from shared.commerce.errors import (
+    BadRequest,
+    CommerceUnavailable,
+    NotFound,
+    PreconditionFailed,
+    Throttled,
+    Unauthorized,
+)
+from shared.commerce.odata import MAX_OR_TERMS, eq, one_of
+from shared.domain.commerce import EmploymentStatus, StoreRole, StoreStatus
+from shared.domain.tasks import TaskStatus
+from shared.settings import CommerceEntitySets, CommerceSettings
+
+
+def client_for(handle: CommerceSandboxHandle, **settings: object) -> CommerceClient:
+    async def no_sleep(_: float) -> None:
+        return None
+
+    config = CommerceSettings(base_url=handle.base_url, auth="static_token", static_token=handle.token,
+                              **settings)  # type: ignore[arg-type]
+    return CommerceClient(config, sleep=no_sleep)
+
+
+async def test_reads_follow_next_link_across_pages(big_sandbox: CommerceSandboxHandle) -> None:
+    big_sandbox.reset_counters()
+    async with client_for(big_sandbox) as commerce:
+        workers = await commerce.workers()
+    assert len(workers) == 2500
+    assert len({w.personnel_number for w in workers}) == 2500
+    assert big_sandbox.counters()["GET Workers 200"] == 3  # 1,000 + 1,000 + 500
+
+
+async def test_top_and_select_are_honoured_across_pages(big_sandbox: CommerceSandboxHandle) -> None:
+    async with client_for(big_sandbox) as commerce:
+        rows = await commerce.query(commerce.sets.workers, select=["PersonnelNumber", "Name"], top=1500)
+    assert len(rows) == 1500
+    assert set(rows[0]) == {"@odata.etag", "PersonnelNumber", "Name"}
+
+
+async def test_filters_select_exactly_the_matching_rows(sandbox: CommerceSandboxHandle) -> None:
+    sandbox.change("hire_worker", worker={"personnel_number": "007777", "name": "Siobhan O'Brien",
+                                          "upn": "siobhan@contoso.example"}, store="0004", role="worker")
+    async with client_for(sandbox) as commerce:
+        sets = commerce.sets
+        by_name = await commerce.query(sets.workers, eq("Name", "Siobhan O'Brien"))
+        assert [r["PersonnelNumber"] for r in by_name] == ["007777"]
+        assert len(await commerce.query(sets.workers, "contains(Name,'o''brien')")) == 1
+        two = await commerce.query(sets.stores, one_of("StoreNumber", ["0001", "0003"]))
+        assert sorted(r["StoreNumber"] for r in two) == ["0001", "0003"]
+        not_west = await commerce.query(sets.hierarchy, "OperatingUnitType ne 'RetailChannel' and Name ne 'West'")
+        assert sorted(r["OperatingUnitNumber"] for r in not_west) == ["CENTRAL", "EAST"]
+        enum_literal = await commerce.query(sets.assignments,
+                                            "IsActive eq Microsoft.Dynamics.DataEntities.NoYes'No'")
+        assert enum_literal, "the sample org has a terminated worker still listed at a store"
+
+
+async def test_cross_company_reads_every_legal_entity_and_only_then(sandbox: CommerceSandboxHandle) -> None:
+    sandbox.change("open_store", store={"number": "9001", "name": "Berlin Mitte", "region": "EAST",
+                                        "legal_entity": "DEMF", "time_zone": "W. Europe Standard Time"})
+    async with client_for(sandbox, cross_company=True) as commerce:
+        store = await commerce.store("9001")
+        assert store.legal_entity == "DEMF"
+        assert store.region == "EAST"
+    async with client_for(sandbox, cross_company=False) as commerce:
+        assert "9001" not in {s.number for s in await commerce.stores()}
+        with pytest.raises(NotFound):
+            await commerce.store("9001")
+
+
+async def test_stale_if_match_is_refused_and_a_fresh_one_accepted(sandbox: CommerceSandboxHandle) -> None:
+    async with client_for(sandbox) as commerce:
+        (task,) = await commerce.store_tasks(task_list="TL-2", task="1", store="0001")
+        started = await commerce.update_store_task(task, status=TaskStatus.IN_PROGRESS)
+        assert started.etag != task.etag
+        with pytest.raises(PreconditionFailed):
+            await commerce.update_store_task(task, status=TaskStatus.COMPLETED, completed_by="000004")
+        fresh = await commerce.store_task("TL-2", "1", "0001")
+        done = await commerce.update_store_task(fresh, status=TaskStatus.COMPLETED, completed_by="000004",
+                                                completed_at=fresh.modified_at)
+    assert done.status is TaskStatus.COMPLETED and done.completed_by == "000004"
+    written = [t for t in sandbox.task_statuses() if (t["task_list"], t["task"], t["store"]) == ("TL-2", "1", "0001")]
+    assert written[0]["status"] == "completed" and written[0]["completed_by"] == "000004"
+
+
+async def test_errors_become_typed_exceptions(sandbox: CommerceSandboxHandle) -> None:
+    async with client_for(sandbox, entity_sets=CommerceEntitySets(workers="NoSuchWorkers")) as commerce:
+        with pytest.raises(NotFound):
+            await commerce.workers()
+        with pytest.raises(BadRequest, match="NoSuchField"):
+            await commerce.query(commerce.sets.stores, "NoSuchField eq 'x'")
+    bad_token = CommerceSettings(base_url=sandbox.base_url, auth="static_token", static_token="wrong")
+    async with CommerceClient(bad_token) as commerce:
+        with pytest.raises(Unauthorized):
+            await commerce.stores()
+    sandbox.set_faults(error_ratio=1.0, error_status=503)
+    async with client_for(sandbox, max_retries=2) as commerce:
+        with pytest.raises(CommerceUnavailable) as unavailable:
+            await commerce.stores()
+        assert unavailable.value.transient and commerce.retries == 2
+    sandbox.set_faults(error_ratio=0.0, throttle_ratio=1.0, retry_after=7)
+    async with client_for(sandbox, max_retries=1) as commerce:
+        with pytest.raises(Throttled) as throttled:
+            await commerce.stores()
+    assert throttled.value.retry_after == 7
+
+
+async def test_throttling_is_retried_until_the_read_succeeds(sandbox: CommerceSandboxHandle) -> None:
+    sandbox.set_faults(throttle_ratio=0.4, retry_after=0)
+    async with client_for(sandbox, max_retries=10) as commerce:
+        org = await commerce.read_org()
+        retries = commerce.retries
+    assert len(org.stores) == 10 and len(org.workers) == 100
+    assert retries > 0
+    assert any(k.endswith(" 429") for k in sandbox.counters())
+
+
+async def test_read_org_of_one_store_reads_only_its_slice(big_sandbox: CommerceSandboxHandle) -> None:
+    big_sandbox.reset_counters()
+    async with client_for(big_sandbox) as commerce:
+        org = await commerce.read_org(store="0005")
+    assert [s.number for s in org.stores] == ["0005"]
+    assert org.assignments and {a.store for a in org.assignments} == {"0005"}
+    assigned = {a.personnel_number for a in org.assignments}
+    region = next(r for r in org.regions if r.id == org.stores[0].region)
+    assert {w.personnel_number for w in org.workers} == assigned | set(region.managers)
+    assert any(a.role is StoreRole.MANAGER for a in org.assignments)
+    counters = big_sandbox.counters()
+    # Filtered requests of at most MAX_OR_TERMS workers each, never the 2,500-row list.
+    assert counters.get("GET Workers 200") == -(-len(org.workers) // MAX_OR_TERMS)
+    assert sum(counters.values()) <= 12
+
+
+async def test_slice_of_a_store_that_does_not_exist_is_empty(sandbox: CommerceSandboxHandle) -> None:
+    async with client_for(sandbox) as commerce:
+        org = await commerce.read_org(store="4040")
+    assert org.stores == () and org.assignments == ()
+
+
+async def test_domain_mapping_of_fo_quirks(sandbox: CommerceSandboxHandle) -> None:
+    """dataAreaId comes back lower case and empty dates as 1900-01-01; the domain sees neither."""
+    sandbox.change("close_store", store="0002")
+    sandbox.change("terminate_worker", personnel_number="000010", termination_date="2026-02-01")
+    async with client_for(sandbox) as commerce:
+        raw = await commerce.query(commerce.sets.stores, eq("StoreNumber", "0002"))
+        assert raw[0]["dataAreaId"] == "usrt"
+        store = await commerce.store("0002")
+        worker = await commerce.worker("000010")
+        tasks = await commerce.store_tasks(store="0001")
+        at_store = await commerce.assignments(personnel_number="000010")
+    assert store.legal_entity == "USRT" and store.status is StoreStatus.CLOSED
+    assert worker.status is EmploymentStatus.TERMINATED and str(worker.termination_date) == "2026-02-01"
+    assert tasks and all(t.completed_at is None for t in tasks)
+    assert at_store and not any(a.active for a in at_store)
