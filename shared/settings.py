@@ -138,8 +138,18 @@ class ReconcileSettings(BaseModel):
 
 
 class WebhookSettings(BaseModel):
+    # Graph cannot send headers: the function key travels in the URL, e.g.
+    # https://<app>.azurewebsites.net/api/graph/notifications?code=<function key> (docs/drift.md).
     notification_url: str = ""
-    client_state: str = ""
+    # Empty: the notification URL (its function takes lifecycle notifications too).
+    lifecycle_notification_url: str = ""
+    # Echoed by Graph in every notification; compared in constant time. At most 128 characters.
+    client_state: str = Field(default="", max_length=128)
+    subscriptions_enabled: bool = True
+    # NCRONTAB for the subscription keeper timer (read by the binding as CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE).
+    subscription_schedule: str = "0 */30 * * * *"
+    # Renew a subscription when less than this remains (lifetime is 4,320 min for Teams resources).
+    renew_margin_minutes: int = Field(default=720, ge=30)
 
 
 class Settings(BaseSettings):
