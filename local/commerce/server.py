@@ -133,7 +133,7 @@ class Sandbox:
         )
 
     def _parse_key(self, spec: EntitySpec, text: str) -> tuple[str, ...]:
-        parts = dict(m.groups() for m in _KEY_PART.finditer(text))
+        parts = {m.group(1): m.group(2) for m in _KEY_PART.finditer(text)}
         values = {k.casefold(): v.replace("''", "'") for k, v in parts.items()}
         missing = [k for k in spec.keys if k.casefold() not in values]
         if missing:

@@ -198,15 +198,15 @@ def _reference_problems(org: OrgFile) -> list[str]:
             problems.append(f"assignments.{i}.personnel_number: {a.personnel_number!r} is not a worker")
         if a.store not in stores:
             problems.append(f"assignments.{i}.store: {a.store!r} is not a store number")
-    for i, a in enumerate(org.existing_teams):
-        if a.store not in stores:
-            problems.append(f"existing_teams.{i}.store: {a.store!r} is not a store number")
+    for i, team in enumerate(org.existing_teams):
+        if team.store not in stores:
+            problems.append(f"existing_teams.{i}.store: {team.store!r} is not a store number")
     for i, t in enumerate(org.task_lists):
         for dup in sorted(_duplicates([task.id for task in t.tasks])):
             problems.append(f"task_lists.{i}.tasks: duplicate task id {dup!r}")
-        for s in t.stores:
-            if s not in stores:
-                problems.append(f"task_lists.{i}.stores: {s!r} is not a store number")
+        for number in t.stores:
+            if number not in stores:
+                problems.append(f"task_lists.{i}.stores: {number!r} is not a store number")
         if t.stores and t.target_date is None:
             problems.append(f"task_lists.{i}.target_date: needed when 'stores' is given")
     for m in org.communications_managers:

@@ -20,8 +20,9 @@ def sender() -> RecordingSender:
 @pytest.fixture
 def sandbox(tmp_path: Path, sender: RecordingSender) -> Iterator[CommerceSandboxHandle]:
     """The sample org, publishing business events and data events, repeatable faults."""
-    with running_commerce_sandbox(tmp_path / "commerce.sqlite", org=SAMPLE_ORG, sender=sender,
-                                  event_format="both", seed=1) as handle:
+    with running_commerce_sandbox(
+        tmp_path / "commerce.sqlite", org=SAMPLE_ORG, sender=sender, event_format="both", seed=1
+    ) as handle:
         yield handle
 
 

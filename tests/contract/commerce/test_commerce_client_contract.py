@@ -24,8 +24,9 @@ def client_for(handle: CommerceSandboxHandle, **settings: object) -> CommerceCli
     async def no_sleep(_: float) -> None:
         return None
 
-    config = CommerceSettings(base_url=handle.base_url, auth="static_token", static_token=handle.token,
-                              **settings)  # type: ignore[arg-type]
+    config = CommerceSettings(
+        base_url=handle.base_url, auth="static_token", static_token=handle.token, **settings
+    )  # type: ignore[arg-type]
     return CommerceClient(config, sleep=no_sleep)
 
 
@@ -46,8 +47,12 @@ async def test_top_and_select_are_honoured_across_pages(big_sandbox: CommerceSan
 
 
 async def test_filters_select_exactly_the_matching_rows(sandbox: CommerceSandboxHandle) -> None:
-    sandbox.change("hire_worker", worker={"personnel_number": "007777", "name": "Siobhan O'Brien",
-                                          "upn": "siobhan@contoso.example"}, store="0004", role="worker")
+    sandbox.change(
+        "hire_worker",
+        worker={"personnel_number": "007777", "name": "Siobhan O'Brien", "upn": "siobhan@contoso.example"},
+        store="0004",
+        role="worker",
+    )
     async with client_for(sandbox) as commerce:
         sets = commerce.sets
         by_name = await commerce.query(sets.workers, eq("Name", "Siobhan O'Brien"))
@@ -55,16 +60,27 @@ async def test_filters_select_exactly_the_matching_rows(sandbox: CommerceSandbox
         assert len(await commerce.query(sets.workers, "contains(Name,'o''brien')")) == 1
         two = await commerce.query(sets.stores, one_of("StoreNumber", ["0001", "0003"]))
         assert sorted(r["StoreNumber"] for r in two) == ["0001", "0003"]
-        not_west = await commerce.query(sets.hierarchy, "OperatingUnitType ne 'RetailChannel' and Name ne 'West'")
+        not_west = await commerce.query(
+            sets.hierarchy, "OperatingUnitType ne 'RetailChannel' and Name ne 'West'"
+        )
         assert sorted(r["OperatingUnitNumber"] for r in not_west) == ["CENTRAL", "EAST"]
-        enum_literal = await commerce.query(sets.assignments,
-                                            "IsActive eq Microsoft.Dynamics.DataEntities.NoYes'No'")
+        enum_literal = await commerce.query(
+            sets.assignments, "IsActive eq Microsoft.Dynamics.DataEntities.NoYes'No'"
+        )
         assert enum_literal, "the sample org has a terminated worker still listed at a store"
 
 
 async def test_cross_company_reads_every_legal_entity_and_only_then(sandbox: CommerceSandboxHandle) -> None:
-    sandbox.change("open_store", store={"number": "9001", "name": "Berlin Mitte", "region": "EAST",
-                                        "legal_entity": "DEMF", "time_zone": "W. Europe Standard Time"})
+    sandbox.change(
+        "open_store",
+        store={
+            "number": "9001",
+            "name": "Berlin Mitte",
+            "region": "EAST",
+            "legal_entity": "DEMF",
+            "time_zone": "W. Europe Standard Time",
+        },
+    )
     async with client_for(sandbox, cross_company=True) as commerce:
         store = await commerce.store("9001")
         assert store.legal_entity == "DEMF"
@@ -83,10 +99,13 @@ async def test_stale_if_match_is_refused_and_a_fresh_one_accepted(sandbox: Comme
         with pytest.raises(PreconditionFailed):
             await commerce.update_store_task(task, status=TaskStatus.COMPLETED, completed_by="000004")
         fresh = await commerce.store_task("TL-2", "1", "0001")
-        done = await commerce.update_store_task(fresh, status=TaskStatus.COMPLETED, completed_by="000004",
-                                                completed_at=fresh.modified_at)
+        done = await commerce.update_store_task(
+            fresh, status=TaskStatus.COMPLETED, completed_by="000004", completed_at=fresh.modified_at
+        )
     assert done.status is TaskStatus.COMPLETED and done.completed_by == "000004"
-    written = [t for t in sandbox.task_statuses() if (t["task_list"], t["task"], t["store"]) == ("TL-2", "1", "0001")]
+    written = [
+        t for t in sandbox.task_statuses() if (t["task_list"], t["task"], t["store"]) == ("TL-2", "1", "0001")
+    ]
     assert written[0]["status"] == "completed" and written[0]["completed_by"] == "000004"
 
 

@@ -10,15 +10,18 @@ ROWS = [{"Name": "Ana Ruiz", "No": 3, "IsActive": "Yes"}, {"Name": "O'Brien", "N
 FIELDS = ["Name", "No", "IsActive"]
 
 
-@pytest.mark.parametrize(("text", "names"), [
-    ("Name eq 'ana ruiz'", ["Ana Ruiz"]),
-    ("Name eq 'O''Brien'", ["O'Brien"]),
-    ("Name ne 'Ana Ruiz'", ["O'Brien"]),
-    ("No gt 3 or Name eq 'x'", ["O'Brien"]),
-    ("not (No le 3) and IsActive eq Microsoft.Dynamics.DataEntities.NoYes'No'", ["O'Brien"]),
-    ("contains(Name,'RUI') or startswith(Name,'o''')", ["Ana Ruiz", "O'Brien"]),
-    ("tolower(Name) eq 'ana ruiz'", ["Ana Ruiz"]),
-])
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Name eq 'ana ruiz'", ["Ana Ruiz"]),
+        ("Name eq 'O''Brien'", ["O'Brien"]),
+        ("Name ne 'Ana Ruiz'", ["O'Brien"]),
+        ("No gt 3 or Name eq 'x'", ["O'Brien"]),
+        ("not (No le 3) and IsActive eq Microsoft.Dynamics.DataEntities.NoYes'No'", ["O'Brien"]),
+        ("contains(Name,'RUI') or startswith(Name,'o''')", ["Ana Ruiz", "O'Brien"]),
+        ("tolower(Name) eq 'ana ruiz'", ["Ana Ruiz"]),
+    ],
+)
 def test_filter_selects(text: str, names: list[str]) -> None:
     predicate = compile_filter(text, FIELDS)
     assert [r["Name"] for r in ROWS if predicate(r)] == names
