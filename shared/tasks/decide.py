@@ -217,30 +217,33 @@ def _deleted_in_teams(commerce: StoreTask, status: PairStatus | None, ctx: Mirro
     return Decision(key=key, outcome=Outcome.TOMBSTONED, actions=tuple(actions), status=new)
 
 
-def _previous_commerce(commerce: StoreTask, status: PairStatus | None) -> CommerceSide | None:
-    """The Commerce values to compare with: the recorded ones, or what we wrote if that is what
-    Commerce shows now (our write landed; its echo is not a user's change)."""
-    if status is None:
-        return None
-    now = CommerceSide.seen(commerce).fingerprint
+def _previous_commerce(commerce: StoreTask, status: PairStatus | None) -> tuple[CommerceSide | None, bool]:
+    """(the Commerce values to compare with, whether Commerce still has the recorded version).
+    Same version -> nothing changed there, whatever a (stale) read shows. Otherwise the recorded
+    values, or what we wrote when that is what Commerce shows now (our write landed; its echo is
+    not a user's change)."""
+    if status is None or status.commerce is None:
+        return None, False
+    seen = CommerceSide.seen(commerce)
+    if seen.version is not None and seen.version == status.commerce.version:
+        return seen, True
     written = status.written_commerce
-    if (
-        written is not None
-        and written.fingerprint == now
-        and (status.commerce is None or status.commerce.fingerprint != now)
-    ):
-        return written
-    return status.commerce
+    if written is not None and written.fingerprint == seen.fingerprint != status.commerce.fingerprint:
+        return written, False
+    return status.commerce, False
 
 
-def _previous_planner(planner: PlannerTaskView, status: PairStatus | None) -> PlannerSide | None:
+def _previous_planner(planner: PlannerTaskView, status: PairStatus | None) -> tuple[PlannerSide | None, bool]:
+    """As `_previous_commerce`, for the Planner task (version = @odata.etag)."""
     if status is None or status.planner is None or status.planner.task_id not in (planner.task_id, None):
-        return None
-    now = PlannerSide.seen(planner).fingerprint
+        return None, False
+    seen = PlannerSide.seen(planner, status.planner)
+    if planner.etag is not None and planner.etag == status.planner.etag:
+        return seen, True
     written = status.written_planner
-    if written is not None and written.fingerprint == now and status.planner.fingerprint != now:
-        return written
-    return status.planner
+    if written is not None and written.fingerprint == seen.fingerprint != status.planner.fingerprint:
+        return written, False
+    return status.planner, False
 
 
 def _winner(
@@ -279,8 +282,8 @@ def _merge(
 ) -> Decision:
     key = commerce.key
     desired = desired_planner_task(commerce, ctx)
-    prev_c = _previous_commerce(commerce, status)
-    prev_p = _previous_planner(planner, status)
+    prev_c, same_c = _previous_commerce(commerce, status)
+    prev_p, same_p = _previous_planner(planner, status)
     both_known = prev_c is not None and prev_p is not None
     reports: list[Action] = []
     commerce_writes: list[Action] = []
@@ -398,8 +401,14 @@ def _merge(
         written=wrote_p,
         observed_at=planner.observed_at,
     )
+    written_c, written_p = (new_c if wrote_c else None), (new_p if wrote_p else None)
+    if not wrote_c and same_c and status is not None and status.commerce is not None:
+        # Same version as recorded: keep the record (a stale read must not replace it).
+        new_c, written_c = status.commerce, status.written_commerce
     if not wrote_p:
-        new_p = seen_p
+        new_p, written_p = seen_p, None
+        if same_p and status is not None and status.planner is not None:
+            new_p, written_p = status.planner, status.written_planner
     actions = [*planner_writes, *commerce_writes, *reports]
     outcome = _outcome(wrote_c, wrote_p, commerce, planner, status)
     new = PairStatus(
@@ -407,8 +416,8 @@ def _merge(
         plan_id=ctx.plan_id,
         commerce=new_c,
         planner=new_p,
-        written_commerce=new_c if wrote_c else None,
-        written_planner=new_p if wrote_p else None,
+        written_commerce=written_c,
+        written_planner=written_p,
         last_decision=outcome.value,
     )
     return Decision(key=key, outcome=outcome, actions=tuple(actions) or (Nothing(key=key),), status=new)
