@@ -297,3 +297,14 @@ async def test_a_stop_event_ends_a_waiting_receive(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
         stop.set()
         assert await asyncio.wait_for(waiting, 1) == []
+
+
+async def test_completions_made_together_share_a_transaction_but_fail_alone(
+    broker: Broker, clock: Clock
+) -> None:
+    await broker.send(TOPIC, [msg(), msg(), msg()])
+    got = await broker.receive(SYNC, max_count=3)
+    await broker.complete(got[1])
+    results = await asyncio.gather(*(broker.complete(m) for m in got), return_exceptions=True)
+    assert [type(r) for r in results] == [type(None), MessageLockLost, type(None)]
+    assert (await broker.counts(SYNC))["locked"] == 0

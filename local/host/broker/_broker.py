@@ -92,6 +92,8 @@ class Broker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker")
         self._store: Store = self._executor.submit(Store, self.path, durable=durable).result()
         self._signals: dict[str, asyncio.Event] = {}
+        self._completions: list[tuple[str, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Future[None] | None = None
 
     async def close(self) -> None:
         await self._run(self._store.close)
@@ -240,7 +242,29 @@ class Broker:
         return [self._message(ref, r, peeked=True) for r in rows]
 
     async def complete(self, message: ReceivedMessage) -> None:
-        await self._run(self._store.complete, self._token(message), self.clock())
+        """Remove a locked message. Completions arriving together share one transaction (the
+        delivery loop completes many messages at once); each caller still gets its own result."""
+        token = self._token(message)
+        done = asyncio.get_running_loop().create_future()
+        self._completions.append((token, done))
+        if len(self._completions) == 1:
+            # starts on the next loop iteration: completions made meanwhile join the batch
+            self._flusher = asyncio.ensure_future(self._flush_completions())
+        await done
+
+    async def _flush_completions(self) -> None:
+        batch, self._completions = self._completions, []
+        try:
+            results = await self._run(self._store.complete, [t for t, _ in batch], self.clock())
+        except Exception as exc:  # the whole transaction failed: every caller hears it
+            results = [exc] * len(batch)  # type: ignore[list-item]
+        for (_, done), error in zip(batch, results, strict=True):
+            if done.cancelled():
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
 
     async def abandon(self, message: ReceivedMessage, *, error: str | None = None) -> None:
         """Release the lock: the message is available again at once. `error` is kept as the last

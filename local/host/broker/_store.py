@@ -350,10 +350,19 @@ class Store:
             raise MessageLockLost(f"lock {token} expired or the message was already settled")
         return row  # type: ignore[no-any-return]
 
-    def complete(self, token: str, now: float) -> None:
+    def complete(self, tokens: Sequence[str], now: float) -> list[MessageLockLost | None]:
+        """Complete many locked copies in one transaction; per token, None or the lock error."""
+        results: list[MessageLockLost | None] = []
         with self._tx():
-            copy_id, seq, *_ = self._locked(token, now)
-            self._delete(copy_id, seq)
+            for token in tokens:
+                try:
+                    copy_id, seq, *_ = self._locked(token, now)
+                except MessageLockLost as exc:
+                    results.append(exc)
+                    continue
+                self._delete(copy_id, seq)
+                results.append(None)
+        return results
 
     def abandon(self, token: str, error: str | None, now: float) -> str:
         with self._tx():
