@@ -60,7 +60,10 @@ FAULT: dict[str, tuple[set[str], set[str]]] = {
     "poison_event": ({"raw"}, set()),
     "crash_host": (set(), set()),
 }
-FLAGS: dict[str, tuple[set[str], set[str]]] = {"reconcile": (set(), {"store", "dry_run"}), "dlq_replay": (set(), set())}
+FLAGS: dict[str, tuple[set[str], set[str]]] = {
+    "reconcile": (set(), {"store", "dry_run"}),
+    "dlq_replay": (set(), set()),
+}
 WAIT_OPTIONAL = {"timeout"}
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "store": (str, dict), "name": str, "worker": dict, "role": str, "personnel_number": str, "from_store": str,
@@ -101,8 +104,11 @@ def _step_problems(i: int, step: Any) -> list[str]:
     if verb == "wait":
         label = f"{where} (wait)"
         problems = []
-        if not (value == "converged" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0)):
-            problems.append(f"{label}: value must be \"converged\" or a number of seconds, got {value!r}")
+        if not (
+            value == "converged"
+            or (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0)
+        ):
+            problems.append(f'{label}: value must be "converged" or a number of seconds, got {value!r}')
         table: tuple[set[str], set[str]] = (set(), WAIT_OPTIONAL if value == "converged" else set())
     elif verb in FLAGS:
         label = f"{where} ({verb})"
@@ -131,7 +137,7 @@ def _step_problems(i: int, step: Any) -> list[str]:
             problems.append(f"{label}: 'ratio' must be between 0 and 1")
     if verb == "teams" and value in ("complete_task", "start_task") and isinstance(args.get("task"), str):
         if "/" not in args["task"]:
-            problems.append(f"{label}: 'task' must be \"<task list>/<task id>\", e.g. \"TL-7/1\"")
+            problems.append(f'{label}: \'task\' must be "<task list>/<task id>", e.g. "TL-7/1"')
     return problems
 
 
@@ -143,7 +149,9 @@ def parse_scenario(data: Any, *, source: str = "scenario", base_dir: Path | None
     """Validate a scenario document; raises `ScenarioError` listing every problem."""
     if not isinstance(data, dict):
         raise ScenarioError(source, ["a scenario must be a JSON object with 'org' and 'steps'"])
-    problems = [f"unknown top-level key '{k}'" for k in data if k not in ("org", "steps", "name", "description")]
+    problems = [
+        f"unknown top-level key '{k}'" for k in data if k not in ("org", "steps", "name", "description")
+    ]
     org = data.get("org")
     org_path: Path | None = None
     if org is None:
@@ -152,7 +160,9 @@ def parse_scenario(data: Any, *, source: str = "scenario", base_dir: Path | None
         candidates = [(base_dir or Path.cwd()) / org, SCENARIO_DIR / org, Path(org)]
         org_path = next((p for p in candidates if p.is_file()), None)
         if org_path is None:
-            problems.append(f"org: file {org!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})")
+            problems.append(
+                f"org: file {org!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})"
+            )
     elif isinstance(org, dict):
         from local.scenarios.orgfile import OrgFileError, parse_org_file
 
@@ -193,7 +203,9 @@ def load_scenario(path: str | Path) -> Scenario:
         else:
             data = json.loads(text)
     except ImportError:
-        raise ScenarioError(str(p), ["YAML scenarios need PyYAML (pip install pyyaml); or use JSON"]) from None
+        raise ScenarioError(
+            str(p), ["YAML scenarios need PyYAML (pip install pyyaml); or use JSON"]
+        ) from None
     except ValueError as exc:
         raise ScenarioError(str(p), [f"not valid JSON/YAML: {exc}"]) from None
     return parse_scenario(data, source=str(p), base_dir=p.parent)
@@ -201,7 +213,9 @@ def load_scenario(path: str | Path) -> Scenario:
 
 class StepFailed(RuntimeError):
     def __init__(self, index: int, step: dict[str, Any], reason: str) -> None:
-        verb = next((f"{k}: {step[k]}" if k in ("commerce", "teams", "fault") else k) for k in VERB_KEYS if k in step)
+        verb = next(
+            (f"{k}: {step[k]}" if k in ("commerce", "teams", "fault") else k) for k in VERB_KEYS if k in step
+        )
         super().__init__(f"steps[{index}] ({verb}): {reason}")
         self.index = index
 
@@ -215,7 +229,9 @@ class PlayLog:
 class Player:
     """Runs a scenario's steps against a started `Stack`."""
 
-    def __init__(self, stack: Stack, *, converge_timeout: float = 120.0, say: Callable[[str], None] | None = None):
+    def __init__(
+        self, stack: Stack, *, converge_timeout: float = 120.0, say: Callable[[str], None] | None = None
+    ):
         self.stack = stack
         self.converge_timeout = converge_timeout
         self.say = say or stack.say
@@ -241,7 +257,9 @@ class Player:
         assert self.stack.commerce is not None
         args = {k: v for k, v in step.items() if k != "comment"}
         if step["commerce"] == "open_store" and isinstance(step.get("store"), str):
-            raise StepFailed(i, step, "'store' must be a store object (number, name, region, ...) for open_store")
+            raise StepFailed(
+                i, step, "'store' must be a store object (number, name, region, ...) for open_store"
+            )
         result = self.stack.commerce.apply(args)
         return f"{result} event(s) published" if isinstance(result, int) else "done"
 
@@ -259,7 +277,9 @@ class Player:
             stack.graph.set_faults(route, throttle_ratio=float(step["ratio"]), seconds=seconds)
             return f"Graph answers {step['ratio']:.0%} of requests with 429 for {seconds:g} s"
         if action == "graph_errors":
-            stack.graph.set_faults(route, status=int(step["status"]), error_rate=float(step["ratio"]), seconds=seconds)
+            stack.graph.set_faults(
+                route, status=int(step["status"]), error_rate=float(step["ratio"]), seconds=seconds
+            )
             return f"Graph answers {step['ratio']:.0%} of requests with {step['status']} for {seconds:g} s"
         assert stack.commerce is not None
         if action == "duplicate_events":
@@ -279,7 +299,9 @@ class Player:
         raise StepFailed(i, step, f"unknown fault {action!r}")
 
     def _reconcile(self, i: int, step: dict[str, Any]) -> str:
-        return request_reconcile(self.stack, store=step.get("store"), dry_run=bool(step.get("dry_run", False)))
+        return request_reconcile(
+            self.stack, store=step.get("store"), dry_run=bool(step.get("dry_run", False))
+        )
 
     def _dlq_replay(self, i: int, step: dict[str, Any]) -> str:
         return replay_dead_letters(self.stack)
@@ -309,7 +331,9 @@ def request_reconcile(stack: Stack, *, store: str | None = None, dry_run: bool =
     params = {k: v for k, v in (("store", store), ("dry_run", "true" if dry_run else None)) if v}
     r = stack.call_app("POST", "admin/reconcile", params=params)
     if r.status_code == 404:
-        raise RuntimeError("the app has no admin endpoint POST /api/admin/reconcile (functions/provisioning.py)")
+        raise RuntimeError(
+            "the app has no admin endpoint POST /api/admin/reconcile (functions/provisioning.py)"
+        )
     if r.status_code >= 400:
         raise RuntimeError(f"POST /api/admin/reconcile answered {r.status_code}: {r.text[:300]}")
     body = r.json() if r.content else {}
@@ -324,7 +348,9 @@ def replay_dead_letters(stack: Stack) -> str:
         run = subprocess.run([sys.executable, "-m", "cts", "dlq", "replay", "--yes", "--json"], cwd=ROOT,
                              capture_output=True, text=True, env=_cts_env(stack), timeout=300)  # fmt: skip
         if run.returncode != 0:
-            raise RuntimeError(f"cts dlq replay --yes failed ({run.returncode}): {(run.stderr or run.stdout)[-500:]}")
+            raise RuntimeError(
+                f"cts dlq replay --yes failed ({run.returncode}): {(run.stderr or run.stdout)[-500:]}"
+            )
         return "cts dlq replay --yes: " + (run.stdout.strip().splitlines() or ["done"])[-1][:200]
     r = stack.call_app("POST", "admin/dlq/replay")
     if r.status_code < 400:
@@ -366,7 +392,9 @@ def run_scenario(
     say = progress or (lambda _m: None)
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cts-scenario-"))
     wall = time.monotonic()
-    config = StackConfig(org=scenario.org, data_dir=data, port_base=port_base, graph_scale=graph_scale, progress=say)
+    config = StackConfig(
+        org=scenario.org, data_dir=data, port_base=port_base, graph_scale=graph_scale, progress=say
+    )
     with Stack(config) as stack:
         started = time.monotonic()
         initial = provision_org(stack, converge_timeout=converge_timeout) if provision else {}
