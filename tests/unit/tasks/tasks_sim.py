@@ -104,7 +104,7 @@ class SimCommerce:
 
     def write(self, action: WriteCommerceStatus | WriteCommerceAssignee, if_match: str | None) -> str:
         if self.task is None:
-            raise LookupError("404")
+            raise PreconditionFailed("404: deleted meanwhile")
         if if_match is not None and if_match != self.task.etag:
             raise PreconditionFailed(self.task.etag)
         self.writes += 1
@@ -189,7 +189,7 @@ class SimPlanner:
     def _current(self, task_id: str, if_match: str | None, details: bool = False) -> SimTask:
         t = self.tasks.get(task_id)
         if t is None:
-            raise LookupError("404")
+            raise PreconditionFailed("404: deleted meanwhile")  # executor: re-read, re-decide
         if if_match != (t.details_etag if details else t.etag):
             raise PreconditionFailed(t.etag)
         self.writes += 1
