@@ -37,14 +37,14 @@ def planner_1000_stores() -> dict[str, Any]:
     """desired() + plan() for a 1,000-store / 20,000-worker org: first provisioning (empty
     tenant), then a converged tenant (the nightly reconciliation's planning cost)."""
     from local.scenarios.generate import generate_org
-    from local.scenarios.load import org_from_document
-    from shared.domain import ActualState, Identity, TeamKey
+    from local.scenarios.orgfile import load_org
+    from shared.domain import ActualState, Identity
     from shared.provisioning import apply, desired, plan
     from shared.settings import ProvisioningSettings
 
-    document = generate_org(stores=1000, workers=20000, seed=1)
-    org, directory = org_from_document(document)[:2]
-    by_upn = {u["upn"]: u for u in directory}
+    loaded = load_org(generate_org(stores=1000, workers=20000, seed=1))
+    org = loaded.org
+    by_upn = {u.upn for u in loaded.directory}
     identities = {
         w.personnel_number: Identity(user_id=f"user-{w.personnel_number}", upn=w.upn)
         for w in org.workers if w.upn in by_upn
@@ -59,7 +59,7 @@ def planner_1000_stores() -> dict[str, Any]:
     start = time.perf_counter()
     first = plan(want, ActualState(), settings)
     t_first = time.perf_counter() - start
-    converged = apply(first, ActualState(), new_team_id=lambda key: f"team-{TeamKey.__str__(key)}")
+    converged = apply(first, ActualState(), new_team_id=lambda key: f"team-{key}")
     start = time.perf_counter()
     again = plan(want, converged, settings)
     t_again = time.perf_counter() - start

@@ -65,11 +65,16 @@ class _Org:
     workers: dict[str, Worker] = field(init=False)
     regions: dict[str, Region] = field(init=False)
     mappings: dict[tuple[TeamSourceType, str], str] = field(init=False)
+    by_store: dict[str, list[StoreAssignment]] = field(init=False)
     unresolved: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workers = {w.personnel_number: w for w in self.org.workers}
         self.regions = {r.id: r for r in self.org.regions}
+        self.by_store = {}
+        for a in self.org.assignments:  # indexed once: a 1,000-store org must not be O(stores x rows)
+            if a.active:
+                self.by_store.setdefault(a.store, []).append(a)
         self.mappings = {}
         # Several rows for one source: the smallest team id wins, so the choice is stable.
         for m in sorted(self.org.mappings, key=lambda m: (m.source_type, m.source_id, m.team_id)):
@@ -95,8 +100,7 @@ class _Org:
         )
 
     def active_assignments(self, store: str) -> list[StoreAssignment]:
-        rows = (a for a in self.org.assignments if a.store == store and a.active)
-        return sorted(rows, key=lambda a: (a.personnel_number, a.role, a.job or ""))
+        return sorted(self.by_store.get(store, ()), key=lambda a: (a.personnel_number, a.role, a.job or ""))
 
     def mapped_team(self, source_type: TeamSourceType, source_id: str | None = None) -> str | None:
         if source_id is None:  # the communications team: any row of its type
