@@ -26,6 +26,14 @@ PropertyValue = str | int | float | bool
 TARGET_SUBSCRIPTION_PROPERTY = "x-target-subscription"
 
 
+def targeting_sql_filter(subscription: str) -> str:
+    """The Service Bus SQL filter that gives `subscription` the targeting rule in Azure (it replaces
+    the `$Default` TrueFilter rule; correlation filters cannot say "absent")."""
+    name = subscription.replace("'", "''")
+    prop = f"[{TARGET_SUBSCRIPTION_PROPERTY}]"
+    return f"NOT EXISTS({prop}) OR {prop} = '{name}'"
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """A message to send; fields mirror `azure.servicebus.ServiceBusMessage`."""

@@ -191,3 +191,12 @@ def test_a_bad_entity_path_says_what_to_write() -> None:
     with pytest.raises(ValueError, match="topic/subscription"):
         EntityRef.parse("a/b/c")
     assert SUB.path == "commerce-events/Subscriptions/teams-sync"
+
+
+def test_the_azure_targeting_rule_accepts_untargeted_messages_and_its_own() -> None:
+    from shared.bus import targeting_sql_filter
+
+    assert targeting_sql_filter("teams-sync") == (
+        "NOT EXISTS([x-target-subscription]) OR [x-target-subscription] = 'teams-sync'"
+    )
+    assert targeting_sql_filter("o'brien").endswith("= 'o''brien'")
