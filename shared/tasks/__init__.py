@@ -18,7 +18,8 @@ from shared.tasks.actions import (
     WriteCommerceAssignee,
     WriteCommerceStatus,
 )
-from shared.tasks.decide import Decision, Outcome, decide
+from shared.tasks.decide import decide
+from shared.tasks.decision import Decision, Outcome
 from shared.tasks.mapping import (
     DesiredPlannerTask,
     MirrorContext,

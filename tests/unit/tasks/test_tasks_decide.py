@@ -232,7 +232,9 @@ def test_write_that_landed_before_a_412_is_recognised_as_ours() -> None:
     world.clock.tick()
     world.commerce.edit(status=TaskStatus.COMPLETED)
     assert world.status is not None
-    again = decide(world.commerce.read(), world.planner_view(), world.status.with_written(decision.status), world.ctx)
+    again = decide(
+        world.commerce.read(), world.planner_view(), world.status.with_written(decision.status), world.ctx
+    )
     # Our Planner write (50%) is not a Teams change: Commerce's completion simply wins.
     assert not any(isinstance(a, WriteCommerceStatus) for a in again.actions)
     assert not any(r.kind is ReportKind.CONFLICT_RESOLVED and "status" in r.fields for r in again.reports)

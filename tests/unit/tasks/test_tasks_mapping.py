@@ -92,7 +92,9 @@ def test_no_target_and_no_due_date_means_no_due_date() -> None:
         (None, "UTC", ZoneSource.FALLBACK),
     ],
 )
-def test_store_time_zone_names_windows_fo_enum_iana_and_fallback(name: str | None, iana: str, source: ZoneSource) -> None:
+def test_store_time_zone_names_windows_fo_enum_iana_and_fallback(
+    name: str | None, iana: str, source: ZoneSource
+) -> None:
     zone = store_zone(name)
     assert (zone.zone.key, zone.source) == (iana, source)
 
@@ -105,14 +107,21 @@ def test_unknown_store_zone_falls_back_and_is_reported() -> None:
 
 @pytest.mark.parametrize(
     ("percent", "status"),
-    [(0, TaskStatus.NOT_STARTED), (1, TaskStatus.IN_PROGRESS), (50, TaskStatus.IN_PROGRESS),
-     (99, TaskStatus.IN_PROGRESS), (100, TaskStatus.COMPLETED)],
+    [
+        (0, TaskStatus.NOT_STARTED),
+        (1, TaskStatus.IN_PROGRESS),
+        (50, TaskStatus.IN_PROGRESS),
+        (99, TaskStatus.IN_PROGRESS),
+        (100, TaskStatus.COMPLETED),
+    ],
 )
 def test_percent_complete_maps_to_status(percent: int, status: TaskStatus) -> None:
     assert status_of(percent) is status
 
 
 def test_status_maps_to_0_50_100_and_canceled_has_no_percent() -> None:
-    assert [percent_of(s) for s in (TaskStatus.NOT_STARTED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)] == [0, 50, 100]
+    assert [
+        percent_of(s) for s in (TaskStatus.NOT_STARTED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
+    ] == [0, 50, 100]
     with pytest.raises(ValueError, match="canceled"):
         percent_of(TaskStatus.CANCELED)

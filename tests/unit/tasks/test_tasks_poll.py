@@ -21,14 +21,25 @@ from shared.tasks import (
 )
 
 
-def pair(n: int, plan: str, status: TaskStatus = TaskStatus.NOT_STARTED, tombstone: bool = False) -> PairStatus:
+def pair(
+    n: int, plan: str, status: TaskStatus = TaskStatus.NOT_STARTED, tombstone: bool = False
+) -> PairStatus:
     planner = PlannerSide.make(
-        task_id=f"t{n}", etag=f"e{n}", status=status, assignee_ids=frozenset(), title="x", bucket="b",
-        due=None, description_hash=None,
+        task_id=f"t{n}",
+        etag=f"e{n}",
+        status=status,
+        assignee_ids=frozenset(),
+        title="x",
+        bucket="b",
+        due=None,
+        description_hash=None,
     )
     return PairStatus(
-        key=f"TL/{n}@{plan}", plan_id=plan, commerce=CommerceSide.make(status, None),
-        planner=None if tombstone else planner, tombstone=tombstone,
+        key=f"TL/{n}@{plan}",
+        plan_id=plan,
+        commerce=CommerceSide.make(status, None),
+        planner=None if tombstone else planner,
+        tombstone=tombstone,
     )
 
 
@@ -56,13 +67,15 @@ def test_a_quiet_poll_costs_one_request_per_20_plans(plans: int) -> None:
 
 
 def test_batch_size_above_the_graph_limit_is_refused() -> None:
-    with pytest.raises(ValueError, match="1..20"):
+    with pytest.raises(ValueError, match=r"1\.\.20"):
         poll_batches(["p"], size=21)
 
 
 def test_only_tasks_whose_etag_moved_are_processed() -> None:
     statuses = [pair(1, "p"), pair(2, "p"), pair(3, "p")]
-    (changes,) = plan_changes(statuses, {"p": listed("p", (1, "e1"), (2, "e2-new"), (3, "e3"), (9, "e9"))}, TaskSettings())
+    (changes,) = plan_changes(
+        statuses, {"p": listed("p", (1, "e1"), (2, "e2-new"), (3, "e3"), (9, "e9"))}, TaskSettings()
+    )
     assert changes.changed == ("TL/2@p",)
     assert changes.missing == ()
     assert changes.unchanged == 2
@@ -71,7 +84,9 @@ def test_only_tasks_whose_etag_moved_are_processed() -> None:
 
 def test_a_few_missing_tasks_are_processed_as_deletions() -> None:
     statuses = [pair(n, "p") for n in range(1, 7)]
-    (changes,) = plan_changes(statuses, {"p": listed("p", *[(n, f"e{n}") for n in range(2, 7)])}, TaskSettings())
+    (changes,) = plan_changes(
+        statuses, {"p": listed("p", *[(n, f"e{n}") for n in range(2, 7)])}, TaskSettings()
+    )
     assert changes.missing == ("TL/1@p",) and not changes.held
 
 

@@ -23,7 +23,13 @@ STATUSES = st.sampled_from([TaskStatus.NOT_STARTED, TaskStatus.IN_PROGRESS, Task
 WORKERS = st.sampled_from([None, "000101", "000102", "000999"])  # 000999 has no Entra user
 PERCENTS = st.sampled_from([0, 30, 50, 100])
 TEAMS_ASSIGNEES = st.sampled_from(
-    [frozenset(), frozenset({"u-ann"}), frozenset({"u-bob"}), frozenset({"u-ann", "u-bob"}), frozenset({"u-x"})]
+    [
+        frozenset(),
+        frozenset({"u-ann"}),
+        frozenset({"u-bob"}),
+        frozenset({"u-ann", "u-bob"}),
+        frozenset({"u-x"}),
+    ]
 )
 USERS = st.sampled_from(["u-ann", "u-bob", "u-x"])
 
@@ -40,7 +46,10 @@ class TaskMirror(RuleBasedStateMachine):
     def _tick(self) -> None:
         self.world.clock.tick()
 
-    @rule(name=st.sampled_from(["Count the safe", "Count the safe twice", "Check the doors"]), days=st.integers(-3, 3))
+    @rule(
+        name=st.sampled_from(["Count the safe", "Count the safe twice", "Check the doors"]),
+        days=st.integers(-3, 3),
+    )
     def edit_commerce_owned_fields(self, name: str, days: int) -> None:
         self._tick()
         self.world.commerce.edit(name=name, due_date=date(2024, 3, 10) + timedelta(days=days))
@@ -76,7 +85,10 @@ class TaskMirror(RuleBasedStateMachine):
     def edit_teams_assignee(self, assignees: frozenset[str]) -> None:
         self._teams(assignees=assignees)
 
-    @rule(title=st.sampled_from(["mine now", "Count the safe"]), bucket=st.sampled_from(["Opening checklist", "Mine"]))
+    @rule(
+        title=st.sampled_from(["mine now", "Count the safe"]),
+        bucket=st.sampled_from(["Opening checklist", "Mine"]),
+    )
     def edit_teams_owned_fields(self, title: str, bucket: str) -> None:
         self._teams(title=title, bucket=bucket)
 
@@ -149,8 +161,8 @@ class TaskMirror(RuleBasedStateMachine):
 
 
 TaskMirror.TestCase.settings = settings(
-    max_examples=150,
-    stateful_step_count=30,
+    max_examples=400,
+    stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
