@@ -287,6 +287,14 @@ class HostProcess:
             self.kill()
 
 
+def _sample_settings() -> dict[str, str]:
+    try:
+        values = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {str(k): str(v) for k, v in values.items()}
+
+
 def _write_host_keys(data: Path) -> tuple[str, str]:
     """Create the host's key file before it starts, so the webhook URL can carry a key."""
     from local.host.keys import HostKeys
@@ -401,7 +409,10 @@ class Stack:
 
     def _host_settings(self, host_port: int, commerce_port: int) -> dict[str, str]:
         graph_root = self.graph.root_url
-        settings = {
+        # Every setting the app reads (binding expressions like %CTS_...% included) has a sample
+        # value in local.settings.sample.json; the stack's endpoints, paths and secrets win.
+        settings = _sample_settings()
+        settings |= {
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
             "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",

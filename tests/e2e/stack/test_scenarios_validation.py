@@ -53,7 +53,7 @@ def test_unknown_actions_and_verbs_are_refused() -> None:
     found = problems([{"commerce": "sell_store", "store": "1"}, {"jump": True}, {"wait": "forever"}])
     assert found[0].startswith("steps[0] (commerce): unknown action 'sell_store'; known: ")
     assert found[1].startswith("steps[1]: a step needs exactly one verb key")
-    assert found[2] == 'steps[2] (wait): value must be "converged" or a number of seconds, got \'forever\''
+    assert found[2] == "steps[2] (wait): value must be \"converged\" or a number of seconds, got 'forever'"
 
 
 def test_two_verbs_in_one_step_and_bad_types() -> None:
@@ -68,7 +68,7 @@ def test_two_verbs_in_one_step_and_bad_types() -> None:
         "(found: reconcile, wait)",
         "steps[1] (fault: graph_throttle): 'ratio' must be between 0 and 1",
         "steps[2] (fault: duplicate_events): argument 'factor' has the wrong type (str)",
-        "steps[3] (teams: start_task): 'task' must be \"<task list>/<task id>\", e.g. \"TL-7/1\"",
+        'steps[3] (teams: start_task): \'task\' must be "<task list>/<task id>", e.g. "TL-7/1"',
     ]
 
 

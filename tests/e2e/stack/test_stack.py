@@ -27,7 +27,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def test_both_sandboxes_and_the_host_answer(stack: Stack) -> None:
     users = httpx.get(f"{stack.graph.base_url}/users", headers=stack.graph.auth_headers).json()["value"]
-    assert {u["userPrincipalName"] for u in users} >= {"ana.ruiz@contoso.example", "rita.west@contoso.example"}
+    assert {u["userPrincipalName"] for u in users} >= {
+        "ana.ruiz@contoso.example",
+        "rita.west@contoso.example",
+    }
     assert stack.commerce is not None
     stores = httpx.get(f"{stack.commerce.root_url}/data/RetailStores",
                        headers={"Authorization": "Bearer sandbox-token"}).json()["value"]  # fmt: skip
@@ -67,7 +70,9 @@ def test_crash_host_kills_the_process_and_starts_it_again(stack: Stack) -> None:
 
 
 def test_a_poison_event_is_dead_lettered_and_reported(stack: Stack) -> None:
-    Player(stack, converge_timeout=60).play([{"fault": "poison_event", "raw": "this is not json"}, {"wait": "converged"}])
+    Player(stack, converge_timeout=60).play(
+        [{"fault": "poison_event", "raw": "this is not json"}, {"wait": "converged"}]
+    )
     dead = build_report(stack, timings={})["dead_letters"]
     assert len(dead) == 1
     assert "not_json" in (dead[0]["description"] or "")
