@@ -28,7 +28,11 @@ LOCAL_OVERRIDES: dict[str, str] = {
     "CTS_COMMERCE__BASE_URL": "http://127.0.0.1:8766",
     "CTS_COMMERCE__AUTH": "static_token",
     "CTS_COMMERCE__STATIC_TOKEN": "sandbox-token",
-    "CTS_WEBHOOK__NOTIFICATION_URL": "http://127.0.0.1:7071/api/graph/notifications",
+    # Graph cannot send headers: the function key travels in the URL (docs/drift.md).
+    "CTS_WEBHOOK__NOTIFICATION_URL": "http://127.0.0.1:7071/api/graph/notifications?code=<function key>",
+    "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL": (
+        "http://127.0.0.1:7071/api/graph/lifecycle?code=<function key>"
+    ),
     "CTS_WEBHOOK__CLIENT_STATE": "replace-with-a-long-random-secret",
 }
 

@@ -31,6 +31,14 @@ for role in $roles; do
   echo "granted: $role"
 done
 
+# Graph cannot send headers, so the webhook URLs carry the function key (docs/drift.md).
+host=$(az functionapp show -g "$resource_group" -n "$app_name" --query defaultHostName -o tsv)
+key=$(az functionapp keys list -g "$resource_group" -n "$app_name" --query "functionKeys.default" -o tsv)
+az functionapp config appsettings set -g "$resource_group" -n "$app_name" --settings \
+  "CTS_WEBHOOK__NOTIFICATION_URL=https://$host/api/graph/notifications?code=$key" \
+  "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL=https://$host/api/graph/lifecycle?code=$key" >/dev/null
+echo "webhook URLs set (with the default function key)"
+
 current=$(az functionapp config appsettings list -g "$resource_group" -n "$app_name" \
   --query "[?name=='CTS_WEBHOOK__CLIENT_STATE'].value | [0]" -o tsv)
 if [ -z "$current" ]; then

@@ -146,8 +146,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_RECONCILE__SWEEP_SCHEDULE', value: '0 */1 * * * *' }
         { name: 'CTS_STATE__BACKEND', value: 'table' }
         { name: 'CTS_STATE__TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
-        { name: 'CTS_WEBHOOK__NOTIFICATION_URL', value: 'https://func-${token}.azurewebsites.net/api/graph/notifications' }
-        // CTS_WEBHOOK__CLIENT_STATE: set by grant-graph-permissions.sh to a random secret.
+        { name: 'CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE', value: '0 */30 * * * *' }
+        // CTS_WEBHOOK__NOTIFICATION_URL / __LIFECYCLE_NOTIFICATION_URL (they carry the function key,
+        // which exists only after deployment) and CTS_WEBHOOK__CLIENT_STATE (a random secret) are
+        // set by grant-graph-permissions.sh.
       ]
     }
   }

@@ -19,6 +19,7 @@ from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
 from shared.domain.execution import ExecutionResult, OutcomeStatus
 from shared.domain.plan import DesiredState, Operation, Plan, Problem, ProblemKind
 from shared.domain.teams import ActualState, ActualTeam, Identity, Team, TeamKey, TeamKind
+from shared.drift.echoes import note_plan_changes
 from shared.provisioning import desired, plan
 from shared.settings import Settings
 from shared.state import StateStore, SyncRecord, TeamRecord
@@ -285,7 +286,13 @@ async def _pass(
     team_id = actual.team.team_id if actual.team else (record.team_id if record else None)
     problems = list(p.problems)
     if p.operations and not dry_run:
+        # Mark the plan's changes as the app's own before and after executing it, so Graph's
+        # notifications about them are recognised as echoes (docs/drift.md).
+        known = {label: team_id} if team_id else {}
+        await note_plan_changes(state, p, known)
         result = await execute(p)
+        if result.team_ids:
+            await note_plan_changes(state, p, result.team_ids)
         problems += [pr for pr in result.problems if pr not in problems]
         team_id = result.team_ids.get(label, team_id)
         await _remember(state, label, team_id, record, target, p, actual, identities)
