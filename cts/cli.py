@@ -11,7 +11,7 @@ import typer
 
 app = typer.Typer(
     name="cts",
-    help="Operate the Commerce ↔ Teams sync: settings, event intake checks, provisioning plans.",
+    help="Operate the Commerce ↔ Teams sync: dead letters, status, reconciliation, Graph subscriptions, settings, event intake checks.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -20,6 +20,15 @@ intake_app = typer.Typer(help="Check Commerce event messages the way the Service
                          no_args_is_help=True)
 app.add_typer(settings_app, name="settings")
 app.add_typer(intake_app, name="intake")
+
+# Operations (docs/ops.md): --target/--data/--host/--key for every command, then the commands.
+from cts import dlq, status, subscriptions, target  # noqa: E402
+
+app.callback()(target.target_options)
+app.add_typer(dlq.app, name="dlq")
+app.command("status")(status.status)
+app.command("reconcile")(status.reconcile)
+app.add_typer(subscriptions.app, name="subscriptions")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 

@@ -1,0 +1,228 @@
+"""Operations: the ops page and admin functions for dead letters and Graph subscriptions. Thin:
+the work is in shared/ops (docs/ops.md).
+
+- `GET  /api/ops` (admin key): the ops page; `?format=json` gives its model.
+- `GET  /api/admin/dlq` (function key): dead letters; filters `entity`, `reason`, `event_type`,
+  `store` (comma-separated), `since`, `until`, `seq`, `limit`.
+- `POST /api/admin/dlq/replay` (function key): replay to the same subscription; the same filters;
+  a dry run unless `dry_run=false`; one audit record per message.
+- `GET  /api/admin/subscriptions`, `POST /api/admin/subscriptions/{renew|recreate}` (function key).
+
+The bus comes from settings (shared/ops/connection.py): `CTS_BUS__LOCAL_BROKER` on the local
+host, the `ServiceBusConnection` setting in Azure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+bp = df.Blueprint()
+log = logging.getLogger("cts.ops")
+
+IN_FLIGHT = ("Running", "Pending", "ContinuedAsNew")
+
+
+def _json(data: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(data, default=str), status_code=status, mimetype="application/json")
+
+
+def _error(message: str, status: int) -> func.HttpResponse:
+    return _json({"error": message}, status)
+
+
+@asynccontextmanager
+async def _bus() -> AsyncIterator[Any]:
+    """The dead-letter bus the settings name (the local broker locally)."""
+    from shared.ops.connection import open_service_bus, resolve_bus
+
+    target = resolve_bus(os.environ)
+    if target.kind == "local":
+        from local.host.broker import Broker
+
+        bus: Any = Broker(target.value, poll_interval=0.2)
+    else:
+        bus = open_service_bus(target)
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+def _list(req: func.HttpRequest, name: str) -> list[str] | None:
+    raw = req.params.get(name)
+    return [v.strip() for v in raw.split(",") if v.strip()] if raw else None
+
+
+def _filter(req: func.HttpRequest) -> Any:
+    from shared.ops.dlq import BadFilter, build_filter
+
+    try:
+        seqs = [int(s) for s in _list(req, "seq") or []]
+        limit = int(req.params["limit"]) if req.params.get("limit") else None
+    except ValueError:
+        raise BadFilter("seq and limit must be whole numbers") from None
+    return build_filter(
+        reasons=_list(req, "reason"),
+        event_types=_list(req, "event_type"),
+        stores=_list(req, "store"),
+        since=req.params.get("since"),
+        until=req.params.get("until"),
+        sequence_numbers=seqs or None,
+        limit=limit,
+    )
+
+
+async def _entities(req: func.HttpRequest, bus: Any) -> list[Any]:
+    from shared.ops.dlq import app_entities, existing_entities, parse_entities
+    from shared.settings import get_settings
+
+    explicit = parse_entities(_list(req, "entity"))
+    return await existing_entities(bus, explicit or app_entities(get_settings()), explicit=bool(explicit))
+
+
+async def _dlq(req: func.HttpRequest, work: Any) -> func.HttpResponse:
+    """Run `work(bus, entities, selection)` with the errors an operator can act on as 4xx/503."""
+    from shared.ops.connection import NoConnection
+    from shared.ops.dlq import BadFilter, NoSuchEntity
+
+    try:
+        selection = _filter(req)
+        async with _bus() as bus:
+            return _json(await work(bus, await _entities(req, bus), selection))
+    except BadFilter as exc:
+        return _error(str(exc), 400)
+    except NoSuchEntity as exc:
+        return _error(str(exc), 404)
+    except NoConnection as exc:
+        return _error(str(exc), 503)
+
+
+@bp.route(route="admin/dlq", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_dlq_list(req: func.HttpRequest) -> func.HttpResponse:
+    """Dead letters of the app's entities (or `entity=`), filtered."""
+    from shared.ops.dlq import list_all, view
+
+    async def work(bus: Any, entities: list[Any], selection: Any) -> Any:
+        return [view(m, body=req.params.get("body") == "true") for m in await list_all(bus, entities, selection)]
+
+    return await _dlq(req, work)
+
+
+@bp.route(route="admin/dlq/replay", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
+    """Replay the selected dead letters to their own subscription; a dry run unless dry_run=false."""
+    from shared.ops.dlq import replay, summary_view
+    from shared.settings import get_settings
+    from shared.sync.services import services
+
+    dry_run = (req.params.get("dry_run") or "true").lower() not in ("false", "0", "no")
+
+    async def work(bus: Any, entities: list[Any], selection: Any) -> Any:
+        summary = await replay(
+            bus,
+            services().state,
+            entities,
+            selection,
+            max_replays=get_settings().bus.max_replays,
+            dry_run=dry_run,
+            actor="http:admin/dlq/replay",
+        )
+        log.info(
+            "dead letters replayed",
+            extra={"dry_run": dry_run, "done": summary.done, "refused": summary.refused, "failed": summary.failed},
+        )
+        return summary_view(summary)
+
+    return await _dlq(req, work)
+
+
+@bp.route(route="ops", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@bp.durable_client_input(client_name="client")
+async def ops_page(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The operators' page: stores, last drift, dead letters (with Replay), orchestrations."""
+    from shared.ops.dlq import app_entities, existing_entities, list_all, view
+    from shared.ops.page import page_model, render
+    from shared.settings import get_settings
+    from shared.sync.services import services
+    from shared.sync.status import team_status
+
+    notes: list[str] = []
+    teams = await team_status()
+    report = await services().state.get_report()
+    dead: list[dict[str, Any]] = []
+    try:
+        async with _bus() as bus:
+            from shared.bus.replay import DeadLetterFilter
+
+            entities = await existing_entities(bus, app_entities(get_settings()), explicit=False)
+            dead = [view(m) for m in await list_all(bus, entities, DeadLetterFilter(limit=200))]
+    except Exception as exc:  # the page still shows the rest
+        notes.append(f"dead letters unavailable: {exc}")
+    orchestrations: list[dict[str, Any]] = []
+    try:
+        statuses = [df.OrchestrationRuntimeStatus(s) for s in IN_FLIGHT]
+        for o in await client.get_status_by(runtime_status=statuses):
+            orchestrations.append(
+                {
+                    "instance_id": o.instance_id,
+                    "name": o.name,
+                    "runtime_status": getattr(o.runtime_status, "value", o.runtime_status),
+                    "created_time": o.created_time,
+                    "last_updated_time": o.last_updated_time,
+                    "custom_status": o.custom_status,
+                }
+            )
+    except Exception as exc:
+        notes.append(f"orchestrations unavailable: {exc}")
+    model = page_model(teams=teams, report=report, dead_letters=dead, orchestrations=orchestrations, notes=notes)
+    if req.params.get("format") == "json":
+        return _json(model)
+    return func.HttpResponse(
+        render(model),
+        mimetype="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@bp.route(route="admin/subscriptions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
+    """Graph subscriptions with their expiry and the keeper's next action."""
+    from shared.drift.runtime import drift_clients
+    from shared.ops.subscriptions import subscription_rows
+
+    c = drift_clients()
+    return _json(subscription_rows(await c.gateway.list_subscriptions(), c.settings.webhook))
+
+
+@bp.route(route="admin/subscriptions/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_subscriptions_action(req: func.HttpRequest) -> func.HttpResponse:
+    """`renew` now, or `recreate` (a dry run unless dry_run=false); `id=` limits to some."""
+    from shared.drift.runtime import drift_clients
+    from shared.drift.subscriptions import SubscriptionsNotConfigured
+    from shared.ops import subscriptions
+
+    c = drift_clients()
+    ids = _list(req, "id") or []
+    action = req.route_params.get("action")
+    try:
+        if action == "renew":
+            return _json(await subscriptions.renew(c.gateway, c.state, c.settings.webhook, ids))
+        if action == "recreate":
+            dry_run = (req.params.get("dry_run") or "true").lower() not in ("false", "0", "no")
+            return _json(
+                await subscriptions.recreate(c.gateway, c.state, c.settings.webhook, ids, dry_run=dry_run)
+            )
+    except LookupError as exc:
+        return _error(str(exc), 404)
+    except SubscriptionsNotConfigured as exc:
+        return _error(str(exc), 409)
+    return _error(f"unknown action {action!r}: use renew or recreate", 404)

@@ -1,0 +1,1 @@
+"""Operations: dead-letter tooling, targets and the ops page (docs/ops.md)."""

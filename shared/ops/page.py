@@ -1,0 +1,284 @@
+"""The ops page: one server-rendered HTML page for operators (served by functions/ops.py).
+
+`page_model` (pure) joins what the function gathered — every team's last sync, the last drift
+report, the dead letters, the orchestrations in flight — into rows; `render` turns the model into
+HTML with a little JS for the Replay buttons, which POST to the replay function
+(`admin/dlq/replay`, relative to the page, with the key the page was opened with).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+_BAD = {"failed", "blocked", "held"}
+
+
+def _store_label(key: str) -> str:
+    kind, _, ident = key.partition(":")
+    return ident if kind == "store" else key
+
+
+def _drift_of(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    ops = entry.get("operations") or []
+    count = len(ops) if isinstance(ops, list) else int(ops or 0)
+    held = entry.get("held") or []
+    return {
+        "outcome": entry.get("outcome"),
+        "operations": count,
+        "held": len(held) if isinstance(held, list) else int(held or 0),
+        "problems": len(entry.get("problems") or []),
+        "what": [_operation_text(o) for o in ops[:5]] if isinstance(ops, list) else [],
+    }
+
+
+def _operation_text(op: Any) -> str:
+    if not isinstance(op, Mapping):
+        return str(op)
+    kind = op.get("op") or op.get("kind") or op.get("type") or "change"
+    target = op.get("upn") or op.get("user") or op.get("name") or op.get("display_name") or ""
+    return f"{kind} {target}".strip()
+
+
+def page_model(
+    *,
+    teams: Sequence[Mapping[str, Any]],
+    report: Mapping[str, Any] | None,
+    dead_letters: Sequence[Mapping[str, Any]],
+    orchestrations: Sequence[Mapping[str, Any]],
+    now: datetime | None = None,
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Everything the page shows, JSON-ready (also served as `?format=json`)."""
+    entries: Mapping[str, Any] = (report or {}).get("stores") or {}
+    by_key = {str(t["key"]): t for t in teams}
+    stores = []
+    for key in sorted(set(by_key) | set(entries), key=lambda k: (not k.startswith("store:"), k)):
+        team = by_key.get(key, {})
+        problems = team.get("problems") or []
+        stores.append(
+            {
+                "key": key,
+                "store": _store_label(key),
+                "team_id": team.get("team_id"),
+                "last_sync": team.get("last_sync"),
+                "outcome": team.get("outcome"),
+                "error": team.get("error"),
+                "problems": [f"{p.get('kind')}: {p.get('detail')}" for p in problems],
+                "drift": _drift_of(entries.get(key)),
+            }
+        )
+    summary = None
+    if report:
+        summary = {k: report.get(k) for k in ("id", "dry_run", "started", "finished", "teams", "outcomes")}
+    return {
+        "generated": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "stores": stores,
+        "report": summary,
+        "dead_letters": list(dead_letters),
+        "orchestrations": list(orchestrations),
+        "counts": {
+            "stores": len(stores),
+            "attention": sum(1 for s in stores if s["outcome"] in _BAD or s["error"]),
+            "dead_letters": len(dead_letters),
+            "in_flight": len(orchestrations),
+        },
+        "notes": list(notes),
+    }
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _time(value: Any) -> str:
+    if not value:
+        return '<span class="muted">never</span>'
+    text = str(value)
+    return f'<time datetime="{_e(text)}" title="{_e(text)}">{_e(text[:19].replace("T", " "))}</time>'
+
+
+def _badge(outcome: Any) -> str:
+    if not outcome:
+        return '<span class="badge none">no sync yet</span>'
+    cls = "bad" if outcome in _BAD else "ok" if outcome in ("converged", "changed") else "warn"
+    return f'<span class="badge {cls}">{_e(outcome)}</span>'
+
+
+def _drift_cell(drift: Mapping[str, Any] | None) -> str:
+    if drift is None:
+        return '<span class="muted">not in last report</span>'
+    if not drift["operations"] and not drift["held"] and not drift["problems"]:
+        return '<span class="badge ok">none</span>'
+    parts = []
+    if drift["operations"]:
+        parts.append(f'{drift["operations"]} change(s)')
+    if drift["held"]:
+        parts.append(f'{drift["held"]} held')
+    if drift["problems"]:
+        parts.append(f'{drift["problems"]} problem(s)')
+    what = "; ".join(drift["what"])
+    return f'<span class="badge warn" title="{_e(what)}">{_e(", ".join(parts))}</span>'
+
+
+def _stores_table(stores: Sequence[Mapping[str, Any]]) -> str:
+    if not stores:
+        return '<p class="empty">No team is mapped or synced yet.</p>'
+    rows = []
+    for s in stores:
+        problems = "<br>".join(_e(p) for p in s["problems"][:3]) or (
+            _e(s["error"]) if s["error"] else '<span class="muted">—</span>'
+        )
+        rows.append(
+            f'<tr data-store="{_e(s["store"])}"><td class="key">{_e(s["store"])}</td>'
+            f'<td class="mono">{_e(s["team_id"]) or "<span class=muted>no team</span>"}</td>'
+            f"<td>{_time(s['last_sync'])}</td><td>{_badge(s['outcome'])}</td>"
+            f"<td>{_drift_cell(s['drift'])}</td><td class=\"small\">{problems}</td></tr>"
+        )
+    return (
+        '<table id="stores"><thead><tr><th>Store</th><th>Team</th><th>Last sync</th><th>Result</th>'
+        "<th>Drift (last reconciliation)</th><th>Problems</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _report_block(report: Mapping[str, Any] | None) -> str:
+    if not report:
+        return '<p class="empty">No reconciliation has run yet.</p>'
+    outcomes = ", ".join(f"{_e(k)}: {_e(v)}" for k, v in (report.get("outcomes") or {}).items()) or "—"
+    mode = "dry run" if report.get("dry_run") else "applied"
+    return (
+        f'<p id="report">Report <span class="mono">{_e(report.get("id"))}</span> ({mode}): '
+        f'{_e(report.get("teams"))} teams, {outcomes}; started {_time(report.get("started"))}, '
+        f'finished {_time(report.get("finished"))}.</p>'
+    )
+
+
+def _dead_letters_table(dead_letters: Sequence[Mapping[str, Any]]) -> str:
+    if not dead_letters:
+        return '<p class="empty" id="no-dead-letters">No dead letters.</p>'
+    rows = []
+    for d in dead_letters:
+        rows.append(
+            f'<tr class="dead-letter" data-entity="{_e(d["entity"])}" data-seq="{_e(d["sequence_number"])}">'
+            f'<td class="mono small">{_e(d["entity"])}</td><td class="mono">{_e(d["sequence_number"])}</td>'
+            f'<td>{_time(d["enqueued_time"])}</td>'
+            f'<td><strong>{_e(d["reason"])}</strong><div class="small">{_e(d["description"])}</div></td>'
+            f'<td>{_e(d["event_type"]) or "—"}</td><td>{_e(d["store"]) or "—"}</td>'
+            f'<td class="num">{_e(d["delivery_count"])}</td><td class="num">{_e(d["replay_count"])}</td>'
+            '<td><button class="replay" type="button">Replay</button><div class="result small"></div></td></tr>'
+        )
+    return (
+        '<table id="dead-letters"><thead><tr><th>Entity</th><th>Seq</th><th>Enqueued</th>'
+        "<th>Reason</th><th>Event</th><th>Store</th><th>Deliveries</th><th>Replays</th><th></th>"
+        "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _orchestrations_table(orchestrations: Sequence[Mapping[str, Any]]) -> str:
+    if not orchestrations:
+        return '<p class="empty" id="no-orchestrations">Nothing in flight.</p>'
+    rows = []
+    for o in orchestrations:
+        custom = o.get("custom_status")
+        rows.append(
+            f'<tr><td class="mono">{_e(o.get("instance_id"))}</td><td>{_e(o.get("name"))}</td>'
+            f'<td>{_badge(o.get("runtime_status"))}</td><td>{_time(o.get("created_time"))}</td>'
+            f'<td>{_time(o.get("last_updated_time"))}</td>'
+            f'<td class="mono small">{_e(json.dumps(custom) if custom is not None else "")}</td></tr>'
+        )
+    return (
+        '<table id="orchestrations"><thead><tr><th>Instance</th><th>Orchestration</th><th>Status</th>'
+        "<th>Created</th><th>Updated</th><th>Custom status</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+_CSS = """
+:root { --ok:#1a7f37; --bad:#cf222e; --warn:#9a6700; --muted:#6e7781; --line:#d0d7de; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1f2328; }
+header { background: #24292f; color: #fff; padding: 12px 24px; display: flex; align-items: baseline; gap: 16px; }
+header h1 { font-size: 18px; margin: 0; } header .small { color: #c9d1d9; }
+main { padding: 8px 24px 32px; max-width: 1400px; }
+h2 { font-size: 16px; margin: 24px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+.cards { display: flex; gap: 12px; margin: 16px 0; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 16px; min-width: 150px; }
+.card b { display: block; font-size: 22px; } .card.alert b { color: var(--bad); }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; }
+.mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; } .small { font-size: 12px; }
+.muted, .empty { color: var(--muted); } .num { text-align: right; } .key { font-weight: 600; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; border: 1px solid; }
+.badge.ok { color: var(--ok); } .badge.bad { color: var(--bad); } .badge.warn { color: var(--warn); }
+.badge.none { color: var(--muted); }
+button.replay { padding: 3px 12px; border: 1px solid #1f6feb; background: #1f6feb; color: #fff;
+  border-radius: 6px; cursor: pointer; } button.replay:disabled { opacity: .5; cursor: default; }
+.result.ok { color: var(--ok); } .result.bad { color: var(--bad); }
+.notes { color: var(--warn); }
+"""
+
+_JS = """
+const params = new URLSearchParams(location.search);
+const key = params.get("code");
+for (const button of document.querySelectorAll("button.replay")) {
+  button.addEventListener("click", async () => {
+    const row = button.closest("tr");
+    const out = row.querySelector(".result");
+    button.disabled = true;
+    out.className = "result small"; out.textContent = "replaying…";
+    const query = new URLSearchParams({entity: row.dataset.entity, seq: row.dataset.seq, dry_run: "false"});
+    try {
+      const response = await fetch("admin/dlq/replay?" + query, {
+        method: "POST", headers: key ? {"x-functions-key": key} : {}});
+      const body = await response.json().catch(() => ({}));
+      const record = (body.messages || [])[0];
+      if (response.ok && body.done === 1) {
+        out.className = "result small ok";
+        out.textContent = "replayed as " + (record ? record.new_message_id : "a new message");
+        row.classList.add("replayed");
+        setTimeout(() => location.reload(), 1500);
+      } else {
+        out.className = "result small bad";
+        out.textContent = body.error || (record && record.detail) || ("not replayed (HTTP " + response.status + ")");
+        button.disabled = false;
+      }
+    } catch (err) {
+      out.className = "result small bad"; out.textContent = String(err); button.disabled = false;
+    }
+  });
+}
+"""
+
+
+def render(model: Mapping[str, Any]) -> str:
+    """The page as HTML (self-contained: inline CSS and JS, no external assets)."""
+    c = model["counts"]
+    notes = "".join(f'<p class="notes">{_e(n)}</p>' for n in model.get("notes", []))
+    cards = (
+        f'<div class="cards"><div class="card"><b>{c["stores"]}</b>teams</div>'
+        f'<div class="card{" alert" if c["attention"] else ""}"><b>{c["attention"]}</b>need attention</div>'
+        f'<div class="card{" alert" if c["dead_letters"] else ""}"><b>{c["dead_letters"]}</b>dead letters</div>'
+        f'<div class="card"><b>{c["in_flight"]}</b>orchestrations in flight</div></div>'
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Commerce ↔ Teams sync — operations</title><style>{_CSS}</style></head>
+<body><header><h1>Commerce ↔ Teams sync — operations</h1>
+<span class="small">generated {_e(model["generated"])} · <a href="" style="color:#fff">refresh</a></span></header>
+<main>{notes}{cards}
+<h2>Stores and teams</h2>{_stores_table(model["stores"])}
+<h2>Last reconciliation</h2>{_report_block(model["report"])}
+<h2>Dead letters</h2>{_dead_letters_table(model["dead_letters"])}
+<h2>Orchestrations in flight</h2>{_orchestrations_table(model["orchestrations"])}
+</main><script>{_JS}</script></body></html>
+"""
