@@ -32,10 +32,12 @@ def _common(parser: argparse.ArgumentParser, data_default: str) -> None:
                              "(default: 7071, 8765, 8766; 0 = any free ports)")  # fmt: skip
     parser.add_argument("--data", default=data_default, help=f"data folder (default: {data_default})")
     parser.add_argument("--graph-scale", type=float, default=None,
-                        help="Graph sandbox time scale: async operations, throttling windows (default: 1.0 for run, "
+                        help="Graph sandbox time scale: async operations, throttling windows "
+                             "(default: 1.0 for run, "
                              "0.2 for demo)")  # fmt: skip
     parser.add_argument("--converge-timeout", type=float, default=180.0,
-                        help="seconds to wait for 'converged' before reporting what is still busy (default: 180)")  # fmt: skip
+                        help="seconds to wait for 'converged' before reporting what is still busy "
+                             "(default: 180)")  # fmt: skip
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -77,7 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stack.start()
         assert stack.host is not None
         say(
-            f"Ports: host {stack.host.port}, Graph sandbox {stack.graph.root_url}, Commerce sandbox {stack.commerce.root_url if stack.commerce else '-'}"
+            f"Ports: host {stack.host.port}, Graph sandbox {stack.graph.root_url}, "
+            f"Commerce sandbox {stack.commerce.root_url if stack.commerce else '-'}"
         )
         started = time.monotonic()
         initial = provision_org(stack, converge_timeout=args.converge_timeout)
@@ -136,7 +139,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for line in summary_lines(report):
         say(line)
     t = report["timings"]
-    say(f"Wall time {t['wall_seconds']:.1f} s; converged {t['converge_after_last_step_seconds']:.1f} s after the last step"
+    say(f"Wall time {t['wall_seconds']:.1f} s; "
+        f"converged {t['converge_after_last_step_seconds']:.1f} s after the last step"
         + ("" if t["converged"] else " — NOT CONVERGED"))  # fmt: skip
     say(f"Report: {args.report}")
     return 0 if t["converged"] else 3

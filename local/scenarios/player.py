@@ -66,11 +66,12 @@ FLAGS: dict[str, tuple[set[str], set[str]]] = {
 }
 WAIT_OPTIONAL = {"timeout"}
 _TYPES: dict[str, type | tuple[type, ...]] = {
-    "store": (str, dict), "name": str, "worker": dict, "role": str, "personnel_number": str, "from_store": str,
-    "to_store": str, "task_list": str, "task": str, "stores": list, "target_date": str, "fields": dict,
-    "status": (str, int), "by": str, "upn": str, "owner": bool, "ratio": (int, float), "seconds": (int, float),
-    "for_seconds": (int, float), "factor": int, "window": int, "raw": (str, dict, list), "timeout": (int, float),
-    "region": str, "managers": list, "termination_date": str, "route": str, "dry_run": bool,
+    "store": (str, dict), "name": str, "worker": dict, "role": str, "personnel_number": str,
+    "from_store": str, "to_store": str, "task_list": str, "task": str, "stores": list, "target_date": str,
+    "fields": dict, "status": (str, int), "by": str, "upn": str, "owner": bool, "ratio": (int, float),
+    "seconds": (int, float), "for_seconds": (int, float), "factor": int, "window": int,
+    "raw": (str, dict, list), "timeout": (int, float), "region": str, "managers": list,
+    "termination_date": str, "route": str, "dry_run": bool,
 }  # fmt: skip
 
 
@@ -197,7 +198,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(str(p), [f"cannot read the file: {exc.strerror}"]) from None
     try:
         if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml  # type: ignore[import-untyped]
+            import yaml
 
             data = yaml.safe_load(text)
         else:
@@ -245,7 +246,7 @@ class Player:
                 detail = getattr(self, f"_{verb}")(i, step)
             except StepFailed:
                 raise
-            except Exception as exc:  # noqa: BLE001 - name the step, keep the cause
+            except Exception as exc:
                 raise StepFailed(i, step, f"{type(exc).__name__}: {exc}") from exc
             took = round(time.monotonic() - started, 3)
             self.log.steps.append({"index": i, "step": step, "seconds": took, "result": detail})

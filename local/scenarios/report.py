@@ -233,7 +233,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         flag = " [archived]" if t["archived"] else ""
         tasks = len(t["plan"]["tasks"]) if t["plan"] else 0
         lines.append(f"  {t['store'] or '-':>6}  {t['display_name']}{flag}: {len(t['owners'])} owners, "
-                     f"{len(t['members'])} members, {len(t['channels'])} channels, {tasks} tasks")  # fmt: skip
+                     f"{len(t['members'])} members, {len(t['channels'])} channels, "
+                     f"{tasks} tasks")  # fmt: skip
     if len(teams) > 40:
         lines.append(f"  … and {len(teams) - 40} more")
     lines.append(f"Problems: {len(report['problems'])}")

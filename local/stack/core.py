@@ -251,7 +251,11 @@ class HostProcess:
         with self.log_path.open("ab") as out:
             out.write(f"\n--- host start #{self.starts + 1} at {time.strftime('%H:%M:%S')} ---\n".encode())
             out.flush()
-            self.process = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+            # Own session: a terminal Ctrl-C reaches only the stack, which then stops the host
+            # with one SIGTERM (a second signal would make the host skip its grace period).
+            self.process = subprocess.Popen(
+                args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -401,7 +405,7 @@ class Stack:
             if self._state is not None:
                 try:
                     self.loop.run(self._state.close(), timeout=5)
-                except Exception:  # noqa: BLE001 - closing is best effort
+                except Exception:
                     pass
                 self._state = None
             self.bus.close()

@@ -25,12 +25,12 @@ def store_team_id(stack: Stack, store: str, objects: dict[str, list[dict[str, An
     live = {o["id"] for o in objects.get("team", []) if not o["deleted"]}
     candidates: list[str] = []
     if stack.commerce is not None:
-        candidates += [m["team_id"] for m in stack.commerce.mappings() if m.get("store") == store]
+        candidates += [str(m["team_id"]) for m in stack.commerce.mappings() if m.get("store") == store]
     try:
         record = stack.loop.run(stack.state().get_team(f"store:{store}"))
         if record is not None:
             candidates.append(record.team_id)
-    except Exception:  # noqa: BLE001 - the app may not have written its state yet
+    except Exception:
         pass
     for group in objects.get("group", []):
         if (
@@ -95,5 +95,6 @@ def act_in_teams(stack: Stack, step: dict[str, Any]) -> str:
         user_id = _user_id(objects, employee_id=str(step["by"]))
         task_id = _task_id(stack, objects, team_id, str(step["task"]))
         stack.graph.act(action.replace("_", "-"), taskId=task_id, userId=user_id)
-        return f"Planner task {task_id} ({step['task']}) {'completed' if action == 'complete_task' else 'started'}"
+        done = "completed" if action == "complete_task" else "started"
+        return f"Planner task {task_id} ({step['task']}) {done}"
     raise ValueError(f"unknown teams action {action!r}")

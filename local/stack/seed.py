@@ -50,12 +50,14 @@ async def _create_teams(stack: Stack, teams: list[dict[str, Any]]) -> dict[str, 
                 # Graph refuses an app-only team without an owner; a person creating the team owns it.
                 if not member_ids:
                     stack.say(
-                        f"  existing team of store {team['store']}: no owner or member in the directory; skipped"
+                        f"  existing team of store {team['store']}: "
+                        "no owner or member in the directory; skipped"
                     )
                     continue
                 owner_ids, member_ids = member_ids[:1], member_ids[1:]
                 stack.say(
-                    f"  existing team of store {team['store']}: no owner in the directory; the first member owns it"
+                    f"  existing team of store {team['store']}: "
+                    "no owner in the directory; the first member owns it"
                 )
             team_id = await gateway.create_team(display_name=str(team["display_name"]), owner_id=owner_ids[0])
             rest = [(u, MemberRole.OWNER) for u in owner_ids[1:]] + [

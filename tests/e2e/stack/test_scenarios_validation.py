@@ -21,9 +21,12 @@ def problems(steps: list[object], **top: object) -> list[str]:
 
 def test_a_valid_scenario_parses_with_every_verb() -> None:
     scenario = parse_scenario({"org": ORG, "steps": [
-        {"commerce": "hire_worker", "worker": {"personnel_number": "1", "name": "A"}, "store": "0042", "role": "worker"},
-        {"commerce": "transfer_worker", "personnel_number": "000321", "from_store": "0042", "to_store": "0043"},
-        {"commerce": "publish_task_list", "task_list": "TL-7", "stores": ["0043"], "target_date": "2026-12-01"},
+        {"commerce": "hire_worker", "worker": {"personnel_number": "1", "name": "A"}, "store": "0042",
+         "role": "worker"},
+        {"commerce": "transfer_worker", "personnel_number": "000321", "from_store": "0042",
+         "to_store": "0043"},
+        {"commerce": "publish_task_list", "task_list": "TL-7", "stores": ["0043"],
+         "target_date": "2026-12-01"},
         {"teams": "complete_task", "store": "0043", "task": "TL-7/1", "by": "000321"},
         {"fault": "graph_throttle", "ratio": 0.3, "seconds": 10},
         {"fault": "graph_errors", "status": 503, "ratio": 0.2, "seconds": 5},
@@ -86,7 +89,7 @@ def test_org_problems_and_missing_keys(tmp_path: Path) -> None:
 def test_files_are_read_with_their_name_in_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ScenarioError, match="bad.json: invalid scenario"):
+    with pytest.raises(ScenarioError, match=r"bad\.json: invalid scenario"):
         load_scenario(bad)
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"org": ORG, "steps": [{"wait": 0}]}), encoding="utf-8")
