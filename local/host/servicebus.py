@@ -12,6 +12,7 @@ after max delivery count), lock renewal while the handler runs (host.json
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -32,6 +33,7 @@ log = logging.getLogger("cts.local.servicebus")
 Handler = Callable[[func.ServiceBusMessage], Awaitable[None] | None]
 
 _MAX_ERROR_LENGTH = 4096  # Service Bus's limit for DeadLetterErrorDescription
+_RETRY_SECONDS = 1.0
 
 
 def _time(value: datetime | None) -> Datum | None:
@@ -168,7 +170,13 @@ async def run_delivery_loop(
             if free <= 0:
                 await asyncio.wait({*in_flight, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            messages = await broker.receive(entity, max_count=free, max_wait=60.0, stop=stop)
+            try:
+                messages = await broker.receive(entity, max_count=free, max_wait=60.0, stop=stop)
+            except Exception:  # e.g. the file locked by another process for too long: retry
+                log.exception("receiving from %s failed; retrying in %.0f s", entity, _RETRY_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _RETRY_SECONDS)
+                continue
             for message in messages:
                 if stop.is_set():
                     await _settle(broker.abandon(message), message)
@@ -224,6 +232,9 @@ async def _settle(settlement: Awaitable[None], message: ReceivedMessage) -> None
             message.message_id,
             message.sequence_number,
         )
+    except Exception:
+        # Not settled: the lock runs out and the message is delivered again. Nothing is lost.
+        log.exception("settling message %s (seq %d) failed", message.message_id, message.sequence_number)
 
 
 async def _renew_lock(

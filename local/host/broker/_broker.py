@@ -29,7 +29,7 @@ from shared.bus.protocol import (
     ReceivedMessage,
 )
 
-from ._store import ReceiverConfig, Row, SenderConfig, Store
+from ._store import MessageLockLost, ReceiverConfig, Row, SenderConfig, Store
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -96,6 +96,8 @@ class Broker:
         self._flusher: asyncio.Future[None] | None = None
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         await self._run(self._store.close)
         self._executor.shutdown(wait=True)
 
@@ -403,8 +405,6 @@ class _DeadLetterReceiver:
         await self.broker.abandon(message)
 
     async def release(self) -> None:
-        from ._store import MessageLockLost
-
         for message in list(self._held.values()):
             try:
                 await self.abandon(message)
