@@ -56,13 +56,21 @@ async def commerce_event(msg: func.ServiceBusMessage, client: df.DurableOrchestr
         )
         raise RejectedMessage(result)
     assert isinstance(result, CommerceHint)
+    from shared.sync.intake import handle_hint
+    from shared.sync.services import services
+
+    s = services()
+    handled = await handle_hint(
+        result, commerce=s.commerce, state=s.state, client=DurableClientAdapter(client), settings=s.settings
+    )
     log.info(
-        "commerce hint",
+        "commerce event",
         extra={
             "message_id": msg.message_id,
             "scope": result.scope.value,
-            "ids": result.ids,
             "event_type": result.event_type,
             "event_id": result.event_id,
+            "outcome": handled.outcome,
+            "teams": list(handled.keys),
         },
     )

@@ -437,6 +437,9 @@ class Stack:
             "CTS_WEBHOOK__NOTIFICATION_URL": (
                 f"http://127.0.0.1:{host_port}/api/graph/notifications?code={self.function_key}"
             ),
+            "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL": (
+                f"http://127.0.0.1:{host_port}/api/graph/lifecycle?code={self.function_key}"
+            ),
             "CTS_WEBHOOK__CLIENT_STATE": secrets.token_urlsafe(24),  # random per run
         }
         settings.update(self.config.extra_settings)

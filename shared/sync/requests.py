@@ -44,15 +44,16 @@ async def request_sync(key: TeamKey, client: OrchestrationClient, state: StateSt
     """Make sure `key` gets a sync pass that starts after this call; returns what was done."""
     await state.request_sync(str(key))
     iid = instance_id(key)
-    if await client.runtime_status(iid) in ACTIVE_STATUSES:
-        return "pending"  # the running orchestration sees the count when its pass ends
-    try:
-        await client.start_new(SYNC_ORCHESTRATOR, iid, {"key": str(key), "reason": reason})
-    except Exception:  # started by a concurrent request in between: it will see our count
+    for _ in range(3):
         if await client.runtime_status(iid) in ACTIVE_STATUSES:
-            return "pending"
-        raise
-    return "started"
+            return "pending"  # the running orchestration sees the count when its pass ends
+        try:
+            await client.start_new(SYNC_ORCHESTRATOR, iid, {"key": str(key), "reason": reason})
+            return "started"
+        except Exception:  # refused: started by a concurrent request, or finishing right now
+            continue
+    # Still refused: the request stays counted, so the sweeper will start the sync.
+    return "pending"
 
 
 async def sweep(client: OrchestrationClient, state: StateStore, failed_retry_after_seconds: int) -> list[str]:
