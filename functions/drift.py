@@ -99,6 +99,8 @@ async def graph_subscriptions(timer: func.TimerRequest) -> None:
 
     c = drift_clients()
     report = await SubscriptionKeeper(c.gateway, c.state, c.settings.webhook).ensure()
-    log.info("graph subscriptions kept", extra={"subscriptions": report.as_dict(), "past_due": timer.past_due})
+    log.info(
+        "graph subscriptions kept", extra={"subscriptions": report.as_dict(), "past_due": timer.past_due}
+    )
     if report.failed:
         raise RuntimeError(f"{len(report.failed)} subscription action(s) failed: {report.failed}")
