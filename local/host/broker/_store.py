@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS seen_ids (
     seen_at REAL NOT NULL,
     PRIMARY KEY (sender, message_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_ids_age ON seen_ids (sender, seen_at);
 """
 
 MAX_DELIVERY_REASON = "MaxDeliveryCountExceeded"
@@ -129,6 +130,7 @@ class Store:
         self.senders: dict[str, SenderConfig] = {}
         self.receivers: dict[str, ReceiverConfig] = {}
         self.subscriptions: dict[str, list[ReceiverConfig]] = {}
+        self._next_cleanup: dict[str, float] = {}
         self.reload()
 
     def close(self) -> None:
@@ -204,18 +206,19 @@ class Store:
         woken: set[str] = set()
         db = self.db
         with self._tx():
-            if cfg.duplicate_window > 0:
-                db.execute(
-                    "DELETE FROM seen_ids WHERE sender = ? AND seen_at < ?",
-                    (entity, now - cfg.duplicate_window),
-                )
+            window_start = now - cfg.duplicate_window
+            if cfg.duplicate_window > 0 and now >= self._next_cleanup.get(entity, 0.0):
+                # forget ids older than the window now and then, not on every send
+                db.execute("DELETE FROM seen_ids WHERE sender = ? AND seen_at < ?", (entity, window_start))
+                self._next_cleanup[entity] = now + min(cfg.duplicate_window / 10, 60.0)
             for message_id, props, body, scheduled_at, ttl in messages:
                 if cfg.duplicate_window > 0:
                     if db.execute(
-                        "SELECT 1 FROM seen_ids WHERE sender = ? AND message_id = ?", (entity, message_id)
+                        "SELECT 1 FROM seen_ids WHERE sender = ? AND message_id = ? AND seen_at >= ?",
+                        (entity, message_id, window_start),
                     ).fetchone():
                         continue
-                    db.execute("INSERT INTO seen_ids VALUES (?, ?, ?)", (entity, message_id, now))
+                    db.execute("INSERT OR REPLACE INTO seen_ids VALUES (?, ?, ?)", (entity, message_id, now))
                 app = props.get("application_properties") or {}
                 accepting = [t for t in targets if t.accepts(app)]
                 if not accepting:
