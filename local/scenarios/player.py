@@ -342,22 +342,34 @@ def request_reconcile(stack: Stack, *, store: str | None = None, dry_run: bool =
 
 
 def replay_dead_letters(stack: Stack) -> str:
-    """`cts dlq replay --yes` against the local broker, else `POST /api/admin/dlq/replay`."""
-    help_run = subprocess.run([sys.executable, "-m", "cts", "dlq", "replay", "--help"], cwd=ROOT,
-                              capture_output=True, text=True, env=_cts_env(stack), timeout=60)  # fmt: skip
+    """`cts dlq replay --yes` on this stack's data folder, else `POST /api/admin/dlq/replay`."""
+    cts = [
+        sys.executable,
+        "-m",
+        "cts",
+        "--target",
+        "local",
+        "--data",
+        str(stack.data),
+        "--host",
+        stack.host_url,
+    ]
+    help_run = subprocess.run([*cts, "dlq", "replay", "--help"], cwd=ROOT, capture_output=True, text=True,
+                              env=_cts_env(stack), timeout=60)  # fmt: skip
     if help_run.returncode == 0:
-        run = subprocess.run([sys.executable, "-m", "cts", "dlq", "replay", "--yes", "--json"], cwd=ROOT,
-                             capture_output=True, text=True, env=_cts_env(stack), timeout=300)  # fmt: skip
+        run = subprocess.run([*cts, "dlq", "replay", "--yes", "--json"], cwd=ROOT, capture_output=True,
+                             text=True, env=_cts_env(stack), timeout=300)  # fmt: skip
         if run.returncode != 0:
             raise RuntimeError(
                 f"cts dlq replay --yes failed ({run.returncode}): {(run.stderr or run.stdout)[-500:]}"
             )
-        return "cts dlq replay --yes: " + (run.stdout.strip().splitlines() or ["done"])[-1][:200]
+        stack.bus.reopen()
+        return "cts dlq replay --yes: " + " ".join(run.stdout.split())[:300]
     r = stack.call_app("POST", "admin/dlq/replay")
     if r.status_code < 400:
         return f"POST /api/admin/dlq/replay: {r.text[:200]}"
     raise RuntimeError(
-        "no way to replay dead letters yet: `cts dlq replay` does not exist "
+        "no way to replay dead letters: `cts dlq replay` does not exist "
         f"(python -m cts dlq replay --help exited {help_run.returncode}) and POST /api/admin/dlq/replay "
         f"answered {r.status_code}"
     )
@@ -367,8 +379,7 @@ def _cts_env(stack: Stack) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTS_")}
-    env.update(stack.settings)
-    env["CTS_BUS__LOCAL_BROKER_PATH"] = str(stack.bus.path)
+    env.update({k: v for k, v in stack.settings.items() if k.startswith("CTS_BUS__")})
     env["PYTHONPATH"] = str(ROOT)
     return env
 
@@ -384,17 +395,20 @@ def run_scenario(
     converge_timeout: float = 120.0,
     provision: bool = True,
     progress: Callable[[str], None] | None = None,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Start a fresh stack with the scenario's org, provision it (admin reconcile, then wait until
     converged), play the steps, wait until converged, read the report back, stop. Returns the
     report (and writes it to `report_path` if given). Raises `ScenarioError` before starting
-    anything when the file is invalid, `StepFailed` naming the step that could not be played."""
+    anything when the file is invalid, `StepFailed` naming the step that could not be played.
+    `settings` are app settings for the host (e.g. `CTS_PROVISIONING__MEMBERSHIP_MODE`)."""
     scenario = path if isinstance(path, Scenario) else load_scenario(path)
     say = progress or (lambda _m: None)
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cts-scenario-"))
     wall = time.monotonic()
     config = StackConfig(
-        org=scenario.org, data_dir=data, port_base=port_base, graph_scale=graph_scale, progress=say
+        org=scenario.org, data_dir=data, port_base=port_base, graph_scale=graph_scale, progress=say,
+        extra_settings=dict(settings or {}),
     )
     with Stack(config) as stack:
         started = time.monotonic()

@@ -78,6 +78,12 @@ def test_a_poison_event_is_dead_lettered_and_reported(stack: Stack) -> None:
     assert "not_json" in (dead[0]["description"] or "")
     assert dead[0]["event_id"] is None
     assert dead[0]["delivery_count"] >= 1
+    # dlq_replay resends it (cts dlq replay --yes); still poison, so it comes back to the DLQ.
+    player = Player(stack, converge_timeout=60)
+    player.play([{"dlq_replay": True}, {"wait": "converged"}])
+    assert player.log.steps[0]["result"].startswith("cts dlq replay --yes")
+    again = build_report(stack, timings={})["dead_letters"]
+    assert len(again) == 1 and "not_json" in (again[0]["description"] or "")
 
 
 def test_the_stack_stops_cleanly(tmp_path: Path) -> None:
