@@ -73,11 +73,13 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
       }
       // Replays from `cts dlq replay` are sent to the topic addressed to one subscription
       // (x-target-subscription); every subscription takes untargeted messages and its own only.
+      // The rule *replaces* $Default (a TrueFilter that would accept every copy). Grammar:
+      // https://learn.microsoft.com/azure/service-bus-messaging/service-bus-messaging-sql-filter
       resource rule 'rules' = {
-        name: 'own-or-untargeted'
+        name: '$Default'
         properties: {
           filterType: 'SqlFilter'
-          sqlFilter: { sqlExpression: '[x-target-subscription] IS NULL OR [x-target-subscription] = \'${subscriptionName}\'' }
+          sqlFilter: { sqlExpression: 'NOT EXISTS([x-target-subscription]) OR [x-target-subscription] = \'${subscriptionName}\'' }
         }
       }
     }
