@@ -127,7 +127,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     say(f"Playing {args.scenario}: {len(scenario.steps)} steps, org {scenario.org}")
     try:
-        report = run_scenario(scenario, report_path=args.report, data_dir=args.data, port_base=args.port_base,
+        report = run_scenario(scenario, report_path=args.report, data_dir=args.data,
+                              port_base=0 if args.port_base is None else args.port_base,
                               graph_scale=args.graph_scale or 0.2, converge_timeout=args.converge_timeout,
                               progress=say)  # fmt: skip
     except StepFailed as exc:
