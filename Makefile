@@ -45,3 +45,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache
+
+# Debian's Chromium and its driver for the ops page's browser test (tests/ops); runs as root in CI.
+# Idempotent: does nothing when /usr/bin/chromium and /usr/bin/chromedriver are there.
+.PHONY: browser
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi

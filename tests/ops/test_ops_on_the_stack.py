@@ -1,0 +1,151 @@
+"""The ops surface on the real local stack with the sample org: `cts status`, `cts reconcile`, and
+the ops page in a real headless Chromium (Debian's `chromium` + `chromium-driver`, installed by
+`make browser`): it loads, lists the sample org's stores, shows a dead letter, and its Replay
+button replays it.
+
+The stack's host runs function_app.py; the ops page is served by a second local host running
+tests/ops/page_app.py (the ops blueprint alone) on the stack's broker file and state store, until
+function_app.py registers functions/ops.py itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import wait_for
+from typer.testing import CliRunner
+
+from cts.cli import app as cts_app
+from local.host import LocalHost, running_host
+from local.scenarios.player import provision_org
+from local.stack import Stack, StackConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_ORG = ROOT / "local" / "scenarios" / "sample-org.json"
+PAGE_APP = str(Path(__file__).with_name("page_app.py"))
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOT = ROOT / ".local" / "ops-page.png"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig(org=SAMPLE_ORG, data_dir=tmp_path_factory.mktemp("stack"), port_base=0, graph_scale=0.2)
+    with Stack(config) as running:
+        assert provision_org(running, converge_timeout=60)["converged"], running.last_busy
+        yield running
+
+
+@pytest.fixture(scope="module")
+def page_host(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
+    settings = {
+        **stack.settings,
+        "CTS_BUS__LOCAL_BROKER": str(stack.data / "host" / "servicebus.sqlite"),
+    }
+    with running_host(PAGE_APP, tmp_path_factory.mktemp("page-host"), 0, settings, grace_period=2,
+                      use_local_settings=False) as host:  # fmt: skip
+        yield host
+
+
+def stores_of_the_sample_org() -> list[str]:
+    return [s["number"] for s in json.loads(SAMPLE_ORG.read_text())["stores"]]
+
+
+def cts(stack: Stack, *args: str) -> Any:
+    result = CliRunner().invoke(cts_app, ["--data", str(stack.data), "--host", stack.host_url, *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_cts_status_lists_every_store_of_the_sample_org_with_its_last_sync(stack: Stack) -> None:
+    data = json.loads(cts(stack, "status", "--json").stdout)
+    by_key = {t["key"]: t for t in data["teams"]}
+    for number in stores_of_the_sample_org():
+        team = by_key[f"store:{number}"]
+        assert team["last_sync"] and team["outcome"] in ("converged", "changed", "blocked", "held"), team
+    human = cts(stack, "status").stdout
+    assert "store:0001" in human and "team(s)" in human
+    one = json.loads(cts(stack, "status", "0001", "--json").stdout)
+    assert one["team"]["key"] == "store:0001" and one["team"]["team_id"]
+
+
+def test_cts_reconcile_dry_run_waits_and_prints_the_drift_report(stack: Stack) -> None:
+    result = cts(stack, "reconcile", "--store", "0001", "--store", "0002", "--dry-run")
+    assert "(dry run: nothing was changed): 2 team(s)" in result.stdout
+    report = json.loads(cts(stack, "reconcile", "--store", "0003", "--dry-run", "--json").stdout)
+    assert report["dry_run"] is True and set(report["stores"]) == {"store:0003"}
+
+
+def _browser() -> Any:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium and chromium-driver are missing: run `make browser`")
+        pytest.skip("Debian's chromium is not installed (make browser)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(stack: Stack, page_host: LocalHost) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    stack.bus.send_raw(b"this is not json", message_id="poison-1")
+    [dead] = wait_for(stack.bus.dead_letters, 30, "the poison event in the DLQ")
+    browser = _browser()
+    try:
+        browser.get(page_host.function_url("ops_page"))
+        assert "operations" in browser.title
+        shown = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#stores td.key")]
+        assert set(stores_of_the_sample_org()) <= set(shown)
+        row = browser.find_element(By.CSS_SELECTOR, f'tr.dead-letter[data-seq="{dead.sequence_number}"]')
+        assert "MaxDeliveryCountExceeded" in row.text and "not_json" in row.text
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        browser.set_window_size(1400, browser.execute_script("return document.body.scrollHeight + 120"))
+        browser.save_screenshot(str(SCREENSHOT))  # the whole page, for a human to look at
+
+        row.find_element(By.CSS_SELECTOR, "button.replay").click()
+        WebDriverWait(browser, 15).until(
+            ec.text_to_be_present_in_element((By.CSS_SELECTOR, "tr.dead-letter .result"), "replayed as")
+        )
+    finally:
+        browser.quit()
+
+    # The copy went to the same subscription; the app rejects it again (still poison), so it is
+    # back in the DLQ as a new message that remembers where it came from.
+    def back() -> list[Any]:
+        return [m for m in stack.bus.dead_letters() if m.sequence_number != dead.sequence_number]
+
+    [again] = wait_for(back, 30, "the replayed copy back in the DLQ")
+    assert dead.sequence_number not in [m.sequence_number for m in stack.bus.dead_letters()]
+    assert again.application_properties["x-original-message-id"] == "poison-1"
+    assert again.application_properties["x-replay-count"] == 1
+    audit = wait_for(lambda: stack.loop.run(stack.state().audit_trail("dlq")), 5, "the audit record")
+    assert audit[-1]["action"] == "replay" and audit[-1]["actor"] == "http:admin/dlq/replay"
+    page = httpx.get(page_host.function_url("ops_page") + "&format=json", timeout=30).json()
+    assert [d["replay_count"] for d in page["dead_letters"]] == [1]
+
+
+def test_the_dead_letter_functions_need_a_key_and_default_to_a_dry_run(stack: Stack, page_host: LocalHost) -> None:
+    url = page_host.function_url("admin_dlq_replay", with_key=False)
+    assert httpx.post(url, timeout=30).status_code == 401
+    before = [m.sequence_number for m in stack.bus.dead_letters()]
+    dry = httpx.post(page_host.function_url("admin_dlq_replay"), timeout=30).json()
+    assert dry["dry_run"] is True and dry["done"] == len(before)
+    assert [m.sequence_number for m in stack.bus.dead_letters()] == before
+    bad = httpx.get(page_host.function_url("admin_dlq_list") + "&since=soon", timeout=30)
+    assert bad.status_code == 400 and "bad --since" in bad.json()["error"]
+    listed = httpx.get(page_host.function_url("admin_dlq_list") + "&reason=MaxDeliveryCountExceeded", timeout=30)
+    assert [d["sequence_number"] for d in listed.json()] == before
+
