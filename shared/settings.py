@@ -125,6 +125,18 @@ class TaskSettings(BaseModel):
     # has at least `mass_delete_min_tasks`) is held: nothing is cancelled in Commerce; reported.
     mass_delete_ratio: float = Field(default=0.8, gt=0.0, le=1.0)
     mass_delete_min_tasks: int = Field(default=5, ge=1)
+    # NCRONTAB (six fields, seconds first) of the Planner poll timer; the binding reads
+    # CTS_TASKS__POLL_SCHEDULE. `poll_interval_seconds` is the least time between two polls (a
+    # timer firing earlier, e.g. after a restart, is skipped).
+    poll_schedule: str = "0 */2 * * * *"
+    # NCRONTAB of the task reconciliation: every open store task in Commerce whose version differs
+    # from the status table (or that has none) gets a mirror pass (covers lost events).
+    reconcile_schedule: str = "0 15 2 * * *"
+    # Store context (plan id, time zone, worker <-> user maps) is reused this long per process.
+    context_ttl_seconds: int = Field(default=60, ge=0)
+    # 412 -> re-read and re-decide, at most this many decisions per pass (then the pass fails and
+    # the orchestration retries it).
+    max_decide_rounds: int = Field(default=4, ge=1, le=20)
 
 
 class ReconcileSettings(BaseModel):

@@ -202,6 +202,17 @@ class Gateway:
             self.client(), details.task_id, _required(details.etag), fields
         )
 
+    async def read_task_bundle(
+        self, task_id: str, plan_id: str | None = None
+    ) -> tuple[PlannerTask, str | None, PlannerTaskDetails, list[PlannerBucket]] | None:
+        """Task, completedBy user id, details and the plan's buckets in one $batch; None if gone."""
+        return await planner.read_task_bundle(self.client(), task_id, plan_id)
+
+    async def update_task_fields(
+        self, task_id: str, etag: str, fields: TaskFields, *, clear_due: bool = False
+    ) -> PlannerTask:
+        return await planner.update_task_fields(self.client(), task_id, etag, fields, clear_due=clear_due)
+
     # subscriptions
     async def create_subscription(
         self,

@@ -213,3 +213,50 @@ async def update_task_details(
         "PATCH", f"planner/tasks/{task_id}/details", details_body(fields), {"If-Match": etag, **_RETURN}
     )
     return details_from(task_id, data) if data else await get_task_details(client, task_id)
+
+
+def completed_by_from(data: dict[str, Any]) -> str | None:
+    """`completedBy.user.id` (None when open, or completed by an application)."""
+    who = data.get("completedBy") or {}
+    user = who.get("user") if isinstance(who, dict) else None
+    return str(user["id"]) if isinstance(user, dict) and user.get("id") else None
+
+
+async def read_task_bundle(
+    client: GraphClient, task_id: str, plan_id: str | None = None
+) -> tuple[PlannerTask, str | None, PlannerTaskDetails, list[PlannerBucket]] | None:
+    """The task, who completed it, its details and its plan's buckets in ONE `$batch` call (the task
+    mirror reads all of them for every pair it decides). None when the task no longer exists."""
+    requests = [
+        BatchRequest("task", "GET", f"/planner/tasks/{task_id}"),
+        BatchRequest("details", "GET", f"/planner/tasks/{task_id}/details"),
+    ]
+    if plan_id:
+        requests.append(BatchRequest("buckets", "GET", f"/planner/plans/{plan_id}/buckets"))
+    responses = await run_batch(client, requests)
+    if responses["task"].status == 404:
+        return None
+    data = responses["task"].json() or {}
+    task = task_from(data)
+    details_response = responses["details"]
+    if details_response.status == 404:  # deleted between the two reads
+        return None
+    details = details_from(task_id, details_response.json() or {})
+    if plan_id:
+        page = responses["buckets"].json() or {}
+        rows = list(page.get("value", [])) + await _pages(client, page.get("@odata.nextLink"))
+        buckets = [bucket_from(b) for b in rows]
+    else:
+        buckets = await list_buckets(client, task.plan_id)
+    return task, completed_by_from(data), details, buckets
+
+
+async def update_task_fields(
+    client: GraphClient, task_id: str, etag: str, fields: TaskFields, *, clear_due: bool = False
+) -> PlannerTask:
+    """`update_task`, able to remove the due date (`dueDateTime: null`)."""
+    body = task_body(fields)
+    if clear_due:
+        body["dueDateTime"] = None
+    data, _ = await client.call("PATCH", f"planner/tasks/{task_id}", body, {"If-Match": etag, **_RETURN})
+    return task_from(data) if data else await get_task(client, task_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.state.backend import Backend, Entity, StateConflict
-from shared.state.store import StateStore, SyncRecord, TeamRecord
+from shared.state.store import MirrorRecord, StateStore, SyncRecord, TeamRecord
 
 if TYPE_CHECKING:
     from shared.settings import StateSettings
 
-__all__ = ["Backend", "Entity", "StateConflict", "StateStore", "SyncRecord", "TeamRecord", "open_state"]
+__all__ = ["Backend", "Entity", "MirrorRecord", "StateConflict", "StateStore", "SyncRecord", "TeamRecord", "open_state"]
 
 
 def open_state(settings: StateSettings) -> StateStore:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from shared.domain.plan import Problem
 from shared.domain.subscriptions import Subscription
 from shared.state.backend import Backend, StateConflict
+from shared.tasks.state import PairStatus
 
 MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS, LEASES, PEOPLE, SUBSCRIPTIONS = (
     "mappings",
@@ -32,6 +33,7 @@ MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS, LEASES, PEOPL
     "people",
     "subscriptions",
 )
+PAIRS = "pairs"  # task mirroring: pair status, last mirror result, plan per store, poll state
 
 
 def _now() -> datetime:
@@ -59,6 +61,19 @@ class SyncRecord(BaseModel):
     problems: list[Problem] = Field(default_factory=list)
     error: str | None = None
     instance_id: str | None = None
+
+
+class MirrorRecord(BaseModel):
+    """The last mirror pass of one task pair, for operators (admin/tasks) and tests."""
+
+    key: str
+    outcome: str = Field(description="shared.tasks.Outcome value, or held | blocked | failed")
+    at: datetime = Field(default_factory=_now)
+    writes: int = 0
+    rounds: int = 1
+    reports: list[dict[str, Any]] = Field(default_factory=list, description="Report actions (kind, detail)")
+    problems: list[Problem] = Field(default_factory=list)
+    error: str | None = None
 
 
 class StateStore:
@@ -327,6 +342,87 @@ class StateStore:
 
     async def delete_subscription(self, subscription_id: str) -> None:
         await self.backend.delete(SUBSCRIPTIONS, "graph", subscription_id)
+
+    # -- task mirroring (shared/mirror): pair status table, results, mirror requests ----------
+    async def get_pair(self, key: str) -> PairStatus | None:
+        """The status-table row of one mirrored pair ('TL-7/1@0042'), None when never synced."""
+        found = await self.backend.get(PAIRS, "pair", key)
+        return None if found is None else PairStatus.model_validate(found.data)
+
+    async def put_pair(self, status: PairStatus) -> None:
+        await self.backend.upsert(PAIRS, "pair", status.key, status.model_dump(mode="json"))
+
+    async def delete_pair(self, key: str) -> None:
+        await self.backend.delete(PAIRS, "pair", key)
+
+    async def list_pairs(self) -> list[PairStatus]:
+        return [PairStatus.model_validate(e.data) async for e in self.backend.query(PAIRS, "pair")]
+
+    async def record_mirror(self, record: MirrorRecord) -> None:
+        """The last mirror pass of a pair: outcome, reports and problems (shown by admin/tasks)."""
+        await self.backend.upsert(PAIRS, "last", record.key, record.model_dump(mode="json"))
+
+    async def get_mirror(self, key: str) -> MirrorRecord | None:
+        found = await self.backend.get(PAIRS, "last", key)
+        return None if found is None else MirrorRecord.model_validate(found.data)
+
+    async def list_mirrors(self) -> list[MirrorRecord]:
+        return [MirrorRecord.model_validate(e.data) async for e in self.backend.query(PAIRS, "last")]
+
+    async def put_value(self, partition: str, name: str, data: dict[str, Any]) -> None:
+        """Small named values of task mirroring (plan of a store, mass-delete hold, poll state)."""
+        await self.backend.upsert(PAIRS, partition, name, data)
+
+    async def get_value(self, partition: str, name: str) -> dict[str, Any] | None:
+        found = await self.backend.get(PAIRS, partition, name)
+        return None if found is None else dict(found.data)
+
+    async def request_mirror(self, key: str) -> int:
+        """`request_sync` for a mirrored pair (own partition: the team sweeper never sees it)."""
+        return await self._count_request("mirror", key)
+
+    async def mirror_requests_seen(self, key: str) -> int:
+        found = await self.backend.get(REQUESTS, "mirror", key)
+        return 0 if found is None else int(found.data["requested"])
+
+    async def finish_mirror_pass(self, key: str, covered: int) -> bool:
+        """`finish_pass` for a mirrored pair: True if more requests arrived meanwhile."""
+        for _ in range(16):
+            found = await self.backend.get(REQUESTS, "mirror", key)
+            if found is None:
+                return False
+            data = dict(found.data)
+            data["done"] = max(int(data["done"]), covered)
+            try:
+                await self.backend.upsert(REQUESTS, "mirror", key, data, if_match=found.etag)
+            except StateConflict:
+                continue
+            return int(data["requested"]) > int(data["done"])
+        raise StateConflict(f"mirror requests for {key} kept changing")
+
+    async def pending_mirrors(self) -> list[str]:
+        return [
+            e.row
+            async for e in self.backend.query(REQUESTS, "mirror")
+            if int(e.data["requested"]) > int(e.data["done"])
+        ]
+
+    async def _count_request(self, partition: str, key: str) -> int:
+        for _ in range(16):
+            found = await self.backend.get(REQUESTS, partition, key)
+            data: dict[str, Any] = {"requested": 1, "done": 0} if found is None else dict(found.data)
+            if found is not None:
+                data["requested"] = int(data["requested"]) + 1
+            data["at"] = _now().isoformat()
+            try:
+                if found is None:
+                    await self.backend.insert(REQUESTS, partition, key, data)
+                else:
+                    await self.backend.upsert(REQUESTS, partition, key, data, if_match=found.etag)
+                return int(data["requested"])
+            except StateConflict:
+                continue
+        raise StateConflict(f"{partition} requests for {key} kept changing")
 
     # -- audit -----------------------------------------------------------------------------
     async def audit(self, kind: str, record: dict[str, Any]) -> None:

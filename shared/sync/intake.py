@@ -31,7 +31,7 @@ class ScopeReader(Protocol):
 
 @dataclass(frozen=True)
 class Handled:
-    outcome: str  # requested | duplicate | stale | no_teams | not_handled_here
+    outcome: str  # requested | duplicate | stale | no_teams | tasks_requested | no_tasks
     keys: tuple[str, ...] = ()
     detail: str = ""
 
@@ -85,9 +85,14 @@ async def handle_hint(
         await state.mark_event(hint.dedupe_key)
         return Handled("stale", detail=f"control number {hint.control_number} <= {last} already handled")
     if hint.scope in (HintScope.TASK_LIST, HintScope.TASK):
-        # Task mirroring consumes these; provisioning has nothing to do for them.
+        # Task events go to task mirroring (one mirror_task orchestration per task x store).
+        from shared.mirror.intake import request_task_mirrors
+
+        pairs = await request_task_mirrors(hint, commerce=commerce, state=state, client=client)
+        if hint.control_number is not None:
+            await state.note_control_number(hint.scope_key, hint.control_number)
         await state.mark_event(hint.dedupe_key)
-        return Handled("not_handled_here", detail="task events are for task mirroring")
+        return Handled("tasks_requested" if pairs else "no_tasks", tuple(pairs))
     keys = await keys_for(hint, commerce, state, settings)
     for key in keys:
         started = await request_sync(key, client, state, reason=f"{hint.event_type} {hint.event_id}")

@@ -1,0 +1,145 @@
+"""Task mirroring: the `mirror_task` orchestration (one instance per task x store), its activities,
+the Planner poll and task reconciliation timers, and the admin view. Thin: the work is in
+shared/mirror (I/O) and shared/tasks (the pure decision table). Register with
+`app.register_functions(functions.tasks.bp)`.
+
+App settings the bindings read: CTS_TASKS__POLL_SCHEDULE, CTS_TASKS__RECONCILE_SCHEDULE (NCRONTAB).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions.durable_client import DurableClientAdapter
+
+bp = df.Blueprint()
+log = logging.getLogger("cts.tasks")
+
+PASS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1_000, max_number_of_attempts=5)
+
+
+# -- orchestrator (deterministic: no I/O, no clock but the context's) ---------------------------
+@bp.orchestration_trigger(context_name="context")
+def mirror_task(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """One pair's mirror: a pass, then exactly one more if requests arrived meanwhile."""
+    data = context.get_input() or {}
+    key = data["key"]
+    result = yield context.call_activity_with_retry("mirror_task_pass", PASS_RETRY, {"key": key})
+    more = yield context.call_activity("mirror_finish_pass", {"key": key, "covered": result.get("covered", 0)})
+    context.set_custom_status(
+        {"key": key, "outcome": result["outcome"], "writes": result["writes"], "reports": result["reports"]}
+    )
+    if more:
+        context.continue_as_new({"key": key, "reason": "requests arrived during the pass"})
+        return None
+    return result
+
+
+# -- activities ----------------------------------------------------------------------------------
+@bp.activity_trigger(input_name="payload")
+async def mirror_task_pass(payload: dict[str, Any]) -> dict[str, Any]:
+    from shared.mirror import mirror_pass
+    from shared.sync.services import services
+
+    s = services()
+    key = str(payload["key"])
+    covered = await s.state.mirror_requests_seen(key)
+    result = await mirror_pass(
+        key, commerce=s.commerce.client, gateway=s.gateway, state=s.state, settings=s.settings  # type: ignore[attr-defined]
+    )
+    result.covered = covered
+    log.info("mirror pass", extra=result.to_json())
+    return result.to_json()
+
+
+@bp.activity_trigger(input_name="payload")
+async def mirror_finish_pass(payload: dict[str, Any]) -> bool:
+    from shared.sync.services import services
+
+    return await services().state.finish_mirror_pass(str(payload["key"]), int(payload["covered"]))
+
+
+# -- timers ----------------------------------------------------------------------------------------
+async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[str, Any]:
+    from shared.mirror import poll_plans, request_mirrors, sweep_mirrors
+    from shared.sync.services import services
+
+    s = services()
+    if s.settings.tasks.todo_mode:
+        log.warning("tasks.todo_mode is set, but the To Do mode is not implemented; Planner only")
+    adapter = DurableClientAdapter(client)
+    result = await poll_plans(gateway=s.gateway, state=s.state, settings=s.settings, force=force)
+    started = await request_mirrors(result.to_mirror, adapter, s.state, reason="planner poll")
+    swept = await sweep_mirrors(adapter, s.state)
+    out = {**result.to_json(), "started": started, "swept": swept}
+    if result.to_mirror or swept:
+        log.info("planner poll", extra=out)
+    return out
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%CTS_TASKS__POLL_SCHEDULE%", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def task_poll(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Teams -> Commerce: ETag poll of the plans with open mirrored tasks; restarts lost mirrors."""
+    await _poll(client, force=False)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%CTS_TASKS__RECONCILE_SCHEDULE%", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def task_reconcile(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Commerce -> Teams safety net: a pass for every store task the status table has not seen."""
+    from shared.mirror import reconcile_keys, request_mirrors
+    from shared.sync.services import services
+
+    s = services()
+    keys = await reconcile_keys(s.commerce.client, s.state)  # type: ignore[attr-defined]
+    started = await request_mirrors(keys, DurableClientAdapter(client), s.state, reason="task reconciliation")
+    log.info("task reconciliation", extra={"pairs": len(keys), "started": started})
+
+
+# -- admin ---------------------------------------------------------------------------------------
+def _json(data: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(data, default=str), status_code=status, mimetype="application/json")
+
+
+@bp.route(route="admin/tasks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_tasks(req: func.HttpRequest) -> func.HttpResponse:
+    """Every mirrored pair (or `?key=TL-7/1@0042`): its status row and last pass with problems."""
+    from shared.sync.services import services
+
+    state = services().state
+    key = req.params.get("key")
+    pairs = {p.key: p for p in await state.list_pairs()} if key is None else {}
+    mirrors = {m.key: m for m in await state.list_mirrors()} if key is None else {}
+    if key is not None:
+        pair, mirror = await state.get_pair(key), await state.get_mirror(key)
+        if pair is None and mirror is None:
+            return _json({"error": f"no mirrored task {key}"}, 404)
+        pairs = {key: pair} if pair else {}
+        mirrors = {key: mirror} if mirror else {}
+    rows = []
+    for k in sorted(set(pairs) | set(mirrors)):
+        pair, mirror = pairs.get(k), mirrors.get(k)
+        rows.append(
+            {
+                "key": k,
+                "plan_id": pair.plan_id if pair else None,
+                "planner_task_id": pair.planner.task_id if pair and pair.planner else None,
+                "tombstone": pair.tombstone if pair else False,
+                "last_decision": pair.last_decision if pair else None,
+                "last_pass": mirror.model_dump(mode="json") if mirror else None,
+            }
+        )
+    return _json(rows)
+
+
+@bp.route(route="admin/tasks/poll", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def admin_tasks_poll(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Poll Planner now (ignores `tasks.poll_interval_seconds`); answers what the poll found."""
+    return _json(await _poll(client, force=True))

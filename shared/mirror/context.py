@@ -1,0 +1,138 @@
+"""What a pair's decision needs beyond the two records: the store's plan, time zone and worker <->
+Entra user maps, and the task list's name and definition (`MirrorContext`).
+
+The plan is the store team's plan titled `provisioning.plan_title`, created when missing and
+remembered in the state store. Store and list context is read from Commerce and reused for
+`tasks.context_ttl_seconds` per process (a burst of events for one list reads it once).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.domain.teams import TeamKey
+from shared.domain.tasks import TaskList
+from shared.settings import Settings
+from shared.state import StateStore
+from shared.tasks import MirrorContext
+
+
+class NoPlan(Exception):
+    """The store has no team (yet): nothing can be mirrored; reported, retried by reconciliation."""
+
+
+@dataclass(frozen=True)
+class StoreContext:
+    store: str
+    plan_id: str
+    time_zone: str | None
+    user_of: dict[str, str] = field(default_factory=dict)
+    worker_of: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        found = self._items.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: str, value: Any, ttl: float) -> None:
+        if ttl > 0:
+            self._items[key] = (time.monotonic() + ttl, value)
+
+    def drop(self, key: str) -> None:
+        self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+CACHE = _Cache()
+
+
+class PlannerPlans(Protocol):
+    async def list_plans(self, group_id: str) -> Any: ...
+
+    async def create_plan(self, group_id: str, title: str) -> Any: ...
+
+    async def resolve_upns(self, upns: Any) -> Any: ...
+
+
+async def plan_of_store(store: str, state: StateStore, gateway: PlannerPlans, settings: Settings) -> str:
+    """The store team's task plan (found by title, else created); remembered per store."""
+    team = await state.get_team(str(TeamKey.store(store)))
+    if team is None:
+        raise NoPlan(f"store {store} has no team yet; its tasks are mirrored once the team exists")
+    known = await state.get_value("plan", store)
+    if known and known.get("team_id") == team.team_id and known.get("plan_id"):
+        return str(known["plan_id"])
+    title = settings.provisioning.plan_title
+    plans = await gateway.list_plans(team.team_id)
+    found = next((p for p in plans if p.title == title), None)
+    if found is None:
+        found = await gateway.create_plan(team.team_id, title)
+    await state.put_value("plan", store, {"team_id": team.team_id, "plan_id": found.plan_id})
+    return str(found.plan_id)
+
+
+async def store_context(
+    store: str, *, commerce: Any, state: StateStore, gateway: PlannerPlans, settings: Settings
+) -> StoreContext:
+    cached = CACHE.get(f"store:{store}")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    from shared.sync.team_pass import resolve_identities
+
+    plan_id = await plan_of_store(store, state, gateway, settings)
+    org = await commerce.read_org(store=store)
+    identities = await resolve_identities(org, gateway)  # type: ignore[arg-type]
+    user_of = {p: i.user_id for p, i in identities.items() if i.user_id}
+    the_store = next((s for s in org.stores if s.number == store), None)
+    ctx = StoreContext(
+        store=store,
+        plan_id=plan_id,
+        time_zone=the_store.time_zone if the_store else None,
+        user_of=user_of,
+        worker_of={u: p for p, u in user_of.items()},
+        names={w.personnel_number: w.name for w in org.workers},
+    )
+    CACHE.put(f"store:{store}", ctx, settings.tasks.context_ttl_seconds)
+    return ctx
+
+
+async def task_list(list_id: str, *, commerce: Any, settings: Settings) -> TaskList | None:
+    cached = CACHE.get(f"list:{list_id}")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    found = next(iter(await commerce.task_lists([list_id])), None)
+    if found is not None:
+        CACHE.put(f"list:{list_id}", found, settings.tasks.context_ttl_seconds)
+    return found  # type: ignore[no-any-return]
+
+
+def mirror_context(
+    store: StoreContext,
+    listed: TaskList | None,
+    task_id: str,
+    settings: Settings,
+    *,
+    deletions_held: bool = False,
+) -> MirrorContext:
+    return MirrorContext(
+        plan_id=store.plan_id,
+        list_name=listed.name if listed and listed.name else None,
+        definition=listed.task(task_id) if listed else None,
+        time_zone=store.time_zone,
+        user_of=store.user_of,
+        worker_of=store.worker_of,
+        contact_names=store.names,
+        settings=settings.tasks,
+        deletions_held=deletions_held,
+    )

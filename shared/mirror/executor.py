@@ -1,0 +1,181 @@
+"""Running one `Decision` against Graph and Commerce (the executor contract in shared/tasks/decide.py).
+
+Every write sends its `if_match`; `Stale` (a 412, or a 404 on PATCH, from either side) tells the
+pass to re-read and decide again. After each write the status to record takes the version the
+write returned, so the next poll does not see our own write as a change (one pass saved per write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.commerce.errors import NotFound as CommerceNotFound
+from shared.commerce.errors import PreconditionFailed as CommercePreconditionFailed
+from shared.commerce.mapping import UNSET
+from shared.domain.planner import PlannerBucket, PlannerTaskDetails, TaskDetailsFields, TaskFields
+from shared.domain.tasks import StoreTask, TaskStatus
+from shared.graph.errors import NotFound as GraphNotFound
+from shared.graph.errors import PreconditionFailed as GraphPreconditionFailed
+from shared.tasks import (
+    CommerceSide,
+    CreatePlannerTask,
+    Decision,
+    DeletePlannerTask,
+    PairStatus,
+    UpdatePlannerDetails,
+    UpdatePlannerFields,
+    WriteCommerceAssignee,
+    WriteCommerceStatus,
+)
+
+
+class Stale(Exception):
+    """A side changed since it was read (412, or 404 on PATCH): re-read and decide again.
+    `created` is the status with the id of a Planner task created before the failure (record it)."""
+
+    def __init__(self, message: str, created: PairStatus | None = None) -> None:
+        super().__init__(message)
+        self.created = created
+
+
+@dataclass
+class Executed:
+    status: PairStatus | None
+    writes: int = 0
+    graph_writes: list[str] = field(default_factory=list)
+
+
+class Buckets:
+    """The plan's buckets by name; a missing one is created on first use."""
+
+    def __init__(self, gateway: Any, plan_id: str, known: list[PlannerBucket] | None) -> None:
+        self.gateway, self.plan_id = gateway, plan_id
+        self._by_name: dict[str, str] | None = (
+            None if known is None else {b.name: b.bucket_id for b in reversed(known)}
+        )
+
+    async def id_of(self, name: str) -> str:
+        if self._by_name is None:
+            listed = await self.gateway.list_buckets(self.plan_id)
+            self._by_name = {b.name: b.bucket_id for b in reversed(listed)}
+        if name not in self._by_name:
+            self._by_name[name] = (await self.gateway.create_bucket(self.plan_id, name)).bucket_id
+        return self._by_name[name]
+
+
+def _planner_version(status: PairStatus | None, etag: str | None, details_etag: str | None = None) -> PairStatus | None:
+    if status is None or status.planner is None:
+        return status
+    update: dict[str, Any] = {}
+    if etag:
+        update["etag"] = etag
+    if details_etag:
+        update["details_etag"] = details_etag
+    return status.model_copy(update={"planner": status.planner.model_copy(update=update)})
+
+
+def _commerce_version(status: PairStatus | None, row: StoreTask) -> PairStatus | None:
+    if status is None or status.commerce is None:
+        return status
+    seen = CommerceSide.seen(row)
+    side = status.commerce.model_copy(update={"version": seen.version, "modified_at": row.modified_at})
+    return status.model_copy(update={"commerce": side})
+
+
+async def execute(
+    decision: Decision,
+    *,
+    commerce_task: StoreTask | None,
+    gateway: Any,
+    commerce: Any,
+    buckets: Buckets,
+    on_created: Callable[[PairStatus], Awaitable[None]] | None = None,
+) -> Executed:
+    """Run the writes in order; return the status to record. Raises `Stale` (re-decide),
+    `PlannerLimitExceeded` (reported by the caller) or a transient error (retried)."""
+    status = decision.status
+    done = Executed(status=status)
+    row = commerce_task
+    details_changed = False
+    task_id: str | None = None
+    created: PairStatus | None = None
+    for action in decision.writes:
+        try:
+            if isinstance(action, CreatePlannerTask):
+                want = action.task
+                task = await gateway.create_task(
+                    action.plan_id,
+                    TaskFields(
+                        title=want.title,
+                        bucket_id=await buckets.id_of(want.bucket),
+                        percent_complete=want.percent_complete,
+                        due=want.due,
+                        assign=want.assignee_ids,
+                    ),
+                )
+                task_id = task.task_id
+                # Record the id before anything else can fail: without it the next pass creates again.
+                status = status.created(task.task_id, task.etag) if status else status
+                created = status
+                if on_created is not None and status is not None:
+                    await on_created(status)  # recorded at once: a crash now leaves no orphan
+                details = await gateway.get_task_details(task.task_id)
+                written = await gateway.update_task_details(details, TaskDetailsFields(description=want.description))
+                status = _planner_version(status, None, written.etag)
+                details_changed = True
+            elif isinstance(action, UpdatePlannerFields):
+                task_id = action.task_id
+                fields = TaskFields(
+                    title=action.title,
+                    bucket_id=await buckets.id_of(action.bucket) if action.bucket is not None else None,
+                    due=action.due,
+                    percent_complete=action.percent_complete,
+                    assign=action.assign,
+                    unassign=action.unassign,
+                )
+                updated = await gateway.update_task_fields(
+                    action.task_id, action.if_match or "*", fields, clear_due=action.clear_due
+                )
+                status = _planner_version(status, updated.etag)
+            elif isinstance(action, UpdatePlannerDetails):
+                task_id = action.task_id
+                ref = PlannerTaskDetails(task_id=action.task_id, etag=action.if_match or "*")
+                written = await gateway.update_task_details(ref, TaskDetailsFields(description=action.description))
+                status = _planner_version(status, None, written.etag)
+                details_changed = True
+            elif isinstance(action, DeletePlannerTask):
+                try:
+                    await gateway.delete_task(action.task_id, action.if_match or "*")
+                except GraphNotFound:
+                    pass  # already gone: done
+            elif isinstance(action, WriteCommerceStatus | WriteCommerceAssignee):
+                if row is None:
+                    raise Stale(f"{decision.key}: no Commerce row to write")
+                if isinstance(action, WriteCommerceStatus):
+                    done_now = action.status is TaskStatus.COMPLETED
+                    keep = action.status is TaskStatus.CANCELED
+                    row = await commerce.update_store_task(
+                        row,
+                        status=action.status,
+                        completed_by=UNSET if keep else (action.completed_by if done_now else None),
+                        completed_at=UNSET if keep else (action.completed_at if done_now else None),
+                        force=row.etag is None,
+                    )
+                else:
+                    row = await commerce.update_store_task(
+                        row, assigned_to=action.assigned_to, force=row.etag is None
+                    )
+                status = _commerce_version(status, row)
+        except (GraphPreconditionFailed, CommercePreconditionFailed) as exc:
+            raise Stale(f"{decision.key}: {exc}", created if created else None) from exc
+        except (GraphNotFound, CommerceNotFound) as exc:
+            raise Stale(f"{decision.key}: gone while writing ({exc})", created if created else None) from exc
+        done.writes += 1
+        done.graph_writes.append(action.action)
+    if details_changed and task_id is not None:
+        # Planner moves the task's ETag when its details change (hasDescription); take the final one.
+        status = _planner_version(status, (await gateway.get_task(task_id)).etag)
+    done.status = status
+    return done

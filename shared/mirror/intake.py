@@ -1,0 +1,66 @@
+"""Commerce -> Teams intake: which pairs a task event names, and the task reconciliation.
+
+A task event is a hint like any other: `TaskChanged` names one store task (one pair);
+`TaskListPublished` / `TaskListChanged` name a list, whose published copies are read *now* from
+Commerce (one OData query) -- so a list published to 40 stores requests 40 pairs' passes.
+The reconciliation reads every store task and requests a pass for each one whose Commerce version
+differs from the status table (or that was never mirrored): lost events are covered by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.domain.events import CommerceHint, HintScope
+from shared.domain.tasks import StoreTask, TaskStatus
+from shared.mirror.requests import request_mirrors
+from shared.state import StateStore
+from shared.sync.requests import OrchestrationClient
+from shared.tasks import CommerceSide, PairStatus
+
+
+def _store_tasks_reader(commerce: Any) -> Any:
+    # handle_hint receives the scope reader (CommerceScopeReader wraps the CommerceClient as
+    # `.client`); the mirror needs the client's store_tasks().
+    return commerce if hasattr(commerce, "store_tasks") else commerce.client
+
+
+async def keys_of_hint(hint: CommerceHint, commerce: Any) -> list[str]:
+    ids = hint.ids
+    if hint.scope is HintScope.TASK:
+        return [f"{ids['task_list']}/{ids['task']}@{ids['store']}"]
+    if hint.scope is HintScope.TASK_LIST:
+        rows: list[StoreTask] = await _store_tasks_reader(commerce).store_tasks(task_list=ids["task_list"])
+        return sorted({t.key for t in rows})
+    raise ValueError(f"not a task hint: {hint.scope}")
+
+
+async def request_task_mirrors(
+    hint: CommerceHint, *, commerce: Any, state: StateStore, client: OrchestrationClient
+) -> list[str]:
+    """Request a mirror pass for every pair the hint names; returns the keys."""
+    keys = await keys_of_hint(hint, commerce)
+    await request_mirrors(keys, client, state, reason=f"{hint.event_type} {hint.event_id}")
+    return keys
+
+
+def needs_pass(task: StoreTask, status: PairStatus | None) -> bool:
+    """Whether a store task differs from what the status table last saw of it."""
+    if status is None:
+        return task.status is not TaskStatus.CANCELED
+    if status.tombstone:
+        return False
+    if status.planner is None or status.planner.task_id is None:
+        return True
+    seen = CommerceSide.seen(task).version
+    return status.commerce is None or seen is None or seen != status.commerce.version
+
+
+async def reconcile_keys(commerce: Any, state: StateStore) -> list[str]:
+    """Pairs whose Commerce side moved without the app seeing it, and pairs whose store task is gone."""
+    rows: list[StoreTask] = await _store_tasks_reader(commerce).store_tasks()
+    pairs = {p.key: p for p in await state.list_pairs()}
+    keys = [t.key for t in rows if needs_pass(t, pairs.get(t.key))]
+    present = {t.key for t in rows}
+    keys += [k for k, p in pairs.items() if k not in present and not p.tombstone]
+    return sorted(set(keys))

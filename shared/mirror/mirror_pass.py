@@ -1,0 +1,139 @@
+"""One mirror pass for one pair: read both sides, decide, act, record -- the reconcile contract for
+tasks. Level-based and idempotent: a pass reads the *current* store task and Planner task, so
+duplicate, late or lost signals are harmless and a pass after a quiet period writes nothing.
+
+412 / 404-on-PATCH -> re-read and decide again (at most `tasks.max_decide_rounds` decisions, then
+the pass raises and the orchestration retries it). A Planner limit (403 with a limit code) is not
+retried: it is recorded as a problem of the pair (admin/tasks) and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from shared.domain.plan import Problem, ProblemKind
+from shared.graph.errors import PlannerLimitExceeded
+from shared.mirror.context import NoPlan, mirror_context, store_context, task_list
+from shared.mirror.executor import Buckets, Stale, execute
+from shared.mirror.keys import PairKey
+from shared.mirror.reader import read_planner_task, read_store_task
+from shared.settings import Settings
+from shared.state import MirrorRecord, StateStore
+from shared.tasks import Decision, PairStatus, ReportKind, decide
+
+log = logging.getLogger("cts.tasks")
+
+_PROBLEM_OF = {
+    ReportKind.PLANNER_LIMIT: ProblemKind.PLANNER_LIMIT,
+    ReportKind.OWNED_FIELD_OVERWRITTEN: ProblemKind.OWNED_FIELD_OVERWRITTEN,
+}
+
+
+@dataclass
+class PassResult:
+    key: str
+    outcome: str
+    writes: int = 0
+    rounds: int = 0
+    reports: int = 0
+    covered: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def mirror_pass(
+    key: str, *, commerce: Any, gateway: Any, state: StateStore, settings: Settings
+) -> PassResult:
+    """Mirror one pair (`commerce` is the CommerceClient, `gateway` the Graph gateway)."""
+    pair = PairKey.parse(key)
+    try:
+        store = await store_context(pair.store, commerce=commerce, state=state, gateway=gateway, settings=settings)
+    except NoPlan as exc:
+        problem = Problem(kind=ProblemKind.BLOCKED_MAPPED_TEAM_MISSING, detail=str(exc), store=pair.store)
+        await state.record_mirror(MirrorRecord(key=key, outcome="blocked", problems=[problem]))
+        await state.bump("tasks.blocked")
+        return PassResult(key=key, outcome="blocked")
+    listed = await task_list(pair.task_list, commerce=commerce, settings=settings)
+    attempted: PairStatus | None = None
+    rounds = settings.tasks.max_decide_rounds
+    for round_no in range(1, rounds + 1):
+        status = await state.get_pair(key)
+        current = status.with_written(attempted) if status is not None else None
+        row = await read_store_task(commerce, pair)
+        task_id = current.planner.task_id if current and current.planner else None
+        view, buckets = None, None
+        if task_id:
+            view, buckets = await read_planner_task(gateway, task_id, store.plan_id, current.planner if current else None)
+        held = False
+        if task_id and view is None:
+            held = bool((await state.get_value("held", store.plan_id) or {}).get("held"))
+        ctx = mirror_context(store, listed, pair.task, settings, deletions_held=held)
+        decision = decide(row, view, current, ctx)
+        try:
+            executed = await execute(
+                decision,
+                commerce_task=row,
+                gateway=gateway,
+                commerce=commerce,
+                buckets=Buckets(gateway, store.plan_id, buckets or None),
+                on_created=state.put_pair,
+            )
+        except Stale as exc:
+            log.info("stale version, deciding again", extra={"key": key, "round": round_no, "why": str(exc)})
+            await state.bump("tasks.stale_rounds")
+            attempted = decision.status
+            continue
+        except PlannerLimitExceeded as exc:
+            problem = Problem(kind=ProblemKind.PLANNER_LIMIT, detail=f"{exc} (plan {store.plan_id})", store=pair.store)
+            await state.record_mirror(
+                MirrorRecord(key=key, outcome="held", rounds=round_no, problems=[problem], error=str(exc))
+            )
+            await state.bump("tasks.planner_limit")
+            log.warning("planner limit", extra={"key": key, "error": str(exc)})
+            return PassResult(key=key, outcome="held", rounds=round_no)
+        if executed.status is None:
+            if status is not None:
+                await state.delete_pair(key)
+        else:
+            await state.put_pair(executed.status)
+        await _record(state, decision, executed.writes, round_no)
+        return PassResult(
+            key=key,
+            outcome=decision.outcome.value,
+            writes=executed.writes,
+            rounds=round_no,
+            reports=len(decision.reports),
+        )
+    raise RuntimeError(f"{key}: still changing after {rounds} decisions; the pass is retried")
+
+
+async def _record(state: StateStore, decision: Decision, writes: int, rounds: int) -> None:
+    reports = [{"kind": r.kind.value, "detail": r.detail, "fields": list(r.fields)} for r in decision.reports]
+    store = PairKey.parse(decision.key).store
+    problems = [
+        Problem(kind=_PROBLEM_OF[r.kind], detail=r.detail, store=store)
+        for r in decision.reports
+        if r.kind in _PROBLEM_OF
+    ]
+    if not reports and writes == 0:
+        # An echo or in-sync pass keeps what the last real change reported (ops can still see it).
+        previous = await state.get_mirror(decision.key)
+        if previous is not None:
+            reports, problems = previous.reports, previous.problems
+    for r in decision.reports:
+        log.info("task decision reported", extra={"key": decision.key, "kind": r.kind.value, "detail": r.detail})
+        await state.bump(f"tasks.report.{r.kind.value}")
+    await state.bump(f"tasks.{decision.outcome.value}")
+    await state.record_mirror(
+        MirrorRecord(
+            key=decision.key,
+            outcome=decision.outcome.value,
+            writes=writes,
+            rounds=rounds,
+            reports=reports,
+            problems=problems,
+        )
+    )
