@@ -11,13 +11,17 @@ import typer
 
 app = typer.Typer(
     name="cts",
-    help="Operate the Commerce ↔ Teams sync: dead letters, status, reconciliation, Graph subscriptions, settings, event intake checks.",
+    help=(
+        "Operate the Commerce ↔ Teams sync: dead letters, status, reconciliation, Graph subscriptions, "
+        "settings, event intake checks."
+    ),
     no_args_is_help=True,
     add_completion=False,
 )
 settings_app = typer.Typer(help="Inspect the app's settings.", no_args_is_help=True)
-intake_app = typer.Typer(help="Check Commerce event messages the way the Service Bus trigger does.",
-                         no_args_is_help=True)
+intake_app = typer.Typer(
+    help="Check Commerce event messages the way the Service Bus trigger does.", no_args_is_help=True
+)
 app.add_typer(settings_app, name="settings")
 app.add_typer(intake_app, name="intake")
 

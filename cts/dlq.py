@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cts.target import JsonOption, current, echo_json, run
+from cts.target import JsonOption, current, echo_json, fail, run
 
 app = typer.Typer(
     help="Dead letters: list, show, replay to the same subscription, purge (dry run unless --yes).",
@@ -26,20 +26,30 @@ app = typer.Typer(
 
 Entity = Annotated[
     list[str] | None,
-    typer.Option("--entity", "-e", help="Queue or topic/subscription (repeatable; default: the app's entities)."),
+    typer.Option(
+        "--entity", "-e", help="Queue or topic/subscription (repeatable; default: the app's entities)."
+    ),
 ]
-Reason = Annotated[list[str] | None, typer.Option("--reason", "-r", help="Dead-letter reason, exact (repeatable).")]
+Reason = Annotated[
+    list[str] | None, typer.Option("--reason", "-r", help="Dead-letter reason, exact (repeatable).")
+]
 EventType = Annotated[
-    list[str] | None, typer.Option("--event-type", help="Business event id, e.g. RetailStoreChanged (repeatable).")
+    list[str] | None,
+    typer.Option("--event-type", help="Business event id, e.g. RetailStoreChanged (repeatable)."),
 ]
-Store = Annotated[list[str] | None, typer.Option("--store", "-s", help="Store number the event is about (repeatable).")]
+Store = Annotated[
+    list[str] | None, typer.Option("--store", "-s", help="Store number the event is about (repeatable).")
+]
 Since = Annotated[
-    str | None, typer.Option(help="Enqueued at or after: ISO time (2025-05-01T10:00Z), date, or age (30m, 2h, 7d).")
+    str | None,
+    typer.Option(help="Enqueued at or after: ISO time (2025-05-01T10:00Z), date, or age (30m, 2h, 7d)."),
 ]
 Until = Annotated[str | None, typer.Option(help="Enqueued before: ISO time, date, or age.")]
 Seq = Annotated[list[int] | None, typer.Option("--seq", help="Only this sequence number (repeatable).")]
 Limit = Annotated[int | None, typer.Option(min=1, help="At most this many messages.")]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Act; without it this is a dry run that changes nothing.")]
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Act; without it this is a dry run that changes nothing.")
+]
 
 
 def _console() -> Console:
@@ -47,9 +57,12 @@ def _console() -> Console:
 
 
 def _selection(**kwargs: Any) -> Any:
-    from shared.ops.dlq import build_filter
+    from shared.ops.dlq import BadFilter, build_filter
 
-    return build_filter(**kwargs)
+    try:
+        return build_filter(**kwargs)
+    except BadFilter as exc:
+        fail(str(exc), 2)
 
 
 async def _entities(bus: Any, entity: list[str] | None, target: Any) -> list[Any]:
@@ -88,7 +101,9 @@ def dlq_list(
     from shared.ops.dlq import list_all, view
 
     target = current(ctx)
-    selection = _selection(reasons=reason, event_types=event_type, stores=store, since=since, until=until, limit=limit)
+    selection = _selection(
+        reasons=reason, event_types=event_type, stores=store, since=since, until=until, limit=limit
+    )
 
     async def work() -> list[dict[str, Any]]:
         async with target.bus() as bus:
@@ -102,11 +117,22 @@ def dlq_list(
         typer.echo("no dead letters match")
         return
     table = Table(show_lines=False)
-    for col in ("entity", "seq", "enqueued (UTC)", "reason", "description", "deliv.", "replays", "event", "store"):
+    for col in (
+        "entity",
+        "seq",
+        "enqueued (UTC)",
+        "reason",
+        "description",
+        "deliv.",
+        "replays",
+        "event",
+        "store",
+    ):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            r["entity"], str(r["sequence_number"]), r["enqueued_time"][:19].replace("T", " "), r["reason"] or "",
+            r["entity"], str(r["sequence_number"]), r["enqueued_time"][:19].replace("T", " "),
+            r["reason"] or "",
             _short(r["description"]), str(r["delivery_count"]), str(r["replay_count"]), r["event_type"] or "",
             r["store"] or "",
         )  # fmt: skip
@@ -135,7 +161,8 @@ def dlq_show(
         echo_json(data)
         return
     for name in ("entity", "sequence_number", "message_id", "reason", "description", "dead_letter_source",
-                 "delivery_count", "enqueued_time", "event_type", "store", "replay_count", "original_message_id",
+                 "delivery_count", "enqueued_time", "event_type", "store", "replay_count",
+                 "original_message_id",
                  "session_id", "content_type", "subject", "correlation_id"):  # fmt: skip
         if data.get(name) not in (None, ""):
             typer.echo(f"{name + ':':22}{data[name]}")
@@ -207,7 +234,8 @@ def _print_summary(data: dict[str, Any], verb: str) -> None:
             table.add_column(col, overflow="fold")
         for m in data["messages"]:
             table.add_row(
-                m["entity"], str(m["sequence_number"]), m["action"], m["reason"] or "", str(m["replay_count"]),
+                m["entity"], str(m["sequence_number"]), m["action"], m["reason"] or "",
+                str(m["replay_count"]),
                 m["detail"] or m["new_message_id"] or "",
             )  # fmt: skip
         _console().print(table)
@@ -234,7 +262,8 @@ def dlq_replay(
     seq: Seq = None,
     limit: Limit = None,
     max_replays: Annotated[
-        int | None, typer.Option(min=1, help="Refuse messages replayed this often (default: CTS_BUS__MAX_REPLAYS).")
+        int | None,
+        typer.Option(min=1, help="Refuse messages replayed this often (default: CTS_BUS__MAX_REPLAYS)."),
     ] = None,
     yes: Yes = False,
     json_out: JsonOption = False,

@@ -51,7 +51,9 @@ def status(
     ctx: typer.Context,
     what: Annotated[
         str | None,
-        typer.Argument(help="A store number (0042), a team key (store:0042) or an orchestration instance id."),
+        typer.Argument(
+            help="A store number (0042), a team key (store:0042) or an orchestration instance id."
+        ),
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -60,7 +62,8 @@ def status(
     if what is None:
         data = _guard(lambda: {
             "teams": target.call("GET", "/api/admin/status").json(),
-            "in_flight": target.call("GET", f"{DURABLE}/instances", params={"runtimeStatus": IN_FLIGHT}).json(),
+            "in_flight": target.call("GET", f"{DURABLE}/instances",
+                                     params={"runtimeStatus": IN_FLIGHT}).json(),
             "failed": target.call("GET", f"{DURABLE}/instances", params={"runtimeStatus": "Failed"}).json(),
         })  # fmt: skip
         if json_out:
@@ -114,7 +117,10 @@ def _print_overview(data: dict[str, Any]) -> None:
             (f"{len(problems)}: {problems[0].get('kind')}" if problems else "") + (t.get("error") or ""),
         )  # fmt: skip
     _console().print(table)
-    for title, rows in (("Orchestrations in flight", data["in_flight"]), ("Failed orchestrations", data["failed"])):
+    for title, rows in (
+        ("Orchestrations in flight", data["in_flight"]),
+        ("Failed orchestrations", data["failed"]),
+    ):
         if rows:
             table = Table(title=title)
             for col in ("instance", "name", "status", "updated (UTC)", "custom status"):
@@ -126,13 +132,23 @@ def _print_overview(data: dict[str, Any]) -> None:
             _console().print(table)
     failed = sum(1 for t in teams if t.get("outcome") in ("failed", "blocked", "held"))
     typer.echo(
-        f"{len(teams)} team(s), {failed} needing attention; {len(data['in_flight'])} orchestration(s) in flight, "
+        f"{len(teams)} team(s), {failed} needing attention; "
+        f"{len(data['in_flight'])} orchestration(s) in flight, "
         f"{len(data['failed'])} failed"
     )
 
 
 def _print_team(t: dict[str, Any]) -> None:
-    for name in ("key", "team_id", "adopted", "managed_members", "last_sync", "outcome", "operations", "error"):
+    for name in (
+        "key",
+        "team_id",
+        "adopted",
+        "managed_members",
+        "last_sync",
+        "outcome",
+        "operations",
+        "error",
+    ):
         if t.get(name) not in (None, ""):
             typer.echo(f"{name + ':':18}{t[name]}")
     for p in t.get("problems") or []:
@@ -150,9 +166,15 @@ def _print_instance(o: dict[str, Any]) -> None:
 # -- reconcile ------------------------------------------------------------------------------------
 def reconcile(
     ctx: typer.Context,
-    store: Annotated[list[str] | None, typer.Option("--store", "-s", help="Only this store (repeatable).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute the drift, change nothing in Teams.")] = False,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the end and print the drift report.")] = True,
+    store: Annotated[
+        list[str] | None, typer.Option("--store", "-s", help="Only this store (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compute the drift, change nothing in Teams.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for the end and print the drift report.")
+    ] = True,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait at most.")] = 600.0,
     json_out: JsonOption = False,
 ) -> None:
@@ -215,7 +237,9 @@ def print_report(report: dict[str, Any]) -> None:
         table.add_column(col, overflow="fold")
     for key, entry in sorted(drifted.items()):
         ops = entry.get("operations") or []
-        changes = "\n".join(_op_text(o) for o in ops[:10]) + (f"\n… {len(ops) - 10} more" if len(ops) > 10 else "")
+        changes = "\n".join(_op_text(o) for o in ops[:10]) + (
+            f"\n… {len(ops) - 10} more" if len(ops) > 10 else ""
+        )
         issues = [f"held: {_op_text(h)}" for h in entry.get("held") or []]
         issues += [f"{p.get('kind')}: {p.get('detail')}" for p in entry.get("problems") or []]
         table.add_row(key, entry.get("outcome") or "", changes, "\n".join(issues))

@@ -16,7 +16,9 @@ from rich.table import Table
 from cts.status import _guard
 from cts.target import JsonOption, current, echo_json
 
-app = typer.Typer(help="Graph change-notification subscriptions: expiry, renew, recreate.", no_args_is_help=True)
+app = typer.Typer(
+    help="Graph change-notification subscriptions: expiry, renew, recreate.", no_args_is_help=True
+)
 
 Ids = Annotated[list[str] | None, typer.Option("--id", help="Only this subscription id (repeatable).")]
 
@@ -36,8 +38,10 @@ def subscriptions_list(ctx: typer.Context, json_out: JsonOption = False) -> None
     for col in ("id", "resource", "expires (UTC)", "min left", "notification URL", "next action"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["subscription_id"] or "(missing)", r["resource"], (r["expiration"] or "-")[:19].replace("T", " "),
-                      "-" if r["minutes_left"] is None else str(r["minutes_left"]), r["notification_url"] or "",
+        table.add_row(r["subscription_id"] or "(missing)", r["resource"],
+                      (r["expiration"] or "-")[:19].replace("T", " "),
+                      "-" if r["minutes_left"] is None else str(r["minutes_left"]),
+                      r["notification_url"] or "",
                       r["next_action"])  # fmt: skip
     Console(width=max(Console().width, 140)).print(table)
 
@@ -47,7 +51,9 @@ def subscriptions_renew(ctx: typer.Context, ids: Ids = None, json_out: JsonOptio
     """Renew the app's subscriptions (or --id) to the longest lifetime now; one Graph removed is recreated."""
     target = current(ctx)
     params = {"id": ",".join(ids)} if ids else {}
-    data: dict[str, Any] = _guard(lambda: target.call("POST", "/api/admin/subscriptions/renew", params=params).json())
+    data: dict[str, Any] = _guard(
+        lambda: target.call("POST", "/api/admin/subscriptions/renew", params=params).json()
+    )
     if json_out:
         echo_json(data)
         return
@@ -76,10 +82,16 @@ def subscriptions_recreate(
     if json_out:
         echo_json(data)
     elif data.get("dry_run"):
-        typer.echo(f"dry run: would delete {', '.join(data['would_delete']) or 'nothing'}, then create what is missing")
+        typer.echo(
+            f"dry run: would delete {', '.join(data['would_delete']) or 'nothing'}, "
+            "then create what is missing"
+        )
         typer.echo("run again with --yes to recreate")
     else:
-        typer.echo(f"deleted {', '.join(data['deleted']) or 'nothing'}; created {', '.join(data['created']) or 'nothing'}")
+        typer.echo(
+            f"deleted {', '.join(data['deleted']) or 'nothing'}; "
+            f"created {', '.join(data['created']) or 'nothing'}"
+        )
         if data.get("failed"):
             typer.echo(f"failed: {'; '.join(data['failed'])}", err=True)
             raise typer.Exit(1)

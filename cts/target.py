@@ -19,7 +19,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -94,14 +94,15 @@ class Target:
                     "or use --data DIR, or --target azure)"
                 )
             return BusTarget("local", str(found))
-        return resolve_bus(self.env)
+        target = resolve_bus(self.env)
+        if target.kind == "local" and not Path(target.value).is_file():
+            raise NoConnection(f"{LOCAL_BROKER_SETTING}: no broker file {target.value}")
+        return target
 
     @asynccontextmanager
     async def bus(self) -> AsyncIterator[Any]:
         target = self.bus_target()
         if target.kind == "local":
-            if not Path(target.value).is_file():
-                raise NoConnection(f"{LOCAL_BROKER_SETTING}: no broker file {target.value}")
             from local.host.broker import Broker
 
             bus: Any = Broker(target.value, poll_interval=0.2)
@@ -120,13 +121,17 @@ class Target:
             return StateSettings(backend="sqlite", sqlite_path=str(self.data / "state.sqlite"))
         return self.settings().state
 
-    @asynccontextmanager
-    async def state(self) -> AsyncIterator[Any]:
-        from shared.state import open_state
-
+    def state(self) -> AbstractAsyncContextManager[Any]:
+        """The state store (the audit trail goes there); checked before anything is opened."""
         settings = self.state_settings()
         if settings.backend == "sqlite" and not Path(settings.sqlite_path).is_file():
             raise NoConnection(f"no state store at {settings.sqlite_path} (has the app run here?)")
+        return self._open_state(settings)
+
+    @asynccontextmanager
+    async def _open_state(self, settings: StateSettings) -> AsyncIterator[Any]:
+        from shared.state import open_state
+
         store = open_state(settings)
         try:
             yield store
@@ -163,7 +168,9 @@ class Target:
             with self.http() as client:
                 response = client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise CtsError(f"cannot reach the app at {self.host_url()}: {exc or type(exc).__name__}") from None
+            raise CtsError(
+                f"cannot reach the app at {self.host_url()}: {exc or type(exc).__name__}"
+            ) from None
         if response.status_code not in ok:
             raise CtsError(_http_error(response))
         return response
@@ -184,7 +191,10 @@ def target_options(
     ctx: typer.Context,
     target: Annotated[
         TargetKind,
-        typer.Option(envvar="CTS_TARGET", help="local: a local stack's data folder; azure: settings from the environment."),
+        typer.Option(
+            envvar="CTS_TARGET",
+            help="local: a local stack's data folder; azure: settings from the environment.",
+        ),
     ] = TargetKind.LOCAL,
     data: Annotated[
         Path,
@@ -192,7 +202,9 @@ def target_options(
     ] = Path(".local/stack"),
     host: Annotated[
         str | None,
-        typer.Option(help=f"Function App / local host URL (default: ${HOST_URL_SETTING}, locally {LOCAL_HOST_URL})."),
+        typer.Option(
+            help=f"Function App / local host URL (default: ${HOST_URL_SETTING}, locally {LOCAL_HOST_URL})."
+        ),
     ] = None,
     key: Annotated[
         str | None,

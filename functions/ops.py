@@ -111,7 +111,9 @@ async def admin_dlq_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared.ops.dlq import list_all, view
 
     async def work(bus: Any, entities: list[Any], selection: Any) -> Any:
-        return [view(m, body=req.params.get("body") == "true") for m in await list_all(bus, entities, selection)]
+        return [
+            view(m, body=req.params.get("body") == "true") for m in await list_all(bus, entities, selection)
+        ]
 
     return await _dlq(req, work)
 
@@ -137,7 +139,12 @@ async def admin_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
         )
         log.info(
             "dead letters replayed",
-            extra={"dry_run": dry_run, "done": summary.done, "refused": summary.refused, "failed": summary.failed},
+            extra={
+                "dry_run": dry_run,
+                "done": summary.done,
+                "refused": summary.refused,
+                "failed": summary.failed,
+            },
         )
         return summary_view(summary)
 
@@ -182,7 +189,9 @@ async def ops_page(req: func.HttpRequest, client: df.DurableOrchestrationClient)
             )
     except Exception as exc:
         notes.append(f"orchestrations unavailable: {exc}")
-    model = page_model(teams=teams, report=report, dead_letters=dead, orchestrations=orchestrations, notes=notes)
+    model = page_model(
+        teams=teams, report=report, dead_letters=dead, orchestrations=orchestrations, notes=notes
+    )
     if req.params.get("format") == "json":
         return _json(model)
     return func.HttpResponse(

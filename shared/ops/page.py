@@ -118,11 +118,11 @@ def _drift_cell(drift: Mapping[str, Any] | None) -> str:
         return '<span class="badge ok">none</span>'
     parts = []
     if drift["operations"]:
-        parts.append(f'{drift["operations"]} change(s)')
+        parts.append(f"{drift['operations']} change(s)")
     if drift["held"]:
-        parts.append(f'{drift["held"]} held')
+        parts.append(f"{drift['held']} held")
     if drift["problems"]:
-        parts.append(f'{drift["problems"]} problem(s)')
+        parts.append(f"{drift['problems']} problem(s)")
     what = "; ".join(drift["what"])
     return f'<span class="badge warn" title="{_e(what)}">{_e(", ".join(parts))}</span>'
 
@@ -139,7 +139,7 @@ def _stores_table(stores: Sequence[Mapping[str, Any]]) -> str:
             f'<tr data-store="{_e(s["store"])}"><td class="key">{_e(s["store"])}</td>'
             f'<td class="mono">{_e(s["team_id"]) or "<span class=muted>no team</span>"}</td>'
             f"<td>{_time(s['last_sync'])}</td><td>{_badge(s['outcome'])}</td>"
-            f"<td>{_drift_cell(s['drift'])}</td><td class=\"small\">{problems}</td></tr>"
+            f'<td>{_drift_cell(s["drift"])}</td><td class="small">{problems}</td></tr>'
         )
     return (
         '<table id="stores"><thead><tr><th>Store</th><th>Team</th><th>Last sync</th><th>Result</th>'
@@ -156,8 +156,8 @@ def _report_block(report: Mapping[str, Any] | None) -> str:
     mode = "dry run" if report.get("dry_run") else "applied"
     return (
         f'<p id="report">Report <span class="mono">{_e(report.get("id"))}</span> ({mode}): '
-        f'{_e(report.get("teams"))} teams, {outcomes}; started {_time(report.get("started"))}, '
-        f'finished {_time(report.get("finished"))}.</p>'
+        f"{_e(report.get('teams'))} teams, {outcomes}; started {_time(report.get('started'))}, "
+        f"finished {_time(report.get('finished'))}.</p>"
     )
 
 
@@ -169,11 +169,12 @@ def _dead_letters_table(dead_letters: Sequence[Mapping[str, Any]]) -> str:
         rows.append(
             f'<tr class="dead-letter" data-entity="{_e(d["entity"])}" data-seq="{_e(d["sequence_number"])}">'
             f'<td class="mono small">{_e(d["entity"])}</td><td class="mono">{_e(d["sequence_number"])}</td>'
-            f'<td>{_time(d["enqueued_time"])}</td>'
+            f"<td>{_time(d['enqueued_time'])}</td>"
             f'<td><strong>{_e(d["reason"])}</strong><div class="small">{_e(d["description"])}</div></td>'
-            f'<td>{_e(d["event_type"]) or "—"}</td><td>{_e(d["store"]) or "—"}</td>'
+            f"<td>{_e(d['event_type']) or '—'}</td><td>{_e(d['store']) or '—'}</td>"
             f'<td class="num">{_e(d["delivery_count"])}</td><td class="num">{_e(d["replay_count"])}</td>'
-            '<td><button class="replay" type="button">Replay</button><div class="result small"></div></td></tr>'
+            '<td><button class="replay" type="button">Replay</button>'
+            '<div class="result small"></div></td></tr>'
         )
     return (
         '<table id="dead-letters"><thead><tr><th>Entity</th><th>Seq</th><th>Enqueued</th>'
@@ -190,8 +191,8 @@ def _orchestrations_table(orchestrations: Sequence[Mapping[str, Any]]) -> str:
         custom = o.get("custom_status")
         rows.append(
             f'<tr><td class="mono">{_e(o.get("instance_id"))}</td><td>{_e(o.get("name"))}</td>'
-            f'<td>{_badge(o.get("runtime_status"))}</td><td>{_time(o.get("created_time"))}</td>'
-            f'<td>{_time(o.get("last_updated_time"))}</td>'
+            f"<td>{_badge(o.get('runtime_status'))}</td><td>{_time(o.get('created_time'))}</td>"
+            f"<td>{_time(o.get('last_updated_time'))}</td>"
             f'<td class="mono small">{_e(json.dumps(custom) if custom is not None else "")}</td></tr>'
         )
     return (
@@ -206,7 +207,8 @@ _CSS = """
 :root { --ok:#1a7f37; --bad:#cf222e; --warn:#9a6700; --muted:#6e7781; --line:#d0d7de; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1f2328; }
-header { background: #24292f; color: #fff; padding: 12px 24px; display: flex; align-items: baseline; gap: 16px; }
+header { background: #24292f; color: #fff; padding: 12px 24px;
+  display: flex; align-items: baseline; gap: 16px; }
 header h1 { font-size: 18px; margin: 0; } header .small { color: #c9d1d9; }
 main { padding: 8px 24px 32px; max-width: 1400px; }
 h2 { font-size: 16px; margin: 24px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
@@ -249,7 +251,8 @@ for (const button of document.querySelectorAll("button.replay")) {
         setTimeout(() => location.reload(), 1500);
       } else {
         out.className = "result small bad";
-        out.textContent = body.error || (record && record.detail) || ("not replayed (HTTP " + response.status + ")");
+        out.textContent = body.error || (record && record.detail)
+          || ("not replayed (HTTP " + response.status + ")");
         button.disabled = false;
       }
     } catch (err) {
@@ -267,14 +270,17 @@ def render(model: Mapping[str, Any]) -> str:
     cards = (
         f'<div class="cards"><div class="card"><b>{c["stores"]}</b>teams</div>'
         f'<div class="card{" alert" if c["attention"] else ""}"><b>{c["attention"]}</b>need attention</div>'
-        f'<div class="card{" alert" if c["dead_letters"] else ""}"><b>{c["dead_letters"]}</b>dead letters</div>'
+        f'<div class="card{" alert" if c["dead_letters"] else ""}">'
+        f"<b>{c['dead_letters']}</b>dead letters</div>"
         f'<div class="card"><b>{c["in_flight"]}</b>orchestrations in flight</div></div>'
     )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Commerce ↔ Teams sync — operations</title><style>{_CSS}</style></head>
 <body><header><h1>Commerce ↔ Teams sync — operations</h1>
-<span class="small">generated {_e(model["generated"])} · <a href="" style="color:#fff">refresh</a></span></header>
+<span class="small">generated {_e(model["generated"])} ·
+<a href="" style="color:#fff">refresh</a></span></header>
 <main>{notes}{cards}
 <h2>Stores and teams</h2>{_stores_table(model["stores"])}
 <h2>Last reconciliation</h2>{_report_block(model["report"])}

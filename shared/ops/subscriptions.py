@@ -72,13 +72,17 @@ def subscription_rows(
                 "minutes_left": int((sub.expiration - now).total_seconds() // 60),
                 "notification_url": _url(sub.notification_url),
                 "ours": ours,
-                "next_action": next_action.get(sub.subscription_id, "none" if ours else "not ours: left alone"),
+                "next_action": next_action.get(
+                    sub.subscription_id, "none" if ours else "not ours: left alone"
+                ),
             }
         )
     return rows
 
 
-def _targets(existing: Sequence[Subscription], settings: WebhookSettings, ids: Sequence[str]) -> list[Subscription]:
+def _targets(
+    existing: Sequence[Subscription], settings: WebhookSettings, ids: Sequence[str]
+) -> list[Subscription]:
     wanted = {canonical(d.resource) for d in desired_subscriptions(settings)}
     ours = [s for s in existing if canonical(s.resource) in wanted]
     if not ids:

@@ -24,7 +24,7 @@ from cts.cli import app as cts_app
 from local.host import LocalHost, running_host
 from local.host.broker import Broker
 from shared.bus.protocol import EntityRef, OutgoingMessage, ReceivedMessage
-from shared.settings import StateSettings
+from shared.settings import StateSettings, get_settings
 from shared.state import open_state
 
 APP = str(Path(__file__).with_name("ops_app.py"))
@@ -112,7 +112,9 @@ class OpsStack:
     def cts(self, *args: str, env: dict[str, str] | None = None) -> Any:
         """`cts --data <data> --host <host> ARGS` in this process."""
         runner = CliRunner()
-        return runner.invoke(cts_app, ["--data", str(self.data), "--host", self.host.base_url, *args], env=env)
+        return runner.invoke(
+            cts_app, ["--data", str(self.data), "--host", self.host.base_url, *args], env=env
+        )
 
 
 @pytest.fixture
@@ -139,6 +141,7 @@ def ops_stack(tmp_path: Path) -> Iterator[OpsStack]:
         "OPS_FIXED_FLAG": str(flag),
         "OPS_HANDLED_LOG": str(handled),
     }
+    get_settings.cache_clear()  # the app reads settings once per process; these hosts share one
     with running_host(
         APP, data / "host", 0, settings, grace_period=2, use_local_settings=False,
         bus_lock_duration=timedelta(seconds=30),

@@ -27,8 +27,16 @@ def store_event(msg: func.ServiceBusMessage) -> None:
     if not Path(os.environ["OPS_FIXED_FLAG"]).exists():
         raise RuntimeError("Commerce unavailable: cannot read store")
     with Path(os.environ["OPS_HANDLED_LOG"]).open("a") as out:
-        out.write(json.dumps({"id": msg.message_id, "body": msg.get_body().decode(),
-                              "props": dict(msg.application_properties or {})}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "id": msg.message_id,
+                    "body": msg.get_body().decode(),
+                    "props": dict(msg.application_properties or {}),
+                }
+            )
+            + "\n"
+        )
 
 
 @app.orchestration_trigger(context_name="context")

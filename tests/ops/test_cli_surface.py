@@ -52,7 +52,9 @@ def test_help_is_complete(path: tuple[str, ...], command: Any) -> None:
 
 
 def test_python_dash_m_cts_prints_help() -> None:
-    out = subprocess.run([sys.executable, "-m", "cts", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "cts", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and "dlq" in out.stdout and "reconcile" in out.stdout
 
 
@@ -97,14 +99,18 @@ def test_no_local_stack_is_one_line(tmp_path: Path) -> None:
 
 
 def test_azure_target_without_settings_says_what_to_set(tmp_path: Path) -> None:
-    env = {"CTS_BUS__LOCAL_BROKER": "", "ServiceBusConnection": "", "ServiceBusConnection__fullyQualifiedNamespace": ""}
+    env = {
+        "CTS_BUS__LOCAL_BROKER": "",
+        "ServiceBusConnection": "",
+        "ServiceBusConnection__fullyQualifiedNamespace": "",
+    }
     result = CliRunner().invoke(app, ["--target", "azure", "dlq", "list"], env=env)
     assert "set ServiceBusConnection" in one_line_error(result, 1)
 
 
 def test_the_local_sample_connection_string_is_refused_with_what_to_set() -> None:
-    env = {"CTS_BUS__LOCAL_BROKER": "",
-           "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local"}  # fmt: skip
+    local = "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local"
+    env = {"CTS_BUS__LOCAL_BROKER": "", "ServiceBusConnection": local}
     result = CliRunner().invoke(app, ["--target", "azure", "dlq", "list"], env=env)
     assert "set CTS_BUS__LOCAL_BROKER" in one_line_error(result, 1)
 

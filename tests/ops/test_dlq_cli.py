@@ -22,7 +22,9 @@ def dlq_json(stack: OpsStack, *args: str) -> list[dict]:  # type: ignore[type-ar
     return json.loads(result.stdout)
 
 
-def test_replay_after_the_cause_is_fixed_reaches_the_handler_once_with_provenance(ops_stack: OpsStack) -> None:
+def test_replay_after_the_cause_is_fixed_reaches_the_handler_once_with_provenance(
+    ops_stack: OpsStack,
+) -> None:
     [dead] = ops_stack.dead_letter({**event("0042"), "id": "evt-42"})
     assert (dead.dead_letter_reason, dead.delivery_count) == ("MaxDeliveryCountExceeded", 10)
     ops_stack.fix()
@@ -38,7 +40,11 @@ def test_replay_after_the_cause_is_fixed_reaches_the_handler_once_with_provenanc
     assert handled["props"][ORIGINAL_DLQ_REASON] == "MaxDeliveryCountExceeded"
     assert ops_stack.dead_letters() == []
     [audit] = ops_stack.audit()
-    assert (audit["action"], audit["message_id"], audit["new_message_id"]) == ("replay", "evt-42", handled["id"])
+    assert (audit["action"], audit["message_id"], audit["new_message_id"]) == (
+        "replay",
+        "evt-42",
+        handled["id"],
+    )
     assert audit["actor"].startswith("cli:")
 
 
@@ -76,7 +82,10 @@ def test_a_dry_run_changes_nothing(ops_stack: OpsStack) -> None:
 
 def test_filters_select_exactly_what_they_say(ops_stack: OpsStack) -> None:
     ops_stack.dead_letter(
-        event("0042"), event("0042", "RetailWorkerChanged"), event("0007"), event("0007", "RetailWorkerChanged")
+        event("0042"),
+        event("0042", "RetailWorkerChanged"),
+        event("0007"),
+        event("0007", "RetailWorkerChanged"),
     )
     ops_stack.bus(lambda b: b.send(TOPIC, [OutgoingMessage(body=b"not json", message_id="junk")]))
     wait_for(lambda: len(ops_stack.dead_letters()) == 5, 20, "the fifth dead letter")
@@ -90,7 +99,9 @@ def test_filters_select_exactly_what_they_say(ops_stack: OpsStack) -> None:
 
     assert seqs("--store", "0042") == expected(lambda m: m["store"] == "0042")
     assert len(seqs("--store", "0042")) == 2
-    assert seqs("--event-type", "RetailWorkerChanged") == expected(lambda m: m["event_type"] == "RetailWorkerChanged")
+    assert seqs("--event-type", "RetailWorkerChanged") == expected(
+        lambda m: m["event_type"] == "RetailWorkerChanged"
+    )
     assert seqs("--store", "0007", "--event-type", "RetailStoreChanged") == expected(
         lambda m: m["store"] == "0007" and m["event_type"] == "RetailStoreChanged"
     )

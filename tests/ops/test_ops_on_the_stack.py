@@ -25,6 +25,7 @@ from cts.cli import app as cts_app
 from local.host import LocalHost, running_host
 from local.scenarios.player import provision_org
 from local.stack import Stack, StackConfig
+from shared.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_ORG = ROOT / "local" / "scenarios" / "sample-org.json"
@@ -35,7 +36,9 @@ SCREENSHOT = ROOT / ".local" / "ops-page.png"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(org=SAMPLE_ORG, data_dir=tmp_path_factory.mktemp("stack"), port_base=0, graph_scale=0.2)
+    config = StackConfig(
+        org=SAMPLE_ORG, data_dir=tmp_path_factory.mktemp("stack"), port_base=0, graph_scale=0.2
+    )
     with Stack(config) as running:
         assert provision_org(running, converge_timeout=60)["converged"], running.last_busy
         yield running
@@ -47,6 +50,7 @@ def page_host(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         **stack.settings,
         "CTS_BUS__LOCAL_BROKER": str(stack.data / "host" / "servicebus.sqlite"),
     }
+    get_settings.cache_clear()  # the app reads settings once per process; these hosts share one
     with running_host(PAGE_APP, tmp_path_factory.mktemp("page-host"), 0, settings, grace_period=2,
                       use_local_settings=False) as host:  # fmt: skip
         yield host
@@ -96,7 +100,9 @@ def _browser() -> Any:
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(stack: Stack, page_host: LocalHost) -> None:
+def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(
+    stack: Stack, page_host: LocalHost
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -137,7 +143,9 @@ def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(stack: Sta
     assert [d["replay_count"] for d in page["dead_letters"]] == [1]
 
 
-def test_the_dead_letter_functions_need_a_key_and_default_to_a_dry_run(stack: Stack, page_host: LocalHost) -> None:
+def test_the_dead_letter_functions_need_a_key_and_default_to_a_dry_run(
+    stack: Stack, page_host: LocalHost
+) -> None:
     url = page_host.function_url("admin_dlq_replay", with_key=False)
     assert httpx.post(url, timeout=30).status_code == 401
     before = [m.sequence_number for m in stack.bus.dead_letters()]
@@ -146,6 +154,7 @@ def test_the_dead_letter_functions_need_a_key_and_default_to_a_dry_run(stack: St
     assert [m.sequence_number for m in stack.bus.dead_letters()] == before
     bad = httpx.get(page_host.function_url("admin_dlq_list") + "&since=soon", timeout=30)
     assert bad.status_code == 400 and "bad --since" in bad.json()["error"]
-    listed = httpx.get(page_host.function_url("admin_dlq_list") + "&reason=MaxDeliveryCountExceeded", timeout=30)
+    listed = httpx.get(
+        page_host.function_url("admin_dlq_list") + "&reason=MaxDeliveryCountExceeded", timeout=30
+    )
     assert [d["sequence_number"] for d in listed.json()] == before
-
