@@ -14,7 +14,7 @@ from typing import Any
 from shared.commerce.errors import NotFound as CommerceNotFound
 from shared.commerce.errors import PreconditionFailed as CommercePreconditionFailed
 from shared.commerce.mapping import UNSET
-from shared.domain.planner import PlannerBucket, PlannerTaskDetails, TaskDetailsFields, TaskFields
+from shared.domain.planner import PlannerBucket, PlannerTask, PlannerTaskDetails, TaskDetailsFields, TaskFields
 from shared.domain.tasks import StoreTask, TaskStatus
 from shared.graph.errors import NotFound as GraphNotFound
 from shared.graph.errors import PreconditionFailed as GraphPreconditionFailed
@@ -24,10 +24,12 @@ from shared.tasks import (
     Decision,
     DeletePlannerTask,
     PairStatus,
+    PlannerSide,
     UpdatePlannerDetails,
     UpdatePlannerFields,
     WriteCommerceAssignee,
     WriteCommerceStatus,
+    status_of,
 )
 
 
@@ -82,6 +84,17 @@ def _commerce_version(status: PairStatus | None, row: StoreTask) -> PairStatus |
     seen = CommerceSide.seen(row)
     side = status.commerce.model_copy(update={"version": seen.version, "modified_at": row.modified_at})
     return status.model_copy(update={"commerce": side})
+
+
+async def _shows(task: PlannerTask, side: PlannerSide, buckets: Buckets) -> bool:
+    bucket_ok = side.bucket is None or task.bucket_id == await buckets.id_of(side.bucket)
+    return (
+        bucket_ok
+        and status_of(task.percent_complete) is side.status
+        and task.assignee_ids == side.assignee_ids
+        and task.title == side.title
+        and task.due == side.due
+    )
 
 
 async def execute(
@@ -174,8 +187,12 @@ async def execute(
             raise Stale(f"{decision.key}: gone while writing ({exc})", created if created else None) from exc
         done.writes += 1
         done.graph_writes.append(action.action)
-    if details_changed and task_id is not None:
-        # Planner moves the task's ETag when its details change (hasDescription); take the final one.
-        status = _planner_version(status, (await gateway.get_task(task_id)).etag)
+    if details_changed and task_id is not None and status is not None and status.planner is not None:
+        # Planner moves the task's ETag when its details change (hasDescription). Take the new ETag
+        # only if the task still shows what we wrote: a person's edit in between (this read is not
+        # atomic with our write) must stay visible to the next poll as a change.
+        now = await gateway.get_task(task_id)
+        if await _shows(now, status.planner, buckets):
+            status = _planner_version(status, now.etag)
     done.status = status
     return done
