@@ -30,7 +30,7 @@ $(NODE_STAMP): package.json package-lock.json
 run: $(STAMP)
 	$(PY) -m local run
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) browser
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

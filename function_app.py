@@ -8,12 +8,14 @@ import azure.functions as func
 
 from functions.commerce_events import bp as commerce_events
 from functions.drift import bp as drift
+from functions.ops import bp as ops
 from functions.provisioning import bp as provisioning
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(commerce_events)
 app.register_functions(provisioning)
 app.register_functions(drift)
+app.register_functions(ops)
 
 
 if __name__ == "__main__":  # `python function_app.py`: list what Azure would index

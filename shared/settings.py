@@ -101,6 +101,8 @@ class BusSettings(BaseModel):
     topic: str = "commerce-events"
     subscription: str = "teams-sync"
     max_replays: int = 3
+    # Local stack only: the embedded broker's SQLite file, for the DLQ tools (shared/ops/connection.py).
+    local_broker: str = ""
 
 
 class StateSettings(BaseModel):

@@ -441,6 +441,7 @@ class Stack:
                 f"http://127.0.0.1:{host_port}/api/graph/lifecycle?code={self.function_key}"
             ),
             "CTS_WEBHOOK__CLIENT_STATE": secrets.token_urlsafe(24),  # random per run
+            "CTS_BUS__LOCAL_BROKER": str(self.data / "host" / "servicebus.sqlite"),
         }
         settings.update(self.config.extra_settings)
         return settings
@@ -538,6 +539,7 @@ class Stack:
             "graph side channel": f"{self.graph.root_url}/_sandbox/counters" if self.graph else "",
             "commerce": self.commerce.root_url + "/data/" if self.commerce else "",
             "host": self.host_url if self.host else "",
+            "ops page": f"{self.host_url}/api/ops?code={self.master_key}" if self.host else "",
             "status": f"{self.host_url}/api/admin/status?code={self.function_key}" if self.host else "",
             "orchestrations": f"{self.host_url}/runtime/webhooks/durabletask/instances" if self.host else "",
         }
