@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.domain.teams import TeamKey
 from shared.domain.tasks import TaskList
+from shared.domain.teams import TeamKey
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.tasks import MirrorContext
@@ -83,7 +83,7 @@ async def plan_of_store(store: str, state: StateStore, gateway: PlannerPlans, se
 
 
 async def store_context(
-    store: str, *, commerce: Any, state: StateStore, gateway: PlannerPlans, settings: Settings
+    store: str, *, commerce: Any, state: StateStore, gateway: Any, settings: Settings
 ) -> StoreContext:
     cached = CACHE.get(f"store:{store}")
     if cached is not None:
@@ -92,7 +92,7 @@ async def store_context(
 
     plan_id = await plan_of_store(store, state, gateway, settings)
     org = await commerce.read_org(store=store)
-    identities = await resolve_identities(org, gateway)  # type: ignore[arg-type]
+    identities = await resolve_identities(org, gateway)
     user_of = {p: i.user_id for p, i in identities.items() if i.user_id}
     the_store = next((s for s in org.stores if s.number == store), None)
     ctx = StoreContext(
@@ -111,10 +111,10 @@ async def task_list(list_id: str, *, commerce: Any, settings: Settings) -> TaskL
     cached = CACHE.get(f"list:{list_id}")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    found = next(iter(await commerce.task_lists([list_id])), None)
+    found: TaskList | None = next(iter(await commerce.task_lists([list_id])), None)
     if found is not None:
         CACHE.put(f"list:{list_id}", found, settings.tasks.context_ttl_seconds)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def mirror_context(

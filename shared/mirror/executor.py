@@ -14,7 +14,13 @@ from typing import Any
 from shared.commerce.errors import NotFound as CommerceNotFound
 from shared.commerce.errors import PreconditionFailed as CommercePreconditionFailed
 from shared.commerce.mapping import UNSET
-from shared.domain.planner import PlannerBucket, PlannerTask, PlannerTaskDetails, TaskDetailsFields, TaskFields
+from shared.domain.planner import (
+    PlannerBucket,
+    PlannerTask,
+    PlannerTaskDetails,
+    TaskDetailsFields,
+    TaskFields,
+)
 from shared.domain.tasks import StoreTask, TaskStatus
 from shared.graph.errors import NotFound as GraphNotFound
 from shared.graph.errors import PreconditionFailed as GraphPreconditionFailed
@@ -67,7 +73,9 @@ class Buckets:
         return self._by_name[name]
 
 
-def _planner_version(status: PairStatus | None, etag: str | None, details_etag: str | None = None) -> PairStatus | None:
+def _planner_version(
+    status: PairStatus | None, etag: str | None, details_etag: str | None = None
+) -> PairStatus | None:
     if status is None or status.planner is None:
         return status
     update: dict[str, Any] = {}
@@ -135,7 +143,9 @@ async def execute(
                 if on_created is not None and status is not None:
                     await on_created(status)  # recorded at once: a crash now leaves no orphan
                 details = await gateway.get_task_details(task.task_id)
-                written = await gateway.update_task_details(details, TaskDetailsFields(description=want.description))
+                written = await gateway.update_task_details(
+                    details, TaskDetailsFields(description=want.description)
+                )
                 status = _planner_version(status, None, written.etag)
                 details_changed = True
             elif isinstance(action, UpdatePlannerFields):
@@ -155,7 +165,9 @@ async def execute(
             elif isinstance(action, UpdatePlannerDetails):
                 task_id = action.task_id
                 ref = PlannerTaskDetails(task_id=action.task_id, etag=action.if_match or "*")
-                written = await gateway.update_task_details(ref, TaskDetailsFields(description=action.description))
+                written = await gateway.update_task_details(
+                    ref, TaskDetailsFields(description=action.description)
+                )
                 status = _planner_version(status, None, written.etag)
                 details_changed = True
             elif isinstance(action, DeletePlannerTask):

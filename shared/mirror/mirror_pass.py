@@ -50,7 +50,9 @@ async def mirror_pass(
     """Mirror one pair (`commerce` is the CommerceClient, `gateway` the Graph gateway)."""
     pair = PairKey.parse(key)
     try:
-        store = await store_context(pair.store, commerce=commerce, state=state, gateway=gateway, settings=settings)
+        store = await store_context(
+            pair.store, commerce=commerce, state=state, gateway=gateway, settings=settings
+        )
     except NoPlan as exc:
         problem = Problem(kind=ProblemKind.BLOCKED_MAPPED_TEAM_MISSING, detail=str(exc), store=pair.store)
         await state.record_mirror(MirrorRecord(key=key, outcome="blocked", problems=[problem]))
@@ -66,7 +68,9 @@ async def mirror_pass(
         task_id = current.planner.task_id if current and current.planner else None
         view, buckets = None, None
         if task_id:
-            view, buckets = await read_planner_task(gateway, task_id, store.plan_id, current.planner if current else None)
+            view, buckets = await read_planner_task(
+                gateway, task_id, store.plan_id, current.planner if current else None
+            )
         held = False
         if task_id and view is None:
             held = bool((await state.get_value("held", store.plan_id) or {}).get("held"))
@@ -87,7 +91,9 @@ async def mirror_pass(
             attempted = decision.status
             continue
         except PlannerLimitExceeded as exc:
-            problem = Problem(kind=ProblemKind.PLANNER_LIMIT, detail=f"{exc} (plan {store.plan_id})", store=pair.store)
+            problem = Problem(
+                kind=ProblemKind.PLANNER_LIMIT, detail=f"{exc} (plan {store.plan_id})", store=pair.store
+            )
             await state.record_mirror(
                 MirrorRecord(key=key, outcome="held", rounds=round_no, problems=[problem], error=str(exc))
             )
@@ -124,7 +130,9 @@ async def _record(state: StateStore, decision: Decision, writes: int, rounds: in
         if previous is not None:
             reports, problems = previous.reports, previous.problems
     for r in decision.reports:
-        log.info("task decision reported", extra={"key": decision.key, "kind": r.kind.value, "detail": r.detail})
+        log.info(
+            "task decision reported", extra={"key": decision.key, "kind": r.kind.value, "detail": r.detail}
+        )
         await state.bump(f"tasks.report.{r.kind.value}")
     await state.bump(f"tasks.{decision.outcome.value}")
     await state.record_mirror(

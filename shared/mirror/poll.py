@@ -46,13 +46,17 @@ class PollResult:
         return {**asdict(self), "to_mirror": self.to_mirror}
 
 
-async def _list_plans(gateway: Any, plan_ids: tuple[str, ...]) -> tuple[dict[str, list[PlannerTask]], list[str]]:
+async def _list_plans(
+    gateway: Any, plan_ids: tuple[str, ...]
+) -> tuple[dict[str, list[PlannerTask]], list[str]]:
     requests = [
         BatchRequest(f"{b}-{r.id}", r.method, r.url)
         for b, batch in enumerate(poll_batches(plan_ids))
         for r in batch.requests
     ]
-    plan_of = {f"{b}-{r.id}": r.plan_id for b, batch in enumerate(poll_batches(plan_ids)) for r in batch.requests}
+    plan_of = {
+        f"{b}-{r.id}": r.plan_id for b, batch in enumerate(poll_batches(plan_ids)) for r in batch.requests
+    }
     responses = await gateway.batch(requests)
     listed: dict[str, list[PlannerTask]] = {}
     skipped: list[str] = []
@@ -72,7 +76,9 @@ async def _list_plans(gateway: Any, plan_ids: tuple[str, ...]) -> tuple[dict[str
     return listed, skipped
 
 
-async def poll_plans(*, gateway: Any, state: StateStore, settings: Settings, force: bool = False) -> PollResult:
+async def poll_plans(
+    *, gateway: Any, state: StateStore, settings: Settings, force: bool = False
+) -> PollResult:
     """List the plans with open mirrored tasks and return the pairs to mirror. Skipped (no Graph
     request) when the last poll ended less than `tasks.poll_interval_seconds` ago, unless `force`."""
     now = datetime.now(UTC)

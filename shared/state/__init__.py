@@ -10,7 +10,16 @@ from shared.state.store import MirrorRecord, StateStore, SyncRecord, TeamRecord
 if TYPE_CHECKING:
     from shared.settings import StateSettings
 
-__all__ = ["Backend", "Entity", "MirrorRecord", "StateConflict", "StateStore", "SyncRecord", "TeamRecord", "open_state"]
+__all__ = [
+    "Backend",
+    "Entity",
+    "MirrorRecord",
+    "StateConflict",
+    "StateStore",
+    "SyncRecord",
+    "TeamRecord",
+    "open_state",
+]
 
 
 def open_state(settings: StateSettings) -> StateStore:

@@ -233,3 +233,35 @@ async def test_subscription_records_round_trip_without_the_client_state(store: S
     assert [s.subscription_id for s in await store.list_subscriptions()] == ["s-1"]
     await store.delete_subscription("s-1")
     assert await store.get_subscription("s-1") is None and await store.list_subscriptions() == []
+
+
+async def test_pair_status_rows_round_trip_and_list(store: StateStore) -> None:
+    from shared.domain.tasks import TaskStatus
+    from shared.tasks import CommerceSide, PairStatus
+
+    pair = PairStatus(key="TL-7/1@0042", plan_id="p-1",
+                      commerce=CommerceSide.make(TaskStatus.COMPLETED, "000322", version='W/"1"'), tombstone=True)  # fmt: skip
+    assert await store.get_pair(pair.key) is None
+    await store.put_pair(pair)
+    assert await store.get_pair(pair.key) == pair
+    assert [p.key for p in await store.list_pairs()] == ["TL-7/1@0042"]
+    await store.delete_pair(pair.key)
+    assert await store.list_pairs() == []
+
+
+async def test_mirror_requests_are_counted_apart_from_team_syncs(store: StateStore) -> None:
+    from shared.state import MirrorRecord
+
+    assert await store.request_mirror("TL-7/1@0042") == 1
+    assert await store.request_mirror("TL-7/1@0042") == 2
+    assert await store.pending_mirrors() == ["TL-7/1@0042"] and await store.pending_syncs() == []
+    covered = await store.mirror_requests_seen("TL-7/1@0042")
+    await store.request_mirror("TL-7/1@0042")
+    assert await store.finish_mirror_pass("TL-7/1@0042", covered) is True
+    assert await store.finish_mirror_pass("TL-7/1@0042", 3) is False and await store.pending_mirrors() == []
+    problem = Problem(kind=ProblemKind.PLANNER_LIMIT, detail="403 MaximumTasksInProject", store="0042")
+    await store.record_mirror(MirrorRecord(key="TL-7/1@0042", outcome="held", problems=[problem]))
+    got = await store.get_mirror("TL-7/1@0042")
+    assert got is not None and got.problems == [problem] and len(await store.list_mirrors()) == 1
+    await store.put_value("plan", "0042", {"plan_id": "p-1"})
+    assert await store.get_value("plan", "0042") == {"plan_id": "p-1"}

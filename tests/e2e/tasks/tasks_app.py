@@ -29,12 +29,16 @@ async def commerce_event(msg: func.ServiceBusMessage, client: df.DurableOrchestr
     from shared.sync.services import services
 
     result = parse_message(
-        msg.get_body(), content_type=msg.content_type, application_properties=dict(msg.application_properties or {})
+        msg.get_body(),
+        content_type=msg.content_type,
+        application_properties=dict(msg.application_properties or {}),
     )
     if not isinstance(result, CommerceHint):
         return
     s = services()
-    await handle_hint(result, commerce=s.commerce, state=s.state, client=DurableClientAdapter(client), settings=s.settings)
+    await handle_hint(
+        result, commerce=s.commerce, state=s.state, client=DurableClientAdapter(client), settings=s.settings
+    )
 
 
 if __import__("os").environ.get("TASKS_TEST_LOG"):

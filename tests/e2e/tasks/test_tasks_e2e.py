@@ -59,8 +59,14 @@ ORG: dict[str, Any] = {
             "id": "TL-7",
             "name": "Holiday reset",
             "tasks": [
-                {"id": "1", "name": "Build window display", "due_offset_days": -2, "notes": "See planogram",
-                 "contact_person": "000321", "link": "https://contoso.example/planogram"},
+                {
+                    "id": "1",
+                    "name": "Build window display",
+                    "due_offset_days": -2,
+                    "notes": "See planogram",
+                    "contact_person": "000321",
+                    "link": "https://contoso.example/planogram",
+                },
                 {"id": "2", "name": "Count stock", "due_offset_days": 0},
             ],
         },
@@ -213,10 +219,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 async def _make_teams(graph: Any, owner: str) -> dict[str, str]:
     gateway = Gateway(
         GraphSettings(base_url=graph.base_url, auth="static_token", static_token=graph.token),
-        poll=PollPolicy(first_delay=0.02, interval=0.02, timeout=20, replication_delay=0.05, replication_attempts=5),
+        poll=PollPolicy(
+            first_delay=0.02, interval=0.02, timeout=20, replication_delay=0.05, replication_attempts=5
+        ),
     )
     try:
-        ids = await asyncio.gather(*(gateway.create_team(display_name=f"Store {s}", owner_id=owner) for s in STORES))
+        ids = await asyncio.gather(
+            *(gateway.create_team(display_name=f"Store {s}", owner_id=owner) for s in STORES)
+        )
         return dict(zip(STORES, ids, strict=True))
     finally:
         await gateway.aclose()
@@ -234,7 +244,9 @@ def _due(task: dict[str, Any]) -> datetime:
 
 
 def test_a_list_published_to_several_stores_becomes_a_bucket_and_tasks_in_each_plan(world: World) -> None:
-    world.commerce.change("publish_task_list", task_list="TL-7", stores=list(STORES), target_date="2030-03-10")
+    world.commerce.change(
+        "publish_task_list", task_list="TL-7", stores=list(STORES), target_date="2030-03-10"
+    )
     for store in STORES:
         wait_for(lambda s=store: len(world.planner_tasks(s)) == 2, what=f"two tasks in store {store}'s plan")
     wait_for(world.quiet, what="the mirrors to finish")
@@ -287,8 +299,10 @@ def test_a_due_date_change_in_commerce_moves_every_stores_due_date(world: World)
     world.commerce.change("update_task", task_list="TL-7", task="2", fields={"due_offset_days": 3})
     for store, hour in (("0042", 19), ("0043", 19), ("0044", 11)):  # 13 March 2030: Pacific is on DST
         wait_for(
-            lambda s=store, h=hour: (t := world.planner_task(f"TL-7/2@{s}")) is not None
-            and _due(t) == datetime(2030, 3, 13, h, 0, tzinfo=UTC),
+            lambda s=store, h=hour: (
+                (t := world.planner_task(f"TL-7/2@{s}")) is not None
+                and _due(t) == datetime(2030, 3, 13, h, 0, tzinfo=UTC)
+            ),
             what=f"the new due date in store {store}",
         )
 
@@ -296,7 +310,9 @@ def test_a_due_date_change_in_commerce_moves_every_stores_due_date(world: World)
 def test_an_owned_field_edited_in_teams_is_overwritten_and_reported(world: World) -> None:
     task = world.planner_task("TL-7/2@0043")
     assert task is not None
-    world.graph.act("edit-task", taskId=task["id"], userId=world.users["cy@contoso.example"], title="Count later")
+    world.graph.act(
+        "edit-task", taskId=task["id"], userId=world.users["cy@contoso.example"], title="Count later"
+    )
     wait_for(
         lambda: (t := world.planner_task("TL-7/2@0043")) is not None and t["title"] == "Count stock",
         what="the title to be set back",
@@ -310,7 +326,9 @@ def test_an_owned_field_edited_in_teams_is_overwritten_and_reported(world: World
 def test_both_sides_changed_between_polls_the_later_change_wins(world: World) -> None:
     world.commerce.configure_events(delay_seconds=2.0)  # the Commerce event arrives after the Teams edit
     try:
-        world.commerce.change("set_task_status", task_list="TL-7", task="1", store="0043", status="in_progress")
+        world.commerce.change(
+            "set_task_status", task_list="TL-7", task="1", store="0043", status="in_progress"
+        )
         time.sleep(0.05)
         task = world.planner_task("TL-7/1@0043")
         assert task is not None
@@ -342,7 +360,9 @@ def test_a_canceled_task_is_removed_from_every_plan_and_never_comes_back(world: 
 def test_it_converges_under_30_percent_throttling(world: World) -> None:
     world.graph.set_faults("*", throttle_ratio=0.3, retry_after=0.05, seconds=60)
     try:
-        world.commerce.change("publish_task_list", task_list="TL-8", stores=["0042", "0044"], target_date="2030-04-01")
+        world.commerce.change(
+            "publish_task_list", task_list="TL-8", stores=["0042", "0044"], target_date="2030-04-01"
+        )
         for store in ("0042", "0044"):
             wait_for(lambda s=store: (t := world.planner_task(f"TL-8/1@{s}")) is not None and t["title"]
                      == "Clean windows", timeout=30, what=f"TL-8 in {store}")  # fmt: skip
@@ -353,9 +373,15 @@ def test_it_converges_under_30_percent_throttling(world: World) -> None:
             wait_for(lambda: world.commerce_task("TL-8", "1", "0044")["status"] == "completed", timeout=30,
                      what="completion through throttling")  # fmt: skip
         except AssertionError:
-            print("DEBUG", world.counters(), world.state_call(lambda s: s.get_value("poll", "last")),
-                  world.state_call(lambda s: s.get_mirror("TL-8/1@0044")), world.pair("TL-8/1@0044"),
-                  world.state_call(lambda s: s.pending_mirrors()), world.planner_task("TL-8/1@0044"))
+            print(
+                "DEBUG",
+                world.counters(),
+                world.state_call(lambda s: s.get_value("poll", "last")),
+                world.state_call(lambda s: s.get_mirror("TL-8/1@0044")),
+                world.pair("TL-8/1@0044"),
+                world.state_call(lambda s: s.pending_mirrors()),
+                world.planner_task("TL-8/1@0044"),
+            )
             raise
         assert world.graph.counters()["throttled"] > 0
     finally:
