@@ -39,12 +39,3 @@ async def commerce_event(msg: func.ServiceBusMessage, client: df.DurableOrchestr
     await handle_hint(
         result, commerce=s.commerce, state=s.state, client=DurableClientAdapter(client), settings=s.settings
     )
-
-
-if __import__("os").environ.get("TASKS_TEST_LOG"):
-    import logging
-
-    handler = logging.FileHandler(__import__("os").environ["TASKS_TEST_LOG"])
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s %(__dict__)s"))
-    logging.getLogger("cts").addHandler(handler)
-    logging.getLogger("cts").setLevel(logging.INFO)

@@ -374,7 +374,7 @@ def test_it_converges_under_30_percent_throttling(world: World) -> None:
                      what="completion through throttling")  # fmt: skip
         except AssertionError:
             print(
-                "DEBUG",
+                "state on failure:",
                 world.counters(),
                 world.state_call(lambda s: s.get_value("poll", "last")),
                 world.state_call(lambda s: s.get_mirror("TL-8/1@0044")),
