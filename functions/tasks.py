@@ -30,7 +30,9 @@ def mirror_task(context: df.DurableOrchestrationContext):  # type: ignore[no-unt
     data = context.get_input() or {}
     key = data["key"]
     result = yield context.call_activity_with_retry("mirror_task_pass", PASS_RETRY, {"key": key})
-    more = yield context.call_activity("mirror_finish_pass", {"key": key, "covered": result.get("covered", 0)})
+    more = yield context.call_activity(
+        "mirror_finish_pass", {"key": key, "covered": result.get("covered", 0)}
+    )
     context.set_custom_status(
         {"key": key, "outcome": result["outcome"], "writes": result["writes"], "reports": result["reports"]}
     )
@@ -50,7 +52,11 @@ async def mirror_task_pass(payload: dict[str, Any]) -> dict[str, Any]:
     key = str(payload["key"])
     covered = await s.state.mirror_requests_seen(key)
     result = await mirror_pass(
-        key, commerce=s.commerce.client, gateway=s.gateway, state=s.state, settings=s.settings  # type: ignore[attr-defined]
+        key,
+        commerce=s.commerce.client,
+        gateway=s.gateway,
+        state=s.state,
+        settings=s.settings,  # type: ignore[attr-defined]
     )
     result.covered = covered
     log.info("mirror pass", extra=result.to_json())
