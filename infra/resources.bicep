@@ -146,6 +146,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_COMMERCE__AUTH', value: 'managed_identity' }
         { name: 'CTS_RECONCILE__SCHEDULE', value: '0 0 2 * * *' } // nightly, UTC (timer binding expression)
         { name: 'CTS_RECONCILE__SWEEP_SCHEDULE', value: '0 */1 * * * *' }
+        { name: 'CTS_TASKS__POLL_SCHEDULE', value: '0 */2 * * * *' } // Planner has no change notifications
+        { name: 'CTS_TASKS__RECONCILE_SCHEDULE', value: '0 15 2 * * *' }
         { name: 'CTS_STATE__BACKEND', value: 'table' }
         { name: 'CTS_STATE__TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
         { name: 'CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE', value: '0 */30 * * * *' }

@@ -97,6 +97,7 @@ class LocalHost:
     async def start(self) -> None:
         """Load the app and start serving; raises `AppLoadError` for an app it cannot run."""
         self.loop = asyncio.get_running_loop()
+        _fresh_durable_client_session()
         root = app_root(self.app_module)
         local = read_local_settings(root / "local.settings.json") if self.use_local_settings else {}
         for key in {**local, **self.settings}:
@@ -226,6 +227,7 @@ class LocalHost:
         if self.engine is not None:
             await self.engine.stop()
             self.engine = None
+        await _close_durable_client_session()
         if self.broker is not None:
             await self.broker.close()
             self.broker = None
@@ -349,3 +351,23 @@ def running_host(
         loop.call_soon_threadsafe(stop_requested.set)
         thread.join(host.grace_period + 30)
         loop.close()
+
+
+def _fresh_durable_client_session() -> None:
+    """The durable SDK's client keeps one module-global aiohttp session (and asyncio lock) bound to
+    the event loop that first used it (azure/durable_functions/models/utils/http_utils.py). Azure's
+    worker has one loop for its life; a local host started after another one in the same process
+    (tests) has a new loop, so it starts the SDK with a fresh session of its own."""
+    from azure.durable_functions.models.utils import http_utils
+
+    http_utils._client_session = None
+    http_utils._session_lock = asyncio.Lock()
+
+
+async def _close_durable_client_session() -> None:
+    from azure.durable_functions.models.utils import http_utils
+
+    session = http_utils._client_session
+    http_utils._client_session = None
+    if session is not None and not session.closed:
+        await session.close()
