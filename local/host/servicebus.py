@@ -12,7 +12,6 @@ after max delivery count), lock renewal while the handler runs (host.json
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import logging
@@ -26,6 +25,7 @@ from azure.functions.servicebus import ServiceBusMessage, ServiceBusMessageInCon
 
 from shared.bus.protocol import EntityRef, ReceivedMessage
 
+from .aio import wait_event
 from .broker import Broker, MessageLockLost
 
 log = logging.getLogger("cts.local.servicebus")
@@ -174,8 +174,7 @@ async def run_delivery_loop(
                 messages = await broker.receive(entity, max_count=free, max_wait=60.0, stop=stop)
             except Exception:  # e.g. the file locked by another process for too long: retry
                 log.exception("receiving from %s failed; retrying in %.0f s", entity, _RETRY_SECONDS)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), _RETRY_SECONDS)
+                await wait_event(stop, _RETRY_SECONDS)
                 continue
             for message in messages:
                 if stop.is_set():

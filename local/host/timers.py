@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from azure.functions.timer import TimerRequest
 
+from local.host.aio import wait_event
 from local.host.invoke import Invoker
 from local.host.loader import FunctionSpec
 from local.host.ncrontab import IntervalSchedule
@@ -169,11 +170,8 @@ class TimerScheduler:
             self.next_runs[spec.name] = next_run
             delay = (next_run - self.now()).total_seconds()
             if delay > 0:
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                if await wait_event(self._stop, delay):
                     return  # stopping
-                except TimeoutError:
-                    pass
             late = self.now() - next_run > LATE
             await self._fire(spec, scheduled=next_run, past_due=late, reason="timer fired")
 

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from local.host.aio import wait_event
 from local.host.durable import api
 from local.host.durable.errors import (
     InstanceAlreadyRunning,
@@ -361,10 +362,7 @@ class DurableEngine:
                     f"instance '{instance_id}' did not complete within {timeout} s "
                     f"(status: {status['runtimeStatus'] if status else 'not found'})"
                 )
-            try:
-                await asyncio.wait_for(changed.wait(), min(remaining, 0.5))
-            except TimeoutError:
-                pass
+            await wait_event(changed, min(remaining, 0.5))
 
     # -- management API -------------------------------------------------------------------------
 
@@ -403,10 +401,7 @@ class DurableEngine:
             nxt = self.store.next_due(now)
             delay = 1.0 if nxt is None else min(1.0, max(0.0, nxt - time.time()))
             self._timer_changed.clear()
-            try:
-                await asyncio.wait_for(self._timer_changed.wait(), delay)
-            except TimeoutError:
-                pass
+            await wait_event(self._timer_changed, delay)
 
     async def _orchestration_worker(self) -> None:
         while True:
