@@ -46,7 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'case':28} {'metric':34} value")
     for name, metrics in results["cases"].items():
         for metric, value in metrics.items():
-            shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value
+            shown = (
+                f"{value:,.3f}"
+                if isinstance(value, float)
+                else f"{value:,}"
+                if isinstance(value, int)
+                else value
+            )
             print(f"{name:28} {metric:34} {shown}")
     print(f"\nwritten: {args.out / 'latest.json'}")
     return 0

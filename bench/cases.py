@@ -47,7 +47,8 @@ def planner_1000_stores() -> dict[str, Any]:
     by_upn = {u.upn for u in loaded.directory}
     identities = {
         w.personnel_number: Identity(user_id=f"user-{w.personnel_number}", upn=w.upn)
-        for w in org.workers if w.upn in by_upn
+        for w in org.workers
+        if w.upn in by_upn
     }
     settings = ProvisioningSettings()
     today = date(2026, 11, 23)

@@ -41,7 +41,9 @@ class ProvisioningSettings(BaseModel):
     membership_mode: MembershipMode = MembershipMode.FLEXIBLE
     # Safety rails: a plan over these limits is held and reported, not executed.
     max_removal_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
-    max_removal_min_team_size: int = Field(default=4, ge=0, description="Teams smaller than this are not guarded")
+    max_removal_min_team_size: int = Field(
+        default=4, ge=0, description="Teams smaller than this are not guarded"
+    )
     max_archives_per_run: int = Field(default=5, ge=0)
 
 

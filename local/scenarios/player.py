@@ -407,7 +407,11 @@ def run_scenario(
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cts-scenario-"))
     wall = time.monotonic()
     config = StackConfig(
-        org=scenario.org, data_dir=data, port_base=port_base, graph_scale=graph_scale, progress=say,
+        org=scenario.org,
+        data_dir=data,
+        port_base=port_base,
+        graph_scale=graph_scale,
+        progress=say,
         extra_settings=dict(settings or {}),
     )
     with Stack(config) as stack:

@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,6 +70,7 @@ class StackConfig:
     bus_lock_seconds: float = 30.0
     host_grace: float = 5.0
     sweep_schedule: str = "*/10 * * * * *"  # the sweeper restarts uncovered syncs (seconds!)
+    task_poll_schedule: str = "*/5 * * * * *"  # the Planner poll (production: every 2 minutes)
     extra_settings: dict[str, str] = field(default_factory=dict)
     progress: Progress = lambda _message: None
 
@@ -327,6 +329,7 @@ class Stack:
         self.host: HostProcess | None = None
         self.bus = SharedBus(self.data / "host" / "servicebus.sqlite", self.loop)
         self.master_key = self.function_key = ""
+        self.planner_changed_at: datetime | None = None
         self.settings: dict[str, str] = {}
         self.org_path: Path = config.org
         self.seeded_teams: dict[str, str] = {}  # store -> team id of the org's existing teams
@@ -433,6 +436,8 @@ class Stack:
             "CTS_STATE__SQLITE_PATH": str(self.data / "state.sqlite"),
             "CTS_RECONCILE__SCHEDULE": "0 0 2 * * *",
             "CTS_RECONCILE__SWEEP_SCHEDULE": self.config.sweep_schedule,
+            "CTS_TASKS__POLL_SCHEDULE": self.config.task_poll_schedule,
+            "CTS_TASKS__POLL_INTERVAL_SECONDS": "0",
             "CTS_RECONCILE__FAILED_RETRY_AFTER_SECONDS": "20",
             "CTS_WEBHOOK__NOTIFICATION_URL": (
                 f"http://127.0.0.1:{host_port}/api/graph/notifications?code={self.function_key}"
@@ -492,6 +497,25 @@ class Stack:
             return []
         return list(self.loop.run(self.state().pending_syncs()))
 
+    def planner_changed(self) -> None:
+        """A person changed a Planner task (the Graph sandbox's side channel). Graph sends no
+        notification for Planner, so the app sees it at its next poll: until a poll has started
+        after now, the stack is not converged."""
+        self.planner_changed_at = datetime.now(UTC)
+
+    def planner_change_unseen(self) -> bool:
+        if self.planner_changed_at is None:
+            return False
+        last = self.loop.run(self.state().get_value("poll", "last")) or {}
+        started = last.get("started")
+        return started is None or datetime.fromisoformat(started) <= self.planner_changed_at
+
+    def pending_mirrors(self) -> list[str]:
+        """Task pairs with mirror requests no pass has covered yet."""
+        if not Path(self.settings["CTS_STATE__SQLITE_PATH"]).exists():
+            return []
+        return list(self.loop.run(self.state().pending_mirrors()))
+
     # -- convergence ----------------------------------------------------------------------------
     def busy(self) -> list[str]:
         """What is still in flight (empty when the app is idle)."""
@@ -506,6 +530,11 @@ class Stack:
         pending = self.pending_syncs()
         if pending:
             reasons.append(f"sync requests not yet covered: {', '.join(sorted(pending)[:5])}")
+        if self.planner_change_unseen():
+            reasons.append("a change made in Planner waits for the app's next poll")
+        mirrors = self.pending_mirrors()
+        if mirrors:
+            reasons.append(f"task mirror requests not yet covered: {', '.join(sorted(mirrors)[:5])}")
         return reasons
 
     def converged(self, timeout: float = 120.0, stable: float = 1.0, poll: float = 0.2) -> bool:

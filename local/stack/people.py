@@ -95,6 +95,7 @@ def act_in_teams(stack: Stack, step: dict[str, Any]) -> str:
         user_id = _user_id(objects, employee_id=str(step["by"]))
         task_id = _task_id(stack, objects, team_id, str(step["task"]))
         stack.graph.act(action.replace("_", "-"), taskId=task_id, userId=user_id)
+        stack.planner_changed()  # seen by the app's next Planner poll: `converged` waits for it
         done = "completed" if action == "complete_task" else "started"
         return f"Planner task {task_id} ({step['task']}) {done}"
     raise ValueError(f"unknown teams action {action!r}")

@@ -64,28 +64,41 @@ def parse_message(
     try:
         doc = json.loads(text)
     except RecursionError:
-        return _reject(RejectReason.NOT_JSON, "The body nests too deeply to be an event. "
-                       "Send one F&O event per message.")
+        return _reject(
+            RejectReason.NOT_JSON, "The body nests too deeply to be an event. Send one F&O event per message."
+        )
     except ValueError as err:
         if _is_base64_json(text):
             return _base64_rejection()
-        where = f" (line {err.lineno}, column {err.colno}: {err.msg})" if isinstance(
-            err, json.JSONDecodeError) else ""
-        return _reject(RejectReason.NOT_JSON, f"The body is not JSON{where}. Publish F&O business or "
-                       "data events to this topic unchanged; anything else belongs on another topic.")
+        where = (
+            f" (line {err.lineno}, column {err.colno}: {err.msg})"
+            if isinstance(err, json.JSONDecodeError)
+            else ""
+        )
+        return _reject(
+            RejectReason.NOT_JSON,
+            f"The body is not JSON{where}. Publish F&O business or "
+            "data events to this topic unchanged; anything else belongs on another topic.",
+        )
     if not isinstance(doc, dict):
         if isinstance(doc, str) and _is_base64_json(doc):
             return _base64_rejection()
-        return _reject(RejectReason.NOT_AN_OBJECT, f"The body is a JSON {_json_type(doc)}, not an "
-                       "object. Publish exactly one event object per message (no arrays or bundles).")
+        return _reject(
+            RejectReason.NOT_AN_OBJECT,
+            f"The body is a JSON {_json_type(doc)}, not an "
+            "object. Publish exactly one event object per message (no arrays or bundles).",
+        )
     if "MessageName" in doc and ("InputParameters" in doc or "PrimaryEntityName" in doc):
         return _parse_data_event(doc, body)
     if "BusinessEventId" in doc:
         return _parse_business_event(doc)
-    return _reject(RejectReason.UNKNOWN_FORMAT, "The object is neither an F&O business event (no "
-                   "BusinessEventId) nor a data event (no MessageName with InputParameters or "
-                   "PrimaryEntityName). Check what publishes to this topic; only F&O business-event "
-                   f"and data-event endpoints should. See {DOCS}.")
+    return _reject(
+        RejectReason.UNKNOWN_FORMAT,
+        "The object is neither an F&O business event (no "
+        "BusinessEventId) nor a data event (no MessageName with InputParameters or "
+        "PrimaryEntityName). Check what publishes to this topic; only F&O business-event "
+        f"and data-event endpoints should. See {DOCS}.",
+    )
 
 
 # --- bytes -> text -----------------------------------------------------------------------------
@@ -93,21 +106,31 @@ def parse_message(
 
 def _decode(body: bytes) -> str | Rejection:
     if len(body) > MAX_BODY_BYTES:
-        return _reject(RejectReason.OVERSIZE, f"The body is {len(body)} bytes; events are at most "
-                       f"{MAX_BODY_BYTES}. F&O events are small hints: Check that the publisher is not "
-                       "sending exports or attachments to this topic.")
+        return _reject(
+            RejectReason.OVERSIZE,
+            f"The body is {len(body)} bytes; events are at most "
+            f"{MAX_BODY_BYTES}. F&O events are small hints: Check that the publisher is not "
+            "sending exports or attachments to this topic.",
+        )
     if body.startswith(_UTF16_BOMS):
-        return _reject(RejectReason.NOT_UTF8, "The body is UTF-16 (it starts with a UTF-16 byte order "
-                       "mark). Publish JSON as UTF-8.")
+        return _reject(
+            RejectReason.NOT_UTF8,
+            "The body is UTF-16 (it starts with a UTF-16 byte order mark). Publish JSON as UTF-8.",
+        )
     raw = body.removeprefix(_UTF8_BOM)  # F&O bodies may carry a UTF-8 BOM; JSON parsers refuse it
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        return _reject(RejectReason.NOT_UTF8, f"The body is not valid UTF-8 (first bad byte at offset "
-                       f"{err.start + len(body) - len(raw)}). Publish JSON as UTF-8.")
+        return _reject(
+            RejectReason.NOT_UTF8,
+            f"The body is not valid UTF-8 (first bad byte at offset "
+            f"{err.start + len(body) - len(raw)}). Publish JSON as UTF-8.",
+        )
     if not text.strip():
-        return _reject(RejectReason.EMPTY_BODY, "The message has no body. Nothing to do: check the "
-                       "publisher; F&O always sends a JSON body.")
+        return _reject(
+            RejectReason.EMPTY_BODY,
+            "The message has no body. Nothing to do: check the publisher; F&O always sends a JSON body.",
+        )
     return text
 
 
@@ -124,9 +147,12 @@ def _is_base64_json(text: str) -> bool:
 
 
 def _base64_rejection() -> Rejection:
-    return _reject(RejectReason.BASE64_BODY, "The body is base64 text that decodes to JSON. F&O "
-                   "writes the JSON itself; base64 is how Logic Apps shows a body, so a relay forwarded "
-                   "its ContentData. Make the relay send base64ToString(ContentData), or publish directly.")
+    return _reject(
+        RejectReason.BASE64_BODY,
+        "The body is base64 text that decodes to JSON. F&O "
+        "writes the JSON itself; base64 is how Logic Apps shows a body, so a relay forwarded "
+        "its ContentData. Make the relay send base64ToString(ContentData), or publish directly.",
+    )
 
 
 # --- business events ---------------------------------------------------------------------------
@@ -136,15 +162,23 @@ def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
     event_id = _str(doc.get("EventId"))
     name = doc.get("BusinessEventId")
     if not isinstance(name, str) or not name.strip():
-        return _invalid("Business event", "BusinessEventId",
-                        "a non-empty string (the business event class name)", event_id)
+        return _invalid(
+            "Business event",
+            "BusinessEventId",
+            "a non-empty string (the business event class name)",
+            event_id,
+        )
     if name.strip().lower() == TEST_EVENT_ID.lower():
         return TestMessage(event_id=event_id)
     versions = business_event_versions(name)
     if not versions:
-        return _reject(RejectReason.UNKNOWN_BUSINESS_EVENT, f"Business event {_quote(name)} is not "
-                       f"one this app handles. Activate only the CTS_* business events listed in {DOCS} "
-                       "for this endpoint, or filter the subscription on them.", event_id)
+        return _reject(
+            RejectReason.UNKNOWN_BUSINESS_EVENT,
+            f"Business event {_quote(name)} is not "
+            f"one this app handles. Activate only the CTS_* business events listed in {DOCS} "
+            "for this endpoint, or filter the subscription on them.",
+            event_id,
+        )
     if "MajorVersion" not in doc:
         return _missing(name, "MajorVersion", event_id)
     major = doc["MajorVersion"]
@@ -153,10 +187,14 @@ def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
     spec = versions.get(major)
     if spec is None:
         known = ", ".join(str(v) for v in sorted(versions))
-        return _reject(RejectReason.UNSUPPORTED_MAJOR_VERSION, f"{name} MajorVersion {major} is not "
-                       f"supported (supported: {known}). Deploy the app version that handles it before "
-                       "activating the new contract in F&O; then replay this message from the "
-                       "dead-letter queue.", event_id)
+        return _reject(
+            RejectReason.UNSUPPORTED_MAJOR_VERSION,
+            f"{name} MajorVersion {major} is not "
+            f"supported (supported: {known}). Deploy the app version that handles it before "
+            "activating the new contract in F&O; then replay this message from the "
+            "dead-letter queue.",
+            event_id,
+        )
     problem = check(spec, doc)
     if problem is not None:
         if problem.missing:
@@ -164,14 +202,22 @@ def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
         return _invalid(name, problem.field, problem.expected, event_id)
     legal_entity = _legal_entity(doc.get("BusinessEventLegalEntity"))
     if spec.company_specific and legal_entity is None:
-        return _reject(RejectReason.LEGAL_ENTITY_MISSING, f"{name} is company-specific but "
-                       "BusinessEventLegalEntity is empty. Activate the event for the legal entities "
-                       "that own the stores (Business event catalog > Activate > Legal entity).", event_id)
+        return _reject(
+            RejectReason.LEGAL_ENTITY_MISSING,
+            f"{name} is company-specific but "
+            "BusinessEventLegalEntity is empty. Activate the event for the legal entities "
+            "that own the stores (Business event catalog > Activate > Legal entity).",
+            event_id,
+        )
     try:
         event_time = _event_time(doc.get("EventTime"), doc.get("EventTimeIso8601"))
     except _BadEventTime:
-        return _reject(RejectReason.BAD_EVENT_TIME, "Field EventTime: expected /Date(milliseconds)/ "
-                       "within the years 1-9999. Check the contract's EventTime serialisation.", event_id)
+        return _reject(
+            RejectReason.BAD_EVENT_TIME,
+            "Field EventTime: expected /Date(milliseconds)/ "
+            "within the years 1-9999. Check the contract's EventTime serialisation.",
+            event_id,
+        )
     assert event_id is not None  # the schema requires a non-empty EventId
     return CommerceHint(
         scope=spec.scope,
@@ -197,10 +243,14 @@ def _parse_data_event(doc: dict[str, Any], body: bytes) -> IntakeResult:
         return _invalid("Data event", "MessageName", "a JSON string", correlation)
     message = MESSAGE_NAMES.get(message_raw.strip().lower())
     if message is None:
-        return _reject(RejectReason.UNSUPPORTED_MESSAGE_NAME, f"Data event MessageName "
-                       f"{_quote(message_raw)} is not handled; only Create, Update and Delete (or "
-                       "OnExternalCreated/Updated/Deleted) are. Activate only the create, update and "
-                       f"delete data events listed in {DOCS}.", correlation)
+        return _reject(
+            RejectReason.UNSUPPORTED_MESSAGE_NAME,
+            f"Data event MessageName "
+            f"{_quote(message_raw)} is not handled; only Create, Update and Delete (or "
+            "OnExternalCreated/Updated/Deleted) are. Activate only the create, update and "
+            f"delete data events listed in {DOCS}.",
+            correlation,
+        )
     entity_raw = doc.get("PrimaryEntityName")
     if entity_raw is None:
         return _missing("Data event", "PrimaryEntityName", correlation)
@@ -208,9 +258,13 @@ def _parse_data_event(doc: dict[str, Any], body: bytes) -> IntakeResult:
         return _invalid("Data event", "PrimaryEntityName", "a JSON string", correlation)
     spec = data_entity(entity_raw)
     if spec is None:
-        return _reject(RejectReason.UNSUPPORTED_ENTITY, f"Data events for entity {_quote(entity_raw)} "
-                       f"are not handled. Deactivate them for this endpoint; the entities we use are "
-                       f"listed in {DOCS}.", correlation)
+        return _reject(
+            RejectReason.UNSUPPORTED_ENTITY,
+            f"Data events for entity {_quote(entity_raw)} "
+            f"are not handled. Deactivate them for this endpoint; the entities we use are "
+            f"listed in {DOCS}.",
+            correlation,
+        )
     if "InputParameters" not in doc:
         return _missing("Data event", "InputParameters", correlation)
     params = _pairs(doc["InputParameters"])
@@ -227,21 +281,30 @@ def _parse_data_event(doc: dict[str, Any], body: bytes) -> IntakeResult:
         if found is _NOT_A_STRING:
             return _invalid(spec.entity, field, "a JSON string", correlation)
         if found is None:
-            return _reject(RejectReason.MISSING_KEY, f"{spec.entity} {message.value} event: key field "
-                           f"{field} was not found in Target, PostEntityImages, PreEntityImages or "
-                           "Target.KeyAttributes. Include the entity's key fields in the event (for "
-                           "deletes, an entity image or key attributes).", correlation)
+            return _reject(
+                RejectReason.MISSING_KEY,
+                f"{spec.entity} {message.value} event: key field "
+                f"{field} was not found in Target, PostEntityImages, PreEntityImages or "
+                "Target.KeyAttributes. Include the entity's key fields in the event (for "
+                "deletes, an entity image or key attributes).",
+                correlation,
+            )
         assert isinstance(found, str)
         ids[key] = found
     legal = _attribute(records, "dataAreaId")
     try:
         event_time = _event_time(doc.get("OperationCreatedOn"), None)
     except _BadEventTime:
-        return _reject(RejectReason.BAD_EVENT_TIME, "Field OperationCreatedOn: expected "
-                       "/Date(milliseconds)/ within the years 1-9999. Check what rewrote the Dataverse "
-                       "message on its way to this topic.", correlation)
-    origin = next((g for g in map(_guid, (doc.get(k) for k in ("RequestId", "OperationId"))) if g),
-                  correlation)
+        return _reject(
+            RejectReason.BAD_EVENT_TIME,
+            "Field OperationCreatedOn: expected "
+            "/Date(milliseconds)/ within the years 1-9999. Check what rewrote the Dataverse "
+            "message on its way to this topic.",
+            correlation,
+        )
+    origin = next(
+        (g for g in map(_guid, (doc.get(k) for k in ("RequestId", "OperationId"))) if g), correlation
+    )
     if origin is None:
         origin = "sha256-" + hashlib.sha256(body.removeprefix(_UTF8_BOM)).hexdigest()[:32]
     keys = "/".join(ids[k] for k, _ in spec.keys)
@@ -263,10 +326,12 @@ def _records(target: dict[str, Any], doc: dict[str, Any]) -> Iterator[dict[str, 
     """Where a data event's fields can be, in order: the Target entity (only changed columns on an
     update), the post-image, the pre-image (the record as it was, for deletes), then the key
     attributes of an EntityReference Target (deletes without an image)."""
-    for source in (target.get("Attributes"),
-                   *_image_attributes(doc.get("PostEntityImages")),
-                   *_image_attributes(doc.get("PreEntityImages")),
-                   target.get("KeyAttributes")):
+    for source in (
+        target.get("Attributes"),
+        *_image_attributes(doc.get("PostEntityImages")),
+        *_image_attributes(doc.get("PreEntityImages")),
+        target.get("KeyAttributes"),
+    ):
         pairs = _pairs(source)
         if pairs:
             yield {normalise_name(k): v for k, v in pairs.items()}
@@ -370,18 +435,27 @@ def _quote(text: str) -> str:
 
 
 def _missing(what: str, field: str, event_id: str | None) -> Rejection:
-    return _reject(RejectReason.MISSING_FIELD, f"{what}: required field {field} is missing. Fix the "
-                   f"publisher's contract to match the schema in {DOCS}.", event_id)
+    return _reject(
+        RejectReason.MISSING_FIELD,
+        f"{what}: required field {field} is missing. Fix the "
+        f"publisher's contract to match the schema in {DOCS}.",
+        event_id,
+    )
 
 
 def _invalid(what: str, field: str, expected: str, event_id: str | None) -> Rejection:
-    return _reject(RejectReason.INVALID_FIELD, f"{what}: field {field} is not valid; expected "
-                   f"{expected}. Fix the publisher's contract to match the schema in {DOCS}.", event_id)
+    return _reject(
+        RejectReason.INVALID_FIELD,
+        f"{what}: field {field} is not valid; expected "
+        f"{expected}. Fix the publisher's contract to match the schema in {DOCS}.",
+        event_id,
+    )
 
 
 def _reject(reason: RejectReason, description: str, event_id: str | None = None) -> Rejection:
-    return Rejection(reason=reason.value, description=description[:4096],
-                     event_id=event_id[:256] if event_id else None)
+    return Rejection(
+        reason=reason.value, description=description[:4096], event_id=event_id[:256] if event_id else None
+    )
 
 
 # --- duplicates --------------------------------------------------------------------------------

@@ -137,8 +137,16 @@ class UnarchiveTeam(_Op):
 
 
 Operation = Annotated[
-    CreateTeam | AdoptTeam | UpdateTeam | AddMembers | RemoveMember | SetRole | CreateChannel
-    | CreatePlan | ArchiveTeam | UnarchiveTeam,
+    CreateTeam
+    | AdoptTeam
+    | UpdateTeam
+    | AddMembers
+    | RemoveMember
+    | SetRole
+    | CreateChannel
+    | CreatePlan
+    | ArchiveTeam
+    | UnarchiveTeam,
     Field(discriminator="op"),
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.commerce.errors import NotFound as CommerceNotFound
@@ -126,6 +127,11 @@ async def execute(
         try:
             if isinstance(action, CreatePlannerTask):
                 want = action.task
+                if on_created is not None and status is not None:
+                    # The intent first: if the id never gets recorded (a crash, or a response lost
+                    # after Planner committed), the next pass adopts the task instead of creating
+                    # a duplicate (shared/tasks/orphans.py).
+                    await on_created(status.creating(datetime.now(UTC)))
                 task = await gateway.create_task(
                     action.plan_id,
                     TaskFields(
@@ -141,7 +147,7 @@ async def execute(
                 status = status.created(task.task_id, task.etag) if status else status
                 created = status
                 if on_created is not None and status is not None:
-                    await on_created(status)  # recorded at once: a crash now leaves no orphan
+                    await on_created(status)  # recorded at once
                 details = await gateway.get_task_details(task.task_id)
                 written = await gateway.update_task_details(
                     details, TaskDetailsFields(description=want.description)

@@ -21,7 +21,7 @@ from shared.mirror.keys import PairKey
 from shared.mirror.reader import read_planner_task, read_store_task
 from shared.settings import Settings
 from shared.state import MirrorRecord, StateStore
-from shared.tasks import Decision, PairStatus, ReportKind, decide
+from shared.tasks import Decision, PairStatus, ReportKind, decide, find_orphan
 
 log = logging.getLogger("cts.tasks")
 
@@ -64,6 +64,8 @@ async def mirror_pass(
     for round_no in range(1, rounds + 1):
         status = await state.get_pair(key)
         current = status.with_written(attempted) if status is not None else None
+        if current is not None and current.unfinished_create:
+            current = await _adopt_orphan(current, gateway=gateway, state=state)
         row = await read_store_task(commerce, pair)
         task_id = current.planner.task_id if current and current.planner else None
         view, buckets = None, None
@@ -91,6 +93,11 @@ async def mirror_pass(
             attempted = decision.status
             continue
         except PlannerLimitExceeded as exc:
+            # Refused before anything was created: drop the create's intent (shared/tasks/orphans.py).
+            if status is None:
+                await state.delete_pair(key)
+            else:
+                await state.put_pair(status)
             problem = Problem(
                 kind=ProblemKind.PLANNER_LIMIT, detail=f"{exc} (plan {store.plan_id})", store=pair.store
             )
@@ -114,6 +121,30 @@ async def mirror_pass(
             reports=len(decision.reports),
         )
     raise RuntimeError(f"{key}: still changing after {rounds} decisions; the pass is retried")
+
+
+async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) -> PairStatus:
+    """A create of this pair was interrupted before its id was recorded: adopt the task it made,
+    if there is one (two reads, only on this rare path), so the pass does not create a duplicate."""
+    tasks = await gateway.list_tasks(status.plan_id)
+    buckets = {b.bucket_id: b.name for b in await gateway.list_buckets(status.plan_id)}
+    claimed = {
+        p.planner.task_id
+        for p in await state.list_pairs()
+        if p.key != status.key and p.planner is not None and p.planner.task_id
+    }
+    orphan = find_orphan(status, tasks, buckets, claimed)
+    if orphan is None:
+        log.info("interrupted create left no task; creating", extra={"key": status.key})
+        return status
+    adopted = status.adopted(orphan.task_id, orphan.etag)
+    await state.put_pair(adopted)
+    await state.bump("tasks.orphans_adopted")
+    log.warning(
+        "adopted the Planner task of an interrupted create",
+        extra={"key": status.key, "task_id": orphan.task_id, "plan_id": status.plan_id},
+    )
+    return adopted
 
 
 async def _record(state: StateStore, decision: Decision, writes: int, rounds: int) -> None:

@@ -103,7 +103,9 @@ async def poll_plans(
                 await state.put_value("held", change.plan_id, {"held": change.held, "at": now.isoformat()})
             if change.held:
                 result.held_plans.append(change.plan_id)
-    await state.put_value("poll", "last", {"at": datetime.now(UTC).isoformat(), **result.to_json()})
+    await state.put_value(
+        "poll", "last", {"at": datetime.now(UTC).isoformat(), "started": now.isoformat(), **result.to_json()}
+    )
     await state.bump("tasks.polls")
     await state.bump("tasks.poll_requests", result.requests)
     if result.held_plans:

@@ -220,8 +220,9 @@ class StateStore:
                 if found is None:
                     await self.backend.insert(SCOPES, "counter", counter, {"n": by})
                 else:
-                    await self.backend.upsert(SCOPES, "counter", counter, {"n": int(found.data["n"]) + by},
-                                              if_match=found.etag)
+                    await self.backend.upsert(
+                        SCOPES, "counter", counter, {"n": int(found.data["n"]) + by}, if_match=found.etag
+                    )
                 return
             except StateConflict:
                 continue

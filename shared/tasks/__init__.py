@@ -28,6 +28,7 @@ from shared.tasks.mapping import (
     percent_of,
     status_of,
 )
+from shared.tasks.orphans import find_orphan
 from shared.tasks.poll import (
     BATCH_LIMIT,
     DeltaLinks,
@@ -71,6 +72,7 @@ __all__ = [
     "decide",
     "desired_planner_task",
     "due_datetime",
+    "find_orphan",
     "fingerprint",
     "mass_deletion_held",
     "percent_of",

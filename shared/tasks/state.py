@@ -165,6 +165,19 @@ class PairStatus(_Model):
     written_planner: PlannerSide | None = None
     tombstone: bool = Field(default=False, description="Canceled/removed: never mirrored again")
     last_decision: str = ""
+    creating_since: datetime | None = Field(
+        default=None,
+        description="A Planner task was being created from this time and its id is not recorded yet "
+        "(a crash or a lost response in between): the next pass looks for it before creating again",
+    )
+
+    def creating(self, now: datetime) -> PairStatus:
+        """Recorded before the create request: the intent that lets a later pass adopt the task."""
+        return self.model_copy(update={"creating_since": now})
+
+    @property
+    def unfinished_create(self) -> bool:
+        return self.creating_since is not None and (self.planner is None or self.planner.task_id is None)
 
     def created(self, task_id: str, etag: str | None = None, details_etag: str | None = None) -> PairStatus:
         """The executor records the id of the Planner task it just created (required: without it
@@ -177,7 +190,19 @@ class PairStatus(_Model):
         written = (
             self.written_planner.model_copy(update={"task_id": task_id}) if self.written_planner else None
         )
-        return self.model_copy(update={"planner": side, "written_planner": written})
+        return self.model_copy(update={"planner": side, "written_planner": written, "creating_since": None})
+
+    def adopted(self, task_id: str, etag: str | None) -> PairStatus:
+        """The id of a task an interrupted create left behind. Its description may never have been
+        written, so it counts as unknown: the next decision writes it, and reports no Teams edit."""
+        status = self.created(task_id, etag)
+        if status.planner is None:
+            return status
+        unknown = {"description_hash": None, "details_etag": None}
+        written = status.written_planner.model_copy(update=unknown) if status.written_planner else None
+        return status.model_copy(
+            update={"planner": status.planner.model_copy(update=unknown), "written_planner": written}
+        )
 
     def with_written(self, attempted: PairStatus | None) -> PairStatus:
         """This status plus what an interrupted execution meant to write (see the module doc)."""

@@ -3,9 +3,7 @@ the ops page in a real headless Chromium (Debian's `chromium` + `chromium-driver
 `make browser`): it loads, lists the sample org's stores, shows a dead letter, and its Replay
 button replays it.
 
-The stack's host runs function_app.py; the ops page is served by a second local host running
-tests/ops/page_app.py (the ops blueprint alone) on the stack's broker file and state store, until
-function_app.py registers functions/ops.py itself.
+Everything is served by the stack's own host running function_app.py, as `make run` does.
 """
 
 from __future__ import annotations
@@ -22,14 +20,11 @@ from conftest import wait_for
 from typer.testing import CliRunner
 
 from cts.cli import app as cts_app
-from local.host import LocalHost, running_host
 from local.scenarios.player import provision_org
 from local.stack import Stack, StackConfig
-from shared.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_ORG = ROOT / "local" / "scenarios" / "sample-org.json"
-PAGE_APP = str(Path(__file__).with_name("page_app.py"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOT = ROOT / ".local" / "ops-page.png"
 
@@ -44,16 +39,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def page_host(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    settings = {
-        **stack.settings,
-        "CTS_BUS__LOCAL_BROKER": str(stack.data / "host" / "servicebus.sqlite"),
-    }
-    get_settings.cache_clear()  # the app reads settings once per process; these hosts share one
-    with running_host(PAGE_APP, tmp_path_factory.mktemp("page-host"), 0, settings, grace_period=2,
-                      use_local_settings=False) as host:  # fmt: skip
-        yield host
+def url(stack: Stack, route: str, *, key: str | None = "function") -> str:
+    """An app URL on the stack's host, with the function key, the master key or none."""
+    code = {"function": stack.function_key, "master": stack.master_key, None: None}[key]
+    return f"{stack.host_url}/api/{route}" + (f"?code={code}" if code else "")
 
 
 def stores_of_the_sample_org() -> list[str]:
@@ -100,9 +89,7 @@ def _browser() -> Any:
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(
-    stack: Stack, page_host: LocalHost
-) -> None:
+def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(stack: Stack) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -111,7 +98,7 @@ def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(
     [dead] = wait_for(stack.bus.dead_letters, 30, "the poison event in the DLQ")
     browser = _browser()
     try:
-        browser.get(page_host.function_url("ops_page"))
+        browser.get(url(stack, "ops", key="master"))
         assert "operations" in browser.title
         shown = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#stores td.key")]
         assert set(stores_of_the_sample_org()) <= set(shown)
@@ -139,22 +126,50 @@ def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(
     assert again.application_properties["x-replay-count"] == 1
     audit = wait_for(lambda: stack.loop.run(stack.state().audit_trail("dlq")), 5, "the audit record")
     assert audit[-1]["action"] == "replay" and audit[-1]["actor"] == "http:admin/dlq/replay"
-    page = httpx.get(page_host.function_url("ops_page") + "&format=json", timeout=30).json()
+    page = httpx.get(url(stack, "ops", key="master") + "&format=json", timeout=30).json()
     assert [d["replay_count"] for d in page["dead_letters"]] == [1]
 
 
-def test_the_dead_letter_functions_need_a_key_and_default_to_a_dry_run(
-    stack: Stack, page_host: LocalHost
-) -> None:
-    url = page_host.function_url("admin_dlq_replay", with_key=False)
-    assert httpx.post(url, timeout=30).status_code == 401
+def test_the_dead_letter_functions_need_a_key_and_default_to_a_dry_run(stack: Stack) -> None:
+    assert httpx.post(url(stack, "admin/dlq/replay", key=None), timeout=30).status_code == 401
+    assert httpx.get(url(stack, "ops", key="function"), timeout=30).status_code == 401  # admin key only
     before = [m.sequence_number for m in stack.bus.dead_letters()]
-    dry = httpx.post(page_host.function_url("admin_dlq_replay"), timeout=30).json()
+    dry = httpx.post(url(stack, "admin/dlq/replay"), timeout=30).json()
     assert dry["dry_run"] is True and dry["done"] == len(before)
     assert [m.sequence_number for m in stack.bus.dead_letters()] == before
-    bad = httpx.get(page_host.function_url("admin_dlq_list") + "&since=soon", timeout=30)
+    bad = httpx.get(url(stack, "admin/dlq") + "&since=soon", timeout=30)
     assert bad.status_code == 400 and "bad --since" in bad.json()["error"]
-    listed = httpx.get(
-        page_host.function_url("admin_dlq_list") + "&reason=MaxDeliveryCountExceeded", timeout=30
-    )
+    listed = httpx.get(url(stack, "admin/dlq") + "&reason=MaxDeliveryCountExceeded", timeout=30)
     assert [d["sequence_number"] for d in listed.json()] == before
+
+
+def test_cts_subscriptions_list_renew_and_recreate_on_the_stack(stack: Stack) -> None:
+    # The keeper creates the drift subscriptions at host start (run_on_startup); wait for them.
+    def ours() -> list[dict[str, Any]]:
+        rows = json.loads(cts(stack, "subscriptions", "list", "--json").stdout)
+        return [r for r in rows if r["ours"] and r["subscription_id"]]
+
+    rows = wait_for(ours, 30, "the keeper's subscriptions")
+    assert all(r["minutes_left"] > 0 for r in rows), rows
+    assert all("code=" not in (r["notification_url"] or "") for r in rows), "a function key shown"
+    ids = {r["subscription_id"] for r in rows}
+    assert "min left" in cts(stack, "subscriptions", "list").stdout  # the human table
+
+    first = rows[0]["subscription_id"]
+    renewed = json.loads(cts(stack, "subscriptions", "renew", "--id", first, "--json").stdout)
+    [one] = renewed["renewed"]
+    assert one["subscription_id"] == first and one["now_id"] == first
+    assert one["expiration"] >= rows[0]["expiration"]
+
+    dry = json.loads(cts(stack, "subscriptions", "recreate", "--json").stdout)
+    assert dry["dry_run"] is True and set(dry["would_delete"]) == ids
+    assert {r["subscription_id"] for r in ours()} == ids  # a dry run changes nothing
+
+    done = json.loads(cts(stack, "subscriptions", "recreate", "--yes", "--json").stdout)
+    assert set(done["deleted"]) >= ids and len(done["created"]) == len(ids) and not done["failed"]
+    now = {r["subscription_id"] for r in ours()}
+    assert len(now) == len(ids) and not now & ids  # new ids, same resources
+
+    base = ["--data", str(stack.data), "--host", stack.host_url]
+    unknown = CliRunner().invoke(cts_app, [*base, "subscriptions", "renew", "--id", "nope"])
+    assert unknown.exit_code != 0 and "nope" in unknown.output

@@ -28,7 +28,9 @@ def _imports(package: Path) -> dict[Path, set[str]]:
 
 def test_shared_never_imports_the_functions_runtime() -> None:
     offenders = {
-        str(path.relative_to(ROOT)): sorted(n for n in names if n.startswith(("azure.functions", "azure.durable_functions")))
+        str(path.relative_to(ROOT)): sorted(
+            n for n in names if n.startswith(("azure.functions", "azure.durable_functions"))
+        )
         for path, names in _imports(ROOT / "shared").items()
     }
     assert {p: n for p, n in offenders.items() if n} == {}
@@ -36,8 +38,21 @@ def test_shared_never_imports_the_functions_runtime() -> None:
 
 @pytest.mark.parametrize("package", ["provisioning", "tasks"])
 def test_planning_layers_do_no_io(package: str) -> None:
-    io_modules = ("httpx", "sqlite3", "socket", "aiohttp", "requests", "msgraph", "azure", "urllib.request",
-                  "shared.graph", "shared.commerce.client", "shared.state", "shared.bus", "local")
+    io_modules = (
+        "httpx",
+        "sqlite3",
+        "socket",
+        "aiohttp",
+        "requests",
+        "msgraph",
+        "azure",
+        "urllib.request",
+        "shared.graph",
+        "shared.commerce.client",
+        "shared.state",
+        "shared.bus",
+        "local",
+    )
     root = ROOT / "shared" / package
     if not root.exists():
         pytest.skip(f"shared/{package} not built yet")
@@ -57,8 +72,9 @@ def test_shared_does_not_import_the_sandboxes_or_host() -> None:
 
 
 def test_function_app_lists_its_functions() -> None:
-    out = subprocess.run([sys.executable, "function_app.py"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "function_app.py"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     names = {line.split()[0] for line in out.splitlines() if line.strip()}
     assert "commerce_event" in names
 

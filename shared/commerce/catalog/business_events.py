@@ -47,22 +47,69 @@ class BusinessEventSpec:
 
 
 BUSINESS_EVENTS: tuple[BusinessEventSpec, ...] = (
-    BusinessEventSpec("CTS_StoreChangedBusinessEvent", 0, 0, HintScope.STORE,
-                      (("store", "StoreNumber"),), True, "Store changed"),
-    BusinessEventSpec("CTS_WorkerChangedBusinessEvent", 0, 0, HintScope.WORKER,
-                      (("worker", "PersonnelNumber"),), False, "Worker changed"),
-    BusinessEventSpec("CTS_StoreAssignmentChangedBusinessEvent", 0, 0, HintScope.ASSIGNMENT,
-                      (("store", "StoreNumber"), ("worker", "PersonnelNumber")), True,
-                      "Store assignment changed"),
-    BusinessEventSpec("CTS_RegionChangedBusinessEvent", 0, 0, HintScope.REGION,
-                      (("region", "RegionId"),), False, "Region changed"),
-    BusinessEventSpec("CTS_TaskListPublishedBusinessEvent", 0, 0, HintScope.TASK_LIST,
-                      (("task_list", "TaskListId"),), True, "Task list published"),
-    BusinessEventSpec("CTS_TaskListChangedBusinessEvent", 0, 0, HintScope.TASK_LIST,
-                      (("task_list", "TaskListId"),), True, "Task list changed"),
-    BusinessEventSpec("CTS_TaskChangedBusinessEvent", 0, 0, HintScope.TASK,
-                      (("task_list", "TaskListId"), ("task", "TaskId"), ("store", "StoreNumber")), True,
-                      "Task changed"),
+    BusinessEventSpec(
+        "CTS_StoreChangedBusinessEvent",
+        0,
+        0,
+        HintScope.STORE,
+        (("store", "StoreNumber"),),
+        True,
+        "Store changed",
+    ),
+    BusinessEventSpec(
+        "CTS_WorkerChangedBusinessEvent",
+        0,
+        0,
+        HintScope.WORKER,
+        (("worker", "PersonnelNumber"),),
+        False,
+        "Worker changed",
+    ),
+    BusinessEventSpec(
+        "CTS_StoreAssignmentChangedBusinessEvent",
+        0,
+        0,
+        HintScope.ASSIGNMENT,
+        (("store", "StoreNumber"), ("worker", "PersonnelNumber")),
+        True,
+        "Store assignment changed",
+    ),
+    BusinessEventSpec(
+        "CTS_RegionChangedBusinessEvent",
+        0,
+        0,
+        HintScope.REGION,
+        (("region", "RegionId"),),
+        False,
+        "Region changed",
+    ),
+    BusinessEventSpec(
+        "CTS_TaskListPublishedBusinessEvent",
+        0,
+        0,
+        HintScope.TASK_LIST,
+        (("task_list", "TaskListId"),),
+        True,
+        "Task list published",
+    ),
+    BusinessEventSpec(
+        "CTS_TaskListChangedBusinessEvent",
+        0,
+        0,
+        HintScope.TASK_LIST,
+        (("task_list", "TaskListId"),),
+        True,
+        "Task list changed",
+    ),
+    BusinessEventSpec(
+        "CTS_TaskChangedBusinessEvent",
+        0,
+        0,
+        HintScope.TASK,
+        (("task_list", "TaskListId"), ("task", "TaskId"), ("store", "StoreNumber")),
+        True,
+        "Task changed",
+    ),
 )
 
 
@@ -137,9 +184,7 @@ def _load(name: str) -> dict[str, Any]:
 @cache
 def _registry() -> Registry[Any]:
     names = ["envelope.schema.json", *(s.schema_file for s in BUSINESS_EVENTS)]
-    return Registry().with_resources(
-        (_load(n)["$id"], Resource.from_contents(_load(n))) for n in names
-    )
+    return Registry().with_resources((_load(n)["$id"], Resource.from_contents(_load(n))) for n in names)
 
 
 @cache

@@ -46,23 +46,42 @@ class DataEntitySpec:
 
 
 DATA_ENTITIES: tuple[DataEntitySpec, ...] = (
-    DataEntitySpec("RetailStoreEntity", HintScope.STORE, (("store", "StoreNumber"),),
-                   "CDM: operationsCommon/Entities/Commerce/ChannelManagement/BrickAndMortarStore"),
+    DataEntitySpec(
+        "RetailStoreEntity",
+        HintScope.STORE,
+        (("store", "StoreNumber"),),
+        "CDM: operationsCommon/Entities/Commerce/ChannelManagement/BrickAndMortarStore",
+    ),
     # The store side of a channel worker is RetailChannelId; whether it equals the StoreNumber is
     # not documented, so it is passed on as 'channel' for the handler to resolve.
-    DataEntitySpec("RetailChannelWorkerEntity", HintScope.ASSIGNMENT,
-                   (("worker", "PersonnelNumber"), ("channel", "RetailChannelId")),
-                   "CDM: operationsCommon/Entities/Commerce/ChannelManagement/BrickAndMortarStore"),
-    DataEntitySpec("HcmWorkerEntity", HintScope.WORKER, (("worker", "PersonnelNumber"),),
-                   "unconfirmed entity name (public collection 'Workers')"),
-    DataEntitySpec("HcmEmploymentEntity", HintScope.WORKER, (("worker", "PersonnelNumber"),),
-                   "unconfirmed entity name; hires and terminations change employment rows"),
+    DataEntitySpec(
+        "RetailChannelWorkerEntity",
+        HintScope.ASSIGNMENT,
+        (("worker", "PersonnelNumber"), ("channel", "RetailChannelId")),
+        "CDM: operationsCommon/Entities/Commerce/ChannelManagement/BrickAndMortarStore",
+    ),
+    DataEntitySpec(
+        "HcmWorkerEntity",
+        HintScope.WORKER,
+        (("worker", "PersonnelNumber"),),
+        "unconfirmed entity name (public collection 'Workers')",
+    ),
+    DataEntitySpec(
+        "HcmEmploymentEntity",
+        HintScope.WORKER,
+        (("worker", "PersonnelNumber"),),
+        "unconfirmed entity name; hires and terminations change employment rows",
+    ),
     # Commerce task management has no public OData entity; these are the CTS extension's own.
-    DataEntitySpec("CTSTaskListEntity", HintScope.TASK_LIST, (("task_list", "TaskListId"),),
-                   "ours (CTS extension model)"),
-    DataEntitySpec("CTSTaskEntity", HintScope.TASK,
-                   (("task_list", "TaskListId"), ("task", "TaskId"), ("store", "StoreNumber")),
-                   "ours (CTS extension model)"),
+    DataEntitySpec(
+        "CTSTaskListEntity", HintScope.TASK_LIST, (("task_list", "TaskListId"),), "ours (CTS extension model)"
+    ),
+    DataEntitySpec(
+        "CTSTaskEntity",
+        HintScope.TASK,
+        (("task_list", "TaskListId"), ("task", "TaskId"), ("store", "StoreNumber")),
+        "ours (CTS extension model)",
+    ),
 )
 
 

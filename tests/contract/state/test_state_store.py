@@ -39,9 +39,19 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("Azurite not installed (run `npm ci`)")
     port = _free_port()
     proc = subprocess.Popen(
-        [str(AZURITE), "--tableHost", "127.0.0.1", "--tablePort", str(port),
-         "--skipApiVersionCheck", "--disableProductStyleUrl", "--silent", "--inMemoryPersistence"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(AZURITE),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(port),
+            "--skipApiVersionCheck",
+            "--disableProductStyleUrl",
+            "--silent",
+            "--inMemoryPersistence",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -54,8 +64,10 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         proc.kill()
         pytest.fail("Azurite did not start within 30 s")
-    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-           f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    yield (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -74,7 +86,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 async def test_team_mapping_round_trips(store: StateStore) -> None:
     assert await store.get_team("store:0042") is None
-    await store.put_team(TeamRecord(key="store:0042", team_id="t-1", adopted=True, managed_user_ids=["u1", "u2"]))
+    await store.put_team(
+        TeamRecord(key="store:0042", team_id="t-1", adopted=True, managed_user_ids=["u1", "u2"])
+    )
     got = await store.get_team("store:0042")
     assert got is not None and got.team_id == "t-1" and got.adopted and got.managed_user_ids == ["u1", "u2"]
     await store.put_team(TeamRecord(key="store:0043", team_id="t-2"))
@@ -82,8 +96,9 @@ async def test_team_mapping_round_trips(store: StateStore) -> None:
 
 
 async def test_sync_result_keeps_problems(store: StateStore) -> None:
-    problem = Problem(kind=ProblemKind.UNRESOLVED_IDENTITY, detail="no Entra user", store="0042",
-                      personnel_number="000321")
+    problem = Problem(
+        kind=ProblemKind.UNRESOLVED_IDENTITY, detail="no Entra user", store="0042", personnel_number="000321"
+    )
     await store.record_sync(SyncRecord(key="store:0042", outcome="blocked", problems=[problem]))
     got = await store.get_sync("store:0042")
     assert got is not None and got.outcome == "blocked" and got.problems == [problem]
@@ -114,7 +129,9 @@ async def test_forgetting_old_events_allows_nothing_new_to_slip(store: StateStor
 async def test_latest_drift_report_is_readable(store: StateStore) -> None:
     assert await store.get_report() is None
     first = await store.save_report({"stores": 1}, {"0042": {"drift": ["member missing"]}})
-    second = await store.save_report({"stores": 2}, {"0042": {"drift": []}, "0043": {"drift": ["x" * 70_000]}})
+    second = await store.save_report(
+        {"stores": 2}, {"0042": {"drift": []}, "0043": {"drift": ["x" * 70_000]}}
+    )
     latest = await store.get_report()
     assert latest is not None and latest["id"] == second and set(latest["stores"]) == {"0042", "0043"}
     assert latest["stores"]["0043"]["drift"][0] == "x" * 70_000  # larger than one Table property
@@ -172,8 +189,9 @@ async def test_a_lease_has_one_holder_until_released_or_expired(store: StateStor
     await store.release_lease("store:0042", "a")
     assert await store.acquire_lease("store:0042", "b", timedelta(seconds=-1)) is True
     assert await store.acquire_lease("store:0042", "c", timedelta(minutes=5)) is True  # b's expired
-    results = await asyncio.gather(*(store.acquire_lease("store:0043", f"o{i}", timedelta(minutes=1))
-                                     for i in range(5)))
+    results = await asyncio.gather(
+        *(store.acquire_lease("store:0043", f"o{i}", timedelta(minutes=1)) for i in range(5))
+    )
     assert sorted(results) == [False, False, False, False, True]
 
 
@@ -204,11 +222,14 @@ async def test_counters_add_up_under_concurrency(store: StateStore) -> None:
 
 
 async def test_many_own_changes_are_noted_and_found(store: StateStore) -> None:
-    noted = await store.note_own_changes(["team:t-1/user:u1/created", "team:t-1/user:u1/created",
-                                          "team:t-1/channels/created"], ttl=timedelta(minutes=5))
+    noted = await store.note_own_changes(
+        ["team:t-1/user:u1/created", "team:t-1/user:u1/created", "team:t-1/channels/created"],
+        ttl=timedelta(minutes=5),
+    )
     assert noted == 2
     assert await store.any_own_change(["team:t-1/member:m9/created", "team:t-1/user:u1/created"]) == (
-        "team:t-1/user:u1/created")
+        "team:t-1/user:u1/created"
+    )
     assert await store.any_own_change(["team:t-1/user:u1/deleted"]) is None
 
 
@@ -223,9 +244,15 @@ async def test_subscription_records_round_trip_without_the_client_state(store: S
     from shared.domain.subscriptions import Subscription
 
     expiry = datetime(2030, 1, 1, tzinfo=UTC)
-    sub = Subscription(subscription_id="s-1", resource="/teams/getAllMembers", change_type="created,deleted",
-                       notification_url="https://x/api/graph/notifications?code=k", expiration=expiry,
-                       lifecycle_notification_url="https://x/api/graph/lifecycle?code=k", client_state="secret")
+    sub = Subscription(
+        subscription_id="s-1",
+        resource="/teams/getAllMembers",
+        change_type="created,deleted",
+        notification_url="https://x/api/graph/notifications?code=k",
+        expiration=expiry,
+        lifecycle_notification_url="https://x/api/graph/lifecycle?code=k",
+        client_state="secret",
+    )
     await store.put_subscription(sub)
     got = await store.get_subscription("s-1")
     assert got is not None and got.client_state is None and got.expiration == expiry
@@ -239,8 +266,8 @@ async def test_pair_status_rows_round_trip_and_list(store: StateStore) -> None:
     from shared.domain.tasks import TaskStatus
     from shared.tasks import CommerceSide, PairStatus
 
-    pair = PairStatus(key="TL-7/1@0042", plan_id="p-1",
-                      commerce=CommerceSide.make(TaskStatus.COMPLETED, "000322", version='W/"1"'), tombstone=True)  # fmt: skip
+    side = CommerceSide.make(TaskStatus.COMPLETED, "000322", version='W/"1"')
+    pair = PairStatus(key="TL-7/1@0042", plan_id="p-1", commerce=side, tombstone=True)
     assert await store.get_pair(pair.key) is None
     await store.put_pair(pair)
     assert await store.get_pair(pair.key) == pair

@@ -32,6 +32,8 @@ class FakePlanner:
         self.completed_by: dict[str, str | None] = {}
         self.limit_on_create = False
         self.stale_next_patch = 0  # answer 412 to the next N task PATCHes (someone else wrote)
+        self.lose_next_create_response = False  # commit the create, then fail as a lost response
+        self.refuse_next_create = False  # fail before committing (connection refused)
         self.calls: list[str] = []
 
     # plans and buckets
@@ -59,14 +61,24 @@ class FakePlanner:
         self.calls.append("create")
         if self.limit_on_create:
             raise PlannerLimitExceeded("too many tasks", status=403, code="MaximumTasksInProject")
+        if self.refuse_next_create:
+            self.refuse_next_create = False
+            raise ConnectionError("connection refused")
         task = PlannerTask(
             task_id=f"t{next(_n)}", plan_id=plan_id, title=fields.title, bucket_id=fields.bucket_id,
             percent_complete=fields.percent_complete or 0, due=fields.due, assignee_ids=fields.assign,
-            etag=etag(),
+            created=datetime.now(UTC), etag=etag(),
         )  # fmt: skip
         self.tasks[task.task_id] = task
         self.details[task.task_id] = PlannerTaskDetails(task_id=task.task_id, etag=etag())
+        if self.lose_next_create_response:
+            self.lose_next_create_response = False
+            raise TimeoutError("the create's response was lost (Planner committed it)")
         return task
+
+    async def list_tasks(self, plan_id: str) -> list[PlannerTask]:
+        self.calls.append("list_tasks")
+        return [t for t in self.tasks.values() if t.plan_id == plan_id]
 
     async def get_task(self, task_id: str) -> PlannerTask:
         if task_id not in self.tasks:

@@ -124,3 +124,51 @@ async def test_task_hints_name_pairs_and_reconciliation_finds_unseen_versions(st
     assert await reconcile_keys(commerce, state) == ["TL-7/2@0042"]
     commerce.edit(KEY, notes="changed")
     assert await reconcile_keys(commerce, state) == ["TL-7/1@0042", "TL-7/2@0042"]
+
+
+async def test_a_create_whose_response_was_lost_is_adopted_not_created_twice(state: StateStore) -> None:
+    commerce, planner = FakeCommerce([store_task()]), FakePlanner()
+    planner.lose_next_create_response = True
+    with pytest.raises(TimeoutError):
+        await run(KEY, commerce, planner, state)  # the activity fails; its retry is the next pass
+    [orphan] = planner.tasks
+    pending = await state.get_pair(KEY)
+    assert pending is not None and pending.unfinished_create
+    assert await run(KEY, commerce, planner, state) == "updated_planner"  # the description, now
+    assert list(planner.tasks) == [orphan] and planner.calls.count("create") == 1
+    pair = await state.get_pair(KEY)
+    assert pair is not None and pair.planner is not None and pair.planner.task_id == orphan
+    assert not pair.unfinished_create
+    assert "TL-7" in (planner.details[orphan].description or "")  # the footer naming the Commerce task
+    record = await state.get_mirror(KEY)
+    assert record is not None and not record.problems  # not reported as an edit made in Teams
+    assert (await state.counters())["tasks.orphans_adopted"] == 1
+    assert await run(KEY, commerce, planner, state) == "in_sync"
+
+
+async def test_an_interrupted_create_that_never_reached_planner_creates_once(state: StateStore) -> None:
+    commerce, planner = FakeCommerce([store_task()]), FakePlanner()
+    planner.refuse_next_create = True  # a connection error before Planner saw the request
+    with pytest.raises(ConnectionError):
+        await run(KEY, commerce, planner, state)
+    assert planner.tasks == {} and (await state.get_pair(KEY)).unfinished_create  # type: ignore[union-attr]
+    assert await run(KEY, commerce, planner, state) == "created"
+    assert len(planner.tasks) == 1 and planner.calls.count("list_tasks") == 1
+    assert "tasks.orphans_adopted" not in await state.counters()
+    pair = await state.get_pair(KEY)
+    assert pair is not None and not pair.unfinished_create
+
+
+async def test_a_person_s_own_task_with_the_same_title_made_before_is_not_adopted(state: StateStore) -> None:
+    commerce, planner = FakeCommerce([store_task()]), FakePlanner()
+    await run(KEY, commerce, planner, state)
+    first = (await state.get_pair(KEY)).planner.task_id  # type: ignore[union-attr]
+    # Another pair's create is interrupted in the same plan; the only same-titled task is ours.
+    other = "TL-7/2@0042"
+    commerce.rows[other] = store_task("2")  # also titled "Build"
+    planner.refuse_next_create = True
+    with pytest.raises(ConnectionError):
+        await run(other, commerce, planner, state)
+    assert await run(other, commerce, planner, state) == "created"
+    ids = {(await state.get_pair(k)).planner.task_id for k in (KEY, other)}  # type: ignore[union-attr]
+    assert len(ids) == 2 and first in ids and len(planner.tasks) == 2
