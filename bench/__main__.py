@@ -21,6 +21,7 @@ from bench import cases
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "cold_start_import": cases.cold_start_import,
     "planner_1000_stores": cases.planner_1000_stores,
+    "stack_reconcile": cases.stack_reconcile,
 }
 
 

@@ -75,3 +75,74 @@ def planner_1000_stores() -> dict[str, Any]:
         "operations_converged": len(again.operations),
         "peak_traced_memory_mb": peak / 1e6,
     }
+
+
+def _graph_totals(stack: Any) -> tuple[int, int, int, dict[str, int]]:
+    """(requests, writes, throttled, by route) the Graph sandbox has counted so far: every request
+    a $batch carries counts as one; the $batch envelope itself is not counted."""
+    snap = stack.graph.counters()
+    totals = {k: int(v) for k, v in snap.get("totals", {}).items() if "$batch" not in k}
+    requests = sum(totals.values())
+    writes = sum(v for k, v in totals.items() if not k.upper().startswith("GET"))
+    return requests, writes, int(snap.get("throttled", 0)), totals
+
+
+def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
+    """The whole app on the local stack (host process, Graph and Commerce sandboxes) with a
+    generated org of `stores` stores (20 workers each; CTS_BENCH_STORES, default 1000): the first
+    provisioning through a full reconciliation, then a full reconciliation of the converged org
+    (the nightly job) -- wall time, Graph requests and writes for each; then events per second
+    through the host: a burst of store-changed events for the converged org."""
+    import json
+    import os
+    import tempfile
+
+    from local.scenarios.generate import dump_org, generate_org
+    from local.scenarios.player import provision_org, request_reconcile
+    from local.stack import Stack, StackConfig
+
+    n = stores or int(os.environ.get("CTS_BENCH_STORES", "1000"))
+    data = Path(tempfile.mkdtemp(prefix="cts-bench-"))
+    org_file = data / "org.json"
+    org = generate_org(stores=n, workers=n * 20, seed=1)
+    org_file.write_text(dump_org(org), encoding="utf-8")
+    out: dict[str, Any] = {"stores": n, "workers": n * 20}
+    config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=0.05)
+    with Stack(config) as stack:
+        start = time.perf_counter()
+        first = provision_org(stack, converge_timeout=3600)
+        out["first_provisioning_s"] = time.perf_counter() - start
+        out["first_provisioning_converged"] = bool(first["converged"])
+        req, writes, throttled, routes = _graph_totals(stack)
+        out |= {"first_graph_requests": req, "first_graph_writes": writes, "first_throttled": throttled}
+
+        start = time.perf_counter()
+        request_reconcile(stack)
+        converged = stack.converged(timeout=3600)
+        out["converged_reconcile_s"] = time.perf_counter() - start
+        out["converged_reconcile_converged"] = converged
+        req2, writes2, _, routes2 = _graph_totals(stack)
+        out["converged_top_routes"] = dict(
+            sorted(((k, v - routes.get(k, 0)) for k, v in routes2.items() if v - routes.get(k, 0)),
+                   key=lambda kv: -kv[1])[:8]
+        )  # fmt: skip
+        out["converged_graph_requests"] = req2 - req
+        out["converged_graph_writes"] = writes2 - writes
+        out["converged_graph_requests_per_store"] = (req2 - req) / n
+
+        events = min(2000, n * 2)
+        numbers = [s["number"] for s in org["stores"]]
+        start = time.perf_counter()
+        for i in range(events):
+            body = {"BusinessEventId": "CTS_StoreChangedBusinessEvent", "EventId": f"BENCH-{i:06d}",
+                    "BusinessEventLegalEntity": org.get("legal_entity", "USRT"),
+                    "ControlNumber": 9_000_000_000 + i, "EventTime": f"/Date({int(time.time() * 1000)})/",
+                    "MajorVersion": 0, "MinorVersion": 0, "StoreNumber": numbers[i % len(numbers)],
+                    "ChangeKind": "Changed"}  # fmt: skip
+            stack.bus.send_raw(json.dumps(body).encode(), message_id=f"bench-{i}")
+        sent = time.perf_counter() - start
+        done = stack.converged(timeout=3600, stable=0.5)
+        elapsed = time.perf_counter() - start
+        out |= {"events": events, "events_send_s": sent, "events_until_converged_s": elapsed,
+                "events_per_s": events / elapsed, "events_converged": done}  # fmt: skip
+    return out

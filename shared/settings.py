@@ -58,6 +58,10 @@ class GraphSettings(BaseModel):
     static_token: str = ""
     max_retries: int = 6
     max_retry_wait_seconds: float = 60.0
+    # A UPN resolved to an Entra user id is reused this long by the team it was resolved for
+    # (kept on the team's record), so a pass over a converged team does not look up every worker
+    # again. 0 = look up every time. A UPN moved to another account is seen within this time.
+    identity_cache_minutes: int = Field(default=360, ge=0)
 
 
 class CommerceEntitySets(BaseModel):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.state.backend import Backend, Entity, StateConflict
-from shared.state.store import MirrorRecord, StateStore, SyncRecord, TeamRecord
+from shared.state.store import CachedIdentity, MirrorRecord, StateStore, SyncRecord, TeamRecord
 
 if TYPE_CHECKING:
     from shared.settings import StateSettings
 
 __all__ = [
     "Backend",
+    "CachedIdentity",
     "Entity",
     "MirrorRecord",
     "StateConflict",

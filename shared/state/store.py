@@ -44,12 +44,21 @@ def new_report_id() -> str:
     return _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+class CachedIdentity(BaseModel):
+    user_id: str
+    at: datetime
+
+
 class TeamRecord(BaseModel):
     key: str = Field(description="str(TeamKey), e.g. 'store:0042'")
     team_id: str
     adopted: bool = False
     managed_user_ids: list[str] = Field(default_factory=list)
     managed_personnel: list[str] = Field(default_factory=list, description="Personnel numbers of those users")
+    identities: dict[str, CachedIdentity] = Field(
+        default_factory=dict,
+        description="UPN (lower case) -> Entra user id resolved for this team's people, with when",
+    )
     updated_at: datetime = Field(default_factory=_now)
 
 

@@ -22,7 +22,7 @@ from shared.domain.teams import ActualState, ActualTeam, Identity, Team, TeamKey
 from shared.drift.echoes import note_plan_changes
 from shared.provisioning import desired, plan
 from shared.settings import Settings
-from shared.state import StateStore, SyncRecord, TeamRecord
+from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
 
 _BLOCKING = {
     ProblemKind.BLOCKED_NO_OWNER,
@@ -93,20 +93,43 @@ class PassResult:
         }
 
 
-async def resolve_identities(org: CommerceOrg, gateway: TeamsGateway) -> dict[str, Identity]:
+async def resolve_identities(
+    org: CommerceOrg,
+    gateway: TeamsGateway,
+    cache: dict[str, CachedIdentity] | None = None,
+    max_age: timedelta = timedelta(0),
+    now: datetime | None = None,
+) -> dict[str, Identity]:
     """Personnel number -> Entra user. Object ids from Commerce are taken as they are; UPNs are
-    looked up (in $batch calls); a worker with neither, or an unknown UPN, is left out."""
+    looked up (in $batch calls); a worker with neither, or an unknown UPN, is left out.
+
+    `cache` (UPN in lower case -> user id and when it was resolved; the team record's) answers
+    for UPNs resolved less than `max_age` ago; it is updated in place with what was looked up,
+    and loses UPNs that are no longer in the org or no longer resolve."""
     identities = {
         w.personnel_number: Identity(user_id=w.entra_object_id, upn=w.upn)
         for w in org.workers
         if w.entra_object_id
     }
     upns = {w.upn.lower(): w.personnel_number for w in org.workers if w.upn and not w.entra_object_id}
-    if upns:
-        found = await gateway.resolve_upns(sorted(upns))
-        for upn, ident in found.items():
-            if upn.lower() in upns:
-                identities[upns[upn.lower()]] = ident
+    now = now or datetime.now(UTC)
+    if cache is not None:
+        for stale in [u for u in cache if u not in upns]:
+            del cache[stale]
+        for upn, hit in cache.items():
+            if max_age > timedelta(0) and now - hit.at < max_age:
+                identities[upns[upn]] = Identity(user_id=hit.user_id, upn=upn)
+    wanted = sorted(u for u in upns if upns[u] not in identities)
+    if wanted:
+        found = {upn.lower(): ident for upn, ident in (await gateway.resolve_upns(wanted)).items()}
+        for upn in wanted:
+            ident = found.get(upn)
+            if ident is not None:
+                identities[upns[upn]] = ident
+                if cache is not None:
+                    cache[upn] = CachedIdentity(user_id=ident.user_id, at=now)
+            elif cache is not None:
+                cache.pop(upn, None)
     return identities
 
 
@@ -272,7 +295,9 @@ async def _pass(
                 )
             }
         )
-    identities = await resolve_identities(org, gateway)
+    cache = dict(record.identities) if record is not None else {}
+    max_age = timedelta(minutes=settings.graph.identity_cache_minutes)
+    identities = await resolve_identities(org, gateway, cache, max_age)
     want = _only(desired(org, settings.provisioning, identities, today or datetime.now(UTC).date()), key)
     target = want.teams.get(label)
     actual = await actual_team(key, org, record, gateway, settings, target.display_name if target else None)
@@ -295,9 +320,9 @@ async def _pass(
             await note_plan_changes(state, p, result.team_ids)
         problems += [pr for pr in result.problems if pr not in problems]
         team_id = result.team_ids.get(label, team_id)
-        await _remember(state, label, team_id, record, target, p, actual, identities)
+        await _remember(state, label, team_id, record, target, p, actual, identities, cache)
     elif actual.team is not None and not dry_run:
-        await _remember(state, label, actual.team.team_id, record, target, p, actual, identities)
+        await _remember(state, label, actual.team.team_id, record, target, p, actual, identities, cache)
 
     outcome = _outcome(p, result, dry_run)
     if not dry_run:
@@ -335,6 +360,7 @@ async def _remember(
     p: Plan,
     actual: ActualTeam,
     identities: dict[str, Identity],
+    cache: dict[str, CachedIdentity],
 ) -> None:
     """Record the team and whom the app manages there: everyone it added, plus desired people
     already present (so a later transfer removes them even in flexible mode), minus removals."""
@@ -360,6 +386,7 @@ async def _remember(
         adopted=bool(record.adopted if record else actual.team is not None),
         managed_user_ids=sorted(managed),
         managed_personnel=personnel,
+        identities=cache,
     )
     if record is None or updated.model_dump(exclude={"updated_at"}) != record.model_dump(
         exclude={"updated_at"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared.domain.plan import Problem, ProblemKind
-from shared.state import StateConflict, StateStore, SyncRecord, TeamRecord
+from shared.state import CachedIdentity, StateConflict, StateStore, SyncRecord, TeamRecord
 from shared.state.sqlite import SqliteBackend
 from shared.state.table import TableBackend
 
@@ -93,6 +93,13 @@ async def test_team_mapping_round_trips(store: StateStore) -> None:
     assert got is not None and got.team_id == "t-1" and got.adopted and got.managed_user_ids == ["u1", "u2"]
     await store.put_team(TeamRecord(key="store:0043", team_id="t-2"))
     assert sorted(r.key for r in await store.list_teams()) == ["store:0042", "store:0043"]
+    # A big store's identity cache (450 people) survives the round trip (Azure Tables: chunked).
+    cache = {
+        f"p{i}@contoso.example": CachedIdentity(user_id=f"{i:036d}", at=datetime.now(UTC)) for i in range(450)
+    }
+    await store.put_team(TeamRecord(key="store:0044", team_id="t-3", identities=cache))
+    big = await store.get_team("store:0044")
+    assert big is not None and big.identities == cache
 
 
 async def test_sync_result_keeps_problems(store: StateStore) -> None:
