@@ -99,6 +99,10 @@ async def task_poll(timer: func.TimerRequest, client: df.DurableOrchestrationCli
 @bp.durable_client_input(client_name="client")
 async def task_reconcile(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     """Commerce -> Teams safety net: a pass for every store task the status table has not seen."""
+    await _reconcile_tasks(client)
+
+
+async def _reconcile_tasks(client: df.DurableOrchestrationClient) -> dict[str, Any]:
     from shared.mirror import reconcile_keys, request_mirrors
     from shared.sync.services import services
 
@@ -106,6 +110,7 @@ async def task_reconcile(timer: func.TimerRequest, client: df.DurableOrchestrati
     keys = await reconcile_keys(s.commerce.client, s.state)  # type: ignore[attr-defined]
     started = await request_mirrors(keys, DurableClientAdapter(client), s.state, reason="task reconciliation")
     log.info("task reconciliation", extra={"pairs": len(keys), "started": started})
+    return {"pairs": len(keys), "started": started}
 
 
 # -- admin ---------------------------------------------------------------------------------------
@@ -142,6 +147,16 @@ async def admin_tasks(req: func.HttpRequest) -> func.HttpResponse:
             }
         )
     return _json(rows)
+
+
+@bp.route(route="admin/tasks/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def admin_tasks_reconcile(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """The task reconciliation now (what the nightly timer does): a mirror pass for every store
+    task the status table has not seen in its current version. Answers how many were started."""
+    return _json(await _reconcile_tasks(client))
 
 
 @bp.route(route="admin/tasks/poll", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

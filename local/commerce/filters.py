@@ -85,6 +85,26 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return False
 
 
+_NO = object()
+
+
+def _any_of(a: Expr, b: Expr) -> Expr | None:
+    """`f eq 'x' or f eq 'y' or ...` as one set lookup (the client's `or` chains of up to ~40
+    ids over 20,000 workers made the sandbox, not the app, the bottleneck of a 1,000-store run).
+    Same result as the chain: string equality is case-insensitive either way."""
+    ea, eb = getattr(a, "equals", None), getattr(b, "equals", None)
+    if ea is None or eb is None or ea[0] != eb[0]:
+        return None
+    field, values = ea[0], ea[1] | eb[1]
+
+    def test(r: Row) -> bool:
+        v = r.get(field)
+        return isinstance(v, str) and v.casefold() in values
+
+    test.equals = (field, values)  # type: ignore[attr-defined]
+    return test
+
+
 class _Parser:
     def __init__(self, text: str, fields: Collection[str], type_name: str) -> None:
         self.toks = _tokens(text)
@@ -124,7 +144,7 @@ class _Parser:
         left = self.and_()
         while self.keyword("or"):
             right = self.and_()
-            left = (lambda a, b: lambda r: bool(a(r)) or bool(b(r)))(left, right)
+            left = _any_of(left, right) or (lambda a, b: lambda r: bool(a(r)) or bool(b(r)))(left, right)
         return left
 
     def and_(self) -> Expr:
@@ -146,7 +166,11 @@ class _Parser:
         if op is None:
             return left
         right = self.primary()
-        return lambda r: _compare(op, left(r), right(r))
+        expr: Expr = lambda r: _compare(op, left(r), right(r))  # noqa: E731
+        field, value = getattr(left, "field", None), getattr(right, "literal", _NO)
+        if op == "eq" and field is not None and value is not _NO and isinstance(value, str):
+            expr.equals = (field, {value.casefold()})  # type: ignore[attr-defined]
+        return expr
 
     def primary(self) -> Expr:
         kind, value = self.take()
@@ -155,7 +179,9 @@ class _Parser:
             self.expect(")")
             return inner
         if kind == "lit":
-            return lambda r: value
+            lit: Expr = lambda r: value  # noqa: E731
+            lit.literal = value  # type: ignore[attr-defined]
+            return lit
         if kind == "name":
             if value.lower() in _FUNCS and self.peek() and self.peek()[0] == "(":  # type: ignore[index]
                 return self.function(value.lower())
@@ -165,7 +191,9 @@ class _Parser:
                     f"Could not find a property named '{value}' on type "
                     f"'Microsoft.Dynamics.DataEntities.{self.type_name}'."
                 )
-            return lambda r: r.get(field)
+            get: Expr = lambda r: r.get(field)  # noqa: E731
+            get.field = field  # type: ignore[attr-defined]
+            return get
         raise FilterError(f"Unexpected '{value}' in $filter.")
 
     def function(self, name: str) -> Expr:

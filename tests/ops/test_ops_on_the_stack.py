@@ -173,3 +173,21 @@ def test_cts_subscriptions_list_renew_and_recreate_on_the_stack(stack: Stack) ->
     base = ["--data", str(stack.data), "--host", stack.host_url]
     unknown = CliRunner().invoke(cts_app, [*base, "subscriptions", "renew", "--id", "nope"])
     assert unknown.exit_code != 0 and "nope" in unknown.output
+
+
+def test_provisioning_mirrors_the_task_lists_commerce_already_published(stack: Stack) -> None:
+    from local.scenarios.report import build_report
+
+    sample = json.loads(SAMPLE_ORG.read_text())
+    [published] = [t for t in sample["task_lists"] if t.get("stores")]
+    titles = sorted(t["name"] for t in published["tasks"])
+    plans = {t["store"]: t["plan"] for t in build_report(stack, timings={})["teams"] if t["store"]}
+    with_team = [s for s in published["stores"] if s in plans]
+    assert len(with_team) >= 2
+    for store in with_team:
+        shown = sorted(t["title"] for t in plans[store]["tasks"] if t["bucket"] == published["name"])
+        assert shown == titles, (store, plans[store])
+    pairs = httpx.get(url(stack, "admin/tasks"), timeout=30).json()
+    outcomes = {row["key"]: (row["last_pass"] or {}).get("outcome") for row in pairs}
+    for store in set(published["stores"]) - set(with_team):  # a store without a team: blocked, said
+        assert {o for k, o in outcomes.items() if k.endswith(f"@{store}")} == {"blocked"}, outcomes
