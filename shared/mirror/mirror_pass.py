@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from shared.domain.plan import Problem, ProblemKind
+from shared.graph.errors import NotFound as GraphNotFound
 from shared.graph.errors import PlannerLimitExceeded
 from shared.mirror.context import NoPlan, mirror_context, store_context, task_list
 from shared.mirror.executor import Buckets, Stale, execute
@@ -126,8 +127,13 @@ async def mirror_pass(
 async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) -> PairStatus:
     """A create of this pair was interrupted before its id was recorded: adopt the task it made,
     if there is one (two reads, only on this rare path), so the pass does not create a duplicate."""
-    tasks = await gateway.list_tasks(status.plan_id)
-    buckets = {b.bucket_id: b.name for b in await gateway.list_buckets(status.plan_id)}
+    try:
+        tasks = await gateway.list_tasks(status.plan_id)
+        buckets = {b.bucket_id: b.name for b in await gateway.list_buckets(status.plan_id)}
+    except GraphNotFound:
+        # The plan is gone (or never was): nothing to adopt there; deciding again handles it.
+        log.info("interrupted create: its plan is not there", extra={"key": status.key})
+        return status.model_copy(update={"creating_since": None})
     claimed = {
         p.planner.task_id
         for p in await state.list_pairs()

@@ -70,8 +70,9 @@ def test_docs_list_every_reason_and_entity() -> None:
         assert f"`{entity.entity}`" in DOC
 
 
-@pytest.mark.parametrize("name", ["RetailStoreEntity", "retailstoreentity", "mserp_retailstoreentity",
-                                  "MSERP_RetailStoreEntity"])
+@pytest.mark.parametrize(
+    "name", ["RetailStoreEntity", "retailstoreentity", "mserp_retailstoreentity", "MSERP_RetailStoreEntity"]
+)
 def test_entity_names_match_with_or_without_the_virtual_table_prefix(name: str) -> None:
     found = data_entity(name)
     assert found is not None and found.entity == "RetailStoreEntity"

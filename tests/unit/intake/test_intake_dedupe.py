@@ -16,7 +16,10 @@ def hint(data: bytes) -> CommerceHint:
 
 def store_event(event_id: str, control_number: int, store: str = "0042") -> CommerceHint:
     document = doc("be_store_changed.json") | {
-        "EventId": event_id, "ControlNumber": control_number, "StoreNumber": store}
+        "EventId": event_id,
+        "ControlNumber": control_number,
+        "StoreNumber": store,
+    }
     return hint(body(document))
 
 

@@ -122,15 +122,21 @@ def test_activation_test_message_is_recognised(name: str) -> None:
 
 
 def test_activation_test_message_with_full_envelope_and_bom_is_recognised() -> None:
-    document = doc("be_store_changed.json") | {"BusinessEventId": "BusinessEventsTestEndpointContract",
-                                               "MajorVersion": 0, "ControlNumber": 0}
+    document = doc("be_store_changed.json") | {
+        "BusinessEventId": "BusinessEventsTestEndpointContract",
+        "MajorVersion": 0,
+        "ControlNumber": 0,
+    }
     result = parse_message(b"\xef\xbb\xbf" + body(document))
     assert isinstance(result, EndpointTest)
 
 
 def test_redelivery_gives_the_same_dedupe_key() -> None:
-    for name in ("be_store_changed.json", "de_store_updated_virtual_table.json",
-                 "de_worker_deleted_preimage.json"):
+    for name in (
+        "be_store_changed.json",
+        "de_store_updated_virtual_table.json",
+        "de_worker_deleted_preimage.json",
+    ):
         assert parse(raw(name)).dedupe_key == parse(b"\xef\xbb\xbf" + raw(name)).dedupe_key
 
 

@@ -43,44 +43,102 @@ CASES: list[tuple[str, bytes, str, str]] = [
     ("array", b"[" + raw(STORE) + b"]", "not_an_object", "array"),
     ("number", b"42", "not_an_object", "number"),
     ("other system", b'{"type": "order.created", "id": 1}', "unknown_format", "BusinessEventId"),
-    ("foreign event", edited(STORE, lambda d: d.update(BusinessEventId="SalesInvoicePostedBusinessEvent")),
-     "unknown_business_event", "Activate only the CTS_* business events"),
-    ("blank event id", edited(STORE, lambda d: d.update(BusinessEventId=" ")),
-     "invalid_field", "BusinessEventId"),
-    ("major 1", edited(STORE, lambda d: d.update(MajorVersion=1)),
-     "unsupported_major_version", "supported: 0"),
+    (
+        "foreign event",
+        edited(STORE, lambda d: d.update(BusinessEventId="SalesInvoicePostedBusinessEvent")),
+        "unknown_business_event",
+        "Activate only the CTS_* business events",
+    ),
+    (
+        "blank event id",
+        edited(STORE, lambda d: d.update(BusinessEventId=" ")),
+        "invalid_field",
+        "BusinessEventId",
+    ),
+    (
+        "major 1",
+        edited(STORE, lambda d: d.update(MajorVersion=1)),
+        "unsupported_major_version",
+        "supported: 0",
+    ),
     ("major missing", edited(STORE, lambda d: d.pop("MajorVersion")), "missing_field", "MajorVersion"),
     ("major text", edited(STORE, lambda d: d.update(MajorVersion="0")), "invalid_field", "MajorVersion"),
     ("no store number", edited(STORE, lambda d: d.pop("StoreNumber")), "missing_field", "StoreNumber"),
     ("no event id", edited(STORE, lambda d: d.pop("EventId")), "missing_field", "EventId"),
     ("no control number", edited(STORE, lambda d: d.pop("ControlNumber")), "missing_field", "ControlNumber"),
-    ("control number text", edited(STORE, lambda d: d.update(ControlNumber="5637151234")),
-     "invalid_field", "ControlNumber: "[:-2]),
-    ("store number recid", edited(STORE, lambda d: d.update(StoreNumber=5637144576)),
-     "invalid_field", "a JSON string"),
-    ("blank store number", edited(STORE, lambda d: d.update(StoreNumber="   ")),
-     "invalid_field", "not blank"),
-    ("no legal entity", edited(STORE, lambda d: d.update(BusinessEventLegalEntity="")),
-     "legal_entity_missing", "Activate the event for the legal entities"),
+    (
+        "control number text",
+        edited(STORE, lambda d: d.update(ControlNumber="5637151234")),
+        "invalid_field",
+        "ControlNumber: "[:-2],
+    ),
+    (
+        "store number recid",
+        edited(STORE, lambda d: d.update(StoreNumber=5637144576)),
+        "invalid_field",
+        "a JSON string",
+    ),
+    (
+        "blank store number",
+        edited(STORE, lambda d: d.update(StoreNumber="   ")),
+        "invalid_field",
+        "not blank",
+    ),
+    (
+        "no legal entity",
+        edited(STORE, lambda d: d.update(BusinessEventLegalEntity="")),
+        "legal_entity_missing",
+        "Activate the event for the legal entities",
+    ),
     ("bad event time", edited(STORE, lambda d: d.update(EventTime="2024-07-26 08:00")), "bad_event_time", ""),
-    ("event time overflow", edited(STORE, lambda d: d.update(EventTime="/Date(99999999999999999)/")),
-     "bad_event_time", ""),
-    ("assign message", edited(DATA, lambda d: d.update(MessageName="Assign")),
-     "unsupported_message_name", ""),
+    (
+        "event time overflow",
+        edited(STORE, lambda d: d.update(EventTime="/Date(99999999999999999)/")),
+        "bad_event_time",
+        "",
+    ),
+    (
+        "assign message",
+        edited(DATA, lambda d: d.update(MessageName="Assign")),
+        "unsupported_message_name",
+        "",
+    ),
     ("message not text", edited(DATA, lambda d: d.update(MessageName=1)), "invalid_field", "MessageName"),
-    ("other entity", edited(DATA, lambda d: d.update(PrimaryEntityName="mserp_custcustomerv3entity")),
-     "unsupported_entity", "Deactivate"),
+    (
+        "other entity",
+        edited(DATA, lambda d: d.update(PrimaryEntityName="mserp_custcustomerv3entity")),
+        "unsupported_entity",
+        "Deactivate",
+    ),
     ("no entity", edited(DATA, lambda d: d.pop("PrimaryEntityName")), "missing_field", "PrimaryEntityName"),
     ("no target", edited(DATA, lambda d: d.update(InputParameters=[])), "missing_field", "Target"),
-    ("parameters not list", edited(DATA, lambda d: d.update(InputParameters={"Target": {}})),
-     "invalid_field", "InputParameters"),
-    ("no store key", edited(DATA, lambda d: target(d).update(
-        Attributes=[{"key": "mserp_name", "value": "x"}])),
-     "missing_key", "StoreNumber"),
-    ("store key not text", edited(DATA, lambda d: target(d).update(
-        Attributes=[{"key": "mserp_storenumber", "value": {"Value": 42}}])), "invalid_field", "StoreNumber"),
-    ("bad operation time", edited(DATA, lambda d: d.update(OperationCreatedOn="yesterday")),
-     "bad_event_time", ""),
+    (
+        "parameters not list",
+        edited(DATA, lambda d: d.update(InputParameters={"Target": {}})),
+        "invalid_field",
+        "InputParameters",
+    ),
+    (
+        "no store key",
+        edited(DATA, lambda d: target(d).update(Attributes=[{"key": "mserp_name", "value": "x"}])),
+        "missing_key",
+        "StoreNumber",
+    ),
+    (
+        "store key not text",
+        edited(
+            DATA,
+            lambda d: target(d).update(Attributes=[{"key": "mserp_storenumber", "value": {"Value": 42}}]),
+        ),
+        "invalid_field",
+        "StoreNumber",
+    ),
+    (
+        "bad operation time",
+        edited(DATA, lambda d: d.update(OperationCreatedOn="yesterday")),
+        "bad_event_time",
+        "",
+    ),
 ]
 
 
@@ -118,6 +176,18 @@ def test_every_description_says_what_to_do_and_fits_a_dead_letter_description() 
         assert isinstance(result, Rejection)
         assert len(result.description) <= 4096
         assert json.dumps(result.description)  # plain text, serialisable
-        assert any(word in result.description for word in (
-            "Activate", "Deactivate", "Fix", "Publish", "Check", "Send", "Include", "Deploy", "Make",
-            "Nothing to do")), result
+        assert any(
+            word in result.description
+            for word in (
+                "Activate",
+                "Deactivate",
+                "Fix",
+                "Publish",
+                "Check",
+                "Send",
+                "Include",
+                "Deploy",
+                "Make",
+                "Nothing to do",
+            )
+        ), result

@@ -78,6 +78,8 @@ class FakePlanner:
 
     async def list_tasks(self, plan_id: str) -> list[PlannerTask]:
         self.calls.append("list_tasks")
+        if plan_id not in self.plans:
+            raise NotFound("no such plan", status=404)
         return [t for t in self.tasks.values() if t.plan_id == plan_id]
 
     async def get_task(self, task_id: str) -> PlannerTask:

@@ -26,6 +26,7 @@ async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
     await s.put_team(TeamRecord(key="store:0042", team_id="team-42"))
     yield s
     await s.close()
+    CACHE.clear()  # the process-wide store context must not reach later tests (fake plan ids)
 
 
 async def run(key: str, commerce: FakeCommerce, planner: FakePlanner, state: StateStore) -> str:
@@ -172,3 +173,15 @@ async def test_a_person_s_own_task_with_the_same_title_made_before_is_not_adopte
     assert await run(other, commerce, planner, state) == "created"
     ids = {(await state.get_pair(k)).planner.task_id for k in (KEY, other)}  # type: ignore[union-attr]
     assert len(ids) == 2 and first in ids and len(planner.tasks) == 2
+
+
+async def test_an_interrupted_create_in_a_plan_that_is_gone_does_not_fail_forever(state: StateStore) -> None:
+    commerce, planner = FakeCommerce([store_task()]), FakePlanner()
+    planner.refuse_next_create = True
+    with pytest.raises(ConnectionError):
+        await run(KEY, commerce, planner, state)
+    pending = await state.get_pair(KEY)
+    assert pending is not None and pending.unfinished_create
+    await state.put_pair(pending.model_copy(update={"plan_id": "plan-deleted"}))
+    await run(KEY, commerce, planner, state)  # no NotFound from the orphan lookup
+    assert not (await state.get_pair(KEY)).unfinished_create  # type: ignore[union-attr]
