@@ -124,6 +124,8 @@ class Database:
         )
         self._rows: dict[str, dict[Key, Row]] = {k: {} for k in self.specs}
         self._sorted: dict[str, list[Row] | None] = {k: None for k in self.specs}
+        # (kind, field) -> casefolded string value -> rows in key order; dropped with `_sorted`.
+        self._index: dict[tuple[str, str], dict[str, list[Row]]] = {}
         for kind, key, data in self._db.execute("SELECT kind, key, data FROM rows"):
             if kind in self._rows:
                 self._rows[kind][tuple(json.loads(key))] = json.loads(data)
@@ -154,6 +156,28 @@ class Database:
                 self._sorted[kind] = cached
             return cached
 
+    def _drop_index(self, kind: str) -> None:
+        for k in [k for k in self._index if k[0] == kind]:
+            del self._index[k]
+
+    def rows_where(self, kind: str, field: str, values: set[str]) -> list[Row]:
+        """Rows whose string `field` casefolds to one of `values`, in key order (an index built on
+        first use: what a database index on the entity's field gives F&O)."""
+        with self._lock:
+            index = self._index.get((kind, field))
+            if index is None:
+                index = {}
+                for row in self.rows(kind):
+                    v = row.get(field)
+                    if isinstance(v, str):
+                        index.setdefault(v.casefold(), []).append(row)
+                self._index[(kind, field)] = index
+            if len(values) == 1:
+                return list(index.get(next(iter(values)), ()))
+            found = [r for v in values for r in index.get(v, ())]
+        spec = self.specs[kind]
+        return sorted(found, key=spec.key_of)
+
     def get(self, kind: str, key: Key) -> Row | None:
         return self._rows[kind].get(tuple(k.casefold() for k in key))
 
@@ -174,6 +198,7 @@ class Database:
             previous = self._rows[kind].get(key)
             self._rows[kind][key] = stored
             self._sorted[kind] = None
+            self._drop_index(kind)
             self._db.execute(
                 "INSERT OR REPLACE INTO rows VALUES (?, ?, ?)", (kind, json.dumps(key), json.dumps(stored))
             )
@@ -187,6 +212,7 @@ class Database:
             previous = self._rows[kind].pop(key, None)
             if previous is not None:
                 self._sorted[kind] = None
+                self._drop_index(kind)
                 self._db.execute("DELETE FROM rows WHERE kind = ? AND key = ?", (kind, json.dumps(key)))
                 if commit:
                     self._commit()
@@ -212,6 +238,7 @@ class Database:
             self._db.commit()
             self._rows = {k: {} for k in self.specs}
             self._sorted = {k: None for k in self.specs}
+            self._index.clear()
 
     def close(self) -> None:
         with self._lock:

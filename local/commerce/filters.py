@@ -151,7 +151,12 @@ class _Parser:
         left = self.not_()
         while self.keyword("and"):
             right = self.not_()
-            left = (lambda a, b: lambda r: bool(a(r)) and bool(b(r)))(left, right)
+            both: Expr = (lambda a, b: lambda r: bool(a(r)) and bool(b(r)))(left, right)
+            # Rows matching `a and b` are among those matching `a`: the server may look those up.
+            narrow = getattr(left, "equals", None) or getattr(right, "equals", None)
+            if narrow is not None:
+                both.equals = narrow  # type: ignore[attr-defined]
+            left = both
         return left
 
     def not_(self) -> Expr:

@@ -145,13 +145,17 @@ class Sandbox:
     def query(self, request: Request, spec: EntitySpec) -> dict[str, Any]:
         q = request.query_params
         cross = q.get("cross-company", "").lower() == "true"
-        rows = [r for r in self.db.rows(spec.kind) if self._visible(spec, r, cross)]
+        predicate = None
         if q.get("$filter"):
             try:
                 predicate = compile_filter(q["$filter"], spec.fields, spec.entity)
             except FilterError as exc:
                 raise SandboxError(400, str(exc)) from None
-            rows = [r for r in rows if predicate(r)]
+        equals = getattr(predicate, "equals", None)  # `f eq 'x' [or f eq 'y' ...]`: an index lookup
+        candidates = self.db.rows_where(spec.kind, *equals) if equals else self.db.rows(spec.kind)
+        rows = [
+            r for r in candidates if self._visible(spec, r, cross) and (predicate is None or predicate(r))
+        ]
         if q.get("$orderby"):
             for term in reversed([t.strip() for t in q["$orderby"].split(",") if t.strip()]):
                 name, _, direction = term.partition(" ")

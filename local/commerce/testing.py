@@ -104,7 +104,9 @@ def running_commerce_sandbox(
 ) -> Iterator[CommerceSandboxHandle]:
     """Start the sandbox (keyword arguments go to `create_app`), yield a handle, stop it."""
     app = create_app(db_path, **kw)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP;
+    # without it every response on a kept-alive connection waits ~40 ms (Nagle + delayed ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

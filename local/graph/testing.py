@@ -105,7 +105,9 @@ def running_graph_sandbox(
 ) -> Iterator[GraphSandbox]:
     """Serve ``create_app(db_path, **kwargs)`` with uvicorn on 127.0.0.1 (free port) in a thread."""
     app = create_app(str(db_path), **create_app_kwargs)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP;
+    # without it every response on a kept-alive connection waits ~40 ms (Nagle + delayed ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle + delayed-ACK 40 ms stalls
     sock.bind(("127.0.0.1", 0))

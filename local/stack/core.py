@@ -197,7 +197,9 @@ class SharedBus:
 @contextmanager
 def serve_in_thread(app: Any, port: int, name: str) -> Iterator[str]:
     """Serve an ASGI app on 127.0.0.1:port (0 = any) on a daemon thread; yields the root URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP;
+    # without it every response on a kept-alive connection waits ~40 ms (Nagle + delayed ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:

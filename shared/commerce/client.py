@@ -288,9 +288,11 @@ class CommerceClient:
         gives a slice without stores — the caller decides what that means for its team."""
         if store is not None and region is not None:
             raise ValueError("read_org takes store= or region=, not both")
+        if store is not None:
+            return await self._store_slice(store)
         (regions, placement), comms = await asyncio.gather(self.hierarchy(), self.communications_managers())
         legal_entity = self.settings.legal_entity
-        if store is None and region is None:
+        if region is None:
             store_rows, workers, assignments, mappings = await asyncio.gather(
                 self._store_rows(None), self.workers(), self.assignments(), self.team_mappings()
             )
@@ -304,31 +306,36 @@ class CommerceClient:
                 communications_managers=tuple(comms),
                 mappings=tuple(mappings),
             )
-        if region is not None:
-            people = sorted({m for r in regions for m in r.managers} | set(comms))
-            workers = await self.workers(people)
-            mappings = await self.team_mappings(source_ids=[region])
+        people = sorted({m for r in regions for m in r.managers} | set(comms))
+        workers = await self.workers(people)
+        mappings = await self.team_mappings(source_ids=[region])
+        return CommerceOrg(
+            legal_entity=legal_entity,
+            workers=tuple(workers),
+            regions=tuple(regions),
+            communications_managers=tuple(comms),
+            mappings=tuple(mappings),
+        )
+
+    async def _store_slice(self, store: str) -> CommerceOrg:
+        """One store's slice: the store, its assignments and those workers, the hierarchy nodes
+        above it with their managers, the communications managers, its mapping. Reads a constant
+        amount whatever the size of the org (the whole hierarchy is read only by full reads)."""
+        (store_rows, comms), mappings = await asyncio.gather(
+            asyncio.gather(self._store_rows([store]), self.communications_managers()),
+            self.team_mappings(source_type=STORE_SOURCE_TYPE, source_ids=[store]),
+        )
+        if not store_rows:
             return CommerceOrg(
-                legal_entity=legal_entity,
-                workers=tuple(workers),
-                regions=tuple(regions),
+                legal_entity=self.settings.legal_entity,
                 communications_managers=tuple(comms),
                 mappings=tuple(mappings),
             )
-        assert store is not None
-        store_rows = await self._store_rows([store])
-        if not store_rows:
-            return CommerceOrg(
-                legal_entity=legal_entity,
-                regions=tuple(regions),
-                communications_managers=tuple(comms),
-                mappings=tuple(await self.team_mappings(source_type=STORE_SOURCE_TYPE, source_ids=[store])),
-            )
-        the_store = self.rows.store(store_rows[0], placement)
-        assignments, mappings = await asyncio.gather(
-            self._assignments_at(store_rows),
-            self.team_mappings(source_type=STORE_SOURCE_TYPE, source_ids=[store]),
+        ou = store_rows[0].get(self.fields["store.operating_unit_number"])
+        (regions, placement), assignments = await asyncio.gather(
+            self._hierarchy_above(str(ou) if ou else None), self._assignments_at(store_rows)
         )
+        the_store = self.rows.store(store_rows[0], placement)
         above = _ancestors(the_store, regions)
         people = sorted({a.personnel_number for a in assignments} | {m for r in above for m in r.managers})
         workers = await self.workers(people) if people else []
@@ -341,6 +348,31 @@ class CommerceClient:
             communications_managers=tuple(comms),
             mappings=tuple(mappings),
         )
+
+    async def _hierarchy_above(
+        self, operating_unit: str | None
+    ) -> tuple[list[Region], dict[str, tuple[str | None, str | None]]]:
+        """The store's hierarchy node and the nodes above it (one single-row read per level, at
+        most `_MAX_DEPTH`), with their managers: what `hierarchy()` gives for this store alone."""
+        if not operating_unit:
+            return [], {}
+        f = self.fields
+        nodes: list[Row] = []
+        wanted: str | None = operating_unit
+        seen: set[str] = set()
+        while wanted and wanted not in seen and len(seen) < _MAX_DEPTH:
+            seen.add(wanted)
+            rows = await self.query(self.sets.hierarchy, eq(f["hierarchy.node"], wanted))
+            nodes += rows
+            parents = {str(r[f["hierarchy.parent"]]) for r in rows if r.get(f["hierarchy.parent"])}
+            wanted = min(parents) if parents else None
+        ids = sorted({str(r[f["hierarchy.node"]]) for r in nodes} - {operating_unit})
+        managers = (
+            await self.query_any(self.sets.hierarchy_managers, f["hierarchy_manager.node"], ids)
+            if ids
+            else []
+        )
+        return self.rows.regions(nodes, managers), self.rows.placement(nodes)
 
     # --- tasks -------------------------------------------------------------------------------
 
@@ -408,6 +440,9 @@ class CommerceClient:
         if response.status_code == 200 and response.content:
             return self.rows.store_task(response.json())
         return await self.store_task(task.task_list, task.task, task.store, task.legal_entity)
+
+
+_MAX_DEPTH = 8  # store -> district -> region -> ...; a cycle or a deeper tree stops here
 
 
 def _ancestors(store: Store, regions: Sequence[Region]) -> list[Region]:
