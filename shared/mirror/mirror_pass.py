@@ -137,7 +137,7 @@ async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) 
     claimed = {
         p.planner.task_id
         for p in await state.list_pairs()
-        if p.key != status.key and p.planner is not None and p.planner.task_id
+        if p.key != status.key and p.plan_id == status.plan_id and p.planner is not None and p.planner.task_id
     }
     orphan = find_orphan(status, tasks, buckets, claimed)
     if orphan is None:

@@ -8,7 +8,7 @@ Used by `cts dlq` and by the admin HTTP functions / ops page (functions/ops.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -259,6 +259,22 @@ def _merge(total: Summary, part: Summary) -> None:
     total.records += part.records
 
 
+async def _each_entity(
+    entities: Sequence[EntityRef],
+    selection: DeadLetterFilter,
+    dry_run: bool,
+    run: Callable[[EntityRef, DeadLetterFilter], Awaitable[Summary]],
+) -> Summary:
+    """Run `run` per entity, the selection's limit counting across all of them."""
+    total = Summary(dry_run=dry_run)
+    for entity in entities:
+        remaining = None if selection.limit is None else selection.limit - total.done
+        if remaining is not None and remaining <= 0:
+            break
+        _merge(total, await run(entity, _with_limit(selection, remaining)))
+    return total
+
+
 async def replay(
     bus: DeadLetterBus,
     state: StateStore,
@@ -272,22 +288,15 @@ async def replay(
     max_wait: float = 1.0,
 ) -> Summary:
     """Replay the selected dead letters of each entity to that entity's own handler."""
-    total = Summary(dry_run=dry_run)
-    for entity in entities:
-        remaining = None if selection.limit is None else selection.limit - total.done
-        if remaining is not None and remaining <= 0:
-            break
-        part = await replay_dead_letters(
-            bus,
-            entity,
-            _with_limit(selection, remaining),
-            max_replays=max_replays,
-            dry_run=dry_run,
-            audit=_audit(state, actor, on_record),
-            max_wait=max_wait,
-        )
-        _merge(total, part)
-    return total
+    audit = _audit(state, actor, on_record)
+    return await _each_entity(
+        entities,
+        selection,
+        dry_run,
+        lambda entity, chosen: replay_dead_letters(
+            bus, entity, chosen, max_replays=max_replays, dry_run=dry_run, audit=audit, max_wait=max_wait
+        ),
+    )
 
 
 async def purge(
@@ -302,18 +311,12 @@ async def purge(
     max_wait: float = 1.0,
 ) -> Summary:
     """Delete the selected dead letters, one audit record each."""
-    total = Summary(dry_run=dry_run)
-    for entity in entities:
-        remaining = None if selection.limit is None else selection.limit - total.done
-        if remaining is not None and remaining <= 0:
-            break
-        part = await purge_dead_letters(
-            bus,
-            entity,
-            _with_limit(selection, remaining),
-            dry_run=dry_run,
-            audit=_audit(state, actor, on_record),
-            max_wait=max_wait,
-        )
-        _merge(total, part)
-    return total
+    audit = _audit(state, actor, on_record)
+    return await _each_entity(
+        entities,
+        selection,
+        dry_run,
+        lambda entity, chosen: purge_dead_letters(
+            bus, entity, chosen, dry_run=dry_run, audit=audit, max_wait=max_wait
+        ),
+    )

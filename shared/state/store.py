@@ -157,49 +157,19 @@ class StateStore:
     # -- sync requests (nothing lost while a sync runs) -------------------------------------
     async def request_sync(self, key: str) -> int:
         """Count one more request to sync `key`; returns the request number to hand to the pass."""
-        for _ in range(16):
-            found = await self.backend.get(REQUESTS, "sync", key)
-            data: dict[str, Any] = {"requested": 1, "done": 0} if found is None else dict(found.data)
-            if found is not None:
-                data["requested"] = int(data["requested"]) + 1
-            data["at"] = _now().isoformat()
-            try:
-                if found is None:
-                    await self.backend.insert(REQUESTS, "sync", key, data)
-                else:
-                    await self.backend.upsert(REQUESTS, "sync", key, data, if_match=found.etag)
-                return int(data["requested"])
-            except StateConflict:
-                continue
-        raise StateConflict(f"sync requests for {key} kept changing")
+        return await self._count_request("sync", key)
 
     async def requests_seen(self, key: str) -> int:
         """The request number a pass starting now covers (every request made before it)."""
-        found = await self.backend.get(REQUESTS, "sync", key)
-        return 0 if found is None else int(found.data["requested"])
+        return await self._requests_seen("sync", key)
 
     async def finish_pass(self, key: str, covered: int) -> bool:
         """Mark requests up to `covered` done; True if more arrived meanwhile (run another pass)."""
-        for _ in range(16):
-            found = await self.backend.get(REQUESTS, "sync", key)
-            if found is None:
-                return False
-            data = dict(found.data)
-            data["done"] = max(int(data["done"]), covered)
-            try:
-                await self.backend.upsert(REQUESTS, "sync", key, data, if_match=found.etag)
-            except StateConflict:
-                continue
-            return int(data["requested"]) > int(data["done"])
-        raise StateConflict(f"sync requests for {key} kept changing")
+        return await self._finish_requests("sync", key, covered)
 
     async def pending_syncs(self) -> list[str]:
         """Keys with requests no pass has covered yet (the sweeper restarts their sync)."""
-        return [
-            e.row
-            async for e in self.backend.query(REQUESTS, "sync")
-            if int(e.data["requested"]) > int(e.data["done"])
-        ]
+        return await self._pending_requests("sync")
 
     # -- duplicate events ------------------------------------------------------------------
     async def claim_event(self, dedupe_key: str) -> bool:
@@ -392,31 +362,17 @@ class StateStore:
         return await self._count_request("mirror", key)
 
     async def mirror_requests_seen(self, key: str) -> int:
-        found = await self.backend.get(REQUESTS, "mirror", key)
-        return 0 if found is None else int(found.data["requested"])
+        return await self._requests_seen("mirror", key)
 
     async def finish_mirror_pass(self, key: str, covered: int) -> bool:
         """`finish_pass` for a mirrored pair: True if more requests arrived meanwhile."""
-        for _ in range(16):
-            found = await self.backend.get(REQUESTS, "mirror", key)
-            if found is None:
-                return False
-            data = dict(found.data)
-            data["done"] = max(int(data["done"]), covered)
-            try:
-                await self.backend.upsert(REQUESTS, "mirror", key, data, if_match=found.etag)
-            except StateConflict:
-                continue
-            return int(data["requested"]) > int(data["done"])
-        raise StateConflict(f"mirror requests for {key} kept changing")
+        return await self._finish_requests("mirror", key, covered)
 
     async def pending_mirrors(self) -> list[str]:
-        return [
-            e.row
-            async for e in self.backend.query(REQUESTS, "mirror")
-            if int(e.data["requested"]) > int(e.data["done"])
-        ]
+        return await self._pending_requests("mirror")
 
+    # Request counters, one row per key in a partition ("sync": teams, "mirror": task pairs):
+    # `requested` counts requests, `done` the highest request number a finished pass covered.
     async def _count_request(self, partition: str, key: str) -> int:
         for _ in range(16):
             found = await self.backend.get(REQUESTS, partition, key)
@@ -433,6 +389,31 @@ class StateStore:
             except StateConflict:
                 continue
         raise StateConflict(f"{partition} requests for {key} kept changing")
+
+    async def _requests_seen(self, partition: str, key: str) -> int:
+        found = await self.backend.get(REQUESTS, partition, key)
+        return 0 if found is None else int(found.data["requested"])
+
+    async def _finish_requests(self, partition: str, key: str, covered: int) -> bool:
+        for _ in range(16):
+            found = await self.backend.get(REQUESTS, partition, key)
+            if found is None:
+                return False
+            data = dict(found.data)
+            data["done"] = max(int(data["done"]), covered)
+            try:
+                await self.backend.upsert(REQUESTS, partition, key, data, if_match=found.etag)
+            except StateConflict:
+                continue
+            return int(data["requested"]) > int(data["done"])
+        raise StateConflict(f"{partition} requests for {key} kept changing")
+
+    async def _pending_requests(self, partition: str) -> list[str]:
+        return [
+            e.row
+            async for e in self.backend.query(REQUESTS, partition)
+            if int(e.data["requested"]) > int(e.data["done"])
+        ]
 
     # -- audit -----------------------------------------------------------------------------
     async def audit(self, kind: str, record: dict[str, Any]) -> None:

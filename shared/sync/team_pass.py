@@ -228,27 +228,13 @@ async def sync_team_pass(
     """One pass for `key`. Holds the team's lease while it writes: a pass that finds the lease
     taken returns outcome "busy" after counting a sync request, so the holder runs once more."""
     label = str(key)
-    if dry_run:
-        return await _pass(
-            key,
-            commerce=commerce,
-            gateway=gateway,
-            execute=execute,
-            state=state,
-            settings=settings,
-            today=today,
-            dry_run=True,
-            instance_id=instance_id,
-            covered=0,
-        )
     owner = instance_id or uuid.uuid4().hex
-    if not await state.acquire_lease(label, owner, LEASE_TTL):
+    if not dry_run and not await state.acquire_lease(label, owner, LEASE_TTL):
         await state.request_sync(label)
         return PassResult(
             key=label, outcome="busy", operations=[], held=[], problems=[], team_id=None, dry_run=False
         )
     try:
-        covered = await state.requests_seen(label)
         return await _pass(
             key,
             commerce=commerce,
@@ -257,12 +243,13 @@ async def sync_team_pass(
             state=state,
             settings=settings,
             today=today,
-            dry_run=False,
+            dry_run=dry_run,
             instance_id=instance_id,
-            covered=covered,
+            covered=0 if dry_run else await state.requests_seen(label),  # a dry run covers nothing
         )
     finally:
-        await state.release_lease(label, owner)
+        if not dry_run:
+            await state.release_lease(label, owner)
 
 
 async def _pass(
