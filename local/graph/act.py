@@ -94,6 +94,14 @@ def edit_task(sb: Sandbox, data: dict[str, Any]) -> Any:
     return update_task_as(sb, str(data.get("taskId")), _user(sb, data)["id"], changes)
 
 
+def delete_task(sb: Sandbox, data: dict[str, Any]) -> Any:
+    """A person deletes a task in Planner (no If-Match needed by hand)."""
+    from .planner import delete_task_as
+
+    _user(sb, data)
+    return delete_task_as(sb, str(data.get("taskId")))
+
+
 ACTIONS: dict[str, Action] = {
     "add-member": add_member,
     "remove-member": remove_member,
@@ -104,4 +112,5 @@ ACTIONS: dict[str, Action] = {
     "start-task": task_progress(50),
     "set-task-progress": task_progress(None),
     "edit-task": edit_task,
+    "delete-task": delete_task,
 }

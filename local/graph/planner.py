@@ -19,6 +19,7 @@ from typing import Any
 
 from .core import Router, Sandbox
 from .errors import GraphError, now_iso
+from .planner_delta import plan_tasks_delta
 from .wire import Req, Resp, collection, entity, page_params, public
 
 APP_ID = "5a6b1c7e-0000-4000-8000-00000000a99e"  # the sandbox's single calling application
@@ -59,6 +60,8 @@ def _save(sb: Sandbox, kind: str, obj: dict[str, Any], parent: str | None) -> di
     obj["@odata.etag"] = new_etag()
     obj["_lastModifiedAt"] = now_iso()
     sb.store.put(kind, obj, parent=parent)
+    if kind == "task":  # the log the beta task delta reads (planner_delta.py)
+        sb.store.log_task_change(obj["planId"], obj["id"], sb.now())
     return obj
 
 
@@ -258,6 +261,8 @@ async def create_task(sb: Sandbox, req: Req) -> Resp:
 
 
 async def list_plan_tasks(sb: Sandbox, req: Req) -> Resp:
+    if "$deltatoken" in req.query:  # a deltaLink: planner/plans('{id}')/tasks?$deltatoken=…
+        return await plan_tasks_delta(sb, req)
     plan = _get(sb, "plan", req.params["id"])
     top, after = page_params(req, default=400, maximum=999)
     rows = [
@@ -293,10 +298,22 @@ async def patch_task(sb: Sandbox, req: Req) -> Resp:
 async def delete_task(sb: Sandbox, req: Req) -> Resp:
     task = _get(sb, "task", req.params["id"])
     _check_if_match(req, task)
+    _remove_task(sb, task)
+    return Resp(204)
+
+
+def delete_task_as(sb: Sandbox, task_id: str) -> dict[str, Any]:
+    """A person deletes the task in Planner (side channel)."""
+    task = _get(sb, "task", task_id)
+    _remove_task(sb, task)
+    return {"deleted": task["id"]}
+
+
+def _remove_task(sb: Sandbox, task: dict[str, Any]) -> None:
     with sb.store.tx():
         sb.store.remove("task", task["id"])
         sb.store.remove("details", task["id"])
-    return Resp(204)
+        sb.store.log_task_change(task["planId"], task["id"], sb.now())
 
 
 # -- task details -------------------------------------------------------------------------------
@@ -359,6 +376,7 @@ def register(router: Router) -> None:
     router.add("PATCH", "/planner/plans/{id}", patch_plan)
     router.add("GET", "/planner/plans/{id}/buckets", list_buckets)
     router.add("GET", "/planner/plans/{id}/tasks", list_plan_tasks)
+    router.add("GET", "/planner/plans/{id}/tasks/delta", plan_tasks_delta)
     router.add("POST", "/planner/buckets", create_bucket)
     router.add("GET", "/planner/buckets/{id}", get_bucket)
     router.add("PATCH", "/planner/buckets/{id}", patch_bucket)

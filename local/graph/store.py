@@ -4,7 +4,8 @@ Every Graph object is a row ``(kind, id, parent, deleted, data)``; ``data`` is t
 sandbox answers with (private bookkeeping fields start with ``_`` and are stripped on output).
 Lookups that must stay fast on a big tenant (users by employeeId/mail/UPN, groups by name,
 children of a parent) are served by expression indexes. ``changes`` is the ordered log that
-``/groups/delta`` reads. A restarted sandbox reopens the same file and keeps its tenant.
+``/groups/delta`` reads, ``task_changes`` the one the beta Planner task delta reads. A restarted
+sandbox reopens the same file and keeps its tenant.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ CREATE TABLE IF NOT EXISTS changes (
     ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_changes_group ON changes(group_id, seq);
+CREATE TABLE IF NOT EXISTS task_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    plan_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_task_changes_plan ON task_changes(plan_id, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -190,6 +198,25 @@ class Store:
                 "SELECT seq, group_id, member_id, change FROM changes WHERE seq>? ORDER BY seq", (seq,)
             )
         )
+
+    # -- task change log (for the beta Planner task delta) ------------------------------------
+    def log_task_change(self, plan_id: str, task_id: str, ts: float) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO task_changes(plan_id, task_id, ts) VALUES (?, ?, ?)", (plan_id, task_id, ts)
+            )
+
+    def last_task_change(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM task_changes").fetchone()[0])
+
+    def tasks_changed(self, plan_id: str, after: int, upto: int) -> list[str]:
+        """Ids of the plan's tasks changed in (after, upto], each once, in order of last change."""
+        rows = self._db.execute(
+            "SELECT task_id, max(seq) AS last FROM task_changes WHERE plan_id=? AND seq>? AND seq<=? "
+            "GROUP BY task_id ORDER BY last",
+            (plan_id, after, upto),
+        )
+        return [r[0] for r in rows]
 
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
