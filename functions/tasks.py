@@ -72,7 +72,7 @@ async def mirror_finish_pass(payload: dict[str, Any]) -> bool:
 
 # -- timers ----------------------------------------------------------------------------------------
 async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[str, Any]:
-    from shared.mirror import poll_plans, request_mirrors, sweep_mirrors
+    from shared.mirror import commit_delta_links, poll_plans, request_mirrors, sweep_mirrors
     from shared.sync.services import services
 
     s = services()
@@ -81,6 +81,7 @@ async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[s
     adapter = DurableClientAdapter(client)
     result = await poll_plans(gateway=s.gateway, state=s.state, settings=s.settings, force=force)
     started = await request_mirrors(result.to_mirror, adapter, s.state, reason="planner poll")
+    await commit_delta_links(s.state, result)  # only now: the changes it found are requested
     swept = await sweep_mirrors(adapter, s.state)
     out = {**result.to_json(), "started": started, "swept": swept}
     if result.to_mirror or swept:

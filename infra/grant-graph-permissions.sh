@@ -12,6 +12,8 @@ graph_app_id="00000003-0000-0000-c000-000000000000"
 
 roles="Team.Create TeamMember.ReadWrite.All TeamSettings.ReadWrite.All Channel.Create \
 ChannelSettings.ReadWrite.All Channel.ReadBasic.All User.Read.All GroupMember.Read.All Tasks.ReadWrite.All"
+# The beta Planner delta (CTS_TASKS__USE_BETA_DELTA=true) documents Tasks.Read.All as its permission.
+if [ "${WITH_PLANNER_DELTA:-0}" = "1" ]; then roles="$roles Tasks.Read.All"; fi
 
 graph_sp=$(az ad sp show --id "$graph_app_id" --query id -o tsv)
 existing=$(az rest --method GET \

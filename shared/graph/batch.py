@@ -104,8 +104,11 @@ async def run_batch(
     sleep: Sleep = asyncio.sleep,
     not_found_attempts: int = 4,
     not_found_delay: float = 1.0,
+    version: str = "v1.0",
 ) -> dict[str, BatchResponse]:
-    """Send `requests` in as few $batch calls as allowed; returns every response by id."""
+    """Send `requests` in as few $batch calls as allowed; returns every response by id. Items are
+    relative to the `version` root: a beta call goes in a `/beta/$batch` (one batch cannot mix
+    versions: https://learn.microsoft.com/graph/json-batching)."""
     pending = list(requests)
     policy = client.transport.policy
     results: dict[str, BatchResponse] = {}
@@ -114,7 +117,7 @@ async def run_batch(
     waited = 0.0
     while pending:
         for part in chunk(pending):
-            results.update(await _send(client, part))
+            results.update(await _send(client, part, version))
         by_id = {r.id: r for r in pending}
         throttled = [r for r in pending if results[r.id].status in THROTTLE_STATUSES]
         missing = [r for r in pending if results[r.id].status == 404 and r.retry_not_found]
@@ -143,8 +146,9 @@ async def run_batch(
     return results
 
 
-async def _send(client: GraphClient, part: list[BatchRequest]) -> dict[str, BatchResponse]:
-    data, _ = await client.call("POST", "$batch", {"requests": [r.wire() for r in part]})
+async def _send(client: GraphClient, part: list[BatchRequest], version: str) -> dict[str, BatchResponse]:
+    url = "$batch" if version == "v1.0" else f"{client.root(version)}/$batch"
+    data, _ = await client.call("POST", url, {"requests": [r.wire() for r in part]})
     out: dict[str, BatchResponse] = {}
     for item in (data or {}).get("responses", []):
         headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}

@@ -97,6 +97,18 @@ class GraphClient:
             return path_or_url
         return self.base_url.rstrip("/") + "/" + path_or_url.lstrip("/")
 
+    def root(self, version: str = "v1.0") -> str:
+        """The service root of a Graph version: `https://graph.microsoft.com/beta` for "beta"
+        (the configured base URL names v1.0; its last segment is swapped)."""
+        base = self.base_url.rstrip("/")
+        head, _, tail = base.rpartition("/")
+        return f"{head}/{version}" if tail in ("v1.0", "beta") else base
+
+    def relative(self, url: str, version: str = "v1.0") -> str | None:
+        """`url` relative to the version root (for a `$batch` item), or None if it is elsewhere."""
+        root = self.root(version)
+        return url[len(root) :] if url.startswith(root + "/") else None
+
     async def send(
         self,
         method: str,

@@ -244,14 +244,18 @@ class Gateway:
         return await subscriptions.list_subscriptions(self.client())
 
     # $batch
-    async def batch(self, requests: Iterable[BatchRequest]) -> dict[str, BatchResponse]:
-        """Send requests in ≤ 20-request $batch calls; per-request results by id."""
+    async def batch(
+        self, requests: Iterable[BatchRequest], *, version: str = "v1.0"
+    ) -> dict[str, BatchResponse]:
+        """Send requests in ≤ 20-request $batch calls (to `/beta/$batch` for version="beta");
+        per-request results by id."""
         return await run_batch(
             self.client(),
             requests,
             sleep=self._sleep,
             not_found_delay=self.poll.replication_delay,
             not_found_attempts=self.poll.replication_attempts,
+            version=version,
         )
 
 

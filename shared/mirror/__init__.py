@@ -12,7 +12,7 @@ from shared.mirror.executor import Buckets, Executed, Stale, execute
 from shared.mirror.intake import keys_of_hint, needs_pass, reconcile_keys, request_task_mirrors
 from shared.mirror.keys import PairKey, instance_id
 from shared.mirror.mirror_pass import PassResult, mirror_pass
-from shared.mirror.poll import PollResult, poll_plans
+from shared.mirror.poll import PollResult, commit_delta_links, poll_plans
 from shared.mirror.reader import read_planner_task, read_store_task
 from shared.mirror.requests import MIRROR_ORCHESTRATOR, request_mirror, request_mirrors, sweep_mirrors
 
@@ -27,6 +27,7 @@ __all__ = [
     "PollResult",
     "Stale",
     "StoreContext",
+    "commit_delta_links",
     "execute",
     "instance_id",
     "keys_of_hint",

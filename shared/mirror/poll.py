@@ -6,9 +6,14 @@ over one page). Only pairs whose ETag moved, and mirrored tasks missing from a l
 mirror pass, which reads them in full. A plan that answers 404 is skipped (its team is gone or
 being restored), never read as "every task deleted".
 
-The beta Planner delta query (`tasks.use_beta_delta`) is not used: the Graph sandbox does not serve
-it and its plan-scoped URL is unconfirmed (docs/tasks.md); with the setting on, the poll logs that
-and lists tasks as above.
+With `tasks.use_beta_delta` the listing is replaced by the beta plan-scoped task delta
+(https://learn.microsoft.com/graph/api/plannertask-delta?view=graph-rest-beta): one delta round per
+plan, 20 per `/beta/$batch`, so the request count is the same, but a round answers only the tasks
+changed since the last one (and `@removed` for deleted ones) instead of every task of the plan. The
+deltaLinks are kept in the state store (partition "plannerdelta") and saved only by
+`commit_delta_links`, after the changes found were turned into mirror requests: a crash in between
+re-reads the same changes. An expired link (410 / 400 syncStateNotFound) restarts that plan with a
+snapshot round, read like a listing.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.planner import PlannerTask
-from shared.graph.batch import BatchRequest
+from shared.graph.batch import BatchRequest, BatchResponse
 from shared.graph.planner import task_from
 from shared.settings import Settings
 from shared.state import StateStore
-from shared.tasks import plan_changes, plans_to_poll, poll_batches
+from shared.tasks import PlanChanges, delta_changes, plan_changes, plans_to_poll, poll_batches
+from shared.tasks.poll import DELTA_START
+
+DELTA_PARTITION = "plannerdelta"
+_RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "ResyncRequired"})
 
 log = logging.getLogger("cts.tasks.poll")
 
@@ -37,13 +46,18 @@ class PollResult:
     held_plans: list[str] = field(default_factory=list)
     skipped_plans: list[str] = field(default_factory=list)
     skipped: str = ""
+    mode: str = "listing"  # or "delta"
+    snapshots: list[str] = field(default_factory=list)  # delta: plans read in full this time
+    delta_links: dict[str, str] = field(default_factory=dict, repr=False)  # to commit after requests
 
     @property
     def to_mirror(self) -> list[str]:
         return self.changed + self.missing
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "to_mirror": self.to_mirror}
+        data = asdict(self)
+        data.pop("delta_links")  # long URLs with tokens: state, not report
+        return {**data, "to_mirror": self.to_mirror}
 
 
 async def _list_plans(
@@ -87,16 +101,18 @@ async def poll_plans(
         age = (now - datetime.fromisoformat(last["at"])).total_seconds()
         if 0 <= age < settings.tasks.poll_interval_seconds:
             return PollResult(skipped=f"last poll {age:.0f} s ago")
-    if settings.tasks.use_beta_delta:
-        log.info("tasks.use_beta_delta is set, but the beta Planner delta is not implemented; listing plans")
     statuses = await state.list_pairs()
     plan_ids = plans_to_poll(statuses)
-    result = PollResult(plans=len(plan_ids))
+    result = PollResult(plans=len(plan_ids), mode="delta" if settings.tasks.use_beta_delta else "listing")
     if plan_ids:
         before = gateway.stats.sent
-        listed, result.skipped_plans = await _list_plans(gateway, plan_ids)
+        if settings.tasks.use_beta_delta:
+            changes = await _delta_plans(gateway, state, statuses, plan_ids, settings, result)
+        else:
+            listed, result.skipped_plans = await _list_plans(gateway, plan_ids)
+            changes = list(plan_changes(statuses, listed, settings.tasks))
         result.requests = gateway.stats.sent - before
-        for change in plan_changes(statuses, listed, settings.tasks):
+        for change in changes:
             result.changed += change.changed
             result.missing += change.missing
             if change.missing:
@@ -111,3 +127,90 @@ async def poll_plans(
     if result.held_plans:
         await state.bump("tasks.report.held_mass_delete", len(result.held_plans))
     return result
+
+
+async def _delta_plans(
+    gateway: Any,
+    state: StateStore,
+    statuses: list[Any],
+    plan_ids: tuple[str, ...],
+    settings: Settings,
+    result: PollResult,
+) -> list[PlanChanges]:
+    """One delta round per plan: stored deltaLinks (or the start URL) in `/beta/$batch` calls; an
+    expired link is dropped and the plan read again from the start in a second batch."""
+    client = gateway.client()
+    links = {k: str(v.get("link") or "") for k, v in (await state.list_values(DELTA_PARTITION)).items()}
+    pending = {pid: links.get(pid) or "" for pid in plan_ids}
+    changes: list[PlanChanges] = []
+    for _attempt in range(2):
+        if not pending:
+            break
+        requests: dict[str, str] = {}
+        direct: dict[str, str] = {}
+        for plan_id, link in pending.items():
+            url = client.relative(link, "beta") if link else DELTA_START.format(plan_id=plan_id)
+            if url is None:  # a link to another host or version: not batchable, call it as-is
+                direct[plan_id] = link
+            else:
+                requests[plan_id] = url
+        ids = {plan_id: f"d{n}" for n, plan_id in enumerate(requests)}
+        responses: dict[str, BatchResponse] = {}
+        if requests:
+            answers = await gateway.batch(
+                [BatchRequest(ids[p], "GET", u) for p, u in requests.items()], version="beta"
+            )
+            responses = {p: answers[ids[p]] for p in requests}
+        for plan_id, link in direct.items():
+            responses[plan_id] = await _get_direct(client, link)
+        restart: dict[str, str] = {}
+        for plan_id, response in responses.items():
+            snapshot = not pending[plan_id]
+            if response.status == 404:
+                result.skipped_plans.append(plan_id)
+                continue
+            if _expired(response) and not snapshot:
+                log.info("planner delta link expired; reading the plan again", extra={"plan": plan_id})
+                restart[plan_id] = ""
+                continue
+            page = response.json() or {}
+            rows = list(page.get("value", []))
+            while page.get("@odata.nextLink"):
+                page, _ = await client.call("GET", page["@odata.nextLink"])
+                rows.extend(page.get("value", []))
+            removed = [str(r.get("id")) for r in rows if "@removed" in r]
+            tasks = [task_from(r) for r in rows if "@removed" not in r]
+            found = delta_changes(statuses, plan_id, tasks, removed, settings.tasks, snapshot=snapshot)
+            changes.append(found)
+            if snapshot:
+                result.snapshots.append(plan_id)
+            if page.get("@odata.deltaLink"):
+                result.delta_links[plan_id] = str(page["@odata.deltaLink"])
+        pending = restart
+    return sorted(changes, key=lambda c: c.plan_id)
+
+
+def _expired(response: BatchResponse) -> bool:
+    if response.status == 410:
+        return True
+    body = response.body if isinstance(response.body, dict) else {}
+    code = str((body.get("error") or {}).get("code") or "")
+    return response.status == 400 and code in _RESYNC_CODES
+
+
+async def _get_direct(client: Any, url: str) -> BatchResponse:
+    response = await client.send("GET", url)
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    return BatchResponse(id="direct", status=response.status_code, body=body, headers=dict(response.headers))
+
+
+async def commit_delta_links(state: StateStore, result: PollResult) -> int:
+    """Save the deltaLinks a delta poll ended with. Call after the changes it found were requested
+    (`request_mirrors`): until then the old links stay, and a crash re-reads the same changes."""
+    now = datetime.now(UTC).isoformat()
+    for plan_id, link in result.delta_links.items():
+        await state.put_value(DELTA_PARTITION, plan_id, {"link": link, "at": now})
+    return len(result.delta_links)

@@ -357,6 +357,13 @@ class StateStore:
         found = await self.backend.get(PAIRS, partition, name)
         return None if found is None else dict(found.data)
 
+    async def list_values(self, partition: str) -> dict[str, dict[str, Any]]:
+        """Every named value of a partition (one query), by name."""
+        return {e.row: dict(e.data) async for e in self.backend.query(PAIRS, partition)}
+
+    async def delete_value(self, partition: str, name: str) -> None:
+        await self.backend.delete(PAIRS, partition, name)
+
     async def request_mirror(self, key: str) -> int:
         """`request_sync` for a mirrored pair (own partition: the team sweeper never sees it)."""
         return await self._count_request("mirror", key)

@@ -6,8 +6,9 @@ plan that has open mirrored tasks -- one `GET /planner/plans/{id}/tasks` per pla
 whose ETag moved, and mirrored tasks missing from the listing, are processed further. When nothing
 changed, a poll costs ceil(plans with open mirrored tasks / 20) requests.
 
-The beta delta query (`use_beta_delta`) replaces the listing with one delta link per plan;
-`DeltaLinks` keeps them.
+The beta delta query (`use_beta_delta`) replaces the listing with one delta round per plan (the
+same number of `$batch` requests, but only changed tasks in the answers); `delta_changes` reads a
+round, `DeltaLinks` keeps the links.
 """
 
 from __future__ import annotations
@@ -125,8 +126,9 @@ def plan_changes(
     return tuple(out)
 
 
-# Beta delta: the plan-scoped start URL is [unconfirmed] (reference/graph-apis.md, open items);
-# the documented example deltaLink is scoped to planner/plans('{id}')/tasks.
+# Beta delta: https://learn.microsoft.com/graph/api/plannertask-delta?view=graph-rest-beta. The
+# documented example's deltaLink is scoped to one plan (planner/plans('{id}')/tasks?…$deltatoken=…);
+# the plan-scoped start URL is [unconfirmed] (reference/graph-apis.md, open items).
 DELTA_START = "/planner/plans/{plan_id}/tasks/delta"
 
 
@@ -143,5 +145,42 @@ class DeltaLinks(_Model):
         return DeltaLinks(links={**self.links, plan_id: delta_link})
 
     def expired(self, plan_id: str) -> DeltaLinks:
-        """410 Gone / 400 for a link: drop it; the next read is a full listing (ETag compare)."""
+        """410 Gone / 400 for a link: drop it; the next read is a snapshot round (ETag compare)."""
         return DeltaLinks(links={k: v for k, v in self.links.items() if k != plan_id})
+
+
+def delta_changes(
+    statuses: Iterable[PairStatus],
+    plan_id: str,
+    tasks: Sequence[PlannerTask],
+    removed: Iterable[str],
+    settings: TaskSettings,
+    *,
+    snapshot: bool,
+) -> PlanChanges:
+    """What one delta round of a plan means for the mirrored pairs. A snapshot round (no link yet,
+    or the link expired) lists every task, so it is read exactly like a listing (`plan_changes`).
+    An incremental round lists only tasks changed since the last round (as they are now) and the
+    ids of deleted ones: a reported task whose ETag differs from the status table is changed, a
+    removed mirrored task is missing; pairs not reported are unchanged. Our own writes come back
+    too, with the ETag we stored, so they are not changes (echo suppression by ETag)."""
+    if snapshot:
+        return plan_changes(statuses, {plan_id: tasks}, settings)[0]
+    pairs = sorted((s for s in statuses if _mirrored(s) and s.plan_id == plan_id), key=lambda s: s.key)
+    etags = {t.task_id: t.etag for t in tasks}
+    gone = set(removed)
+    changed, missing = [], []
+    for s in pairs:
+        assert s.planner is not None
+        task_id = s.planner.task_id
+        if task_id in gone and task_id not in etags:
+            missing.append(s.key)
+        elif task_id in etags and etags[task_id] != s.planner.etag:
+            changed.append(s.key)
+    return PlanChanges(
+        plan_id=plan_id,
+        changed=tuple(changed),
+        missing=tuple(missing),
+        unchanged=len(pairs) - len(changed) - len(missing),
+        held=mass_deletion_held(len(pairs), len(missing), settings),
+    )

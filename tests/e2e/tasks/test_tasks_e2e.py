@@ -3,7 +3,8 @@ sandbox publishes its task events into the host's broker, the Graph sandbox play
 people in Teams. Final states are checked through Graph (HTTP) and the Commerce sandbox.
 
 One world for the module (the tests run in order and build on each other): stores 0042/0043
-(Pacific time) and 0044 (Berlin), task list TL-7 with two tasks.
+(Pacific time) and 0044 (Berlin), task list TL-7 with two tasks. The module runs twice: with the
+v1.0 ETag listing poll and with the beta Planner delta (`CTS_TASKS__USE_BETA_DELTA`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 from shared.graph import Gateway, PollPolicy
+from shared.mirror import CACHE
 from shared.settings import GraphSettings, get_settings
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
@@ -97,6 +99,8 @@ class HostBus:
 
 
 class World:
+    mode = "listing"
+
     def __init__(self, graph: Any, commerce: Any, host: Any, tmp: Path, users: dict[str, str]) -> None:
         self.graph, self.commerce, self.host, self.tmp, self.users = graph, commerce, host, tmp, users
         self.http = httpx.Client(base_url=graph.base_url, headers=graph.auth_headers, timeout=30)
@@ -167,8 +171,8 @@ class World:
         return not pending and not running
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["listing", "delta"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from local.commerce.testing import running_commerce_sandbox
     from local.graph.testing import running_graph_sandbox
     from local.host import running_host
@@ -206,11 +210,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "CTS_TASKS__POLL_SCHEDULE": "* * * * * *",
             "CTS_TASKS__POLL_INTERVAL_SECONDS": "0",
             "CTS_TASKS__RECONCILE_SCHEDULE": "0 0 0 1 1 *",
+            "CTS_TASKS__USE_BETA_DELTA": str(request.param == "delta").lower(),
         }
         get_settings.cache_clear()
+        CACHE.clear()  # the host runs in this process: no store context from the other world's tenant
         with running_host(APP, data, 0, settings, use_local_settings=False, grace_period=2) as host:
             bus.host = host
             w = World(graph, commerce, host, tmp, users)
+            w.mode = request.param
             yield w
             w.http.close()
         get_settings.cache_clear()
@@ -413,3 +420,34 @@ def test_a_poll_in_which_nothing_changed_costs_one_batch_per_20_plans(world: Wor
     assert (polls - 1) * budget <= batches <= (polls + 1) * budget
     assert totals["GET /planner/plans/{id}/tasks"] == batches * len(plans)
     print(f"poll budget: {polls} polls, {batches} Graph HTTP requests, {len(plans)} plans")
+
+
+def test_a_task_deleted_in_teams_is_canceled_in_commerce(world: World) -> None:
+    task = world.planner_task("TL-8/1@0042")
+    assert task is not None
+    world.graph.act("delete-task", taskId=task["id"], userId=world.users["ana@contoso.example"])
+    wait_for(
+        lambda: world.commerce_task("TL-8", "1", "0042")["status"] == "canceled",
+        what="the deletion in Teams to cancel the Commerce task",
+    )
+    wait_for(lambda: (p := world.pair("TL-8/1@0042")) is not None and p.tombstone, what="the tombstone")
+    wait_for(world.quiet, what="quiet after the deletion")
+    assert world.planner_task("TL-8/1@0042") is None  # not re-created
+
+
+def test_an_expired_delta_link_reads_the_plan_again_and_misses_nothing(world: World) -> None:
+    if world.mode != "delta":
+        pytest.skip("beta delta only")
+    polls = world.state_call(lambda s: s.list_values("plannerdelta"))
+    assert {world.plan_id("0044")} <= set(polls)  # a deltaLink is kept per polled plan
+    world.graph.expire_delta_tokens()
+    task = world.planner_task("TL-7/1@0044")
+    assert task is not None and task["percentComplete"] < 100
+    world.graph.act("complete-task", taskId=task["id"], userId=world.users["ben@contoso.example"])
+    wait_for(
+        lambda: world.commerce_task("TL-7", "1", "0044")["status"] == "completed",
+        what="the completion, read by a snapshot round after the link expired",
+    )
+    assert world.graph.counters()["totals"].get("GET /planner/plans/{id}/tasks/delta", 0) >= 1
+    last = world.state_call(lambda s: s.get_value("poll", "last"))
+    assert last["mode"] == "delta"

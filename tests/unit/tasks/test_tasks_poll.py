@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.domain.planner import PlannerTask
 from shared.domain.tasks import TaskStatus
@@ -15,6 +17,7 @@ from shared.tasks import (
     DeltaLinks,
     PairStatus,
     PlannerSide,
+    delta_changes,
     plan_changes,
     plans_to_poll,
     poll_batches,
@@ -108,3 +111,47 @@ def test_delta_links_are_kept_per_plan_and_dropped_when_expired() -> None:
     links = links.advanced("p", "https://graph/beta/...$deltatoken=abc")
     assert links.request_for("p").endswith("abc")
     assert links.expired("p").request_for("p") == "/planner/plans/p/tasks/delta"
+
+
+def test_an_incremental_delta_round_reports_changed_and_removed_mirrored_tasks() -> None:
+    statuses = [pair(1, "p"), pair(2, "p"), pair(3, "p"), pair(4, "q")]
+    reported = [PlannerTask(task_id="t1", plan_id="p", title="x", etag="e1"),  # our own echo
+                PlannerTask(task_id="t2", plan_id="p", title="x", etag="e2-new"),
+                PlannerTask(task_id="t99", plan_id="p", title="made by hand", etag="z")]  # fmt: skip
+    found = delta_changes(statuses, "p", reported, ["t3"], TaskSettings(), snapshot=False)
+    assert found.changed == ("TL/2@p",) and found.missing == ("TL/3@p",)
+    assert found.unchanged == 1 and not found.held
+
+
+def test_a_snapshot_delta_round_is_read_like_a_listing() -> None:
+    statuses = [pair(1, "p"), pair(2, "p")]
+    found = delta_changes(statuses, "p", listed("p", (1, "e1")), [], TaskSettings(), snapshot=True)
+    assert found.missing == ("TL/2@p",)  # absent from a full round = deleted
+    quiet = delta_changes(statuses, "p", listed("p", (1, "e1")), [], TaskSettings(), snapshot=False)
+    assert quiet.missing == () and quiet.unchanged == 2  # absent from an incremental round = unchanged
+
+
+# Each mirrored task, between two rounds: untouched, edited (new ETag), edited and then set back by
+# our own write (same ETag as stored: an echo), or deleted.
+_FATE = st.sampled_from(["same", "edited", "echo", "deleted"])
+
+
+@given(st.lists(_FATE, min_size=0, max_size=30), st.integers(min_value=0, max_value=5))
+def test_a_delta_round_finds_exactly_what_a_full_listing_finds(fates: list[str], by_hand: int) -> None:
+    """Whatever happened to a plan's tasks since the last round, reading the changes by delta
+    (only touched tasks, `@removed` for deleted ones) gives the same pairs to process, and the same
+    mass-delete hold, as listing the whole plan and comparing ETags."""
+    statuses = [pair(n, "p") for n in range(len(fates))]
+    now = {
+        n: PlannerTask(
+            task_id=f"t{n}", plan_id="p", title="x", etag=f"e{n}" + ("-2" if f == "edited" else "")
+        )
+        for n, f in enumerate(fates)
+        if f != "deleted"
+    }
+    hand = [PlannerTask(task_id=f"h{i}", plan_id="p", title="by hand", etag="h") for i in range(by_hand)]
+    full = plan_changes(statuses, {"p": [*now.values(), *hand]}, TaskSettings())[0]
+    touched = [now[n] for n, f in enumerate(fates) if f in ("edited", "echo")] + hand
+    removed = [f"t{n}" for n, f in enumerate(fates) if f == "deleted"]
+    delta = delta_changes(statuses, "p", touched, removed, TaskSettings(), snapshot=False)
+    assert delta == full
