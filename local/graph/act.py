@@ -11,6 +11,7 @@ from typing import Any
 
 from .core import Sandbox
 from .errors import GraphError
+from .todo import ACTIONS as TODO_ACTIONS
 from .users import resolve_user
 
 Action = Callable[[Sandbox, dict[str, Any]], Any]
@@ -113,4 +114,5 @@ ACTIONS: dict[str, Action] = {
     "set-task-progress": task_progress(None),
     "edit-task": edit_task,
     "delete-task": delete_task,
+    **TODO_ACTIONS,  # a person edits their To Do: todo-update, todo-delete
 }

@@ -34,6 +34,7 @@ _TYPES = {
     "channel": "#Microsoft.Graph.channel",
     "team": "#Microsoft.Graph.team",
     "group": "#Microsoft.Graph.Group",
+    "todoTask": "#microsoft.graph.todoTask",
 }
 
 
@@ -45,6 +46,13 @@ def canonical_resource(resource: str) -> str:
 
 def _targets(change: dict[str, Any]) -> list[tuple[set[str], str, str, str]]:
     """``(resources, kind, resource path, id)`` for each notification a change produces."""
+    if change["kind"] == "todoTask":
+        # One subscription per task list, the user named by id or UPN (local/graph/todo.py).
+        user, list_id = change["userId"], change["listId"]
+        users = {u for u in (user, change.get("upn")) if u}
+        resources = {canonical_resource(f"/users/{u}/todo/lists/{list_id}/tasks") for u in users}
+        path = f"users/{user}/todo/lists/{list_id}/tasks/{change['id']}"
+        return [(resources, "todoTask", path, change["id"])]
     kind, team = change["kind"], change["teamId"]
     out: list[tuple[set[str], str, str, str]] = []
     if kind == "member":
@@ -116,7 +124,8 @@ class Notifier:
 
     # -- change notifications -----------------------------------------------------------------
     def publish(self, change: dict[str, Any]) -> None:
-        """Queue notifications for a change ``{kind, changeType, teamId, id}`` (sync, cheap)."""
+        """Queue notifications for a change ``{kind, changeType, teamId, id}`` (To Do:
+        ``{kind: "todoTask", changeType, userId, upn, listId, id, etag}``; sync, cheap)."""
         subs = [s for _, s in self.sb.store.query("subscription")]
         if not subs:
             return
@@ -134,6 +143,8 @@ class Notifier:
                 resource_data = {"@odata.type": _TYPES[kind], "@odata.id": path, "id": ident}
                 if kind == "group":
                     resource_data["organizationId"] = self.sb.tenant_id
+                if change.get("etag"):
+                    resource_data["@odata.etag"] = change["etag"]
                 by_url.setdefault(sub["notificationUrl"], []).append(
                     {
                         "id": str(uuid.uuid4()),

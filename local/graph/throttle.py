@@ -33,6 +33,8 @@ IDENTITY_WRITES = (3000, 150.0)
 SUBSCRIPTIONS = (5000, 20.0)
 SUBSCRIPTION_WRITES = (1000, 20.0)
 # Planner: "Service limits for Planner are not available" -> no bucket (faults still apply).
+# Outlook service (To Do lives in the mailbox): 10,000 requests per 10 minutes per app per mailbox.
+OUTLOOK_MAILBOX = (10000, 600.0)
 
 
 def too_many_requests(retry_after: float, scope: str | None = None) -> GraphError:
@@ -86,6 +88,8 @@ def buckets_for(
             out.append(("teams:get", TEAMS_OTHER_GET, 1, "Teams"))
         else:
             out.append(("teams:other", TEAMS_OTHER, 1, "Teams"))
+    elif "/todo/" in template:
+        out.append((f"outlook:{params.get('id', '').lower()}", OUTLOOK_MAILBOX, 1, "Outlook/Mailbox"))
     elif template.startswith(("/users", "/groups", "/directory")) and not template.startswith(
         "/groups/{id}/planner"
     ):
