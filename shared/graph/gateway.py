@@ -22,7 +22,8 @@ from shared.domain.planner import (
 )
 from shared.domain.subscriptions import GroupDelta, Subscription
 from shared.domain.teams import Channel, Identity, Member, MemberRole, Team, Visibility
-from shared.graph import channels, delta, members, planner, subscriptions, teams, users
+from shared.domain.todo import TodoFields, TodoList, TodoTask
+from shared.graph import channels, delta, members, planner, subscriptions, teams, todo, users
 from shared.graph.batch import BatchRequest, BatchResponse, run_batch
 from shared.graph.client import ClientCache, GraphClient
 from shared.graph.errors import NotFound
@@ -212,6 +213,33 @@ class Gateway:
         self, task_id: str, etag: str, fields: TaskFields, *, clear_due: bool = False
     ) -> PlannerTask:
         return await planner.update_task_fields(self.client(), task_id, etag, fields, clear_due=clear_due)
+
+    # To Do (a worker's own task lists; Tasks.ReadWrite.All)
+    async def list_todo_lists(self, user_id: str) -> list[TodoList]:
+        return await todo.list_lists(self.client(), user_id)
+
+    async def ensure_todo_list(self, user_id: str, name: str) -> TodoList:
+        """The user's To Do list called `name`, created when missing."""
+        return await todo.ensure_list(self.client(), user_id, name)
+
+    async def list_todo_tasks(self, user_id: str, list_id: str) -> list[TodoTask]:
+        return await todo.list_tasks(self.client(), user_id, list_id)
+
+    async def create_todo_task(self, user_id: str, list_id: str, fields: TodoFields) -> TodoTask:
+        return await todo.create_task(self.client(), user_id, list_id, fields)
+
+    async def get_todo_task(self, user_id: str, list_id: str, task_id: str) -> TodoTask | None:
+        """None when the task (or its list) is gone."""
+        return await todo.get_task(self.client(), user_id, list_id, task_id)
+
+    async def update_todo_task(
+        self, user_id: str, list_id: str, task_id: str, fields: TodoFields
+    ) -> TodoTask:
+        return await todo.update_task(self.client(), user_id, list_id, task_id, fields)
+
+    async def delete_todo_task(self, user_id: str, list_id: str, task_id: str) -> None:
+        """Already gone is fine."""
+        await todo.delete_task(self.client(), user_id, list_id, task_id)
 
     # subscriptions
     async def create_subscription(
