@@ -76,8 +76,6 @@ async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[s
     from shared.sync.services import services
 
     s = services()
-    if s.settings.tasks.todo_mode:
-        log.warning("tasks.todo_mode is set, but the To Do mode is not implemented; Planner only")
     adapter = DurableClientAdapter(client)
     result = await poll_plans(gateway=s.gateway, state=s.state, settings=s.settings, force=force)
     started = await request_mirrors(result.to_mirror, adapter, s.state, reason="planner poll")

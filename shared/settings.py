@@ -121,7 +121,10 @@ class StateSettings(BaseModel):
 class TaskSettings(BaseModel):
     poll_interval_seconds: int = 120
     use_beta_delta: bool = False
+    # To Do mode: a task assigned to one worker is also mirrored into their To Do list of this name
+    # (docs/tasks.md); the worker's status changes there come back through todoTask notifications.
     todo_mode: bool = False
+    todo_list_name: str = Field(default="Store tasks", min_length=1, max_length=255)
     # dueDateTime = the due date at this hour in the store's time zone (noon: the same calendar day
     # for anyone within +-11 h of the store). See docs/tasks.md.
     due_hour: int = Field(default=12, ge=0, le=23)

@@ -155,6 +155,17 @@ def resource_ref(resource: str) -> ResourceRef | None:
     return None
 
 
+_TODO = re.compile(r"/?users/([^/]+)/todo/lists/([^/]+)/tasks/([^/?]+)/?", re.IGNORECASE)
+
+
+def todo_task_of(resource: str) -> str | None:
+    """The To Do task id a `todoTask` notification names (`users/{u}/todo/lists/{l}/tasks/{t}`,
+    also in the `users('u')/…` key syntax), or None."""
+    plain = re.sub(r"\('([^']*)'\)", lambda m: "/" + m[1], resource.strip())
+    found = _TODO.fullmatch(plain)
+    return found.group(3) if found else None
+
+
 def user_id_of_membership(membership_id: str) -> str | None:
     """The Entra user id inside a Teams membership id, or None.
 

@@ -27,6 +27,7 @@ from shared.drift.notifications import (
     LifecycleNotification,
     parse_notification,
     resource_ref,
+    todo_task_of,
 )
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.state import StateStore
@@ -57,7 +58,7 @@ class LifecycleHandler(Protocol):
 @dataclass(frozen=True)
 class Outcome:
     # sync-started | sync-pending | echo | unknown-team | not-a-team | renewed | unknown-subscription |
-    # recreated | reconcile-started | reconcile-pending
+    # recreated | reconcile-started | reconcile-pending | mirror-started | mirror-pending | unknown-todo
     what: str
     detail: str = ""
 
@@ -97,6 +98,9 @@ class DriftProcessor:
     async def _one(self, n: ChangeNotification | LifecycleNotification) -> Outcome:
         if isinstance(n, LifecycleNotification):
             return await self._lifecycle(n)
+        todo_task = todo_task_of(n.resource)
+        if todo_task is not None:
+            return await self._todo(todo_task, n.change_type)
         ref = resource_ref(n.resource)
         if ref is None:
             log.info("notification for a resource drift does not watch", extra={"resource": n.resource})
@@ -113,6 +117,19 @@ class DriftProcessor:
         done = await request_sync(TeamKey.parse(key), self.client, self.state, reason=reason)
         log.info("drift: sync requested", extra={"key": key, "reason": reason, "request": done})
         return Outcome(f"sync-{done}", key)
+
+    async def _todo(self, task_id: str, change_type: str) -> Outcome:
+        """To Do mode: a worker changed their copy of a store task -> a mirror pass of that pair
+        (it reads the To Do task; our own writes come back too and change nothing there)."""
+        from shared.mirror.requests import request_mirror
+        from shared.mirror.todo import pair_of_todo_task
+
+        key = await pair_of_todo_task(self.state, task_id)
+        if key is None:
+            log.debug("To Do notification for a task the app does not mirror")
+            return Outcome("unknown-todo", task_id)
+        done = await request_mirror(key, self.client, self.state, reason=f"to do {change_type}")
+        return Outcome(f"mirror-{done}", key)
 
     async def _lifecycle(self, n: LifecycleNotification) -> Outcome:
         sid = n.subscription_id

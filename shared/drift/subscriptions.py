@@ -35,6 +35,9 @@ CHANGE_TYPES = "created,updated,deleted"
 # Maximum lifetimes in minutes, by resource (source: module doc).
 MAX_LIFETIME_MINUTES = {"/teams/getallmembers": 4320, "/teams/getallchannels": 4320}
 WATCHED = ("/teams/getAllMembers", "/teams/getAllChannels")
+# To Do mode: one subscription per worker list; todoTask lives at most 4,230 minutes
+# (https://learn.microsoft.com/graph/change-notifications-overview, subscription-lifetime).
+TODO_MAX_LIFETIME_MINUTES = 4230
 # Ask for a little less than the maximum: Graph compares with its own clock.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -63,7 +66,19 @@ class DesiredSubscription:
         )
 
 
-def desired_subscriptions(settings: WebhookSettings) -> list[DesiredSubscription]:
+def todo_resource(user_id: str, list_id: str) -> str:
+    return f"/users/{user_id}/todo/lists/{list_id}/tasks"
+
+
+def _lifetime(resource: str) -> timedelta:
+    minutes = MAX_LIFETIME_MINUTES.get(canonical(resource))
+    return timedelta(minutes=minutes if minutes is not None else TODO_MAX_LIFETIME_MINUTES)
+
+
+def desired_subscriptions(
+    settings: WebhookSettings, extra_resources: Sequence[str] = ()
+) -> list[DesiredSubscription]:
+    """The drift subscriptions, plus `extra_resources` (the To Do lists of To Do mode)."""
     if not settings.subscriptions_enabled:
         return []
     lifecycle = settings.lifecycle_notification_url or settings.notification_url
@@ -73,9 +88,9 @@ def desired_subscriptions(settings: WebhookSettings) -> list[DesiredSubscription
             change_type=CHANGE_TYPES,
             notification_url=settings.notification_url,
             lifecycle_notification_url=lifecycle,
-            max_lifetime=timedelta(minutes=MAX_LIFETIME_MINUTES[canonical(resource)]),
+            max_lifetime=_lifetime(resource),
         )
-        for resource in WATCHED
+        for resource in (*WATCHED, *extra_resources)
     ]
 
 
@@ -199,6 +214,28 @@ class SubscriptionKeeper:
         if "code=" not in self.settings.notification_url:
             log.warning("the notification URL has no ?code=: Graph cannot send the function key otherwise")
 
+    async def _desired(self) -> list[DesiredSubscription]:
+        """Drift's subscriptions and one per To Do list in use (state partition `todolist`)."""
+        lists = await self.state.list_values("todolist")
+        todo = [
+            todo_resource(user, str(v["list_id"])) for user, v in sorted(lists.items()) if v.get("list_id")
+        ]
+        return desired_subscriptions(self.settings, todo)
+
+    async def ensure_resource(self, resource: str, now: datetime | None = None) -> KeeperReport:
+        """`ensure` for one resource only (a To Do list just taken into use)."""
+        self._check()
+        now = now or datetime.now(UTC)
+        want = desired_subscriptions(self.settings, [resource])[-1:]
+        existing = [
+            s for s in await self.gateway.list_subscriptions() if canonical(s.resource) == canonical(resource)
+        ]
+        report = KeeperReport()
+        margin = timedelta(minutes=self.settings.renew_margin_minutes)
+        for action in decide(now, want, existing, margin):
+            await self._apply(action, now, report)
+        return report
+
     async def ensure(self, now: datetime | None = None) -> KeeperReport:
         """Create, renew, recreate and delete until the desired subscriptions hold."""
         self._check()
@@ -206,7 +243,7 @@ class SubscriptionKeeper:
         existing = await self.gateway.list_subscriptions()
         margin = timedelta(minutes=self.settings.renew_margin_minutes)
         report = KeeperReport()
-        for action in decide(now, desired_subscriptions(self.settings), existing, margin):
+        for action in decide(now, await self._desired(), existing, margin):
             try:
                 await self._apply(action, now, report)
             except Exception as exc:  # one failure must not stop the others; the timer retries
@@ -272,11 +309,7 @@ class SubscriptionKeeper:
         if known is None:
             return None
         return next(
-            (
-                d
-                for d in desired_subscriptions(self.settings)
-                if canonical(d.resource) == canonical(known.resource)
-            ),
+            (d for d in await self._desired() if canonical(d.resource) == canonical(known.resource)),
             None,
         )
 

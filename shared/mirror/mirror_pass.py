@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from shared.domain.plan import Problem, ProblemKind
+from shared.domain.tasks import TaskStatus
 from shared.graph.errors import NotFound as GraphNotFound
 from shared.graph.errors import PlannerLimitExceeded
 from shared.mirror.context import NoPlan, mirror_context, store_context, task_list
@@ -22,7 +23,16 @@ from shared.mirror.keys import PairKey
 from shared.mirror.reader import read_planner_task, read_store_task
 from shared.settings import Settings
 from shared.state import MirrorRecord, StateStore
-from shared.tasks import Decision, PairStatus, ReportKind, decide, find_orphan
+from shared.tasks import (
+    Decision,
+    DesiredPlannerTask,
+    PairStatus,
+    ReportKind,
+    decide,
+    desired_planner_task,
+    find_orphan,
+)
+from shared.tasks.todo import TodoSeen
 
 log = logging.getLogger("cts.tasks")
 
@@ -61,6 +71,11 @@ async def mirror_pass(
         return PassResult(key=key, outcome="blocked")
     listed = await task_list(pair.task_list, commerce=commerce, settings=settings)
     attempted: PairStatus | None = None
+    todo = settings.tasks.todo_mode
+    completed_in_todo: str | None = None
+    todo_seen: TodoSeen | None = None
+    if todo:
+        completed_in_todo, todo_seen = await _todo_in(key, state=state, gateway=gateway)
     rounds = settings.tasks.max_decide_rounds
     for round_no in range(1, rounds + 1):
         status = await state.get_pair(key)
@@ -74,6 +89,9 @@ async def mirror_pass(
             view, buckets = await read_planner_task(
                 gateway, task_id, store.plan_id, current.planner if current else None
             )
+            if view is not None and completed_in_todo and view.percent_complete >= 100:
+                # The app set 100 % on the worker's behalf: who completed it is the To Do owner.
+                view = view.model_copy(update={"completed_by": view.completed_by or completed_in_todo})
         held = False
         if task_id and view is None:
             held = bool((await state.get_value("held", store.plan_id) or {}).get("held"))
@@ -114,6 +132,13 @@ async def mirror_pass(
         else:
             await state.put_pair(executed.status)
         await _record(state, decision, executed.writes, round_no)
+        if todo:
+            desired = None
+            if row is not None and row.status is not TaskStatus.CANCELED:
+                desired = desired_planner_task(row, ctx)
+            await _todo_out(
+                key, executed.status, desired, todo_seen, gateway=gateway, state=state, settings=settings
+            )
         return PassResult(
             key=key,
             outcome=decision.outcome.value,
@@ -122,6 +147,40 @@ async def mirror_pass(
             reports=len(decision.reports),
         )
     raise RuntimeError(f"{key}: still changing after {rounds} decisions; the pass is retried")
+
+
+async def _todo_in(key: str, *, state: StateStore, gateway: Any) -> tuple[str | None, TodoSeen | None]:
+    """To Do mode, before deciding: a status the worker set in To Do goes to Planner first. A To Do
+    failure never fails the pair's pass (Planner and Commerce still mirror); it is counted."""
+    from shared.mirror.todo import todo_inbound
+
+    pair = await state.get_pair(key)
+    planner_task = pair.planner.task_id if pair is not None and pair.planner is not None else None
+    try:
+        return await todo_inbound(key, planner_task_id=planner_task, gateway=gateway, state=state)
+    except Exception as exc:
+        log.warning("To Do read failed; the pass goes on without it", extra={"key": key, "error": str(exc)})
+        await state.bump("tasks.todo.failed")
+        return None, None
+
+
+async def _todo_out(
+    key: str,
+    status: PairStatus | None,
+    desired: DesiredPlannerTask | None,
+    seen: TodoSeen | None,
+    *,
+    gateway: Any,
+    state: StateStore,
+    settings: Settings,
+) -> None:
+    from shared.mirror.todo import todo_outbound
+
+    try:
+        await todo_outbound(key, status, desired, seen=seen, gateway=gateway, state=state, settings=settings)
+    except Exception as exc:
+        log.warning("To Do copy not updated; the next pass retries", extra={"key": key, "error": str(exc)})
+        await state.bump("tasks.todo.failed")
 
 
 async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) -> PairStatus:
