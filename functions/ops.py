@@ -209,7 +209,12 @@ async def admin_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     from shared.ops.subscriptions import subscription_rows
 
     c = drift_clients()
-    return _json(subscription_rows(await c.gateway.list_subscriptions(), c.settings.webhook))
+    from shared.drift.subscriptions import todo_resources
+
+    existing = await c.gateway.list_subscriptions()
+    return _json(
+        subscription_rows(existing, c.settings.webhook, extra_resources=await todo_resources(c.state))
+    )
 
 
 @bp.route(route="admin/subscriptions/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

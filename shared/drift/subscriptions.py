@@ -70,6 +70,12 @@ def todo_resource(user_id: str, list_id: str) -> str:
     return f"/users/{user_id}/todo/lists/{list_id}/tasks"
 
 
+async def todo_resources(state: StateStore) -> list[str]:
+    """To Do mode: the resource of every worker list in use (state partition `todolist`)."""
+    lists = await state.list_values("todolist")
+    return [todo_resource(user, str(v["list_id"])) for user, v in sorted(lists.items()) if v.get("list_id")]
+
+
 def _lifetime(resource: str) -> timedelta:
     minutes = MAX_LIFETIME_MINUTES.get(canonical(resource))
     return timedelta(minutes=minutes if minutes is not None else TODO_MAX_LIFETIME_MINUTES)

@@ -23,6 +23,7 @@ from shared.drift.subscriptions import (
     canonical,
     decide,
     desired_subscriptions,
+    todo_resources,
 )
 from shared.graph.errors import NotFound
 from shared.settings import WebhookSettings
@@ -35,12 +36,16 @@ def _url(url: str | None) -> str | None:
 
 
 def subscription_rows(
-    existing: Sequence[Subscription], settings: WebhookSettings, now: datetime | None = None
+    existing: Sequence[Subscription],
+    settings: WebhookSettings,
+    now: datetime | None = None,
+    extra_resources: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Every subscription Graph lists, with minutes left and what the keeper would do next; plus
-    one row per desired subscription that is missing."""
+    one row per desired subscription that is missing. `extra_resources`: the To Do lists in use
+    (`todo_resources(state)`)."""
     now = now or datetime.now(UTC)
-    desired = desired_subscriptions(settings)
+    desired = desired_subscriptions(settings, extra_resources)
     wanted = {canonical(d.resource) for d in desired}
     actions = decide(now, desired, existing, timedelta(minutes=settings.renew_margin_minutes))
     next_action: dict[str, str] = {}
@@ -81,9 +86,9 @@ def subscription_rows(
 
 
 def _targets(
-    existing: Sequence[Subscription], settings: WebhookSettings, ids: Sequence[str]
+    existing: Sequence[Subscription], settings: WebhookSettings, ids: Sequence[str], extra: Sequence[str]
 ) -> list[Subscription]:
-    wanted = {canonical(d.resource) for d in desired_subscriptions(settings)}
+    wanted = {canonical(d.resource) for d in desired_subscriptions(settings, extra)}
     ours = [s for s in existing if canonical(s.resource) in wanted]
     if not ids:
         return ours
@@ -100,9 +105,10 @@ async def renew(
     answered 404 recreates (the keeper's rule)."""
     keeper = SubscriptionKeeper(gateway, state, settings)
     now = datetime.now(UTC)
-    desired = {canonical(d.resource): d for d in desired_subscriptions(settings)}
+    extra = await todo_resources(state)
+    desired = {canonical(d.resource): d for d in desired_subscriptions(settings, extra)}
     done: list[dict[str, Any]] = []
-    for sub in _targets(await gateway.list_subscriptions(), settings, ids):
+    for sub in _targets(await gateway.list_subscriptions(), settings, ids, extra):
         renewed = await keeper.renew(sub.subscription_id, desired[canonical(sub.resource)], now)
         done.append(
             {
@@ -125,7 +131,7 @@ async def recreate(
 ) -> dict[str, Any]:
     """Delete the app's subscriptions (or the given ids), then let the keeper create what is
     missing: new ids, current URLs and clientState. A dry run lists what would be deleted."""
-    targets = _targets(await gateway.list_subscriptions(), settings, ids)
+    targets = _targets(await gateway.list_subscriptions(), settings, ids, await todo_resources(state))
     deleted = [s.subscription_id for s in targets]
     if dry_run:
         return {"dry_run": True, "would_delete": deleted, "then": "create the missing subscriptions"}

@@ -169,3 +169,26 @@ def test_passes_converge_never_ping_pong_and_respect_a_dismissal(events: list[tu
             assert copy["title"] == title and status_class(copy["status"]) is status  # type: ignore[arg-type]
         if user is None:
             assert side is None
+
+
+def test_to_do_list_subscriptions_are_the_apps_own_in_the_ops_view() -> None:
+    from datetime import timedelta
+
+    from shared.domain.subscriptions import Subscription
+    from shared.drift.subscriptions import todo_resource
+    from shared.ops.subscriptions import subscription_rows
+    from shared.settings import WebhookSettings
+
+    hook = WebhookSettings(
+        notification_url="https://app.example/api/graph/notifications?code=k", client_state="s"
+    )
+    resource = todo_resource("u1", "L1")
+    sub = Subscription(
+        subscription_id="s1", resource=resource, change_type="created,updated,deleted",
+        notification_url=hook.notification_url, lifecycle_notification_url=hook.notification_url,
+        expiration=datetime.now(UTC) + timedelta(days=2),
+    )  # fmt: skip
+    rows = subscription_rows([sub], hook, extra_resources=[resource])
+    mine = next(r for r in rows if r["subscription_id"] == "s1")
+    assert mine["ours"] and mine["next_action"] == "none"
+    assert not next(r for r in subscription_rows([sub], hook) if r["subscription_id"] == "s1")["ours"]
