@@ -228,20 +228,6 @@ class SubscriptionKeeper:
         ]
         return desired_subscriptions(self.settings, todo)
 
-    async def ensure_resource(self, resource: str, now: datetime | None = None) -> KeeperReport:
-        """`ensure` for one resource only (a To Do list just taken into use)."""
-        self._check()
-        now = now or datetime.now(UTC)
-        want = desired_subscriptions(self.settings, [resource])[-1:]
-        existing = [
-            s for s in await self.gateway.list_subscriptions() if canonical(s.resource) == canonical(resource)
-        ]
-        report = KeeperReport()
-        margin = timedelta(minutes=self.settings.renew_margin_minutes)
-        for action in decide(now, want, existing, margin):
-            await self._apply(action, now, report)
-        return report
-
     async def ensure(self, now: datetime | None = None) -> KeeperReport:
         """Create, renew, recreate and delete until the desired subscriptions hold."""
         self._check()

@@ -16,7 +16,7 @@ from shared.domain.subscriptions import GroupDelta, MemberChange
 from shared.graph.client import GraphClient
 from shared.graph.errors import BadRequest, Gone, GraphError
 
-_RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "ResyncRequired"})
+RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "ResyncRequired"})
 
 
 def first_url(group_ids: Iterable[str] | None = None, *, from_now: bool = False) -> str:
@@ -49,11 +49,11 @@ async def groups_delta(
     except Gone:
         return GroupDelta(resync_required=True)
     except BadRequest as exc:
-        if exc.code in _RESYNC_CODES:
+        if exc.code in RESYNC_CODES:
             return GroupDelta(resync_required=True)
         raise
     except GraphError as exc:
-        if exc.code in _RESYNC_CODES:
+        if exc.code in RESYNC_CODES:
             return GroupDelta(resync_required=True)
         raise
     return GroupDelta(

@@ -25,14 +25,13 @@ from typing import Any
 
 from shared.domain.planner import PlannerTask
 from shared.graph.batch import BatchRequest, BatchResponse
+from shared.graph.delta import RESYNC_CODES
 from shared.graph.planner import task_from
 from shared.settings import Settings
 from shared.state import StateStore
-from shared.tasks import PlanChanges, delta_changes, plan_changes, plans_to_poll, poll_batches
-from shared.tasks.poll import DELTA_START
+from shared.tasks import DeltaLinks, PlanChanges, delta_changes, plan_changes, plans_to_poll, poll_batches
 
 DELTA_PARTITION = "plannerdelta"
-_RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "ResyncRequired"})
 
 log = logging.getLogger("cts.tasks.poll")
 
@@ -140,38 +139,33 @@ async def _delta_plans(
     """One delta round per plan: stored deltaLinks (or the start URL) in `/beta/$batch` calls; an
     expired link is dropped and the plan read again from the start in a second batch."""
     client = gateway.client()
-    links = {k: str(v.get("link") or "") for k, v in (await state.list_values(DELTA_PARTITION)).items()}
-    pending = {pid: links.get(pid) or "" for pid in plan_ids}
+    stored = await state.list_values(DELTA_PARTITION)
+    links = DeltaLinks(links={k: str(v["link"]) for k, v in stored.items() if v.get("link")})
+    for plan_id, link in list(links.links.items()):
+        if client.relative(link, "beta") is None:  # not under this Graph's /beta root: start over
+            links = links.expired(plan_id)
+    pending = list(plan_ids)
     changes: list[PlanChanges] = []
     for _attempt in range(2):
         if not pending:
             break
-        requests: dict[str, str] = {}
-        direct: dict[str, str] = {}
-        for plan_id, link in pending.items():
-            url = client.relative(link, "beta") if link else DELTA_START.format(plan_id=plan_id)
-            if url is None:  # a link to another host or version: not batchable, call it as-is
-                direct[plan_id] = link
-            else:
-                requests[plan_id] = url
-        ids = {plan_id: f"d{n}" for n, plan_id in enumerate(requests)}
-        responses: dict[str, BatchResponse] = {}
-        if requests:
-            answers = await gateway.batch(
-                [BatchRequest(ids[p], "GET", u) for p, u in requests.items()], version="beta"
-            )
-            responses = {p: answers[ids[p]] for p in requests}
-        for plan_id, link in direct.items():
-            responses[plan_id] = await _get_direct(client, link)
-        restart: dict[str, str] = {}
-        for plan_id, response in responses.items():
-            snapshot = not pending[plan_id]
+        # A kept deltaLink is absolute (made relative to /beta for the batch); the start URL is relative.
+        urls = {p: client.relative(links.request_for(p), "beta") or links.request_for(p) for p in pending}
+        ids = {plan_id: f"d{n}" for n, plan_id in enumerate(pending)}
+        answers = await gateway.batch(
+            [BatchRequest(ids[p], "GET", u) for p, u in urls.items()], version="beta"
+        )
+        restart: list[str] = []
+        for plan_id in pending:
+            response = answers[ids[plan_id]]
+            snapshot = plan_id not in links.links
             if response.status == 404:
                 result.skipped_plans.append(plan_id)
                 continue
             if _expired(response) and not snapshot:
                 log.info("planner delta link expired; reading the plan again", extra={"plan": plan_id})
-                restart[plan_id] = ""
+                links = links.expired(plan_id)
+                restart.append(plan_id)
                 continue
             page = response.json() or {}
             rows = list(page.get("value", []))
@@ -180,8 +174,9 @@ async def _delta_plans(
                 rows.extend(page.get("value", []))
             removed = [str(r.get("id")) for r in rows if "@removed" in r]
             tasks = [task_from(r) for r in rows if "@removed" not in r]
-            found = delta_changes(statuses, plan_id, tasks, removed, settings.tasks, snapshot=snapshot)
-            changes.append(found)
+            changes.append(
+                delta_changes(statuses, plan_id, tasks, removed, settings.tasks, snapshot=snapshot)
+            )
             if snapshot:
                 result.snapshots.append(plan_id)
             if page.get("@odata.deltaLink"):
@@ -195,16 +190,7 @@ def _expired(response: BatchResponse) -> bool:
         return True
     body = response.body if isinstance(response.body, dict) else {}
     code = str((body.get("error") or {}).get("code") or "")
-    return response.status == 400 and code in _RESYNC_CODES
-
-
-async def _get_direct(client: Any, url: str) -> BatchResponse:
-    response = await client.send("GET", url)
-    try:
-        body = response.json() if response.content else None
-    except ValueError:
-        body = None
-    return BatchResponse(id="direct", status=response.status_code, body=body, headers=dict(response.headers))
+    return response.status == 400 and code in RESYNC_CODES
 
 
 async def commit_delta_links(state: StateStore, result: PollResult) -> int:

@@ -136,24 +136,20 @@ async def _list_of(user_id: str, *, gateway: Any, state: StateStore, settings: S
         return str(known["list_id"])
     found = await gateway.ensure_todo_list(user_id, settings.tasks.todo_list_name)
     await state.put_value(LISTS, user_id, {"list_id": found.list_id, "at": datetime.now(UTC).isoformat()})
-    await _subscribe(user_id, found.list_id, gateway=gateway, state=state, settings=settings)
+    await _subscribe(gateway=gateway, state=state, settings=settings)
     return str(found.list_id)
 
 
-async def _subscribe(
-    user_id: str, list_id: str, *, gateway: Any, state: StateStore, settings: Settings
-) -> None:
-    """The new list's `todoTask` subscription now, not at the keeper's next run. A failure is
-    logged, not raised: the keeper's timer creates it later, and the nightly task reconciliation
-    covers what happened meanwhile."""
+async def _subscribe(*, gateway: Any, state: StateStore, settings: Settings) -> None:
+    """A list just taken into use gets its `todoTask` subscription now, not at the keeper's next
+    run: the list is in the state already, so it is in the keeper's desired set. A failure is
+    logged, not raised: the keeper's timer retries, and the pair's next pass covers the gap."""
     if not settings.webhook.subscriptions_enabled or not settings.webhook.client_state:
         return
-    from shared.drift.subscriptions import SubscriptionKeeper, todo_resource
+    from shared.drift.subscriptions import SubscriptionKeeper
 
     try:
-        await SubscriptionKeeper(gateway, state, settings.webhook).ensure_resource(
-            todo_resource(user_id, list_id)
-        )
+        await SubscriptionKeeper(gateway, state, settings.webhook).ensure()
     except Exception as exc:
         log.warning("To Do subscription not created; the keeper retries", extra={"error": str(exc)})
 

@@ -14,6 +14,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -171,13 +172,16 @@ class World:
         return not pending and not running
 
 
-@pytest.fixture(scope="module", params=["listing", "delta"])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@contextmanager
+def running_world(
+    tmp: Path, app: str, settings: dict[str, str], *, port: int = 0, mode: str = "listing"
+) -> Iterator[World]:
+    """Graph and Commerce sandboxes, the store teams mapped, and the local host running `app` with
+    the base settings plus `settings` (and the host on `port`: 0 = any)."""
     from local.commerce.testing import running_commerce_sandbox
     from local.graph.testing import running_graph_sandbox
     from local.host import running_host
 
-    tmp = tmp_path_factory.mktemp("tasks")
     bus = HostBus()
     with (
         running_graph_sandbox(tmp / "graph.sqlite", scale=0.02, throttle=False) as graph,
@@ -195,7 +199,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         (data / "host-keys.json").write_text(
             json.dumps({"masterKey": "master-" + KEY, "functionKeys": {"default": KEY}, "functions": {}})
         )
-        settings = {
+        base = {
             "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
             "CTS_BUS__TOPIC": "commerce-events",
             "CTS_BUS__SUBSCRIPTION": "teams-sync",
@@ -210,17 +214,25 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             "CTS_TASKS__POLL_SCHEDULE": "* * * * * *",
             "CTS_TASKS__POLL_INTERVAL_SECONDS": "0",
             "CTS_TASKS__RECONCILE_SCHEDULE": "0 0 0 1 1 *",
-            "CTS_TASKS__USE_BETA_DELTA": str(request.param == "delta").lower(),
         }
         get_settings.cache_clear()
-        CACHE.clear()  # the host runs in this process: no store context from the other world's tenant
-        with running_host(APP, data, 0, settings, use_local_settings=False, grace_period=2) as host:
+        CACHE.clear()  # the host runs in this process: no store context from another world's tenant
+        with running_host(
+            app, data, port, {**base, **settings}, use_local_settings=False, grace_period=2
+        ) as host:
             bus.host = host
             w = World(graph, commerce, host, tmp, users)
-            w.mode = request.param
+            w.mode = mode
             yield w
             w.http.close()
         get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module", params=["listing", "delta"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    delta = {"CTS_TASKS__USE_BETA_DELTA": str(request.param == "delta").lower()}
+    with running_world(tmp_path_factory.mktemp("tasks"), APP, delta, mode=request.param) as w:
+        yield w
 
 
 async def _make_teams(graph: Any, owner: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ cancels nothing. Final states are read through Graph and the Commerce sandbox.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
@@ -16,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tasks_e2e import KEY, ORG, HostBus, World, _make_teams, _map, wait_for
-
-from shared.mirror import CACHE
-from shared.settings import get_settings
+from test_tasks_e2e import KEY, World, running_world, wait_for
 
 APP = str(Path(__file__).with_name("todo_app.py"))
 SECRET = "todo-client-state-3f9a"
@@ -39,60 +35,18 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from local.commerce.testing import running_commerce_sandbox
-    from local.graph.testing import running_graph_sandbox
-    from local.host import running_host
-
-    tmp = tmp_path_factory.mktemp("todo")
-    bus = HostBus()
-    with (
-        running_graph_sandbox(tmp / "graph.sqlite", scale=0.02, throttle=False) as graph,
-        running_commerce_sandbox(tmp / "commerce.sqlite", org=ORG, sender=bus) as commerce,
-    ):
-        people = graph.seed_users(
-            [{"userPrincipalName": w["upn"], "displayName": w["name"], "employeeId": w["personnel_number"]}
-             for w in ORG["workers"]]
-        )  # fmt: skip
-        users = {u["userPrincipalName"]: u["id"] for u in people}
-        teams = asyncio.run(_make_teams(graph, users["ana@contoso.example"]))
-        asyncio.run(_map(tmp / "state.sqlite", teams))
-        data = tmp / "host"
-        data.mkdir()
-        (data / "host-keys.json").write_text(
-            json.dumps({"masterKey": "master-" + KEY, "functionKeys": {"default": KEY}, "functions": {}})
-        )
-        port = _free_port()
-        hook = f"http://127.0.0.1:{port}/api/graph"
-        settings = {
-            "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
-            "CTS_BUS__TOPIC": "commerce-events",
-            "CTS_BUS__SUBSCRIPTION": "teams-sync",
-            "CTS_GRAPH__BASE_URL": graph.base_url,
-            "CTS_GRAPH__AUTH": "static_token",
-            "CTS_GRAPH__STATIC_TOKEN": graph.token,
-            "CTS_COMMERCE__BASE_URL": commerce.base_url,
-            "CTS_COMMERCE__AUTH": "static_token",
-            "CTS_COMMERCE__STATIC_TOKEN": commerce.token,
-            "CTS_STATE__BACKEND": "sqlite",
-            "CTS_STATE__SQLITE_PATH": str(tmp / "state.sqlite"),
-            "CTS_TASKS__POLL_SCHEDULE": "* * * * * *",
-            "CTS_TASKS__POLL_INTERVAL_SECONDS": "0",
-            "CTS_TASKS__RECONCILE_SCHEDULE": "0 0 0 1 1 *",
-            "CTS_TASKS__TODO_MODE": "true",
-            "CTS_TASKS__TODO_LIST_NAME": LIST,
-            "CTS_WEBHOOK__NOTIFICATION_URL": f"{hook}/notifications?code={KEY}",
-            "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL": f"{hook}/lifecycle?code={KEY}",
-            "CTS_WEBHOOK__CLIENT_STATE": SECRET,
-            "CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE": "0 0 0 1 1 *",
-        }
-        get_settings.cache_clear()
-        CACHE.clear()
-        with running_host(APP, data, port, settings, use_local_settings=False, grace_period=2) as host:
-            bus.host = host
-            w = World(graph, commerce, host, tmp, users)
-            yield w
-            w.http.close()
-        get_settings.cache_clear()
+    port = _free_port()
+    hook = f"http://127.0.0.1:{port}/api/graph"
+    settings = {
+        "CTS_TASKS__TODO_MODE": "true",
+        "CTS_TASKS__TODO_LIST_NAME": LIST,
+        "CTS_WEBHOOK__NOTIFICATION_URL": f"{hook}/notifications?code={KEY}",
+        "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL": f"{hook}/lifecycle?code={KEY}",
+        "CTS_WEBHOOK__CLIENT_STATE": SECRET,
+        "CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE": "0 0 0 1 1 *",
+    }
+    with running_world(tmp_path_factory.mktemp("todo"), APP, settings, port=port, mode="todo") as w:
+        yield w
 
 
 def _todo_tasks(world: World, user: str) -> list[dict[str, Any]]:
