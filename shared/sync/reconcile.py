@@ -26,6 +26,7 @@ async def all_keys() -> list[str]:
         keys.add(str(COMMUNICATIONS_KEY))
     if s.settings.provisioning.region_teams_enabled:
         keys.update(str(TeamKey(kind=TeamKind.REGION, id=r)) for r in await s.commerce.region_ids())
+    await s.state.ensure_indexes()  # state written before the indexes existed (once, then one read)
     keys.update(r.key for r in await s.state.list_teams())
     return sorted(keys)
 
