@@ -53,19 +53,30 @@ def sync_team(context: df.DurableOrchestrationContext):  # type: ignore[no-untyp
     return result
 
 
+RECONCILE_CHUNK = 4  # fan-out batches per orchestration generation (bounded history)
+
+
 @bp.orchestration_trigger(context_name="context")
 def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    """Every team (or the given keys), in bounded fan-out batches; writes a drift report."""
+    """Every team (or the given keys), in bounded fan-out batches; writes a drift report.
+
+    The history stays bounded whatever the org's size: after `RECONCILE_CHUNK` batches the
+    orchestration continues as new with where it got to (keys, offset, counts), so one
+    generation holds at most RECONCILE_CHUNK x batch_size activities (docs/sync.md)."""
     data = context.get_input() or {}
     dry_run = bool(data.get("dry_run", False))
-    scope = yield context.call_activity(
-        "reconcile_begin", {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id")}
-    )
+    scope = data.get("scope")
+    if scope is None:
+        scope = yield context.call_activity(
+            "reconcile_begin",
+            {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id")},
+        )
     keys: list[str] = scope["keys"]
-    counts: dict[str, int] = {}
-    done = 0
-    for start in range(0, len(keys), scope["batch_size"]):
-        batch = keys[start : start + scope["batch_size"]]
+    counts: dict[str, int] = dict(data.get("counts") or {})
+    done = int(data.get("offset") or 0)
+    size = scope["batch_size"]
+    for start in range(done, min(len(keys), done + RECONCILE_CHUNK * size), size):
+        batch = keys[start : start + size]
         results = yield context.task_all(
             [
                 context.call_activity_with_retry(
@@ -87,6 +98,9 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
         context.set_custom_status(
             {"report_id": scope["report_id"], "done": done, "total": len(keys), "outcomes": counts}
         )
+    if done < len(keys):
+        context.continue_as_new({"dry_run": dry_run, "scope": scope, "offset": done, "counts": counts})
+        return None
     summary = yield context.call_activity(
         "reconcile_finish",
         {
