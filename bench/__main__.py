@@ -34,6 +34,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "stack_reconcile": cases.stack_reconcile,
     "graph_floor": cases.graph_floor,
     "notifications_throughput": cases.notifications_throughput,
+    "planner_poll": cases.planner_poll,
     "stack_10000_stores": cases.stack_10000_stores,
 }
 OPT_IN = {"stack_10000_stores"}  # only with --only: hours, not minutes

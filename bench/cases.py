@@ -312,3 +312,72 @@ def notifications_throughput(
         "answer_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "processed": got, "processed_per_s": got / done_s,
     }  # fmt: skip
+
+
+def planner_poll(plan_counts: tuple[int, ...] = (1000, 10_000), seed: int = 7) -> dict[str, Any]:
+    """The adaptive Planner poll (shared/tasks/poll.py) simulated over one day at 1,000 and
+    10,000 plans with its default settings (interval 120 s / 900 s / 3,600 s, budget 36,000
+    listings an hour; the timer fires every 2 minutes): listings (inner requests) and $batch
+    calls per day, and the delay between a change in Teams and the poll that sees it (worst and
+    p99). Activity: a fifth of the plans are busy (4 changes a day, between 08:00 and 20:00),
+    the rest quiet (one change in five days); a tenth have an open task due that day. The
+    fixed poll it replaces listed every plan every 2 minutes (720 listings a plan a day, delay
+    at most 120 s)."""
+    import math
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from shared.settings import TaskSettings
+    from shared.tasks.poll import BATCH_LIMIT, PlanPoll, allowance, choose_plans
+
+    settings = TaskSettings()
+    out: dict[str, Any] = {"budget_per_hour": settings.poll_budget_per_hour}
+    for n in plan_counts:
+        rng = random.Random(seed)
+        start = datetime(2026, 12, 1, tzinfo=UTC)
+        plans = [f"p{i:05d}" for i in range(n)]
+        busy = set(rng.sample(plans, n // 5))
+        due = frozenset(rng.sample(plans, n // 10))
+        changes: dict[str, list[datetime]] = {}
+        for p in plans:  # change times over the day (store hours)
+            rate = 4.0 if p in busy else 0.2
+            k = sum(1 for _ in range(20) if rng.random() < rate / 20)
+            changes[p] = sorted(start + timedelta(hours=8 + 12 * rng.random()) for _ in range(k))
+        # Steady state at midnight: every plan listed within its interval; busy plans changed
+        # yesterday (so they are warm), quiet ones not for days.
+        polls = {
+            p: PlanPoll(
+                polled_at=start - timedelta(seconds=rng.uniform(0, 900 if p in busy else 3600)),
+                changed_at=start - timedelta(hours=rng.uniform(4, 16)) if p in busy else None,
+            )
+            for p in plans
+        }
+        pending = {p: list(ts) for p, ts in changes.items()}
+        delays: list[float] = []
+        listings = batches = 0
+        wall = time.perf_counter()
+        for r in range(1, 721):
+            now = start + timedelta(seconds=120 * r)
+            chosen = choose_plans(plans, polls, due, now, settings, allowance(120, settings))
+            listings += len(chosen)
+            batches += math.ceil(len(chosen) / BATCH_LIMIT)
+            for p in chosen:
+                seen = [t for t in pending[p] if t <= now]
+                if seen:
+                    delays += [(now - t).total_seconds() for t in seen]
+                    pending[p] = [t for t in pending[p] if t > now]
+                changed = now if seen else polls[p].changed_at
+                polls[p] = PlanPoll(polled_at=now, changed_at=changed)
+        undetected = sum(len(ts) for ts in pending.values())  # changes after the last round
+        delays.sort()
+        out |= {
+            f"plans_{n}_listings_per_day": listings,
+            f"plans_{n}_batch_calls_per_day": batches,
+            f"plans_{n}_fixed_poll_listings_per_day": n * 720,
+            f"plans_{n}_changes": len(delays) + undetected,
+            f"plans_{n}_worst_detection_delay_s": delays[-1] if delays else 0.0,
+            f"plans_{n}_p99_detection_delay_s": delays[int(len(delays) * 0.99)] if delays else 0.0,
+            f"plans_{n}_median_detection_delay_s": delays[len(delays) // 2] if delays else 0.0,
+            f"plans_{n}_simulation_s": time.perf_counter() - wall,
+        }
+    return out

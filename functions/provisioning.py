@@ -69,8 +69,9 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
     if scope is None:
         scope = yield context.call_activity(
             "reconcile_begin",
-            {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id")},
-        )
+            {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id"),
+             "full": bool(data.get("full", False))},
+        )  # fmt: skip
     keys: list[str] = scope["keys"]
     counts: dict[str, int] = dict(data.get("counts") or {})
     done = int(data.get("offset") or 0)
@@ -109,6 +110,7 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
             "started": scope["started"],
             "teams": len(keys),
             "outcomes": counts,
+            **{k: scope[k] for k in ("mode", "why", "unchanged", "reasons") if k in scope},
         },
     )
     return summary
@@ -154,7 +156,12 @@ async def sync_finish_pass(payload: dict[str, Any]) -> bool:
 async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import begin
 
-    return await begin(payload.get("keys"), report_id=payload.get("report_id"))
+    return await begin(
+        payload.get("keys"),
+        report_id=payload.get("report_id"),
+        full=bool(payload.get("full", False)),
+        dry_run=bool(payload.get("dry_run", False)),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
@@ -207,11 +214,13 @@ def _json(data: Any, status: int = 200) -> func.HttpResponse:
 @bp.route(route="ops/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def ops_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Start a reconciliation now: `?store=0042` (repeatable as store=a,b) and `?dry_run=true`."""
+    """Start a reconciliation now: `?store=0042` (repeatable as store=a,b), `?dry_run=true`, and
+    `?full=true` (read every team, not only those the delta round and Commerce show changed)."""
     from shared.domain.teams import TeamKey
 
     stores = [s for s in (req.params.get("store") or "").split(",") if s.strip()]
     dry_run = (req.params.get("dry_run") or "false").lower() in ("1", "true", "yes")
+    full = (req.params.get("full") or "false").lower() in ("1", "true", "yes")
     try:
         keys = [str(TeamKey.store(s.strip())) for s in stores] or None
     except ValueError as exc:
@@ -220,7 +229,7 @@ async def ops_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationCl
     instance = await client.start_new(
         "reconcile_all",
         instance_id=f"reconcile-{report_id}",
-        client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id},
+        client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id, "full": full},
     )
     response = client.create_check_status_response(req, instance)
     body = json.loads(response.get_body() or b"{}")

@@ -196,6 +196,9 @@ class DriftProcessor:
         if await self.client.runtime_status(MISSED_RECONCILE_INSTANCE) in ACTIVE_STATUSES:
             return "pending"
         await self.client.start_new(
-            RECONCILE_ORCHESTRATOR, MISSED_RECONCILE_INSTANCE, {"dry_run": False, "reason": "graph: missed"}
+            RECONCILE_ORCHESTRATOR,
+            MISSED_RECONCILE_INSTANCE,
+            # Full: the lost notifications may have been channel changes, which no delta shows.
+            {"dry_run": False, "full": True, "reason": "graph: missed"},
         )
         return "started"

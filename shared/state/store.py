@@ -76,6 +76,11 @@ class TeamRecord(BaseModel):
         default_factory=dict,
         description="UPN (lower case) -> Entra user id resolved for this team's people, with when",
     )
+    desired_hash: str | None = Field(
+        default=None,
+        description="shared.sync.nightly.fingerprint of the desired team the last pass converged to "
+        "(None: not converged); the nightly reconciliation reads the team only when it moved",
+    )
     updated_at: datetime = Field(default_factory=_now)
 
 
