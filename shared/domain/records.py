@@ -121,3 +121,30 @@ class SharePointSite(_Model):
     id: str
     name: str
     absolute_url: str
+
+
+class ChannelTab(_Model):
+    """A channel tab (Graph teamsTab) with the app it belongs to."""
+
+    id: str
+    name: str
+    app_id: str
+    entity_id: str = ""
+    content_url: str = ""
+    website_url: str = ""
+
+
+class FilesFolder(_Model):
+    """A channel's folder in SharePoint (Graph channel filesFolder driveItem)."""
+
+    id: str
+    drive_id: str
+    name: str
+    web_url: str
+
+
+class DriveFile(_Model):
+    id: str
+    name: str
+    web_url: str
+    size: int = 0
