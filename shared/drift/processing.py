@@ -1,7 +1,7 @@
 """Processing queued Graph notifications (the `graph-notifications` queue), after the 202.
 
 For each change notification: what it names → the team id → the team key (mapping table,
-reverse lookup) → own change (echo) or drift → `request_sync(key, reason="teams drift: ...")`.
+reverse lookup) → own change (echo) or drift → `spine.request(TEAMS, key, reason="teams drift: ...")`.
 Unmapped teams are not ours: ignored (debug log). Lifecycle notifications go to the
 `SubscriptionKeeper` (renew, recreate) or, for `missed`, start a reconciliation of every team.
 
@@ -30,8 +30,9 @@ from shared.drift.notifications import (
     todo_task_of,
 )
 from shared.drift.webhook import MESSAGE_SCHEMA
+from shared.spine import ACTIVE_STATUSES, OrchestrationClient, RequestQueue, request
 from shared.state import StateStore
-from shared.sync.requests import ACTIVE_STATUSES, OrchestrationClient, request_sync
+from shared.sync.requests import TEAMS
 
 log = logging.getLogger("cts.drift")
 
@@ -123,14 +124,15 @@ class DriftProcessor:
         batch = _Batch(self.state)
         outcomes = [await self._one(i, n, batch) for i, n in enumerate(read_message(body))]
         for key, drifts in batch.drift.items():
-            done = await request_sync(TeamKey.parse(key), self.client, self.state, reason=_reason(drifts))
+            queue = RequestQueue(self.state, TEAMS)
+            done = await request(TEAMS, str(TeamKey.parse(key)), self.client, queue, reason=_reason(drifts))
             log.info("drift: sync requested", extra={"key": key, "reason": drifts[0][1], "request": done})
             outcomes[drifts[0][0]] = Outcome(f"sync-{done}", key)
             for i, _ in drifts[1:]:  # covered by that same request
                 outcomes[i] = Outcome("sync-pending", key)
         for key, items in batch.todo.items():
-            done = await self._request_mirror(key, items[0][1])
-            outcomes[items[0][0]] = Outcome(f"mirror-{done}", key)
+            mirrored = await self._request_mirror(key, items[0][1])
+            outcomes[items[0][0]] = Outcome(f"mirror-{mirrored}", key)
             for i, _ in items[1:]:
                 outcomes[i] = Outcome("mirror-pending", key)
         counts = Counter(o.what for o in outcomes)
@@ -171,9 +173,11 @@ class DriftProcessor:
     async def _request_mirror(self, key: str, reason: str) -> str:
         """To Do mode: a worker changed their copy of a store task -> a mirror pass of that pair
         (it reads the To Do task; our own writes come back too and change nothing there)."""
-        from shared.mirror.requests import request_mirror
+        from shared.mirror.requests import TASK_PAIRS
 
-        return await request_mirror(key, self.client, self.state, reason=reason)
+        return await request(
+            TASK_PAIRS, key, self.client, RequestQueue(self.state, TASK_PAIRS), reason=reason
+        )
 
     async def _lifecycle(self, n: LifecycleNotification) -> Outcome:
         sid = n.subscription_id

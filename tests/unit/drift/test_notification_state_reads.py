@@ -19,9 +19,11 @@ import pytest
 
 from shared.drift.processing import DriftProcessor
 from shared.drift.webhook import MESSAGE_SCHEMA
+from shared.spine import RequestQueue
 from shared.state import Entity, StateStore, TeamRecord
 from shared.state.backend import Write
 from shared.state.sqlite import SqliteBackend
+from shared.sync.requests import TEAMS
 
 # Reads one change notification may cost: team index (1), echo keys (2), sync request counter
 # (1), and the outcome counter (1). Anything proportional to the org is far above this.
@@ -151,7 +153,7 @@ async def test_a_message_reads_each_distinct_team_once_and_requests_one_sync_per
         assert backend.rows["mappings/team/~team"] == 3  # one index read per distinct team
         assert len(durable.started) == 3
         for key in ("store:0000", "store:0001", "store:0002"):
-            assert await state.requests_seen(key) == 1
+            assert await RequestQueue(state, TEAMS).seen(key) == 1
         # Two echo keys per notification, and a handful of requests and counters per team.
         assert backend.total() <= 3 * 3 + 60 * 2 + 16, dict(backend.reads)
     finally:
