@@ -160,6 +160,9 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
         out["first_host_profile_top10"] = (
             [f"{share:.1%} {name}" for name, share in top] if top else (profile.problem or "not profiled")
         )
+        out["first_host_profile_top10_inclusive"] = [
+            f"{share:.1%} {name}" for name, share in profile.top(10, inclusive=True)
+        ]
 
         start = time.perf_counter()
         request_reconcile(stack)
@@ -296,13 +299,18 @@ def notifications_throughput(
                 await asyncio.gather(*(post(i, b) for i, b in enumerate(posts)))
                 return time.perf_counter() - t0
 
+        from bench.profile import Profile
+
+        assert stack.host is not None
         start = time.perf_counter()
-        send_s = asyncio.run(send_all())
-        total = len(posts) * per_post
-        deadline = time.monotonic() + 600
-        while processed() - before < total and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with Profile(stack.host.pid if _profiled() else None) as profile:
+            send_s = asyncio.run(send_all())
+            total = len(posts) * per_post
+            deadline = time.monotonic() + 600
+            while processed() - before < total and time.monotonic() < deadline:
+                time.sleep(0.05)
         done_s = time.perf_counter() - start
+        top = profile.top(10)
         got = processed() - before
         latencies.sort()
     return {
@@ -311,6 +319,7 @@ def notifications_throughput(
         "answer_p50_ms": 1000 * latencies[len(latencies) // 2],
         "answer_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "processed": got, "processed_per_s": got / done_s,
+        "host_profile_top10": [f"{share:.1%} {name}" for name, share in top] if top else profile.problem,
     }  # fmt: skip
 
 

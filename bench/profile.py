@@ -57,20 +57,23 @@ class Profile:
         if not self.raw.exists():
             self.problem = (err or b"").decode(errors="replace").strip()[-300:] or "py-spy wrote nothing"
 
-    def top(self, n: int = 10) -> list[tuple[str, float]]:
-        """The `n` functions with the largest share of samples as the innermost frame."""
+    def top(self, n: int = 10, *, inclusive: bool = False) -> list[tuple[str, float]]:
+        """The `n` functions with the largest share of samples: as the innermost frame (self
+        CPU), or anywhere on the stack (`inclusive`: the time spent in them and their callees)."""
         if not self.raw.exists():
             return []
-        leaves: Counter[str] = Counter()
+        hits: Counter[str] = Counter()
         total = 0
         for line in self.raw.read_text(errors="replace").splitlines():
             stack, _, count = line.rpartition(" ")
             if not stack or not count.isdigit():
                 continue
-            leaf = stack.split(";")[-1]
-            leaves[_short(leaf)] += int(count)
+            frames = stack.split(";")
+            names = {_short(f) for f in frames[1:]} if inclusive else {_short(frames[-1])}
+            for name in names:
+                hits[name] += int(count)
             total += int(count)
-        return [(name, hits / total) for name, hits in leaves.most_common(n)] if total else []
+        return [(name, h / total) for name, h in hits.most_common(n)] if total else []
 
 
 def _short(frame: str) -> str:

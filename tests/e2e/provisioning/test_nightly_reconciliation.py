@@ -68,8 +68,9 @@ def test_a_converged_nightly_reconciliation_sends_o_changes_requests(tmp_path: P
         # only that team is read in full -- and repaired.
         team = stack.loop.run(stack.state().get_team("store:" + org["stores"][0]["number"]))
         assert team is not None
-        member = sorted(team.managed_user_ids)[-1]
         graph, auth = f"{stack.graph.root_url}/v1.0", stack.graph.auth_headers
+        members = httpx.get(f"{graph}/teams/{team.team_id}/members", headers=auth).json()["value"]
+        member = sorted(m["userId"] for m in members if "owner" not in m["roles"])[0]
         for sub in httpx.get(f"{graph}/subscriptions", headers=auth).json()["value"]:
             httpx.delete(f"{graph}/subscriptions/{sub['id']}", headers=auth).raise_for_status()
         stack.graph.act("remove-member", teamId=team.team_id, userId=member)
