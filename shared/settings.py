@@ -196,6 +196,10 @@ class RecordsSettings(BaseModel):
 
     enabled: bool = False
     template: str = ""
+    # The Service Bus topic Dataverse's Service Bus endpoint sends record events to, and ours on it
+    # (the trigger reads CTS_RECORDS__TOPIC / CTS_RECORDS__SUBSCRIPTION).
+    topic: str = "dataverse-events"
+    subscription: str = "teams-records"
     # The Dynamics 365 app for Teams and the model-driven app its tab opens (docs/records.md).
     teams_app_id: str = "cd2d8695-bdc9-4d8e-9620-cc963ed81f41"
     app_module_id: str = ""

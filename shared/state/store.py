@@ -378,6 +378,19 @@ class StateStore:
     async def pending_mirrors(self) -> list[str]:
         return await self._pending_requests("mirror")
 
+    async def request_records(self, key: str) -> int:
+        """`request_sync` for an account's records pass (own partition; shared/records/requests.py)."""
+        return await self._count_request("records", key)
+
+    async def records_requests_seen(self, key: str) -> int:
+        return await self._requests_seen("records", key)
+
+    async def finish_records_pass(self, key: str, covered: int) -> bool:
+        return await self._finish_requests("records", key, covered)
+
+    async def pending_records(self) -> list[str]:
+        return await self._pending_requests("records")
+
     # Request counters, one row per key in a partition ("sync": teams, "mirror": task pairs):
     # `requested` counts requests, `done` the highest request number a finished pass covered.
     async def _count_request(self, partition: str, key: str) -> int:
