@@ -143,6 +143,7 @@ async def files_on(record: RecordRef, dv: DataverseClient, gw: Gateway) -> set[s
 
 async def tabs_in(gw: Gateway, team_id: str, channel_name: str) -> list[str]:
     """The record refs ('account:<id>') shown as Dynamics tabs in a channel."""
-    channel = next(c for c in await gw.list_channels(team_id) if c.name == channel_name)
-    assert channel.id is not None
+    channel = next((c for c in await gw.list_channels(team_id) if c.name == channel_name), None)
+    if channel is None or channel.id is None:
+        return []
     return sorted(t.entity_id for t in await gw.list_tabs(team_id, channel.id) if t.app_id == D365)
