@@ -291,3 +291,26 @@ async def ops_records_status(req: func.HttpRequest) -> func.HttpResponse:
         found = await state.get_value(STATUS, key)
         return _json(found) if found else _json({"error": f"no records pass recorded for {key}"}, 404)
     return _json(await state.list_values(STATUS))
+
+
+@bp.route(route="ops/records/connections/{account}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_records_connections(req: func.HttpRequest) -> func.HttpResponse:
+    """One account's connections per record and per channel, with problems (read-only)."""
+    if not _enabled():
+        return _json({"error": "record-connected channels are not enabled (CTS_RECORDS__ENABLED)"}, 409)
+    from shared.dataverse.client import guid
+    from shared.records.inspect import connections
+    from shared.records.services import record_services
+
+    try:
+        account = guid(str(req.route_params.get("account")).removeprefix("account:"))
+    except ValueError as exc:
+        return _json({"error": f"bad account: {exc}"}, 400)
+    s = record_services()
+    data = await connections(
+        account,
+        dataverse=s.dataverse,
+        gateway=s.base.gateway,  # type: ignore[arg-type]
+        app_id=s.base.settings.records.teams_app_id,
+    )
+    return _json(data)

@@ -236,20 +236,26 @@ def test_a_channel_deleted_in_teams_loses_its_locations_and_the_nightly_report_s
     world.graph.act(
         "delete-channel", teamId=world.adopted, channelId=world.channels(world.adopted)["Fabrikam"]
     )
+    shown = world.call("GET", f"ops/records/connections/{acc}").json()
+    assert shown["channels"] and all(
+        "channel gone (deleted in Teams)" in c["problems"] for c in shown["channels"]
+    )
+    dry = world.call("POST", f"ops/records/reconcile?account={acc}&dry_run=true").json()["report_id"]
+    preview = wait_for(lambda: _report(world, dry), what="the dry-run report")
+    assert preview["dry_run"] and preview["drift"][f"account:{acc}"]["outcome"] == "would_change"
+    assert asyncio.run(_count_locations(world, [account(acc), opportunity(o1)])) == 2  # nothing changed
     r = world.call("POST", f"ops/records/reconcile?account={acc}")
     assert r.status_code == 202, r.text
     report_id = r.json()["report_id"]
 
-    def report() -> Any:
-        got = world.call("GET", f"ops/records/report/{report_id}")
-        return got.json() if got.status_code == 200 else None
-
-    done = wait_for(report, what="the reconciliation report")
+    done = wait_for(lambda: _report(world, report_id), what="the reconciliation report")
     entry = done["drift"][f"account:{acc}"]
     assert any("deleted in Teams" in p for p in entry["problems"])
     assert {op["op"] for op in entry["operations"]} >= {"DeleteLocation", "DeleteRow"}
     assert world.files(account(acc)) == set() and world.files(opportunity(o1)) == set()
     assert "Fabrikam" not in world.channels(world.adopted)  # a person's deletion is respected
+    shown = world.call("GET", f"ops/records/connections/{acc}").json()
+    assert all(r["problems"] == ["not connected"] for r in shown["records"]) and shown["channels"] == []
 
 
 def test_duplicated_reordered_events_throttling_and_a_host_kill_still_converge(world: World) -> None:
@@ -284,6 +290,11 @@ def test_duplicated_reordered_events_throttling_and_a_host_kill_still_converge(w
         assert world.files(ref) == {"adatum.docx"}  # one location each: not two
     locations = asyncio.run(_count_locations(world, [account(acc), *(opportunity(o) for o in opps)]))
     assert locations == 4
+
+
+def _report(world: World, report_id: str) -> Any:
+    got = world.call("GET", f"ops/records/report/{report_id}")
+    return got.json() if got.status_code == 200 else None
 
 
 async def _count_locations(world: World, refs: list[RecordRef]) -> int:
