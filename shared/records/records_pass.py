@@ -333,6 +333,7 @@ class Executor:
         self.channels: dict[str, list[Channel]] = {}
         self.folders: dict[str, FilesFolder] = {}
         self.new_teams: set[str] = set()
+        self.sites: dict[str, SharePointSite] = {}
 
     async def remember(self) -> None:
         await self.state.put_value(PARTITION, self.key, self.memory.dump())
@@ -395,9 +396,10 @@ class Executor:
             c = op.connection
             ch = await self.channel(c.team_key, c.channel)
             folder = await self.folder(c.team_key, ch)
-            site = await self.dv.ensure_site(
-                _site_of(folder.web_url), _site_of(folder.web_url).rsplit("/", 1)[-1]
-            )
+            site_url = _site_of(folder.web_url)
+            if site_url not in self.sites:  # one lookup per site and pass, not per location
+                self.sites[site_url] = await self.dv.ensure_site(site_url, site_url.rsplit("/", 1)[-1])
+            site = self.sites[site_url]
             await self.dv.create_location(
                 regarding=c.record, name=f"{c.channel} (Teams)", absolute_url=folder.web_url, site_id=site.id
             )
