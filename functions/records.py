@@ -13,21 +13,21 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions import spine
 from functions.commerce_events import RejectedMessage
 from functions.durable_client import DurableClientAdapter
+from shared.records.requests import RECORDS
+from shared.spine import PassResult, RequestStore
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.records")
 
 PASS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=5)
-BUSY_WAIT = timedelta(seconds=5)
-BUSY_ATTEMPTS = 60
 
 
 def _enabled() -> bool:
@@ -36,36 +36,23 @@ def _enabled() -> bool:
     return get_settings().records.enabled
 
 
-# -- orchestrators (deterministic) ---------------------------------------------------------------
-@bp.orchestration_trigger(context_name="context")
-def sync_records(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    """One account's records pass, then exactly one more if requests arrived meanwhile."""
-    key = (context.get_input() or {})["key"]
-    result: dict[str, Any] = {}
-    for _ in range(BUSY_ATTEMPTS):
-        result = yield context.call_activity_with_retry(
-            "records_pass", PASS_RETRY, {"key": key, "instance_id": context.instance_id}
-        )
-        if result["outcome"] != "busy":
-            break
-        yield context.create_timer(context.current_utc_datetime + BUSY_WAIT)
-    more = yield context.call_activity(
-        "records_finish_pass", {"key": key, "covered": result.get("covered", 0)}
-    )
-    context.set_custom_status(
-        {
-            "key": key,
-            "outcome": result["outcome"],
-            "operations": len(result["operations"]),
-            "problems": len(result["problems"]),
-        }
-    )
-    if more:
-        context.continue_as_new({"key": key, "reason": "requests arrived during the pass"})
-        return None
-    return result
+# -- the account's records pass on the spine: `sync_records`, `records_pass`, `records_finish_pass` --
+async def _records_pass(key: str, instance_id: str | None) -> PassResult:
+    from shared.records.services import record_services
+
+    return await record_services().run_pass(key.removeprefix("account:"))
 
 
+def _state() -> RequestStore:
+    from shared.sync.services import services
+
+    return services().state
+
+
+spine.register(bp, RECORDS, run=_records_pass, store=_state)
+
+
+# -- the reconciliation of every connection (deterministic) -------------------------------------
 @bp.orchestration_trigger(context_name="context")
 def reconcile_records(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     """Every account (or the given ones) in bounded fan-out batches; writes a drift report."""
@@ -112,31 +99,6 @@ def reconcile_records(context: df.DurableOrchestrationContext):  # type: ignore[
 
 
 # -- activities ------------------------------------------------------------------------------------
-@bp.activity_trigger(input_name="payload")
-async def records_pass(payload: dict[str, Any]) -> dict[str, Any]:
-    from shared.records.services import record_services
-
-    account = str(payload["key"]).removeprefix("account:")
-    result = await record_services().run_pass(account, instance_id=payload.get("instance_id"))
-    log.info(
-        "records pass",
-        extra={
-            "key": result.key,
-            "outcome": result.outcome,
-            "operations": len(result.operations),
-            "problems": len(result.problems),
-        },
-    )
-    return result.to_json()
-
-
-@bp.activity_trigger(input_name="payload")
-async def records_finish_pass(payload: dict[str, Any]) -> bool:
-    from shared.sync.services import services
-
-    return await services().state.finish_records_pass(payload["key"], int(payload["covered"]))
-
-
 @bp.activity_trigger(input_name="payload")
 async def records_reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.records.reconcile import begin
@@ -231,10 +193,16 @@ async def records_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrat
     """Restart the pass of any account left with requests no pass covered."""
     if not _enabled():
         return
-    from shared.records.requests import sweep_records
+    from shared.spine import RequestQueue, sweep
     from shared.sync.services import services
 
-    started = await sweep_records(DurableClientAdapter(client), services().state)
+    s = services()
+    started = await sweep(
+        RECORDS,
+        DurableClientAdapter(client),
+        RequestQueue(s.state, RECORDS),
+        failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds,
+    )
     if started:
         log.info("sweeper restarted records passes", extra={"keys": started})
 

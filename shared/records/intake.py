@@ -12,9 +12,9 @@ from typing import Protocol
 from shared.domain.events import CommerceHint, HintScope
 from shared.domain.records import Collaboration
 from shared.records.desired import pass_key
-from shared.records.requests import request_many
+from shared.records.requests import request_records
+from shared.spine import OrchestrationClient
 from shared.state import StateStore
-from shared.sync.requests import OrchestrationClient
 
 CHANNEL_INDEX = "records-channels"  # channel id -> {"key": pass key}
 
@@ -43,5 +43,5 @@ async def request_record_passes(
             if owner and owner.get("key"):
                 keys.add(str(owner["key"]))
     ordered = sorted(keys)
-    await request_many(ordered, client, state, reason=f"{hint.event_type} {hint.event_id}")
+    await request_records(ordered, client, state, reason=f"{hint.event_type} {hint.event_id}")
     return ordered

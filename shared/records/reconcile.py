@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.records.desired import pass_key
-from shared.records.records_pass import PARTITION
+from shared.records.records_pass import PARTITION, RecordsPassResult, busy_result
+from shared.records.requests import RECORDS
 from shared.records.services import record_services
+from shared.spine import RequestQueue, run_pass
 
 REPORTS = "records-reports"
 
@@ -39,9 +41,21 @@ async def reconcile_account(
     account_id: str, *, report_id: str, dry_run: bool, instance_id: str | None
 ) -> dict[str, Any]:
     s = record_services()
-    result = await s.run_pass(account_id, dry_run=dry_run, instance_id=instance_id)
+    key = pass_key(account_id)
+
+    async def run(_: str) -> RecordsPassResult:
+        return await s.run_pass(account_id, dry_run=dry_run)
+
+    # A dry run writes nothing, so it needs no lease; a real pass holds the account's (it may run
+    # beside the account's orchestration: a held lease answers "busy" and requests one more pass).
+    if dry_run:
+        result = await run(key)
+    else:
+        result = await run_pass(
+            RequestQueue(s.base.state, RECORDS), key, run, owner=instance_id, busy=busy_result
+        )
     entry = result.to_json()
-    if result.operations or result.problems or result.outcome not in ("converged",):
+    if result.operations or result.problems or result.outcome != "converged":
         await s.base.state.put_value(f"records-report-{report_id}", pass_key(account_id), entry)
     return {
         "key": result.key,

@@ -17,9 +17,7 @@ adopting the team that carries the desired name, as provisioning does.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -61,11 +59,11 @@ from shared.records.model import (
 from shared.records.plan import plan
 from shared.records.template import Template
 from shared.settings import Settings
+from shared.spine import BUSY, PassResult
 from shared.state import StateStore
 
 PARTITION = "records"
 STATUS = "records-status"
-LEASE_TTL = timedelta(minutes=10)
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _ENTITY = re.compile(r"^(account|opportunity):([0-9a-f-]{36})$")
 
@@ -162,26 +160,22 @@ class Memory:
         return {"teams": self.teams, "channels": self.channels, "deleted": sorted(self.deleted)}
 
 
-@dataclass(frozen=True)
-class RecordsPassResult:
-    key: str
-    outcome: str  # converged | changed | would_change | failed | busy
-    operations: list[dict[str, str]]
-    problems: list[str]
-    dry_run: bool
-    covered: int = 0
+@dataclass(frozen=True, kw_only=True)
+class RecordsPassResult(PassResult):
+    """outcome: converged | changed | would_change (dry run) | busy (the spine's)."""
+
+    operations: list[dict[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    dry_run: bool = False
     error: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "outcome": self.outcome,
-            "operations": self.operations,
-            "problems": self.problems,
-            "dry_run": self.dry_run,
-            "covered": self.covered,
-            "error": self.error,
-        }
+    def summary(self) -> dict[str, Any]:
+        return {"operations": len(self.operations), "problems": len(self.problems)}
+
+
+def busy_result(key: str) -> RecordsPassResult:
+    """The account's lease was held by another pass (shared.spine.run_pass)."""
+    return RecordsPassResult(key=key, outcome=BUSY)
 
 
 def describe(ops: tuple[Op, ...]) -> list[dict[str, str]]:
@@ -460,49 +454,41 @@ async def records_pass(
     settings: Settings,
     template: Template,
     dry_run: bool = False,
-    instance_id: str | None = None,
 ) -> RecordsPassResult:
+    """One pass for one account. Run it through `shared.spine.run_pass` (the account's lease and
+    the covered request number); a dry run writes nothing and needs no lease."""
     key = pass_key(account_id)
-    owner = instance_id or uuid.uuid4().hex
-    lease = f"records:{key}"
-    if not dry_run and not await state.acquire_lease(lease, owner, LEASE_TTL):
-        await state.request_records(key)
-        return RecordsPassResult(key=key, outcome="busy", operations=[], problems=[], dry_run=False)
-    try:
-        covered = 0 if dry_run else await state.records_requests_seen(key)
-        scope = await dataverse.read_scope(account_id)
-        want = desired(scope, template, await directory_for(template, gateway))
-        memory = Memory.load(await state.get_value(PARTITION, key))
-        actual = await read_actual(want, memory, scope, dataverse, gateway, settings.records.teams_app_id)
-        p: RecordsPlan = plan(want, actual)
-        memory.deleted |= set(p.deleted_channels)
-        outcome = "converged" if not p.operations else ("would_change" if dry_run else "changed")
-        error = None
-        if p.operations and not dry_run:
-            executor = Executor(
-                dataverse=dataverse,
-                gateway=gateway,
-                state=state,
-                settings=settings,
-                key=key,
-                memory=memory,
-                want=want,
-            )
-            await executor.remember()
-            for op in p.operations:
-                await executor.run(op)
-        if not dry_run:
-            for tk in [k for k in memory.teams if k not in want.teams and k not in actual.teams]:
-                del memory.teams[tk]  # a team that no longer exists and is no longer wanted
-            await state.put_value(PARTITION, key, memory.dump())
-            result = RecordsPassResult(
-                key, outcome, describe(p.operations), list(p.problems), dry_run, covered, error
-            )
-            await state.put_value(STATUS, key, result.to_json())
-            return result
-        return RecordsPassResult(
-            key, outcome, describe(p.operations), list(p.problems), dry_run, covered, error
+    scope = await dataverse.read_scope(account_id)
+    want = desired(scope, template, await directory_for(template, gateway))
+    memory = Memory.load(await state.get_value(PARTITION, key))
+    actual = await read_actual(want, memory, scope, dataverse, gateway, settings.records.teams_app_id)
+    p: RecordsPlan = plan(want, actual)
+    memory.deleted |= set(p.deleted_channels)
+    outcome = "converged" if not p.operations else ("would_change" if dry_run else "changed")
+    result = RecordsPassResult(
+        key=key,
+        outcome=outcome,
+        operations=describe(p.operations),
+        problems=list(p.problems),
+        dry_run=dry_run,
+    )
+    if dry_run:
+        return result
+    if p.operations:
+        executor = Executor(
+            dataverse=dataverse,
+            gateway=gateway,
+            state=state,
+            settings=settings,
+            key=key,
+            memory=memory,
+            want=want,
         )
-    finally:
-        if not dry_run:
-            await state.release_lease(lease, owner)
+        await executor.remember()
+        for op in p.operations:
+            await executor.run(op)
+    for tk in [k for k in memory.teams if k not in want.teams and k not in actual.teams]:
+        del memory.teams[tk]  # a team that no longer exists and is no longer wanted
+    await state.put_value(PARTITION, key, memory.dump())
+    await state.put_value(STATUS, key, result.to_json())
+    return result

@@ -1,15 +1,18 @@
-"""Requesting an account's records pass: one `sync_records` orchestration per account at a time,
-nothing lost -- the request-counting pattern of shared/sync/requests.py (as shared/mirror/requests.py
-uses it) with its own counters (`StateStore.request_records` / `finish_records_pass` /
-`pending_records`). [#16's generic runner in shared/spine/ had not landed when this was written.]"""
+"""Accounts' records passes on the spine (shared/spine): one `sync_records` orchestration per
+account at a time, nothing lost. Events, channel notifications and operators request a pass with
+`shared.spine.request(RECORDS, key, ...)` / `request_many`; the sweeper is
+`shared.spine.sweep(RECORDS, ...)`. The pass holds the account's lease (`RECORDS.lease_ttl`), so
+the nightly reconciliation and an orchestrated pass never write one account's connections at once.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 
+from shared.spine import Feature, OrchestrationClient, RequestQueue, request_many
 from shared.state import StateStore
-from shared.sync.requests import ACTIVE_STATUSES, OrchestrationClient
 
 RECORDS_ORCHESTRATOR = "sync_records"
 
@@ -19,40 +22,22 @@ def instance_id(key: str) -> str:
     return "records-" + re.sub(r"[^A-Za-z0-9_.-]", "-", key)
 
 
-async def request_records(key: str, client: OrchestrationClient, state: StateStore, *, reason: str) -> str:
-    await state.request_records(key)
-    iid = instance_id(key)
-    if await client.runtime_status(iid) in ACTIVE_STATUSES:
-        return "pending"
-    try:
-        await client.start_new(RECORDS_ORCHESTRATOR, iid, {"key": key, "reason": reason})
-    except Exception:  # started by a concurrent request in between: it will see our count
-        if await client.runtime_status(iid) in ACTIVE_STATUSES:
-            return "pending"
-        raise
-    return "started"
+RECORDS = Feature(
+    name="records",
+    partition="records",
+    orchestrator=RECORDS_ORCHESTRATOR,
+    instance_prefix="records",
+    pass_activity="records_pass",
+    finish_activity="records_finish_pass",
+    instance_ids=instance_id,
+    lease_ttl=timedelta(minutes=10),
+    started_counter="records.orchestrations_started",
+    first_retry_ms=2_000,
+)
 
 
-async def request_many(
+async def request_records(
     keys: Iterable[str], client: OrchestrationClient, state: StateStore, *, reason: str
 ) -> int:
-    started = 0
-    for key in dict.fromkeys(keys):
-        if await request_records(key, client, state, reason=reason) == "started":
-            started += 1
-    return started
-
-
-async def sweep_records(client: OrchestrationClient, state: StateStore) -> list[str]:
-    """Start the pass of every account with requests no pass covered and nothing running."""
-    started: list[str] = []
-    for key in await state.pending_records():
-        iid = instance_id(key)
-        if await client.runtime_status(iid) in ACTIVE_STATUSES:
-            continue
-        try:
-            await client.start_new(RECORDS_ORCHESTRATOR, iid, {"key": key, "reason": "sweeper"})
-        except Exception:
-            continue
-        started.append(key)
-    return started
+    """Request the pass of each account key; returns how many orchestrations were started."""
+    return await request_many(RECORDS, keys, client, RequestQueue(state, RECORDS), reason=reason)

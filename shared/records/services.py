@@ -31,7 +31,6 @@ class RecordServices:
             settings=self.base.settings,
             template=self.template,
             dry_run=dry_run,
-            instance_id=instance_id,
         )
 
 
