@@ -64,6 +64,7 @@ class World:
             adopted,
         )
         self.loop = LoopThread("records-e2e")
+        self.master = ""
 
     def run(self, coro_fn: Callable[..., Any], *args: Any) -> Any:
         async def go() -> Any:
@@ -137,7 +138,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 await gw.aclose()
 
         adopted = loop.run(make_team())
-        _, key = _write_host_keys(tmp / "host")
+        master, key = _write_host_keys(tmp / "host")
         settings = _sample_settings() | {
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
@@ -166,7 +167,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         host = HostProcess(tmp / "host", free_port(), settings, grace=2.0, lock=5.0)
         host.start()
         try:
-            yield World(graph, dv, host, key, people, adopted)
+            world = World(graph, dv, host, key, people, adopted)
+            world.master = master
+            yield world
         finally:
             host.stop()
             bus.close()
@@ -190,6 +193,14 @@ def test_team_based_files_show_on_every_record_of_the_channel_and_on_no_other(wo
     for ref in (account(acc), opportunity(o1), opportunity(o2)):
         assert world.files(ref) == {"plan.xlsx"}
     assert world.files(account(other)) == set()
+    page = httpx.get(
+        f"{world.host.base_url}/api/ops",
+        params={"format": "json"},
+        headers={"x-functions-key": world.master},
+        timeout=30,
+    ).json()
+    shown = {r["key"]: r for r in page["records"]}
+    assert shown[f"account:{acc}"]["outcome"] in ("changed", "converged")
 
 
 def test_account_based_closing_an_opportunity_disconnects_it_per_template(world: World) -> None:
