@@ -94,15 +94,15 @@ class DriftProcessor:
         in particular a `subscriptionRemoved` for an unknown id does not run a full `ensure()`."""
         known: dict[str, bool] = {}
         outcomes = []
-        for n in read_message(body):
-            sid = n.subscription_id
+        for notification in read_message(body):
+            sid = notification.subscription_id
             if sid not in known:
                 known[sid] = await self.state.get_subscription(sid) is not None
             if not known[sid]:
                 log.info("notification of a subscription the app does not hold: dropped")
                 outcomes.append(Outcome("unknown-subscription", sid))
                 continue
-            outcomes.append(await self._one(n))
+            outcomes.append(await self._one(notification))
         counts = Counter(o.what for o in outcomes)
         for what, n in counts.items():
             await self.state.bump(f"drift.{what}", n)
