@@ -9,7 +9,7 @@ Thin: the decisions are in shared/drift (docs/drift.md).
   (shared/drift/webhook.py) and sent with the bus client before answering, since the Python
   Service Bus binding takes one `str`/`bytes` per invocation
   (https://github.com/Azure/azure-functions-python-library/issues/79). No Graph or state call.
-- `graph_notification_processor` (queue trigger): echo or drift → `request_sync`.
+- `graph_notification_processor` (queue trigger): echo or drift → the spine's `request(TEAMS, ...)`.
 - `graph_subscriptions` (timer, on start-up and every 30 min by default): create/renew/recreate.
 """
 

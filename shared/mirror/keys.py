@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shared.domain.ids import CommerceId, commerce_id_problem, durable_id
+from shared.domain.ids import CommerceId, commerce_id_problem
+from shared.spine.feature import hashed_instance_id
 
 
 class PairKey(BaseModel):
@@ -40,6 +41,6 @@ class PairKey(BaseModel):
 
 
 def instance_id(key: str) -> str:
-    """`mirror-TL-7_2F1_400042`: stable per pair, Durable-safe, distinct for distinct keys
-    (`shared.domain.ids.durable_id`)."""
-    return durable_id("mirror-", key)
+    """`mirror-TL-7_2F1_400042`: stable per pair, Durable-safe, distinct for distinct keys (the
+    spine's default id, `shared.domain.ids.durable_id`)."""
+    return hashed_instance_id("mirror", key)

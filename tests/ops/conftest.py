@@ -1,5 +1,5 @@
 """An ops stack for tests: the local host running tests/ops/ops_app.py (the ops blueprint, the
-provisioning admin endpoints and a Commerce-events handler that fails until a flag file exists),
+provisioning ops endpoints and a Commerce-events handler that fails until a flag file exists),
 laid out like `make run`'s data folder, so `cts --data <folder>` finds everything by itself:
 
     <data>/host/servicebus.sqlite   the embedded broker   <data>/host/host-keys.json  keys
@@ -125,6 +125,7 @@ def ops_stack(tmp_path: Path) -> Iterator[OpsStack]:
     settings = {
         "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
         "CTS_BUS__LOCAL_BROKER": str(data / "host" / "servicebus.sqlite"),
+        "CTS_BUS__LOCAL_BROKER_FACTORY": "local.host.broker:open_ops_broker",
         "CTS_BUS__TOPIC": TOPIC,
         "CTS_BUS__SUBSCRIPTION": SUBSCRIPTION,
         "CTS_STATE__BACKEND": "sqlite",

@@ -23,8 +23,9 @@ import httpx
 import pytest
 
 from shared.graph import Gateway, PollPolicy
-from shared.mirror import CACHE
+from shared.mirror import CACHE, TASK_PAIRS
 from shared.settings import GraphSettings, get_settings
+from shared.spine import RequestQueue
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
 from shared.tasks import PairStatus
@@ -163,7 +164,7 @@ class World:
 
     def quiet(self) -> bool:
         """No mirror requests left uncovered and no orchestration running."""
-        pending = self.state_call(lambda s: s.pending_mirrors())
+        pending = self.state_call(lambda s: RequestQueue(s, TASK_PAIRS).pending())
         r = httpx.get(
             f"{self.host.base_url}/runtime/webhooks/durabletask/instances",
             params={"runtimeStatus": "Running,Pending,ContinuedAsNew", "code": KEY}, timeout=10,
@@ -337,7 +338,7 @@ def test_an_owned_field_edited_in_teams_is_overwritten_and_reported(world: World
         what="the title to be set back",
     )
     wait_for(lambda: world.counters().get("tasks.report.owned_field_overwritten", 0) >= 1, what="the report")
-    r = httpx.get(f"{world.host.base_url}/api/admin/tasks", params={"key": "TL-7/2@0043", "code": KEY})
+    r = httpx.get(f"{world.host.base_url}/api/ops/tasks", params={"key": "TL-7/2@0043", "code": KEY})
     problems = r.json()[0]["last_pass"]["problems"]
     assert [p["kind"] for p in problems] == ["owned field overwritten"] and "title" in problems[0]["detail"]
 
@@ -398,7 +399,7 @@ def test_it_converges_under_30_percent_throttling(world: World) -> None:
                 world.state_call(lambda s: s.get_value("poll", "last")),
                 world.state_call(lambda s: s.get_mirror("TL-8/1@0044")),
                 world.pair("TL-8/1@0044"),
-                world.state_call(lambda s: s.pending_mirrors()),
+                world.state_call(lambda s: RequestQueue(s, TASK_PAIRS).pending()),
                 world.planner_task("TL-8/1@0044"),
             )
             raise
