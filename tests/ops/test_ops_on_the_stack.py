@@ -241,3 +241,25 @@ def test_reconcile_is_a_dry_run_by_default_and_returns_no_system_key(stack: Stac
     assert unscoped.status_code == 400 and unscoped.json()["reason"] == "no_scope"
     bad = httpx.post(url(stack, "ops/reconcile") + "&store=../x", timeout=30)
     assert bad.status_code == 400 and bad.json()["reason"] == "invalid_id"
+
+
+def test_the_logs_of_the_run_hold_no_upn_token_key_or_client_state(stack: Stack) -> None:
+    """The host's log of this module's end-to-end run (provisioning the sample org, a poison
+    event dead-lettered and replayed, ops calls, webhook handshakes) is scanned for personal data
+    and secrets (docs/security.md, "What is logged")."""
+    log = (stack.data / "host.log").read_text(errors="replace")
+    assert "Executed" in log and "graph subscriptions kept" in log  # the run was really logged
+    secrets = {
+        "clientState": stack.settings["CTS_WEBHOOK__CLIENT_STATE"],
+        "Graph token": stack.settings["CTS_GRAPH__STATIC_TOKEN"],
+        "Commerce token": stack.settings["CTS_COMMERCE__STATIC_TOKEN"],
+        "master key": stack.master_key,
+        "host key": stack.function_key,
+        **{f"{name} key": key for name, key in stack.webhook_keys.items()},
+    }
+    leaked = [what for what, value in secrets.items() if value and value in log]
+    assert leaked == []
+    directory = json.loads(SAMPLE_ORG.read_text())["directory"]
+    upns = [p["upn"] for p in directory] + [p["upn"].lower() for p in directory]
+    assert [u for u in upns if u in log] == []
+    assert "Bearer " not in log and "code=" not in log
