@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cases
+from bench import cases, records
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "bench" / "baseline.json"
@@ -36,6 +36,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "notifications_throughput": cases.notifications_throughput,
     "planner_poll": cases.planner_poll,
     "stack_10000_stores": cases.stack_10000_stores,
+    "records_connections": records.records_connections,
 }
 OPT_IN = {"stack_10000_stores"}  # only with --only: hours, not minutes
 

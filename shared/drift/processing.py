@@ -25,6 +25,7 @@ from shared.drift.notifications import (
     InvalidPayload,
     LifecycleEvent,
     LifecycleNotification,
+    ResourceKind,
     parse_notification,
     resource_ref,
     todo_task_of,
@@ -119,10 +120,24 @@ class DriftProcessor:
 
     async def process(self, body: bytes | str) -> list[Outcome]:
         """Handle one queue message (one webhook POST's accepted notifications) as a batch: one
-        state read per distinct team (or To Do task) it names, one sync request per team with
-        drift, whatever the number of notifications or the size of the org."""
+        state read per distinct subscription and per distinct team (or To Do task) it names, one
+        sync request per team with drift, whatever the number of notifications or the size of
+        the org. A notification of a subscription the app does not hold (state's subscription
+        records, written by the keeper when it creates one) is dropped: outcome
+        `unknown-subscription`, nothing else -- in particular a `subscriptionRemoved` for an
+        unknown id does not run a full `ensure()`."""
         batch = _Batch(self.state)
-        outcomes = [await self._one(i, n, batch) for i, n in enumerate(read_message(body))]
+        known: dict[str, bool] = {}
+        outcomes: list[Outcome] = []
+        for i, notification in enumerate(read_message(body)):
+            sid = notification.subscription_id
+            if sid not in known:
+                known[sid] = await self.state.get_subscription(sid) is not None
+            if not known[sid]:
+                log.info("notification of a subscription the app does not hold: dropped")
+                outcomes.append(Outcome("unknown-subscription", sid))
+                continue
+            outcomes.append(await self._one(i, notification, batch))
         for key, drifts in batch.drift.items():
             queue = RequestQueue(self.state, TEAMS)
             done = await request(TEAMS, str(TeamKey.parse(key)), self.client, queue, reason=_reason(drifts))
@@ -158,6 +173,23 @@ class DriftProcessor:
             log.info("notification for a resource drift does not watch", extra={"resource": n.resource})
             return Outcome("not-a-team", n.resource)
         key = await batch.key_of(ref.team_id)
+        if key is None and ref.kind is ResourceKind.CHANNEL:
+            # A channel connected to Dynamics records (docs/records.md): its account's records pass
+            # re-reads it (a deleted channel loses its tab, collaboration row and location).
+            from shared.records.intake import CHANNEL_INDEX
+            from shared.records.requests import RECORDS
+
+            owner = await self.state.get_value(CHANNEL_INDEX, ref.item_id)
+            if owner and owner.get("key"):
+                records_key = str(owner["key"])
+                done = await request(
+                    RECORDS,
+                    records_key,
+                    self.client,
+                    RequestQueue(self.state, RECORDS),
+                    reason=f"teams drift: channel {n.change_type}",
+                )
+                return Outcome(f"records-{done}", records_key)
         if key is None:
             log.debug("notification for a team the app does not manage", extra={"team_id": ref.team_id})
             return Outcome("unknown-team", ref.team_id)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.state.backend import WRITE_LIMIT, Entity, StateConflict, Write
+from shared.state.backend import WRITE_LIMIT, Entity, StateConflict, Write, stored_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -40,6 +40,7 @@ class SqliteBackend:
         self._lock = threading.Lock()
 
     async def get(self, table: str, partition: str, row: str) -> Entity | None:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         with self._lock:
             found = self._db.execute(
                 "SELECT data, etag FROM entities WHERE tbl=? AND partition=? AND row=?",
@@ -48,6 +49,7 @@ class SqliteBackend:
         return None if found is None else Entity(partition, row, json.loads(found[0]), found[1])
 
     async def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> Entity:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         etag = uuid.uuid4().hex
         try:
             with self._lock:
@@ -62,6 +64,7 @@ class SqliteBackend:
     async def upsert(
         self, table: str, partition: str, row: str, data: dict[str, Any], *, if_match: str | None = None
     ) -> Entity:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         etag = uuid.uuid4().hex
         with self._lock:
             if if_match is None:
@@ -84,6 +87,8 @@ class SqliteBackend:
     async def write(self, table: str, partition: str, writes: Sequence[Write]) -> None:
         if len(writes) > WRITE_LIMIT:  # the same limit as Azure Tables, so both behave alike
             raise ValueError(f"{len(writes)} writes in one batch (at most {WRITE_LIMIT})")
+        for key in (partition, *(w.row for w in writes)):
+            stored_key(key)  # as strict as Table Storage
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

@@ -11,12 +11,13 @@ import base64
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared.domain.subscriptions import Subscription
 from shared.drift.processing import DriftProcessor
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import RequestQueue
@@ -25,9 +26,10 @@ from shared.state.backend import Write
 from shared.state.sqlite import SqliteBackend
 from shared.sync.requests import TEAMS
 
-# Reads one change notification may cost: team index (1), echo keys (2), sync request counter
-# (1), and the outcome counter (1). Anything proportional to the org is far above this.
+# Reads one change notification may cost: its subscription (1), team index (1), echo keys (2),
+# sync request counter (1), and the outcome counter (1). Anything O(org) is far above this.
 READS_PER_NOTIFICATION = 6
+SUB = "7f2d5a8e-3c1b-4e6f-9a0d-2b4c6e8f0a1c"
 
 
 class CountingBackend:
@@ -98,7 +100,7 @@ def _membership(team: str, user: str) -> str:
 
 def _member_change(team: str, user: str, change_type: str = "deleted") -> dict[str, Any]:
     return {
-        "subscriptionId": "s",
+        "subscriptionId": SUB,
         "changeType": change_type,
         "resource": f"teams('{team}')/members('{_membership(team, user)}')",
     }
@@ -120,6 +122,15 @@ async def _org(tmp_path: Path, teams: int) -> tuple[StateStore, CountingBackend]
                 managed_user_ids=[f"user-{i}-{j}" for j in range(20)],
             )
         )
+    await state.put_subscription(
+        Subscription(
+            subscription_id=SUB,
+            resource="/teams/getAllMembers",
+            change_type="created,updated,deleted",
+            notification_url="https://app/api/graph/notifications",
+            expiration=datetime(2030, 1, 1, tzinfo=UTC),
+        )
+    )
     backend.reset()
     return state, backend
 
@@ -154,7 +165,7 @@ async def test_a_message_reads_each_distinct_team_once_and_requests_one_sync_per
         assert len(durable.started) == 3
         for key in ("store:0000", "store:0001", "store:0002"):
             assert await RequestQueue(state, TEAMS).seen(key) == 1
-        # Two echo keys per notification, and a handful of requests and counters per team.
-        assert backend.total() <= 3 * 3 + 60 * 2 + 16, dict(backend.reads)
+        # Two echo keys per notification, one subscription read, a few requests and counters per team.
+        assert backend.total() <= 1 + 3 * 3 + 60 * 2 + 16, dict(backend.reads)
     finally:
         await state.close()
