@@ -89,6 +89,9 @@ class CommerceSettings(BaseModel):
     cross_company: bool = True
     # The default legal entity (dataAreaId) of the integration's user; stores carry their own.
     legal_entity: str = "USRT"
+    # The legal entities whose events are handled, comma-separated (CTS_COMMERCE__LEGAL_ENTITIES);
+    # empty: only `legal_entity`. Events of any other company are rejected (`other_legal_entity`).
+    legal_entities: str = ""
     page_size: int = 1000
     # Token scope; empty means f"{base_url}/.default".
     scope: str = ""
@@ -99,6 +102,11 @@ class CommerceSettings(BaseModel):
     # Overrides of OData field names, "<entity>.<field>" -> name, e.g. {"store.status": "StoreStatus"};
     # the keys and defaults are listed in docs/commerce.md (shared/commerce/schema.py).
     field_names: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def served_legal_entities(self) -> frozenset[str]:
+        listed = {e.strip().upper() for e in self.legal_entities.split(",") if e.strip()}
+        return frozenset(listed or {self.legal_entity.strip().upper()})
 
 
 class DataverseSettings(BaseModel):

@@ -90,8 +90,21 @@ class DriftProcessor:
         self.lifecycle = lifecycle
 
     async def process(self, body: bytes | str) -> list[Outcome]:
-        """Handle one queue message (one webhook POST's accepted notifications)."""
-        outcomes = [await self._one(n) for n in read_message(body)]
+        """Handle one queue message (one webhook POST's accepted notifications). A notification
+        of a subscription the app does not hold (state's subscription records, written by the
+        keeper when it creates one) is dropped: outcome `unknown-subscription`, nothing else --
+        in particular a `subscriptionRemoved` for an unknown id does not run a full `ensure()`."""
+        known: dict[str, bool] = {}
+        outcomes = []
+        for notification in read_message(body):
+            sid = notification.subscription_id
+            if sid not in known:
+                known[sid] = await self.state.get_subscription(sid) is not None
+            if not known[sid]:
+                log.info("notification of a subscription the app does not hold: dropped")
+                outcomes.append(Outcome("unknown-subscription", sid))
+                continue
+            outcomes.append(await self._one(notification))
         counts = Counter(o.what for o in outcomes)
         for what, n in counts.items():
             await self.state.bump(f"drift.{what}", n)
