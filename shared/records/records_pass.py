@@ -65,16 +65,18 @@ from shared.state import StateStore
 
 PARTITION = "records"
 STATUS = "records-status"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+GUID_RE = _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _ENTITY = re.compile(r"^(account|opportunity):([0-9a-f-]{36})$")
 
 
 class RecordsReader(Protocol):
-    async def read_scope(self, account_id: str) -> AccountScope: ...
+    async def read_scope(self, account_id: str, *, team_name: bool = True) -> AccountScope: ...
 
     async def collaborations(self, regarding: Any) -> list[Collaboration]: ...
 
     async def collaborations_in_channels(self, channel_ids: Any) -> list[Collaboration]: ...
+
+    async def collaborations_about(self, regarding: Any, channel_ids: Any) -> list[Collaboration]: ...
 
     async def locations(self, regarding: Any) -> list[DocumentLocation]: ...
 
@@ -283,12 +285,12 @@ async def read_actual(
     )
     refs += [o.ref for o in scope.opportunities]
     channel_ids = sorted({c for ids in own.values() for c in ids})
-    rows = {r.id: r for r in await dataverse.collaborations_in_channels(channel_ids)} if channel_ids else {}
     owned_teams = {found[tk][0] for tk in found if not (want.teams.get(tk) and want.teams[tk].adopt_id)}
-    for r in await dataverse.collaborations([ref.id for ref in refs]):
-        if r.team_id in owned_teams or r.channel_id in own.get(r.team_id, set()):
-            rows[r.id] = r
-    kept = tuple(r for r in rows.values() if r.team_id in own)
+    kept = tuple(
+        r
+        for r in await dataverse.collaborations_about([ref.id for ref in refs], channel_ids)
+        if r.team_id in own and (r.team_id in owned_teams or r.channel_id in own[r.team_id])
+    )
     refs += [r.regarding for r in kept if r.regarding not in refs]
     locations = tuple(await dataverse.locations(refs))
 
@@ -496,7 +498,10 @@ async def records_pass(
     """One pass for one account. Run it through `shared.spine.run_pass` (the account's lease and
     the covered request number); a dry run writes nothing and needs no lease."""
     key = pass_key(account_id)
-    scope = await dataverse.read_scope(account_id)
+    by_name = any(
+        not GUID_RE.match(t) for p in template.patterns for t in getattr(p, "teams", {})
+    )  # a team_based mapping by Dataverse team name needs the owning team's name
+    scope = await dataverse.read_scope(account_id, team_name=by_name)
     want = desired(scope, template, await directory_for(template, gateway))
     memory = Memory.load(await state.get_value(PARTITION, key))
     actual = await read_actual(want, memory, scope, dataverse, gateway, settings.records.teams_app_id)
