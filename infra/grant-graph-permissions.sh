@@ -10,8 +10,10 @@ app_name="${AZURE_FUNCTION_APP_NAME:?AZURE_FUNCTION_APP_NAME is unset}"
 resource_group="rg-${AZURE_ENV_NAME:?AZURE_ENV_NAME is unset}"
 graph_app_id="00000003-0000-0000-c000-000000000000"
 
+# One line per permission, the calls that need it in docs/security.md (tests/unit/hardening checks
+# that this list and that table agree).
 roles="Team.Create TeamMember.ReadWrite.All TeamSettings.ReadWrite.All Channel.Create \
-ChannelSettings.ReadWrite.All Channel.ReadBasic.All User.Read.All GroupMember.Read.All Tasks.ReadWrite.All"
+Channel.ReadBasic.All User.Read.All GroupMember.Read.All Tasks.ReadWrite.All"
 # The beta Planner delta (CTS_TASKS__USE_BETA_DELTA=true) documents Tasks.Read.All as its permission.
 if [ "${WITH_PLANNER_DELTA:-0}" = "1" ]; then roles="$roles Tasks.Read.All"; fi
 
@@ -33,13 +35,20 @@ for role in $roles; do
   echo "granted: $role"
 done
 
-# Graph cannot send headers, so the webhook URLs carry the function key (docs/drift.md).
+# Graph cannot send headers, so the webhook URLs carry a key (docs/drift.md): each webhook
+# function's OWN function key, which opens that function only -- never a host key, which would
+# also open every ops function (docs/security.md).
 host=$(az functionapp show -g "$resource_group" -n "$app_name" --query defaultHostName -o tsv)
-key=$(az functionapp keys list -g "$resource_group" -n "$app_name" --query "functionKeys.default" -o tsv)
+webhook_key() {
+  az functionapp function keys list -g "$resource_group" -n "$app_name" --function-name "$1" \
+    --query default -o tsv
+}
+notifications_key=$(webhook_key graph_notifications)
+lifecycle_key=$(webhook_key graph_lifecycle)
 az functionapp config appsettings set -g "$resource_group" -n "$app_name" --settings \
-  "CTS_WEBHOOK__NOTIFICATION_URL=https://$host/api/graph/notifications?code=$key" \
-  "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL=https://$host/api/graph/lifecycle?code=$key" >/dev/null
-echo "webhook URLs set (with the default function key)"
+  "CTS_WEBHOOK__NOTIFICATION_URL=https://$host/api/graph/notifications?code=$notifications_key" \
+  "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL=https://$host/api/graph/lifecycle?code=$lifecycle_key" >/dev/null
+echo "webhook URLs set (each with its function's own key)"
 
 current=$(az functionapp config appsettings list -g "$resource_group" -n "$app_name" \
   --query "[?name=='CTS_WEBHOOK__CLIENT_STATE'].value | [0]" -o tsv)
