@@ -189,8 +189,18 @@ async def ops_view(req: func.HttpRequest, client: df.DurableOrchestrationClient)
             )
     except Exception as exc:
         notes.append(f"orchestrations unavailable: {exc}")
+    records = None
+    if get_settings().records.enabled:
+        from shared.records.records_pass import STATUS
+
+        records = await services().state.list_values(STATUS)
     model = page_model(
-        teams=teams, report=report, dead_letters=dead, orchestrations=orchestrations, notes=notes
+        teams=teams,
+        report=report,
+        dead_letters=dead,
+        orchestrations=orchestrations,
+        notes=notes,
+        records=records,
     )
     if req.params.get("format") == "json":
         return _json(model)

@@ -120,8 +120,10 @@ class DataverseSettings(BaseModel):
     # Prefer: odata.maxpagesize (Dataverse's maximum and default is 5,000 rows).
     page_size: int = Field(default=5000, ge=1, le=5000)
     timeout_seconds: float = 30.0
-    max_retries: int = 6
-    max_retry_wait_seconds: float = 120.0
+    # Service protection counts 6,000 requests per user in a sliding 5-minute window and may ask to
+    # wait up to the window's end: a request may wait one whole window before giving up.
+    max_retries: int = 10
+    max_retry_wait_seconds: float = 330.0
 
 
 class BusSettings(BaseModel):
@@ -204,6 +206,10 @@ class RecordsSettings(BaseModel):
 
     enabled: bool = False
     template: str = ""
+    # The Service Bus topic Dataverse's Service Bus endpoint sends record events to, and ours on it
+    # (the trigger reads CTS_RECORDS__TOPIC / CTS_RECORDS__SUBSCRIPTION).
+    topic: str = "dataverse-events"
+    subscription: str = "teams-records"
     # The Dynamics 365 app for Teams and the model-driven app its tab opens (docs/records.md).
     teams_app_id: str = "cd2d8695-bdc9-4d8e-9620-cc963ed81f41"
     app_module_id: str = ""

@@ -73,6 +73,7 @@ class StackConfig:
     task_poll_schedule: str = "*/5 * * * * *"  # the Planner poll (production: every 2 minutes)
     extra_settings: dict[str, str] = field(default_factory=dict)
     progress: Progress = lambda _message: None
+    crm: Path | None = None  # a sample CRM org (local/stack/crm.py): Dataverse sandbox + records on
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,7 @@ class Stack:
         self.org_path: Path = config.org
         self.seeded_teams: dict[str, str] = {}  # store -> team id of the org's existing teams
         self._state: Any = None
+        self.crm: Any = None  # local.stack.crm.Crm when config.crm is set
 
     def say(self, message: str) -> None:
         self.config.progress(message)
@@ -397,6 +399,12 @@ class Stack:
             commerce_port = free_port()
         self.master_key, self.function_key, self.webhook_keys = _write_host_keys(self.data / "host")
         self.settings = self._host_settings(host_port, commerce_port)
+        if self.config.crm is not None:
+            from local.stack.crm import start_crm
+
+            self.say("Dataverse sandbox: starting with the sample CRM org (record-connected channels on)")
+            self.crm, crm_settings = start_crm(self, self._exit, self.config.crm, TOKEN, self.loop)
+            self.settings.update(crm_settings)
 
         self.say(f"Local Functions host: starting function_app.py on port {host_port}")
         self.host = HostProcess(self.data / "host", host_port, self.settings, self.config.host_grace,

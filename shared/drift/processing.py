@@ -25,6 +25,7 @@ from shared.drift.notifications import (
     InvalidPayload,
     LifecycleEvent,
     LifecycleNotification,
+    ResourceKind,
     parse_notification,
     resource_ref,
     todo_task_of,
@@ -120,6 +121,23 @@ class DriftProcessor:
             log.info("notification for a resource drift does not watch", extra={"resource": n.resource})
             return Outcome("not-a-team", n.resource)
         key = await self.state.team_key_of(ref.team_id)
+        if key is None and ref.kind is ResourceKind.CHANNEL:
+            # A channel connected to Dynamics records (docs/records.md): its account's records pass
+            # re-reads it (a deleted channel loses its tab, collaboration row and location).
+            from shared.records.intake import CHANNEL_INDEX
+            from shared.records.requests import RECORDS
+
+            owner = await self.state.get_value(CHANNEL_INDEX, ref.item_id)
+            if owner and owner.get("key"):
+                records_key = str(owner["key"])
+                done = await request(
+                    RECORDS,
+                    records_key,
+                    self.client,
+                    RequestQueue(self.state, RECORDS),
+                    reason=f"teams drift: channel {n.change_type}",
+                )
+                return Outcome(f"records-{done}", records_key)
         if key is None:
             log.debug("notification for a team the app does not manage", extra={"team_id": ref.team_id})
             return Outcome("unknown-team", ref.team_id)

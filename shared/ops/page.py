@@ -62,8 +62,10 @@ def page_model(
     orchestrations: Sequence[Mapping[str, Any]],
     now: datetime | None = None,
     notes: Sequence[str] = (),
+    records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows, JSON-ready (also served as `?format=json`)."""
+    """Everything the page shows, JSON-ready (also served as `?format=json`). `records`: the last
+    records pass per account (docs/records.md), None when record-connected channels are off."""
     entries: Mapping[str, Any] = (report or {}).get("stores") or {}
     by_key = {str(t["key"]): t for t in teams}
     stores = []
@@ -98,6 +100,17 @@ def page_model(
             "in_flight": len(orchestrations),
         },
         "notes": list(notes),
+        "records": None
+        if records is None
+        else [
+            {
+                "key": key,
+                "outcome": r.get("outcome"),
+                "operations": len(r.get("operations") or []),
+                "problems": list(r.get("problems") or []),
+            }
+            for key, r in sorted(records.items())
+        ],
     }
 
 
@@ -341,6 +354,22 @@ def shell() -> str:
 """
 
 
+def _records_table(records: Sequence[Mapping[str, Any]] | None) -> str:
+    if records is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(r['key'])}</td><td>{_badge(r['outcome'])}</td><td>{_e(r['operations'])}</td>"
+        f"<td>{'<br>'.join(_e(p) for p in r['problems']) or '—'}</td></tr>"
+        for r in records
+    )
+    body = rows or '<tr><td colspan="4">no records pass yet</td></tr>'
+    return (
+        "<h2>Record-connected channels</h2><table><thead><tr><th>account</th><th>last pass</th>"
+        f"<th>operations</th><th>problems</th></tr></thead><tbody>{body}</tbody></table>"
+        '<p class="small">Per record and channel: <code>cts records connections &lt;account&gt;</code>.</p>'
+    )
+
+
 def render(model: Mapping[str, Any]) -> str:
     """The view as an HTML fragment (header + main) for the shell; every value is escaped."""
     c = model["counts"]
@@ -358,6 +387,7 @@ def render(model: Mapping[str, Any]) -> str:
 <main>{notes}{cards}
 <h2>Stores and teams</h2>{_stores_table(model["stores"])}
 <h2>Last reconciliation</h2>{_report_block(model["report"])}
+{_records_table(model.get("records"))}
 <h2>Dead letters</h2>{_dead_letters_table(model["dead_letters"])}
 <h2>Orchestrations in flight</h2>{_orchestrations_table(model["orchestrations"])}
 </main>

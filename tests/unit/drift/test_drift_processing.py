@@ -206,3 +206,21 @@ async def test_lifecycle_events_go_to_the_keeper_and_missed_reconciles_everythin
     assert [o.what for o in outcomes] == ["renewed", "recreated", "reconcile-started", "reconcile-pending"]
     assert keeper.calls == [("reauthorize", OURS), ("replace", GONE)]
     assert [(o, i) for o, i, _ in durable.started] == [("reconcile_all", "drift-missed-reconcile")]
+
+
+async def test_a_change_to_a_channel_connected_to_records_requests_its_accounts_records_pass(
+    state: StateStore,
+) -> None:
+    await state.put_value("records-channels", "19:c1@thread.tacv2", {"key": "account:abc"})
+    durable = FakeDurable()
+    item = {
+        "subscriptionId": "s",
+        "changeType": "deleted",
+        "resource": "teams('team-9')/channels('19:c1@thread.tacv2')",
+    }
+    outcomes = await DriftProcessor(state, durable).process(message(item))
+    assert [o.what for o in outcomes] == ["records-started"]
+    ((orchestrator, instance, data),) = durable.started
+    assert orchestrator == "sync_records" and data["key"] == "account:abc"
+    assert instance == "records-account-abc"
+    assert await state.requests_counted("records", "account:abc") == 1

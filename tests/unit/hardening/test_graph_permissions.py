@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def granted_by_the_script() -> set[str]:
-    text = (ROOT / "infra" / "grant-graph-permissions.sh").read_text()
+    text = (ROOT / "infra" / "hooks" / "postdeploy.sh").read_text()
     roles = re.search(r'^roles="([^"]*)"', text, re.M | re.S)
     assert roles is not None
     return set(roles.group(1).replace("\\\n", " ").split())
@@ -57,6 +57,6 @@ def test_the_gateway_and_deployment_docs_do_not_contradict_the_grant() -> None:
 
 
 def test_the_webhook_urls_get_function_keys_not_the_host_key() -> None:
-    text = (ROOT / "infra" / "grant-graph-permissions.sh").read_text()
+    text = (ROOT / "infra" / "hooks" / "postdeploy.sh").read_text()
     assert "functionKeys.default" not in text
     assert "function keys list" in text and "graph_notifications" in text and "graph_lifecycle" in text
