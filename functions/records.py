@@ -256,6 +256,12 @@ async def ops_records_status(req: func.HttpRequest) -> func.HttpResponse:
     state = services().state
     key = req.route_params.get("key")
     if key:
+        from shared.dataverse.client import guid
+
+        try:
+            key = "account:" + guid(key.removeprefix("account:"))
+        except ValueError:
+            return _json({"error": "expected account:<GUID>"}, 400)
         found = await state.get_value(STATUS, key)
         return _json(found) if found else _json({"error": f"no records pass recorded for {key}"}, 404)
     return _json(await state.list_values(STATUS))
