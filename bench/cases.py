@@ -263,17 +263,24 @@ def notifications_throughput(
         team_ids = [r.team_id for r in stack.loop.run(stack.state().list_teams())]
         url = stack.settings["CTS_WEBHOOK__NOTIFICATION_URL"]
         secret = stack.settings["CTS_WEBHOOK__CLIENT_STATE"]
+        # The subscription the keeper created at start-up (a notification of any other id is
+        # dropped by the webhook or the processor, as it must be) and a GUID tenant (Graph's).
+        subscription = _members_subscription(stack, url)
+        tenant = stack.settings.get("CTS_GRAPH__TENANT_ID") or "00000000-0000-4000-8000-0000000000b1"
 
         def item(i: int) -> dict[str, Any]:
             team = team_ids[i % len(team_ids)]
             membership = base64.b64encode(f"0#{team}##bench-user-{i}".encode()).decode()
-            return {"subscriptionId": "bench", "clientState": secret, "changeType": "updated",
-                    "resource": f"teams('{team}')/members('{membership}')", "tenantId": "bench"}  # fmt: skip
+            return {"subscriptionId": subscription, "clientState": secret, "changeType": "updated",
+                    "resource": f"teams('{team}')/members('{membership}')", "tenantId": tenant}  # fmt: skip
 
         def processed() -> int:
             counters = stack.loop.run(stack.state().counters())
             return sum(v for k, v in counters.items() if k.startswith("drift."))
 
+        assert stack.host is not None
+        log_path = stack.host.log_path
+        log_start = log_path.stat().st_size
         before = processed()
         posts = [
             {"value": [item(i * per_post + j) for j in range(per_post)]}
@@ -309,7 +316,8 @@ def notifications_throughput(
             deadline = time.monotonic() + 600
             while processed() - before < total and time.monotonic() < deadline:
                 time.sleep(0.05)
-        done_s = time.perf_counter() - start
+            done_s = time.perf_counter() - start
+            window = _host_log_counts(log_path, log_start)
         top = profile.top(10)
         got = processed() - before
         latencies.sort()
@@ -319,8 +327,37 @@ def notifications_throughput(
         "answer_p50_ms": 1000 * latencies[len(latencies) // 2],
         "answer_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "processed": got, "processed_per_s": got / done_s,
+        # The queue trigger's work (one message = one batch) apart from the sync passes the
+        # batches requested, which run in the same host meanwhile (counted from its log).
+        "batches_processed": window["batches"], "queued_notifications": window["queued"],
+        "sync_passes_in_window": window["passes"],
         "host_profile_top10": [f"{share:.1%} {name}" for name, share in top] if top else profile.problem,
     }  # fmt: skip
+
+
+def _members_subscription(stack: Any, url: str) -> str:
+    """The id of the subscription the host's keeper holds for `url` (waits for the start-up run)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for s in stack.loop.run(stack.state().list_subscriptions()):
+            if s.notification_url.split("?")[0] == url.split("?")[0]:
+                return str(s.subscription_id)
+        time.sleep(0.5)
+    raise RuntimeError("the host created no Graph subscription for the notification URL")
+
+
+def _host_log_counts(path: Path, offset: int) -> dict[str, int]:
+    """Batches handled, notifications queued and team sync passes in the host log since `offset`."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace")
+    queued = 0
+    for line in text.splitlines():
+        if "graph notifications queued" in line:
+            part = line.partition("accepted=")[2].split(" ", 1)[0]
+            queued += int(part) if part.isdigit() else 0
+    return {"batches": text.count("graph notifications processed"), "queued": queued,
+            "passes": text.count(" teams pass ")}  # fmt: skip
 
 
 def planner_poll(plan_counts: tuple[int, ...] = (1000, 10_000), seed: int = 7) -> dict[str, Any]:

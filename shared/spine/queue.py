@@ -17,6 +17,10 @@ class RequestStore(Protocol):
 
     async def count_request(self, partition: str, key: str) -> int: ...
 
+    async def count_request_checking(
+        self, partition: str, key: str, recheck: timedelta | None
+    ) -> tuple[int, bool]: ...
+
     async def requests_counted(self, partition: str, key: str) -> int: ...
 
     async def finish_requests(self, partition: str, key: str, covered: int) -> bool: ...
@@ -38,6 +42,12 @@ class RequestQueue:
     async def request(self, key: str) -> int:
         """Count one more request for `key`; returns its request number."""
         return await self.store.count_request(self.feature.partition, key)
+
+    async def request_checking(self, key: str, recheck: timedelta) -> tuple[int, bool]:
+        """`request`, and whether this caller must make sure the key's orchestration runs: not
+        when an earlier request is still uncovered and its requester checked less than
+        `recheck` ago (the pass that covers that one covers this one too)."""
+        return await self.store.count_request_checking(self.feature.partition, key, recheck)
 
     async def seen(self, key: str) -> int:
         """The request number a pass starting now covers (every request made before it)."""

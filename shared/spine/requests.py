@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from shared.spine.feature import Feature
@@ -14,6 +14,13 @@ log = logging.getLogger("cts.spine")
 
 ACTIVE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew"})
 START_ATTEMPTS = 3
+STATUS_RECHECK = timedelta(seconds=5)
+"""While a key has an uncovered request, further requests within this time of the last status
+check skip their own check: a burst of drift for one team (hundreds of notifications a second,
+each queue message a batch) costs one Durable status query per team per 5 s, not one per batch.
+Safe because the earlier request is covered by a pass that starts after it (the running
+orchestration's finish sees the new count and runs one more pass) or, if its start was refused
+or its requester died, by the sweeper -- the same guarantee as a refused start."""
 
 
 class OrchestrationClient(Protocol):
@@ -35,7 +42,9 @@ async def request(
     will see the count when its pass ends -- or the start was refused every time (a concurrent
     start, an instance completing right now, a Durable hiccup): the request stays counted and the
     sweeper starts it, so it is delayed by one sweep, never lost."""
-    await queue.request(key)
+    _, check = await queue.request_checking(key, STATUS_RECHECK)
+    if not check:
+        return "pending"
     iid = feature.instance_id(key)
     for attempt in range(START_ATTEMPTS):
         if await client.runtime_status(iid) in ACTIVE_STATUSES:

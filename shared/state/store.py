@@ -424,18 +424,39 @@ class StateStore:
     # One row per key in a partition ("sync": teams, "mirror": task pairs): `requested` counts
     # requests, `done` the highest request number a finished pass covered.
     async def count_request(self, partition: str, key: str) -> int:
+        number, _ = await self.count_request_checking(partition, key, recheck=None)
+        return number
+
+    async def count_request_checking(
+        self, partition: str, key: str, recheck: timedelta | None
+    ) -> tuple[int, bool]:
+        """Count one more request; also say whether the caller must check (and start) the key's
+        orchestration: True unless an earlier request is still uncovered (`requested > done`)
+        and a caller claimed that check less than `recheck` ago. A True answer records the claim
+        (`checked_at`) in the same write, so concurrent requesters check once between them."""
         for _ in range(16):
             found = await self.backend.get(REQUESTS, partition, key)
             data: dict[str, Any] = {"requested": 1, "done": 0} if found is None else dict(found.data)
+            now = _now()
+            check = True
             if found is not None:
+                covered = int(data["requested"]) <= int(data["done"])
                 data["requested"] = int(data["requested"]) + 1
-            data["at"] = _now().isoformat()
+                claimed = data.get("checked_at")
+                if recheck is not None and not covered and isinstance(claimed, str):
+                    try:
+                        check = now - datetime.fromisoformat(claimed) >= recheck
+                    except ValueError:
+                        check = True
+            data["at"] = now.isoformat()
+            if check:
+                data["checked_at"] = now.isoformat()
             try:
                 if found is None:
                     await self.backend.insert(REQUESTS, partition, key, data)
                 else:
                     await self.backend.upsert(REQUESTS, partition, key, data, if_match=found.etag)
-                return int(data["requested"])
+                return int(data["requested"]), check
             except StateConflict:
                 continue
         raise StateConflict(f"{partition} requests for {key} kept changing")
