@@ -172,7 +172,7 @@ class LocalHost:
             raise AppLoadError(
                 [f"the app uses Service Bus but the embedded broker is not available: {exc}"]
             ) from exc
-        broker = Broker(self.data_dir / "servicebus.sqlite")
+        broker = Broker(self.data_dir / "servicebus.sqlite", inline=True)  # no thread hop per call
         await declare_entities(
             broker,
             app.of_type("serviceBusTrigger"),
