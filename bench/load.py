@@ -1,8 +1,8 @@
 """The notifications case's load generator, in a process of its own: `python -m bench.load
 POSTS_FILE URL --rate N --connections C` POSTs each JSON body of POSTS_FILE (one per line) to URL
 at `rate` bodies/s from `connections` connections, as Graph would, and prints one JSON line:
-`send_s`, the answer time of every POST in seconds (`latencies`, measured at this client) and
-their `statuses`.
+`send_s`, the answer time of every POST in seconds (`latencies`, measured at this client), when
+each was sent (`sent_at`, s from the start) and their `statuses`.
 
 Its own process because the stack's Graph and Commerce sandboxes serve the sync passes on
 threads of the bench process: a client sharing their GIL would time their work as the
@@ -23,6 +23,7 @@ import httpx
 async def send_all(bodies: list[bytes], url: str, rate: float, connections: int) -> dict[str, object]:
     latencies: list[float] = []
     statuses: list[int] = []
+    sent_at: list[float] = []
     interval = 1.0 / rate
     limits = httpx.Limits(max_connections=connections)
     headers = {"content-type": "application/json"}
@@ -37,9 +38,11 @@ async def send_all(bodies: list[bytes], url: str, rate: float, connections: int)
                 r = await client.post(url, content=body, headers=headers)
                 latencies.append(time.perf_counter() - s)
                 statuses.append(r.status_code)
+                sent_at.append(s - t0)
 
         await asyncio.gather(*(post(i, b) for i, b in enumerate(bodies)))
-        return {"send_s": time.perf_counter() - t0, "latencies": latencies, "statuses": statuses}
+        return {"send_s": time.perf_counter() - t0, "latencies": latencies, "statuses": statuses,
+                "sent_at": sent_at}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

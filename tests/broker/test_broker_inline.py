@@ -55,3 +55,29 @@ def test_a_send_that_finds_the_file_locked_waits_off_the_loop_and_lands(tmp_path
     ticks, bodies = asyncio.run(run())
     assert ticks >= 10  # the loop ran while the send waited
     assert bodies == [b'{"n":1}']
+
+
+def test_an_inline_broker_checkpoints_its_wal_off_the_loop(tmp_path: Path) -> None:
+    """Automatic checkpoints are off on the inline connection; the broker's own (on the thread)
+    keep the WAL bounded: a WAL past WAL_LIMIT is truncated."""
+    from local.host.broker import _broker
+
+    async def run() -> tuple[int, int, int]:
+        async with open_broker(tmp_path, inline=True) as broker:
+            await declare(broker)
+            body = "x" * 60_000
+            wal = tmp_path / "bus.sqlite-wal"
+            peak = 0
+            for _ in range(6 * _broker.CHECKPOINT_EVERY):
+                await broker.send("commerce-events", [msg(body)])
+                peak = max(peak, wal.stat().st_size)
+                await asyncio.sleep(0)  # the checkpoint runs on the thread meanwhile
+            got = await broker.receive(SYNC, max_count=1)
+            auto = broker._store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            return auto, peak, len(got)
+
+    auto, peak, received = asyncio.run(run())
+    assert auto == 0
+    assert received == 1
+    # 1,200 sends of 60 KB are ~75 MB of WAL without checkpoints
+    assert peak < 3 * _broker.WAL_LIMIT

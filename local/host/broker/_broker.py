@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 import uuid
@@ -33,6 +34,7 @@ from shared.bus.protocol import (
 from ._store import MessageLockLost, ReceiverConfig, Row, SenderConfig, Store
 
 T = TypeVar("T")
+log = logging.getLogger("local.host.broker")
 Clock = Callable[[], float]
 
 
@@ -80,6 +82,11 @@ INLINE_BUSY_MS = 20
 PATIENT_BUSY_MS = 30_000
 """How long a call on the thread waits for another process's lock (the connection's timeout)."""
 
+CHECKPOINT_EVERY = 200
+"""Inline broker: calls between two passive WAL checkpoints (made on the thread)."""
+WAL_LIMIT = 16 * 1024 * 1024
+"""Inline broker: a WAL larger than this is truncated by the next checkpoint."""
+
 MAX_MESSAGE_BYTES = 256 * 1024
 """Service Bus Standard: 256 KB per message, headers included
 (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas). The broker refuses
@@ -123,13 +130,28 @@ class Broker:
         self._flusher: asyncio.Future[None] | None = None
         self._inline = inline
         self._on_thread = asyncio.Lock()  # held while a call that found the file locked waits there
+        self._calls = 0
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpointer: sqlite3.Connection | None = None
         if inline:
             self._executor.submit(self._store.db.execute, f"PRAGMA busy_timeout={INLINE_BUSY_MS}").result()
+            if self.path != ":memory:":
+                # No automatic checkpoint in an inline commit (its fsyncs stalled the loop for
+                # ~250 ms on a busy disk): a passive checkpoint on the thread, with a connection
+                # of its own, every CHECKPOINT_EVERY calls (`_run`).
+                self._store.db.execute("PRAGMA wal_autocheckpoint=0")
+                self._checkpointer = self._executor.submit(
+                    sqlite3.connect, self.path, check_same_thread=False, timeout=PATIENT_BUSY_MS / 1000
+                ).result()
 
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
         await self._run(self._store.close)
+        if self._checkpointer is not None:
+            self._executor.submit(self._checkpointer.close).result()
         self._executor.shutdown(wait=True)
 
     async def __aenter__(self) -> Broker:
@@ -145,6 +167,11 @@ class Broker:
         if self._on_thread.locked():  # one connection: wait for the call on the thread
             async with self._on_thread:
                 pass
+        self._calls += 1
+        due = self._calls % CHECKPOINT_EVERY == 0
+        if due and self._checkpointer is not None and self._checkpoint is None:
+            self._checkpoint = loop.run_in_executor(self._executor, self._checkpoint_wal)
+            self._checkpoint.add_done_callback(self._checkpoint_done)
         try:
             return fn(*args)
         except sqlite3.OperationalError as exc:
@@ -152,6 +179,20 @@ class Broker:
                 raise
         async with self._on_thread:  # locked by another process: wait for it off the loop
             return await loop.run_in_executor(self._executor, partial(self._patiently, fn, *args))
+
+    def _checkpoint_wal(self) -> None:
+        """Passive: copies what is committed without waiting for anyone; the next write after a
+        complete one starts the WAL over. A WAL that grew past WAL_LIMIT under sustained writes
+        is truncated (waiting for writers, who meanwhile move to the thread: not the loop)."""
+        assert self._checkpointer is not None
+        wal = Path(self.path + "-wal")
+        big = wal.exists() and wal.stat().st_size > WAL_LIMIT
+        self._checkpointer.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if big else 'PASSIVE'})").fetchall()
+
+    def _checkpoint_done(self, done: asyncio.Future[None]) -> None:
+        self._checkpoint = None
+        if not done.cancelled() and done.exception() is not None:  # the next one tries again
+            log.warning("broker WAL checkpoint failed: %s", done.exception())
 
     def _patiently(self, fn: Callable[..., T], *args: Any) -> T:
         db = self._store.db
