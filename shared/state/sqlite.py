@@ -1,6 +1,10 @@
 """SQLite backend: the embedded default (one file, WAL), used locally and in small installs.
 
 Queries are sub-millisecond, so they run inline under a lock rather than in a thread pool.
+Checkpoints are not: SQLite's automatic one runs inside the commit that fills the WAL (its fsyncs
+took ~150 ms on a busy disk, with the event loop stopped), so it is off on this connection and a
+passive checkpoint runs on a thread of its own, with a connection of its own, every
+`CHECKPOINT_EVERY` writes (a truncating one once the WAL is past `WAL_LIMIT`).
 """
 
 from __future__ import annotations
@@ -28,9 +32,14 @@ _UPSERT = (
 )
 
 
+CHECKPOINT_EVERY = 200
+WAL_LIMIT = 16 * 1024 * 1024
+
+
 class SqliteBackend:
     def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
+        self._path = None if str(path) == ":memory:" else str(path)
+        if self._path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -38,6 +47,32 @@ class SqliteBackend:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._writes = 0
+        self._checkpointing = threading.Lock()  # held while a checkpoint thread runs
+        if self._path is not None:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+
+    def _wrote(self) -> None:
+        self._writes += 1
+        if self._path is None or self._writes % CHECKPOINT_EVERY:
+            return
+        if self._checkpointing.acquire(blocking=False):
+            threading.Thread(target=self._checkpoint, name="state-checkpoint", daemon=True).start()
+
+    def _checkpoint(self) -> None:
+        assert self._path is not None
+        try:
+            wal = Path(self._path + "-wal")
+            mode = "TRUNCATE" if wal.exists() and wal.stat().st_size > WAL_LIMIT else "PASSIVE"
+            db = sqlite3.connect(self._path, timeout=5.0)
+            try:
+                db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            pass  # the next one tries again; the WAL only grows meanwhile
+        finally:
+            self._checkpointing.release()
 
     async def get(self, table: str, partition: str, row: str) -> Entity | None:
         stored_key(partition), stored_key(row)  # as strict as Table Storage
@@ -59,6 +94,7 @@ class SqliteBackend:
                 )
         except sqlite3.IntegrityError:
             raise StateConflict(f"{table}/{partition}/{row} already exists") from None
+        self._wrote()
         return Entity(partition, row, data, etag)
 
     async def upsert(
@@ -76,6 +112,7 @@ class SqliteBackend:
                 ).rowcount
                 if changed == 0:
                     raise StateConflict(f"{table}/{partition}/{row} changed since it was read")
+        self._wrote()
         return Entity(partition, row, data, etag)
 
     async def delete(self, table: str, partition: str, row: str) -> None:
@@ -83,6 +120,7 @@ class SqliteBackend:
             self._db.execute(
                 "DELETE FROM entities WHERE tbl=? AND partition=? AND row=?", (table, partition, row)
             )
+        self._wrote()
 
     async def write(self, table: str, partition: str, writes: Sequence[Write]) -> None:
         if len(writes) > WRITE_LIMIT:  # the same limit as Azure Tables, so both behave alike
@@ -106,6 +144,7 @@ class SqliteBackend:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+        self._wrote()
 
     async def query(
         self, table: str, partition: str | None = None, *, start: str | None = None, stop: str | None = None
@@ -126,5 +165,6 @@ class SqliteBackend:
             yield Entity(p, r, json.loads(data), etag)
 
     async def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._checkpointing:  # a running checkpoint finishes first
+            with self._lock:
+                self._db.close()
