@@ -146,7 +146,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 await gw.aclose()
 
         adopted = loop.run(make_team())
-        master, key = _write_host_keys(tmp / "host")
+        master, key, _webhook_keys = _write_host_keys(tmp / "host")
         settings = _sample_settings() | {
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
