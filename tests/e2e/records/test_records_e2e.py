@@ -202,7 +202,7 @@ def test_team_based_files_show_on_every_record_of_the_channel_and_on_no_other(wo
         assert world.files(ref) == {"plan.xlsx"}
     assert world.files(account(other)) == set()
     page = httpx.get(
-        f"{world.host.base_url}/api/ops",
+        f"{world.host.base_url}/api/ops/view",
         params={"format": "json"},
         headers={"x-functions-key": world.master},
         timeout=30,
