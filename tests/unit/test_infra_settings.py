@@ -44,7 +44,6 @@ OPTIONAL_IN_AZURE = {
     "CTS_GRAPH__STATIC_TOKEN": "sandboxes only",
     "CTS_COMMERCE__STATIC_TOKEN": "sandboxes only",
     "CTS_COMMERCE__SCOPE": "empty means <base_url>/.default",
-    "CTS_COMMERCE__LEGAL_ENTITIES": "empty means CTS_COMMERCE__LEGAL_ENTITY (the one legal entity served)",
     "CTS_BUS__LOCAL_BROKER": "local stack only",
     "CTS_STATE__SQLITE_PATH": "only for CTS_STATE__BACKEND=sqlite; Azure provisions table",
     "CTS_DATAVERSE__BASE_URL": "record channels are off by default (CTS_RECORDS__ENABLED)",
