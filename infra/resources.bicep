@@ -14,6 +14,11 @@ param graphTenantId string
 param topicName string = 'commerce-events'
 @description('This app\'s subscription on the topic.')
 param subscriptionName string = 'teams-sync'
+@description('Topic the Dataverse Service Bus endpoint sends account/opportunity events to (docs/records.md).')
+param dataverseTopicName string = 'dataverse-events'
+param dataverseSubscriptionName string = 'teams-records'
+@description('Dataverse environment URL for record-connected channels, e.g. https://contoso.crm.dynamics.com (empty: off).')
+param dataverseBaseUrl string = ''
 @description('Deliveries before Service Bus dead-letters a message (see docs/events.md).')
 param maxDeliveryCount int = 10
 @description('Object id of the operator who runs `cts --target azure` and the azd hooks (azd passes the signed-in principal); empty: no operator roles.')
@@ -118,6 +123,30 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
           filterType: 'SqlFilter'
           sqlFilter: { sqlExpression: 'NOT EXISTS([x-target-subscription]) OR [x-target-subscription] = \'${subscriptionName}\'' }
         }
+      }
+    }
+  }
+
+  // Dataverse record events (record-connected channels, docs/records.md): the Dataverse Service Bus
+  // endpoint sends with its own Send-only rule; the app's subscription has the same settlement rules.
+  resource dataverseTopic 'topics' = {
+    name: dataverseTopicName
+    properties: {
+      requiresDuplicateDetection: true
+      duplicateDetectionHistoryTimeWindow: 'PT10M'
+      defaultMessageTimeToLive: 'P14D'
+    }
+    resource dataverseSend 'authorizationRules' = {
+      name: 'dataverse-send'
+      properties: { rights: ['Send'] }
+    }
+    resource recordsSub 'subscriptions' = {
+      name: dataverseSubscriptionName
+      properties: {
+        maxDeliveryCount: maxDeliveryCount
+        lockDuration: 'PT1M'
+        deadLetteringOnMessageExpiration: true
+        deadLetteringOnFilterEvaluationExceptions: true
       }
     }
   }
@@ -231,6 +260,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_RECONCILE__SWEEP_SCHEDULE', value: '0 */1 * * * *' }
         { name: 'CTS_TASKS__POLL_SCHEDULE', value: '0 */2 * * * *' } // Planner has no change notifications
         { name: 'CTS_TASKS__RECONCILE_SCHEDULE', value: '0 15 2 * * *' }
+        { name: 'CTS_RECORDS__ENABLED', value: empty(dataverseBaseUrl) ? 'false' : 'true' }
+        { name: 'CTS_RECORDS__TOPIC', value: dataverseTopicName }
+        { name: 'CTS_RECORDS__SUBSCRIPTION', value: dataverseSubscriptionName }
+        { name: 'CTS_RECORDS__SCHEDULE', value: '0 30 2 * * *' } // nightly reconciliation of every connection
+        { name: 'CTS_DATAVERSE__BASE_URL', value: empty(dataverseBaseUrl) ? 'https://contoso.crm.dynamics.com' : dataverseBaseUrl }
+        { name: 'CTS_DATAVERSE__AUTH', value: 'managed_identity' }
+        { name: 'CTS_DATAVERSE__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_STATE__BACKEND', value: 'table' }
         { name: 'CTS_STATE__TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
         { name: 'CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE', value: '0 */30 * * * *' }
