@@ -12,6 +12,12 @@ param location string
 @description('Finance and Operations (Commerce HQ) environment URL, e.g. https://contoso.operations.dynamics.com')
 param commerceBaseUrl string
 
+@description('F&O legal entity (dataAreaId) of the integration user.')
+param commerceLegalEntity string
+
+@description('Legal entities whose events are handled, comma-separated; empty: only commerceLegalEntity.')
+param commerceLegalEntities string = ''
+
 @description('Entra tenant id the app reads and writes Teams in.')
 param graphTenantId string = subscription().tenantId
 
@@ -40,6 +46,8 @@ module resources 'resources.bicep' = {
     location: location
     tags: tags
     commerceBaseUrl: commerceBaseUrl
+    commerceLegalEntity: commerceLegalEntity
+    commerceLegalEntities: commerceLegalEntities
     graphTenantId: graphTenantId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
