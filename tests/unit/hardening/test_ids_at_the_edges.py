@@ -184,3 +184,9 @@ def test_a_data_event_of_another_legal_entity_is_rejected() -> None:
     assert "usrt" in body.decode().lower()
     other = body.replace(b'"usrt"', b'"demf"').replace(b'"USRT"', b'"DEMF"')
     assert rejected(other, legal_entities=["USRT"]).reason == "other_legal_entity"
+
+
+def test_a_blank_event_id_is_rejected_not_an_assertion_error() -> None:
+    # found by `make fuzz`: the schema's minLength admits " ", and the parser asserted it away
+    result = rejected(event("be_store_changed.json", EventId=" "))
+    assert result.reason == "invalid_field" and "EventId" in result.description
