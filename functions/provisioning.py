@@ -232,3 +232,48 @@ async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
 
     report = await services().state.get_report(req.route_params.get("report_id"))
     return _json(report) if report else _json({"error": "no such report"}, 404)
+
+
+@bp.route(route="ops/suspend", methods=["GET", "POST", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def ops_suspend(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The kill switch (docs/control.md): GET shows it, POST suspends every write (`?reason=`,
+    `?by=`), DELETE lifts it and starts a reconciliation so what was held converges."""
+    from shared.sync.control import set_switch, write_gate
+    from shared.sync.services import services
+
+    s = services()
+    if req.method == "POST":
+        await set_switch(
+            s.state,
+            suspended=True,
+            by=(req.params.get("by") or "ops")[:100],
+            reason=(req.params.get("reason") or "")[:500],
+        )
+    elif req.method == "DELETE":
+        await set_switch(s.state, suspended=False, by=(req.params.get("by") or "ops")[:100])
+    gate = await write_gate(s.state, s.settings)
+    body: dict[str, Any] = {
+        "suspended": gate.suspended,
+        "reason": gate.reason,
+        "by_setting": s.settings.control.suspend_all_writes,
+        "excluded_stores": sorted(gate.excluded_stores),
+        "excluded_regions": sorted(gate.excluded_regions),
+    }
+    if req.method == "DELETE" and not gate.suspended:
+        report_id = "r-" + uuid.uuid4().hex[:12]
+        body["reconcile_instance"] = await client.start_new(
+            "reconcile_all",
+            instance_id=f"reconcile-{report_id}",
+            client_input={"dry_run": False, "keys": None, "report_id": report_id},
+        )
+        body["report_id"] = report_id
+        # Task pairs whose last pass was suspended: a Planner-side change the poll has already
+        # seen would otherwise wait for the next change (the task reconcile compares Commerce only).
+        from shared.mirror import request_mirrors
+
+        held = [m.key for m in await s.state.list_mirrors() if m.outcome == "suspended"]
+        body["task_pairs_resumed"] = await request_mirrors(
+            held, DurableClientAdapter(client), s.state, reason="writes resumed"
+        )
+    return _json(body)

@@ -151,6 +151,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_STATE__BACKEND', value: 'table' }
         { name: 'CTS_STATE__TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
         { name: 'CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE', value: '0 */30 * * * *' }
+        // Kill switch and opt-outs (docs/control.md); `cts suspend` is the runtime switch.
+        { name: 'CTS_CONTROL__SUSPEND_ALL_WRITES', value: 'false' }
+        { name: 'CTS_CONTROL__EXCLUDED_STORES', value: '[]' }
+        { name: 'CTS_CONTROL__EXCLUDED_REGIONS', value: '[]' }
         // CTS_WEBHOOK__NOTIFICATION_URL / __LIFECYCLE_NOTIFICATION_URL (they carry the function key,
         // which exists only after deployment) and CTS_WEBHOOK__CLIENT_STATE (a random secret) are
         // set by grant-graph-permissions.sh.

@@ -175,6 +175,19 @@ class WebhookSettings(BaseModel):
     renew_margin_minutes: int = Field(default=720, ge=30)
 
 
+class ControlSettings(BaseModel):
+    """The kill switch and opt-outs (docs/control.md), like the Shifts connector's SuspendAllSyncs
+    and per-team enable flag: passes still read, plan and report; they write nothing.
+
+    `suspend_all_writes` is the deployment's switch; `cts suspend` sets a second, runtime one in
+    the state store (either suspends). Excluded stores, and stores in an excluded region or
+    district, are planned and reported as excluded, never written."""
+
+    suspend_all_writes: bool = False
+    excluded_stores: list[str] = Field(default_factory=list, description="Store numbers")
+    excluded_regions: list[str] = Field(default_factory=list, description="Region or district ids")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CTS_", env_nested_delimiter="__", extra="ignore")
 
@@ -186,6 +199,7 @@ class Settings(BaseSettings):
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,9 @@ class ProblemKind(StrEnum):
     PLANNER_LIMIT = "planner limit"
     OWNED_FIELD_OVERWRITTEN = "owned field overwritten"
     GRAPH_ERROR = "graph error"
+    SUSPENDED = "suspended: writes off"
+    EXCLUDED = "excluded: opted out"
+    BLOCKED_NO_LICENCE = "blocked: no Teams licence"
 
 
 class Problem(_Model):

@@ -21,8 +21,10 @@ from shared.domain.plan import DesiredState, Operation, Plan, Problem, ProblemKi
 from shared.domain.teams import ActualState, ActualTeam, Identity, Team, TeamKey, TeamKind
 from shared.drift.echoes import note_plan_changes
 from shared.provisioning import desired, plan
+from shared.provisioning.control import closed_for, gated
 from shared.settings import Settings
 from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
+from shared.sync.control import write_gate
 
 _BLOCKING = {
     ProblemKind.BLOCKED_NO_OWNER,
@@ -70,7 +72,8 @@ class PlanExecutor(Protocol):
 @dataclass(frozen=True)
 class PassResult:
     key: str
-    outcome: str  # converged | changed | held | blocked | failed | would_change (dry run)
+    # converged | changed | held | blocked | failed | would_change (dry run) | suspended | excluded
+    outcome: str
     operations: list[dict[str, Any]]
     held: list[dict[str, Any]]
     problems: list[Problem]
@@ -196,6 +199,14 @@ async def actual_team(
     return ActualTeam(key=key)
 
 
+def _places(key: TeamKey, org: CommerceOrg) -> tuple[str | None, ...]:
+    """The region and district a key sits in (for the per-region opt-out)."""
+    if key.kind is TeamKind.REGION:
+        return (key.id,)
+    store = org.store(key.id) if key.kind is TeamKind.STORE else None
+    return (store.region, store.district) if store else ()
+
+
 def _outcome(p: Plan, result: ExecutionResult | None, dry_run: bool) -> str:
     if result is not None and any(
         o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED) for o in result.outcomes
@@ -293,11 +304,17 @@ async def _pass(
         p = plan(want, ActualState(), settings.provisioning)
     else:
         p = plan(want, ActualState(teams={label: actual}), settings.provisioning)
+    closed = closed_for(key, _places(key, org), await write_gate(state, settings))
+    p = gated(p, closed)
+    if closed is not None and closed not in p.problems:
+        closed = None  # nothing to write: converged as it is
 
     result: ExecutionResult | None = None
     team_id = actual.team.team_id if actual.team else (record.team_id if record else None)
     problems = list(p.problems)
-    if p.operations and not dry_run:
+    if closed is not None:
+        pass  # planned and reported only: no Graph write, no adoption recorded
+    elif p.operations and not dry_run:
         # Mark the plan's changes as the app's own before and after executing it, so Graph's
         # notifications about them are recognised as echoes (docs/drift.md).
         known = {label: team_id} if team_id else {}
@@ -312,6 +329,8 @@ async def _pass(
         await _remember(state, label, actual.team.team_id, record, target, p, actual, identities, cache)
 
     outcome = _outcome(p, result, dry_run)
+    if closed is not None:
+        outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
     if not dry_run:
         await state.record_sync(
             SyncRecord(
