@@ -45,6 +45,10 @@ class ProvisioningSettings(BaseModel):
         default=4, ge=0, description="Teams smaller than this are not guarded"
     )
     max_archives_per_run: int = Field(default=5, ge=0)
+    # Licences before teams (docs/provisioning.md): an owner without a Teams licence makes team
+    # creation fail, so unlicensed managers are members, not owners, and a store without any
+    # licensed manager is reported blocked. The licence is read with the identity (assignedPlans).
+    require_teams_licence: bool = True
 
 
 class GraphSettings(BaseModel):
@@ -62,6 +66,11 @@ class GraphSettings(BaseModel):
     # (kept on the team's record), so a pass over a converged team does not look up every worker
     # again. 0 = look up every time. A UPN moved to another account is seen within this time.
     identity_cache_minutes: int = Field(default=360, ge=0)
+    # Service plans that count as a Microsoft Teams licence (assignedPlans with capabilityStatus
+    # Enabled). Default TEAMS1, part of Microsoft 365 Business Standard/E3/F1/F3 and Office 365 SKUs.
+    teams_service_plan_ids: list[str] = Field(
+        default_factory=lambda: ["57ff2da0-773e-42df-b2af-ffb7a2317929"]
+    )
 
 
 class CommerceEntitySets(BaseModel):

@@ -332,9 +332,7 @@ def request_reconcile(stack: Stack, *, store: str | None = None, dry_run: bool =
     params = {k: v for k, v in (("store", store), ("dry_run", "true" if dry_run else None)) if v}
     r = stack.call_app("POST", "ops/reconcile", params=params)
     if r.status_code == 404:
-        raise RuntimeError(
-            "the app has no ops endpoint POST /api/ops/reconcile (functions/provisioning.py)"
-        )
+        raise RuntimeError("the app has no ops endpoint POST /api/ops/reconcile (functions/provisioning.py)")
     if r.status_code >= 400:
         raise RuntimeError(f"POST /api/ops/reconcile answered {r.status_code}: {r.text[:300]}")
     body = r.json() if r.content else {}

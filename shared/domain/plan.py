@@ -58,6 +58,11 @@ class DesiredTeam(_Model):
     )
     # Why each person is there, for explanations: user id -> e.g. "store manager 000321".
     why: dict[str, str] = Field(default_factory=dict)
+    unlicensed_owners: frozenset[str] = Field(
+        default=frozenset(),
+        description="Would-be owners without a Teams licence: in `members` (added as members), never "
+        "promoted, and not demoted when they already are owners",
+    )
 
 
 class DesiredState(_Model):

@@ -55,6 +55,8 @@ class Identity(_Model):
     user_id: str
     upn: str | None = None
     display_name: str | None = None
+    # A Microsoft Teams service plan is enabled (assignedPlans); None: not looked up.
+    teams_licensed: bool | None = None
 
 
 class Member(_Model):

@@ -86,6 +86,8 @@ class _Run:
             kind = (
                 ProblemKind.PLANNER_LIMIT
                 if isinstance(error, PlannerLimitExceeded)
+                else ProblemKind.BLOCKED_NO_LICENCE
+                if _no_teams_licence(error)
                 else ProblemKind.GRAPH_ERROR
             )
             self.problems.append(
@@ -96,6 +98,15 @@ class _Run:
                     store=op.key.id if op.key.kind.value == "store" else None,
                 )
             )
+
+
+def _no_teams_licence(error: GraphError) -> bool:
+    """Teams refusing an owner without a Teams licence (a licence removed after the pass read it):
+    'GetApplicableSkuCategoriesForUserFailed' from POST /teams, 'Failed to retrieve appliable Sku
+    categories for the user' from the older PUT /groups/{id}/team (microsoftgraph docs issues
+    #11979, #3575; docs/provisioning.md "Licences before teams")."""
+    text = str(error)
+    return "GetApplicableSkuCategoriesForUserFailed" in text or "appliable Sku categories" in text
 
 
 async def execute_plan(plan: Plan, gateway: Gateway, *, set_mail_nickname: bool = False) -> ExecutionResult:

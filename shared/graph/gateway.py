@@ -63,7 +63,7 @@ class Gateway:
 
     # users
     async def resolve_upns(self, upns: Iterable[str]) -> dict[str, Identity]:
-        return await users.resolve_upns(self.client(), upns)
+        return await users.resolve_upns(self.client(), upns, self.settings.teams_service_plan_ids)
 
     async def resolve_employee_ids(self, employee_ids: Iterable[str]) -> dict[str, Identity]:
         return await users.resolve_employee_ids(self.client(), employee_ids)

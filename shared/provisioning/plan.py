@@ -181,7 +181,7 @@ def _membership(
     present = owners | members
     want_owners, want_members = want.owners, want.members - want.owners
     strict = settings.membership_mode is MembershipMode.STRICT
-    demote = set(want_members & owners)
+    demote = set(want_members & owners) - want.unlicensed_owners  # no licence: not promoted, not demoted
     remove = {
         u
         for u in present - want_owners - want_members

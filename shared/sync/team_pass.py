@@ -30,6 +30,7 @@ _BLOCKING = {
     ProblemKind.BLOCKED_NO_OWNER,
     ProblemKind.BLOCKED_LAST_OWNER,
     ProblemKind.BLOCKED_MAPPED_TEAM_MISSING,
+    ProblemKind.BLOCKED_NO_LICENCE,
 }
 _SOURCE = {
     TeamKind.STORE: TeamSourceType.STORE,
@@ -102,37 +103,61 @@ async def resolve_identities(
     cache: dict[str, CachedIdentity] | None = None,
     max_age: timedelta = timedelta(0),
     now: datetime | None = None,
+    *,
+    licences: bool = False,
 ) -> dict[str, Identity]:
     """Personnel number -> Entra user. Object ids from Commerce are taken as they are; UPNs are
     looked up (in $batch calls); a worker with neither, or an unknown UPN, is left out.
 
-    `cache` (UPN in lower case -> user id and when it was resolved; the team record's) answers
-    for UPNs resolved less than `max_age` ago; it is updated in place with what was looked up,
-    and loses UPNs that are no longer in the org or no longer resolve."""
-    identities = {
-        w.personnel_number: Identity(user_id=w.entra_object_id, upn=w.upn)
-        for w in org.workers
-        if w.entra_object_id
-    }
-    upns = {w.upn.lower(): w.personnel_number for w in org.workers if w.upn and not w.entra_object_id}
+    Each look-up also says whether a Teams service plan is enabled (`Identity.teams_licensed`).
+    With `licences`, workers known by object id are looked up as well (for their licence only),
+    and a cached entry that does not know the licence counts as a miss.
+
+    `cache` (UPN in lower case, or object id -> user id, licence and when it was resolved; the
+    team record's) answers for entries resolved less than `max_age` ago; it is updated in place
+    with what was looked up, and loses entries that are no longer in the org or no longer resolve."""
+    identities: dict[str, Identity] = {}
+    keys: dict[str, str] = {}  # look-up key -> personnel number
+    for w in org.workers:
+        if w.entra_object_id:
+            identities[w.personnel_number] = Identity(user_id=w.entra_object_id, upn=w.upn)
+            if licences:
+                keys[w.entra_object_id.lower()] = w.personnel_number
+        elif w.upn:
+            keys[w.upn.lower()] = w.personnel_number
     now = now or datetime.now(UTC)
+    fresh: set[str] = set()
     if cache is not None:
-        for stale in [u for u in cache if u not in upns]:
+        for stale in [k for k in cache if k not in keys]:
             del cache[stale]
-        for upn, hit in cache.items():
-            if max_age > timedelta(0) and now - hit.at < max_age:
-                identities[upns[upn]] = Identity(user_id=hit.user_id, upn=upn)
-    wanted = sorted(u for u in upns if upns[u] not in identities)
+        for k, hit in cache.items():
+            if (
+                max_age > timedelta(0)
+                and now - hit.at < max_age
+                and not (licences and hit.teams_licensed is None)
+            ):
+                pn = keys[k]
+                known = identities.get(pn)
+                upn = known.upn if known else k
+                identities[pn] = Identity(user_id=hit.user_id, upn=upn, teams_licensed=hit.teams_licensed)
+                fresh.add(k)
+    wanted = sorted(k for k in keys if k not in fresh)
     if wanted:
-        found = {upn.lower(): ident for upn, ident in (await gateway.resolve_upns(wanted)).items()}
-        for upn in wanted:
-            ident = found.get(upn)
+        found = {key.lower(): ident for key, ident in (await gateway.resolve_upns(wanted)).items()}
+        for k in wanted:
+            ident = found.get(k)
+            pn = keys[k]
             if ident is not None:
-                identities[upns[upn]] = ident
+                known = identities.get(pn)
+                if known is not None:  # Commerce's object id stays the identity; Entra adds the licence
+                    ident = known.model_copy(update={"teams_licensed": ident.teams_licensed})
+                identities[pn] = ident
                 if cache is not None:
-                    cache[upn] = CachedIdentity(user_id=ident.user_id, at=now)
+                    cache[k] = CachedIdentity(
+                        user_id=ident.user_id, at=now, teams_licensed=ident.teams_licensed
+                    )
             elif cache is not None:
-                cache.pop(upn, None)
+                cache.pop(k, None)
     return identities
 
 
@@ -295,7 +320,9 @@ async def _pass(
         )
     cache = dict(record.identities) if record is not None else {}
     max_age = timedelta(minutes=settings.graph.identity_cache_minutes)
-    identities = await resolve_identities(org, gateway, cache, max_age)
+    identities = await resolve_identities(
+        org, gateway, cache, max_age, licences=settings.provisioning.require_teams_licence
+    )
     want = _only(desired(org, settings.provisioning, identities, today or datetime.now(UTC).date()), key)
     target = want.teams.get(label)
     actual = await actual_team(key, org, record, gateway, settings, target.display_name if target else None)
