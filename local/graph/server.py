@@ -20,11 +20,13 @@ from . import (
     batch,
     channels,
     delta,
+    files,
     licences,
     members,
     planner,
     sidechannel,
     subscriptions,
+    tabs,
     teams,
     todo,
     users,
@@ -43,7 +45,20 @@ METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 def build_router() -> Router:
     router = Router()
-    for module in (users, licences, delta, teams, members, channels, planner, todo, subscriptions, batch):
+    for module in (
+        users,
+        licences,
+        delta,
+        teams,
+        members,
+        channels,
+        tabs,
+        files,
+        planner,
+        todo,
+        subscriptions,
+        batch,
+    ):
         module.register(router)
     return router
 
