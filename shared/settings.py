@@ -108,6 +108,9 @@ class CommerceSettings(BaseModel):
     # Overrides of OData field names, "<entity>.<field>" -> name, e.g. {"store.status": "StoreStatus"};
     # the keys and defaults are listed in docs/commerce.md (shared/commerce/schema.py).
     field_names: dict[str, str] = Field(default_factory=dict)
+    # Write each store's team to Commerce's "Teams mapping between source and team" entity
+    # (SOURCETYPE RetailStore), so Microsoft's POS task integration finds it (docs/commerce.md).
+    write_team_mappings: bool = True
 
 
 class DataverseSettings(BaseModel):

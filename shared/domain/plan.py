@@ -32,6 +32,7 @@ class ProblemKind(StrEnum):
     SUSPENDED = "suspended: writes off"
     EXCLUDED = "excluded: opted out"
     BLOCKED_NO_LICENCE = "blocked: no Teams licence"
+    MAPPING_CONFLICT = "mapping conflict"
 
 
 class Problem(_Model):

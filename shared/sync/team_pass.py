@@ -22,6 +22,7 @@ from shared.domain.teams import ActualState, ActualTeam, Identity, Team, TeamKey
 from shared.drift.echoes import note_plan_changes
 from shared.provisioning import desired, plan
 from shared.provisioning.control import closed_for, gated
+from shared.provisioning.writeback import mapping_write
 from shared.settings import Settings
 from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
 from shared.sync.control import write_gate
@@ -54,6 +55,10 @@ class CommerceReader(Protocol):
     async def stores_in_region(self, region: str) -> list[str]: ...
 
     async def store_of_channel(self, channel: str) -> str | None: ...
+
+    async def create_team_mapping(self, mapping: TeamMapping) -> None:
+        """POST a row of Commerce's "Teams mapping between source and team" entity."""
+        ...
 
 
 class TeamsGateway(Protocol):
@@ -270,6 +275,7 @@ async def sync_team_pass(
     request number it covers) unless it is a dry run, which writes nothing."""
     label = str(key)
     org = await commerce.read_scope(key)
+    commerce_rows = org.mappings  # as Commerce has them (before the app's own mapping joins)
     record = await state.get_team(label)
     if record is not None:  # the app's own mapping table is part of the truth about what exists
         own = TeamMapping(source_type=_SOURCE[key.kind], source_id=key.id, team_id=record.team_id)
@@ -322,6 +328,9 @@ async def sync_team_pass(
     elif actual.team is not None and not dry_run:
         await _remember(state, label, actual.team.team_id, record, target, p, actual, identities, cache)
 
+    if closed is None and not dry_run and (result is None or result.ok):
+        problems += await _write_back(key, team_id, actual, commerce_rows, commerce, settings)
+
     outcome = _outcome(p, result, dry_run)
     if closed is not None:
         outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
@@ -348,6 +357,26 @@ async def sync_team_pass(
         dry_run=dry_run,
         graph_requests=result.requests if result else 0,
     )
+
+
+async def _write_back(
+    key: TeamKey,
+    team_id: str | None,
+    actual: ActualTeam,
+    rows: tuple[TeamMapping, ...],
+    commerce: CommerceReader,
+    settings: Settings,
+) -> list[Problem]:
+    """The store's team written to Commerce's mapping entity when Commerce lacks it (one POST,
+    only then: a pass over a mapped store writes nothing). Returns a conflict to report, if any."""
+    if key.kind is not TeamKind.STORE or team_id is None or not settings.commerce.write_team_mappings:
+        return []
+    decision = mapping_write(key.id, team_id, rows, adopted_from_commerce=not actual.mapped)
+    if isinstance(decision, Problem):
+        return [decision]
+    if decision is not None:
+        await commerce.create_team_mapping(decision.row)
+    return []
 
 
 async def _remember(
