@@ -246,3 +246,23 @@ async def ops_suspend(req: func.HttpRequest, client: df.DurableOrchestrationClie
             reason="writes resumed",
         )  # fmt: skip
     return _json(body)
+
+
+@bp.route(route="ops/hierarchy", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_hierarchy(req: func.HttpRequest) -> func.HttpResponse:
+    """The Teams targeting hierarchy CSV from Commerce + the team mapping (docs/hierarchy.md).
+    GET: the CSV, its fingerprint and whether it is stale against the last export. POST
+    `?fingerprint=` records that the file with that fingerprint was exported (`cts hierarchy export`)."""
+    from shared.hierarchy.service import current_hierarchy, mark_exported
+    from shared.sync.services import services
+
+    s = services()
+    data = await current_hierarchy(s.commerce.client, s.state, s.settings)  # type: ignore[attr-defined]
+    if req.method == "POST":
+        if req.params.get("fingerprint") != data["fingerprint"]:
+            return _json({"error": "the hierarchy changed since it was read; export it again"}, 409)
+        data["last_export"] = await mark_exported(
+            s.state, data["fingerprint"], nodes=data["nodes"], by=(req.params.get("by") or "ops")[:100]
+        )
+        data["stale"] = False
+    return _json(data)

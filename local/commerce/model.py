@@ -335,6 +335,18 @@ class CommerceModel:
             self._update("hierarchy", node, **{F["hierarchy.name"]: name})
         self._store_event(row, "Changed")
 
+    def do_move_store(self, store: str, region: str) -> None:
+        """The store's node moves under another region or district of the retail reporting
+        hierarchy (its operating unit's parent changes)."""
+        if not self.db.get("hierarchy", (region,)):
+            raise SandboxError(400, f"region {region!r} does not exist")
+        row = self.store(store)
+        node = self.db.get("hierarchy", (row[F["store.operating_unit_number"]],))
+        if node is None:
+            raise SandboxError(400, f"store {store!r} has no node in the hierarchy")
+        self._update("hierarchy", node, **{F["hierarchy.parent"]: region})
+        self._store_event(row, "Changed")
+
     def _worker_event(self, personnel_number: str, kind: str) -> None:
         self._pending.append(
             _be("CTS_WorkerChangedBusinessEvent", "", PersonnelNumber=personnel_number, ChangeKind=kind)

@@ -4,15 +4,19 @@ org with one store manager (000011, store 0008) who has no Microsoft Teams licen
 - licences: that store is reported `blocked: no Teams licence`, never a failed pass, no team;
 - mapping write-back: every store team the app keeps has its row in Commerce's "Teams mapping
   between source and team" entity after provisioning, and a reconciliation rewrites none;
+- targeting hierarchy: `cts hierarchy export` writes the CSV Teams documents, matching the org;
+  after a store moves region `cts hierarchy status` says stale, and a new export matches again;
 - kill switch: `cts suspend` stops every write (the Graph sandbox's counters show none while
   Commerce changes and a reconciliation run), passes still plan and report, `cts resume`
   converges what was held.
 
-Each test reads the state it needs itself, so the order does not matter.
+Every test leaves the org converged and reads the state it needs itself, so the order does not
+matter.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -47,13 +51,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-def _cts(stack: Stack, *args: str) -> dict[str, Any]:
+def _cts(stack: Stack, *args: str, exit_code: int = 0) -> dict[str, Any]:
     run = subprocess.run(
         [sys.executable, "-m", "cts", "--target", "local", "--data", str(stack.data),
          "--host", stack.host_url, *args, "--json"],
         cwd=ROOT, capture_output=True, text=True, env=_cts_env(stack), timeout=120,
     )  # fmt: skip
-    assert run.returncode == 0, run.stderr or run.stdout
+    assert run.returncode == exit_code, run.stderr or run.stdout
     return dict(json.loads(run.stdout))
 
 
@@ -79,7 +83,6 @@ def _reconciled(stack: Stack) -> None:
 
 
 def test_manager_without_a_teams_licence_blocks_the_store_with_that_reason(stack: Stack) -> None:
-    _reconciled(stack)
     entry = _status(stack, f"store:{BLOCKED_STORE}")
     assert entry["outcome"] == "blocked", entry
     [problem] = [p for p in entry["problems"] if p["kind"] == "blocked: no Teams licence"]
@@ -89,7 +92,6 @@ def test_manager_without_a_teams_licence_blocks_the_store_with_that_reason(stack
 
 
 def test_mapping_rows_appear_in_commerce_and_are_not_rewritten_when_unchanged(stack: Stack) -> None:
-    _reconciled(stack)
     assert stack.commerce is not None
     rows = {m["store"]: m["team_id"] for m in stack.commerce.mappings() if m["store"]}
     teams = _teams(stack)
@@ -123,3 +125,47 @@ def test_kill_switch_stops_every_write_and_lifting_it_converges(stack: Stack) ->
     assert _teams(stack)["0006"]["display_name"] == f"{name} (0006)"
     assert _graph_writes(stack)  # the held plan ran
     assert _cts(stack, "suspended")["suspended"] is False
+
+
+def _exported(stack: Stack, path: Path) -> dict[str, tuple[str, str]]:
+    _cts(stack, "hierarchy", "export", "--out", str(path))
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        assert next(reader) == ["TargetName", "ParentName", "TeamId"]
+        return {row[0]: (row[1], row[2]) for row in reader}
+
+
+def _expected(stack: Stack) -> dict[str, tuple[str, str]]:
+    """The hierarchy a person would draw: Commerce's regions and stores (read back through the
+    Commerce sandbox's OData), each open store with a team under its region."""
+    assert stack.commerce is not None
+
+    async def read() -> Any:
+        async with stack.commerce._client() as client:  # type: ignore[union-attr]
+            return await client.hierarchy(), await client.stores()
+
+    (regions, _), stores = stack.loop.run(read())
+    names = {r.id: r.name for r in regions}
+    teams = _teams(stack)
+    want = {r.name: ("", "") for r in regions}
+    want["Store communications"] = ("", next(t["team_id"] for t in build_report(stack, timings={})["teams"]
+                                              if t["display_name"] == "Store communications"))  # fmt: skip
+    for st in stores:
+        if st.number in teams and not teams[st.number]["archived"]:
+            want[f"{st.name} {st.number}"] = (names[st.region or ""], teams[st.number]["team_id"])
+    return want
+
+
+def test_hierarchy_export_matches_the_org_after_a_store_moves_region(stack: Stack, tmp_path: Path) -> None:
+    assert _exported(stack, tmp_path / "before.csv") == _expected(stack)
+    assert _cts(stack, "hierarchy", "status")["stale"] is False
+    store = "0003"  # in WEST in the sample org
+    assert stack.commerce is not None
+    stack.commerce.apply({"commerce": "move_store", "store": store, "region": "EAST"})
+    assert stack.converged(timeout=120)
+    assert _cts(stack, "hierarchy", "status", exit_code=1)["stale"] is True  # the org changed
+    after = _exported(stack, tmp_path / "after.csv")
+    assert after == _expected(stack)
+    [row] = [v for k, v in after.items() if k.endswith(f" {store}")]
+    assert row[0] == "East"
+    assert _cts(stack, "hierarchy", "status")["stale"] is False
