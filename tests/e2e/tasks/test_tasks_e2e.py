@@ -371,8 +371,12 @@ def test_a_canceled_task_is_removed_from_every_plan_and_never_comes_back(world: 
     world.commerce.change("cancel_task", task_list="TL-7", task="2")
     for store in STORES:
         wait_for(lambda s=store: len(world.planner_tasks(s)) == 1, what=f"the task removed in {store}")
-        pair = world.pair(f"TL-7/2@{store}")
-        assert pair is not None and pair.tombstone
+        # The pass deletes the Planner task, then records the tombstone: wait for the record too.
+        pair = wait_for(
+            lambda s=store: (p := world.pair(f"TL-7/2@{s}")) is not None and p.tombstone and p,
+            what=f"the tombstone recorded for {store}",
+        )
+        assert pair.tombstone
     time.sleep(1.5)  # a few polls later: nothing re-created
     assert all(len(world.planner_tasks(s)) == 1 for s in STORES)
 
