@@ -158,6 +158,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         // Licences before teams and the mapping written back to Commerce (docs/provisioning.md, docs/commerce.md)
         { name: 'CTS_PROVISIONING__REQUIRE_TEAMS_LICENCE', value: 'true' }
         { name: 'CTS_COMMERCE__WRITE_TEAM_MAPPINGS', value: 'true' }
+        { name: 'CTS_PROVISIONING__ROLE_TAGS', value: '{}' } // e.g. {"Shift lead": "Shift leads"}; needs TeamworkTag.ReadWrite.All
         // CTS_WEBHOOK__NOTIFICATION_URL / __LIFECYCLE_NOTIFICATION_URL (they carry the function key,
         // which exists only after deployment) and CTS_WEBHOOK__CLIENT_STATE (a random secret) are
         // set by grant-graph-permissions.sh.

@@ -49,6 +49,10 @@ class ProvisioningSettings(BaseModel):
     # creation fail, so unlicensed managers are members, not owners, and a store without any
     # licensed manager is reported blocked. The licence is read with the identity (assignedPlans).
     require_teams_licence: bool = True
+    # Role tags (docs/provisioning.md): Commerce job -> Teams tag name on the store team, e.g.
+    # {"Shift lead": "Shift leads", "Cashier": "Cashiers"}, so a manager can @mention a role.
+    # Empty: off (tags are neither read nor written).
+    role_tags: dict[str, str] = Field(default_factory=dict)
 
 
 class GraphSettings(BaseModel):

@@ -417,6 +417,19 @@ class CommerceModel:
         self._assignment_event(target, personnel_number, "Changed")
         self._worker_event(personnel_number, "RoleChanged")
 
+    def do_change_job(self, personnel_number: str, store: str, job: str) -> None:
+        """The worker's job (position) at the store changes, e.g. to "Shift lead"; a manager job
+        makes them a store manager, as `change_role` does."""
+        if not job.strip():
+            raise SandboxError(400, "job must not be empty")
+        target = self.store(store)
+        row = self.assignment(personnel_number, target)
+        if row is None:
+            raise SandboxError(400, f"worker {personnel_number} does not work at store {store}")
+        self._update("assignment", row, **{F["assignment.job"]: job})
+        self._assignment_event(target, personnel_number, "Changed")
+        self._worker_event(personnel_number, "RoleChanged")
+
     def do_terminate_worker(self, personnel_number: str, termination_date: str | None = None) -> None:
         row = self.worker(personnel_number)
         when = date.fromisoformat(termination_date) if termination_date else _now().date()

@@ -27,6 +27,7 @@ from . import (
     sidechannel,
     subscriptions,
     tabs,
+    tags,
     teams,
     todo,
     users,
@@ -57,6 +58,7 @@ def build_router() -> Router:
         planner,
         todo,
         subscriptions,
+        tags,
         batch,
     ):
         module.register(router)

@@ -18,16 +18,20 @@ from dataclasses import dataclass, field
 from shared.domain.execution import ExecutionResult, MemberFailure, OperationOutcome, OutcomeStatus
 from shared.domain.plan import (
     AddMembers,
+    AddTagMember,
     AdoptTeam,
     ArchiveTeam,
     CreateChannel,
     CreatePlan,
+    CreateTag,
     CreateTeam,
+    DeleteTag,
     Operation,
     Plan,
     Problem,
     ProblemKind,
     RemoveMember,
+    RemoveTagMember,
     SetRole,
     UnarchiveTeam,
     UpdateTeam,
@@ -175,6 +179,9 @@ async def _single(run: _Run, index: int, op: Operation) -> None:
         run.team_ids[key] = op.team_id
         run.record(index, op, OutcomeStatus.DONE)
         return
+    if isinstance(op, CreateTag | AddTagMember | RemoveTagMember | DeleteTag):
+        await _tag(run, index, op)
+        return
     if isinstance(op, ArchiveTeam | UnarchiveTeam):
         try:
             if isinstance(op, ArchiveTeam):
@@ -187,6 +194,26 @@ async def _single(run: _Run, index: int, op: Operation) -> None:
         run.record(index, op, OutcomeStatus.DONE)
         return
     raise TypeError(f"unexpected operation {op!r}")
+
+
+async def _tag(run: _Run, index: int, op: CreateTag | AddTagMember | RemoveTagMember | DeleteTag) -> None:
+    team_id = run.team_of(op)
+    if team_id is None:
+        run.record(index, op, OutcomeStatus.SKIPPED, detail=run.failed.get(str(op.key), "no team"))
+        return
+    try:
+        if isinstance(op, CreateTag):
+            await run.gateway.create_tag(team_id, op.name, op.user_ids)
+        elif isinstance(op, AddTagMember):
+            await run.gateway.add_tag_member(team_id, op.tag_id, op.user_id)
+        elif isinstance(op, RemoveTagMember):
+            await run.gateway.remove_tag_member(team_id, op.tag_id, op.member_id)
+        else:
+            await run.gateway.delete_tag(team_id, op.tag_id)
+    except GraphError as exc:
+        run.record(index, op, OutcomeStatus.FAILED, error=exc)
+        return
+    run.record(index, op, OutcomeStatus.DONE)
 
 
 async def _add_members(run: _Run, group: list[tuple[int, Operation]]) -> None:

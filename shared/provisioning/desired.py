@@ -32,6 +32,7 @@ from shared.domain import (
     Worker,
 )
 from shared.provisioning import naming
+from shared.provisioning.tags import desired_tags
 from shared.settings import ProvisioningSettings
 
 COMMUNICATIONS_KEY = TeamKey(kind=TeamKind.COMMUNICATIONS, id="all")
@@ -241,8 +242,13 @@ def _store_team(ctx: _Org, store: Store) -> tuple[DesiredTeam | None, Problem | 
                 if user is not None:
                     ctx.add_owner(roster, key, pn, user, f"region manager {pn} of {region_id}")
     team = _team(ctx, key, names, roster, mapped)
+    tags = {}
+    if s.role_tags:
+        user_of = {pn: i.user_id for pn, i in ctx.identities.items() if ctx.is_active(pn)}
+        people = {*roster.owners, *roster.members}
+        tags = desired_tags(s.role_tags, ctx.active_assignments(store.number), user_of, people)
     return team.model_copy(
-        update={"channels": _channels(s.channels), "plan_title": s.plan_title or None}
+        update={"channels": _channels(s.channels), "plan_title": s.plan_title or None, "tags": tags}
     ), problem
 
 

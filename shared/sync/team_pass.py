@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from shared import spine
+from shared.commerce.errors import CommerceError, CommerceUnavailable, Throttled
 from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
 from shared.domain.execution import ExecutionResult, OutcomeStatus
 from shared.domain.plan import DesiredState, Operation, Plan, Problem, ProblemKind
@@ -64,7 +65,9 @@ class CommerceReader(Protocol):
 class TeamsGateway(Protocol):
     async def resolve_upns(self, upns: Any) -> dict[str, Identity]: ...
 
-    async def get_team_state(self, team_id: str, plan_title: str | None = None) -> Team | None: ...
+    async def get_team_state(
+        self, team_id: str, plan_title: str | None = None, *, with_tags: bool = False
+    ) -> Team | None: ...
 
     async def find_teams(
         self, *, mail_nickname: str | None = None, display_name: str | None = None
@@ -206,10 +209,13 @@ async def actual_team(
     mapping names (adopted); else a team already carrying the desired name — a team a crashed
     pass created before it could record it, adopted rather than created twice."""
     plan_title = settings.provisioning.plan_title if key.kind is TeamKind.STORE else None
+    tags = key.kind is TeamKind.STORE and bool(settings.provisioning.role_tags)
     managed = frozenset(record.managed_user_ids) if record else frozenset()
     if record is not None:
         return ActualTeam(
-            key=key, team=await gateway.get_team_state(record.team_id, plan_title), managed_user_ids=managed
+            key=key,
+            team=await gateway.get_team_state(record.team_id, plan_title, with_tags=tags),
+            managed_user_ids=managed,
         )
     source = _SOURCE[key.kind]
     mapped = next(
@@ -221,13 +227,14 @@ async def actual_team(
         None,
     )
     if mapped is not None:
-        return ActualTeam(key=key, team=await gateway.get_team_state(mapped, plan_title), mapped=False)
+        team = await gateway.get_team_state(mapped, plan_title, with_tags=tags)
+        return ActualTeam(key=key, team=team, mapped=False)
     if display_name:
         same_name = [
             t for t in await gateway.find_teams(display_name=display_name) if t.display_name == display_name
         ]
         if len(same_name) == 1:
-            team = await gateway.get_team_state(same_name[0].team_id, plan_title)
+            team = await gateway.get_team_state(same_name[0].team_id, plan_title, with_tags=tags)
             return ActualTeam(key=key, team=team, mapped=False)
     return ActualTeam(key=key)
 
@@ -375,7 +382,22 @@ async def _write_back(
     if isinstance(decision, Problem):
         return [decision]
     if decision is not None:
-        await commerce.create_team_mapping(decision.row)
+        try:
+            await commerce.create_team_mapping(decision.row)
+        except (CommerceUnavailable, Throttled):
+            raise  # still failing after the client's own retries: the pass is retried
+        except CommerceError as exc:
+            # Refused (no write permission on the entity, a different entity name...): the Teams
+            # side is done, so the pass reports it instead of failing over and over.
+            return [
+                Problem(
+                    kind=ProblemKind.MAPPING_NOT_WRITTEN,
+                    detail=f"store {key.id}: Commerce refused the Teams mapping row for team {team_id}: "
+                    f"{exc}",
+                    store=key.id,
+                    team_key=str(key),
+                )
+            ]
     return []
 
 

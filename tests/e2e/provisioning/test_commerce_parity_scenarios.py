@@ -6,6 +6,8 @@ org with one store manager (000011, store 0008) who has no Microsoft Teams licen
   between source and team" entity after provisioning, and a reconciliation rewrites none;
 - targeting hierarchy: `cts hierarchy export` writes the CSV Teams documents, matching the org;
   after a store moves region `cts hierarchy status` says stale, and a new export matches again;
+- role tags: a worker whose Commerce job becomes "Shift lead" is tagged "Shift leads" in the
+  store team; when the job changes back the tag goes (nobody holds the role);
 - kill switch: `cts suspend` stops every write (the Graph sandbox's counters show none while
   Commerce changes and a reconciliation run), passes still plan and report, `cts resume`
   converges what was held.
@@ -46,7 +48,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             entry["teams_licence"] = False
     org_file = tmp_path_factory.mktemp("parity-org") / "org.json"  # the stack owns its data dir
     org_file.write_text(json.dumps(org), encoding="utf-8")
-    with Stack(StackConfig(org=org_file, data_dir=data, port_base=0, graph_scale=0.2)) as running:
+    role_tags = {"CTS_PROVISIONING__ROLE_TAGS": json.dumps({"Shift lead": "Shift leads"})}
+    config = StackConfig(org=org_file, data_dir=data, port_base=0, graph_scale=0.2, extra_settings=role_tags)
+    with Stack(config) as running:
         assert provision_org(running)["converged"]
         yield running
 
@@ -169,3 +173,40 @@ def test_hierarchy_export_matches_the_org_after_a_store_moves_region(stack: Stac
     [row] = [v for k, v in after.items() if k.endswith(f" {store}")]
     assert row[0] == "East"
     assert _cts(stack, "hierarchy", "status")["stale"] is False
+
+
+def _tags(stack: Stack, team_id: str) -> dict[str, set[str]]:
+    """The team's tags and their members' user ids, read from the Graph sandbox over HTTP."""
+    import httpx
+
+    with httpx.Client(base_url=stack.graph.base_url, headers=stack.graph.auth_headers, timeout=30) as http:
+        tags = http.get(f"/teams/{team_id}/tags").json()["value"]
+        return {
+            t["displayName"]: {
+                m["userId"] for m in http.get(f"/teams/{team_id}/tags/{t['id']}/members").json()["value"]
+            }
+            for t in tags
+        }
+
+
+def test_tags_follow_a_role_change(stack: Stack) -> None:
+    import httpx
+
+    store, pn = "0005", "000028"  # a worker at 0005 in the sample org
+    assert stack.commerce is not None
+    upn = next(w["upn"] for w in json.loads((SCENARIOS / "sample-org.json").read_text())["workers"]
+               if w["personnel_number"] == pn)  # fmt: skip
+    with httpx.Client(base_url=stack.graph.base_url, headers=stack.graph.auth_headers, timeout=30) as http:
+        user_id = http.get(f"/users/{upn}").json()["id"]
+    team_id = _teams(stack)[store]["team_id"]
+    assert "Shift leads" not in _tags(stack, team_id)
+    stack.commerce.apply(
+        {"commerce": "change_job", "personnel_number": pn, "store": store, "job": "Shift lead"}
+    )
+    assert stack.converged(timeout=120)
+    assert _tags(stack, team_id)["Shift leads"] == {user_id}
+    stack.commerce.apply(
+        {"commerce": "change_job", "personnel_number": pn, "store": store, "job": "Sales associate"}
+    )
+    assert stack.converged(timeout=120)
+    assert "Shift leads" not in _tags(stack, team_id)  # nobody holds the role: the tag goes
