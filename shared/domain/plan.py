@@ -34,6 +34,7 @@ class ProblemKind(StrEnum):
     BLOCKED_NO_LICENCE = "blocked: no Teams licence"
     MAPPING_CONFLICT = "mapping conflict"
     MAPPING_NOT_WRITTEN = "mapping not written"
+    NAME_TAKEN = "team name taken"  # a team with the desired name the app neither created nor maps
 
 
 class Problem(_Model):
