@@ -214,7 +214,7 @@ async def test_a_change_to_a_channel_connected_to_records_requests_its_accounts_
     await state.put_value("records-channels", "19:c1@thread.tacv2", {"key": "account:abc"})
     durable = FakeDurable()
     item = {
-        "subscriptionId": "s",
+        "subscriptionId": SUB,
         "changeType": "deleted",
         "resource": "teams('team-9')/channels('19:c1@thread.tacv2')",
     }
