@@ -183,7 +183,8 @@ async def test_domain_mapping_of_fo_quirks(sandbox: CommerceSandboxHandle) -> No
 async def test_team_mapping_rows_are_created_with_post_and_read_back(sandbox: CommerceSandboxHandle) -> None:
     from shared.domain.commerce import TeamMapping, TeamSourceType
 
-    mapping = TeamMapping(source_type=TeamSourceType.STORE, source_id="0004", team_id="0b8f3a1e-5c2d-4e6f-8a9b-1c2d3e4f5a6b")
+    team_id = "0b8f3a1e-5c2d-4e6f-8a9b-1c2d3e4f5a6b"  # mapping rows name teams by GUID
+    mapping = TeamMapping(source_type=TeamSourceType.STORE, source_id="0004", team_id=team_id)
     sandbox.reset_counters()
     async with client_for(sandbox) as commerce:
         await commerce.create_team_mapping(mapping)
