@@ -8,7 +8,10 @@ param environmentName string
 param location string
 param tags object
 param commerceBaseUrl string
+@description('F&O legal entity (dataAreaId) of the integration user, e.g. USRT in the demo data.')
 param commerceLegalEntity string
+@description('Legal entities whose events are handled, comma-separated; empty: only commerceLegalEntity.')
+param commerceLegalEntities string = ''
 param graphTenantId string
 
 @description('Service Bus topic Commerce business/data events are delivered to.')
@@ -255,9 +258,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_GRAPH__TENANT_ID', value: graphTenantId }
         { name: 'CTS_GRAPH__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_COMMERCE__BASE_URL', value: commerceBaseUrl }
-        { name: 'CTS_COMMERCE__LEGAL_ENTITY', value: commerceLegalEntity }
         { name: 'CTS_COMMERCE__AUTH', value: 'managed_identity' }
         { name: 'CTS_COMMERCE__CLIENT_ID', value: identity.properties.clientId }
+        { name: 'CTS_COMMERCE__LEGAL_ENTITY', value: commerceLegalEntity }
+        { name: 'CTS_COMMERCE__LEGAL_ENTITIES', value: commerceLegalEntities }
         { name: 'CTS_RECONCILE__SCHEDULE', value: '0 0 2 * * *' } // nightly, UTC (timer binding expression)
         { name: 'CTS_RECONCILE__SWEEP_SCHEDULE', value: '0 */1 * * * *' }
         { name: 'CTS_TASKS__POLL_SCHEDULE', value: '0 */2 * * * *' } // Planner has no change notifications

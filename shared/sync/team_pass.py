@@ -27,6 +27,7 @@ from shared.provisioning.writeback import mapping_write
 from shared.settings import Settings
 from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
 from shared.sync.control import write_gate
+from shared.sync.nightly import fingerprint
 
 _BLOCKING = {
     ProblemKind.BLOCKED_NO_OWNER,
@@ -46,6 +47,8 @@ class CommerceReader(Protocol):
         """The slice of the org a key's team depends on (a store: the store, its assignments,
         those workers, its region(s) and mapping rows; the communications team: regions, managers)."""
         ...
+
+    async def read_org(self) -> CommerceOrg: ...
 
     async def store_numbers(self) -> list[str]: ...
 
@@ -354,9 +357,6 @@ async def sync_team_pass(
             await note_plan_changes(state, p, result.team_ids)
         problems += [pr for pr in result.problems if pr not in problems]
         team_id = result.team_ids.get(label, team_id)
-        await _remember(state, label, team_id, record, target, p, actual, identities, cache)
-    elif actual.team is not None and not dry_run:
-        await _remember(state, label, actual.team.team_id, record, target, p, actual, identities, cache)
 
     if closed is None and not dry_run and (result is None or result.ok):
         problems += await _write_back(key, team_id, actual, commerce_rows, commerce, settings)
@@ -364,6 +364,17 @@ async def sync_team_pass(
     outcome = _outcome(p, result, dry_run)
     if closed is not None:
         outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
+    # Converged to `target` (nothing failed or held): the nightly run may skip it until it moves.
+    converged = (
+        fingerprint(target) if outcome in ("converged", "changed") and (result is None or result.ok) else None
+    )
+    if result is not None:
+        await _remember(state, label, team_id, record, target, p, actual, identities, cache, converged)
+    elif actual.team is not None and not dry_run and closed is None:  # closed: no adoption recorded
+        await _remember(
+            state, label, actual.team.team_id, record, target, p, actual, identities, cache, converged
+        )
+
     if not dry_run:
         await state.record_sync(
             SyncRecord(
@@ -434,6 +445,7 @@ async def _remember(
     actual: ActualTeam,
     identities: dict[str, Identity],
     cache: dict[str, CachedIdentity],
+    desired_hash: str | None,
 ) -> None:
     """Record the team and whom the app manages there: everyone it added, plus desired people
     already present (so a later transfer removes them even in flexible mode), minus removals."""
@@ -460,6 +472,7 @@ async def _remember(
         managed_user_ids=sorted(managed),
         managed_personnel=personnel,
         identities=cache,
+        desired_hash=desired_hash,
     )
     if record is None or updated.model_dump(exclude={"updated_at"}) != record.model_dump(
         exclude={"updated_at"}
