@@ -56,12 +56,18 @@ async def commerce_event(msg: func.ServiceBusMessage, client: df.DurableOrchestr
         )
         raise RejectedMessage(result)
     assert isinstance(result, CommerceHint)
+    from shared.mirror import request_task_mirrors
     from shared.sync.intake import handle_hint
     from shared.sync.services import services
 
     s = services()
     handled = await handle_hint(
-        result, commerce=s.commerce, state=s.state, client=DurableClientAdapter(client), settings=s.settings
+        result,
+        commerce=s.commerce,
+        state=s.state,
+        client=DurableClientAdapter(client),
+        settings=s.settings,
+        tasks=request_task_mirrors,
     )
     log.info(
         "commerce event",

@@ -75,11 +75,13 @@ async def graph_notification_processor(
     from shared.drift.processing import BadNotificationMessage, DriftProcessor
     from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionKeeper
+    from shared.mirror.todo import pair_of_todo_task
 
     c = drift_clients()
     keeper = SubscriptionKeeper(c.gateway, c.state, c.settings.webhook)
+    processor = DriftProcessor(c.state, DurableClientAdapter(client), keeper, todo_pairs=pair_of_todo_task)
     try:
-        outcomes = await DriftProcessor(c.state, DurableClientAdapter(client), keeper).process(msg.get_body())
+        outcomes = await processor.process(msg.get_body())
     except BadNotificationMessage as exc:
         # Raised on purpose: the bus retries, then dead-letters with this text (see commerce_events).
         log.error(

@@ -16,7 +16,7 @@ import azure.functions as func
 from functions import spine
 from functions.durable_client import DurableClientAdapter
 from shared.spine import PassResult, RequestStore
-from shared.sync.requests import TEAMS
+from shared.spine.features import TEAMS
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.provisioning")
@@ -137,7 +137,7 @@ async def reconcile_timer(timer: func.TimerRequest, client: df.DurableOrchestrat
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SWEEP_SCHEDULE%", run_on_startup=True)
 @bp.durable_client_input(client_name="client")
 async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Restart the sync of any team left with requests no pass covered (see shared/sync/requests)."""
+    """Restart the sync of any team left with requests no pass covered (see shared/spine)."""
     from shared.spine import RequestQueue, sweep
     from shared.sync.services import services
 

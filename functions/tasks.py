@@ -18,8 +18,8 @@ import azure.functions as func
 
 from functions import spine
 from functions.durable_client import DurableClientAdapter
-from shared.mirror.requests import TASK_PAIRS
 from shared.spine import PassResult, RequestStore
+from shared.spine.features import TASK_PAIRS
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.tasks")
@@ -107,14 +107,15 @@ def _json(data: Any, status: int = 200) -> func.HttpResponse:
 @bp.route(route="ops/tasks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_tasks(req: func.HttpRequest) -> func.HttpResponse:
     """Every mirrored pair (or `?key=TL-7/1@0042`): its status row and last pass with problems."""
+    from shared.mirror.pairs import get_pair, list_pairs
     from shared.sync.services import services
 
     state = services().state
     key = req.params.get("key")
-    pairs = {p.key: p for p in await state.list_pairs()} if key is None else {}
+    pairs = {p.key: p for p in await list_pairs(state)} if key is None else {}
     mirrors = {m.key: m for m in await state.list_mirrors()} if key is None else {}
     if key is not None:
-        pair, mirror = await state.get_pair(key), await state.get_mirror(key)
+        pair, mirror = await get_pair(state, key), await state.get_mirror(key)
         if pair is None and mirror is None:
             return _json({"error": f"no mirrored task {key}"}, 404)
         pairs = {key: pair} if pair else {}

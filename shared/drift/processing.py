@@ -31,8 +31,8 @@ from shared.drift.notifications import (
 )
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import ACTIVE_STATUSES, OrchestrationClient, RequestQueue, request
+from shared.spine.features import TASK_PAIRS, TEAMS
 from shared.state import StateStore
-from shared.sync.requests import TEAMS
 
 log = logging.getLogger("cts.drift")
 
@@ -46,6 +46,10 @@ class BadNotificationMessage(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+class TodoPairs(Protocol):
+    async def __call__(self, state: StateStore, task_id: str) -> str | None: ...
 
 
 class LifecycleHandler(Protocol):
@@ -82,11 +86,20 @@ def read_message(body: bytes | str) -> list[ChangeNotification | LifecycleNotifi
 
 class DriftProcessor:
     def __init__(
-        self, state: StateStore, client: OrchestrationClient, lifecycle: LifecycleHandler | None = None
+        self,
+        state: StateStore,
+        client: OrchestrationClient,
+        lifecycle: LifecycleHandler | None = None,
+        *,
+        todo_pairs: TodoPairs | None = None,
     ) -> None:
+        """`todo_pairs` maps a To Do task id to the pair it mirrors (task mirroring's
+        `pair_of_todo_task`, passed in so drift does not import it); without it, To Do
+        notifications are answered `unknown-todo`."""
         self.state = state
         self.client = client
         self.lifecycle = lifecycle
+        self.todo_pairs = todo_pairs
 
     async def process(self, body: bytes | str) -> list[Outcome]:
         """Handle one queue message (one webhook POST's accepted notifications)."""
@@ -124,10 +137,7 @@ class DriftProcessor:
     async def _todo(self, task_id: str, change_type: str) -> Outcome:
         """To Do mode: a worker changed their copy of a store task -> a mirror pass of that pair
         (it reads the To Do task; our own writes come back too and change nothing there)."""
-        from shared.mirror.requests import TASK_PAIRS
-        from shared.mirror.todo import pair_of_todo_task
-
-        key = await pair_of_todo_task(self.state, task_id)
+        key = await self.todo_pairs(self.state, task_id) if self.todo_pairs is not None else None
         if key is None:
             log.debug("To Do notification for a task the app does not mirror")
             return Outcome("unknown-todo", task_id)

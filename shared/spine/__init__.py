@@ -27,7 +27,7 @@ crashes and races).
 
 Registering a feature (the whole of it)::
 
-    # shared/<feature>/...: what the feature is called (pure data, no I/O)
+    # shared/spine/features.py: what the feature is called (pure data, no I/O)
     CHANNELS = Feature(name="channels", partition="channels", orchestrator="sync_channel",
                        instance_prefix="channel")
 

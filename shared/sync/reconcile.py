@@ -13,8 +13,8 @@ from typing import Any
 from shared.domain.teams import TeamKey, TeamKind
 from shared.provisioning import COMMUNICATIONS_KEY
 from shared.spine import RequestQueue, run_pass
+from shared.spine.features import TEAMS
 from shared.state.store import new_report_id
-from shared.sync.requests import TEAMS
 from shared.sync.services import services
 from shared.sync.team_pass import PassResult, busy_result, sync_team_pass
 

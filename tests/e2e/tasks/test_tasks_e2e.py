@@ -23,9 +23,11 @@ import httpx
 import pytest
 
 from shared.graph import Gateway, PollPolicy
-from shared.mirror import CACHE, TASK_PAIRS
+from shared.mirror import CACHE
+from shared.mirror.pairs import get_pair, list_pairs
 from shared.settings import GraphSettings, get_settings
 from shared.spine import RequestQueue
+from shared.spine.features import TASK_PAIRS
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
 from shared.tasks import PairStatus
@@ -130,7 +132,7 @@ class World:
         return dict(self.state_call(lambda s: s.counters()))
 
     def pair(self, key: str) -> PairStatus | None:
-        return self.state_call(lambda s: s.get_pair(key))  # type: ignore[no-any-return]
+        return self.state_call(lambda s: get_pair(s, key))  # type: ignore[no-any-return]
 
     def plan_id(self, store: str) -> str | None:
         found = self.state_call(lambda s: s.get_value("plan", store))
@@ -412,7 +414,7 @@ def test_it_converges_under_30_percent_throttling(world: World) -> None:
 def test_a_poll_in_which_nothing_changed_costs_one_batch_per_20_plans(world: World) -> None:
     wait_for(world.quiet, what="quiet")
     time.sleep(1.2)  # let the echo passes' polls go by
-    pairs = world.state_call(lambda s: s.list_pairs())
+    pairs = world.state_call(lambda s: list_pairs(s))
     from shared.tasks import plans_to_poll
 
     plans = plans_to_poll(pairs)

@@ -18,9 +18,9 @@ from shared.drift.notifications import ResourceKind, ResourceRef
 from shared.drift.processing import BadNotificationMessage, DriftProcessor
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import RequestQueue
+from shared.spine.features import TEAMS
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
-from shared.sync.requests import TEAMS
 
 KEY = TeamKey.store("0042")
 
