@@ -20,6 +20,7 @@ PURE = (
     "shared/provisioning",
     "shared/tasks",
     "shared/domain",
+    "shared/records",
     "shared/spine/feature.py",
     "shared/spine/features.py",
     "shared/spine/orchestrator.py",
