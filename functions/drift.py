@@ -17,6 +17,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions.durable_client import DurableClientAdapter
+from functions.root import root
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.drift")
@@ -73,11 +74,10 @@ async def graph_notification_processor(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
     from shared.drift.processing import BadNotificationMessage, DriftProcessor
-    from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionKeeper
     from shared.mirror.todo import pair_of_todo_task
 
-    c = drift_clients()
+    c = root()
     keeper = SubscriptionKeeper(c.gateway, c.state, c.settings.webhook)
     processor = DriftProcessor(c.state, DurableClientAdapter(client), keeper, todo_pairs=pair_of_todo_task)
     try:
@@ -96,10 +96,9 @@ async def graph_notification_processor(
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE%", run_on_startup=True)
 async def graph_subscriptions(timer: func.TimerRequest) -> None:
-    from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionKeeper
 
-    c = drift_clients()
+    c = root()
     report = await SubscriptionKeeper(c.gateway, c.state, c.settings.webhook).ensure()
     log.info(
         "graph subscriptions kept", extra={"subscriptions": report.as_dict(), "past_due": timer.past_due}

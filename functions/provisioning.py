@@ -15,7 +15,8 @@ import azure.functions as func
 
 from functions import spine
 from functions.durable_client import DurableClientAdapter
-from shared.spine import PassResult, RequestStore
+from functions.root import root
+from shared.spine import PassResult
 from shared.spine.features import TEAMS
 
 bp = df.Blueprint()
@@ -26,29 +27,12 @@ PASS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_num
 
 # -- the team's sync on the spine: `sync_team` orchestrator, `sync_team_pass`, `sync_finish_pass` --
 async def _team_pass(key: str, instance_id: str | None) -> PassResult:
-    from shared.domain.teams import TeamKey
-    from shared.sync.services import services
-    from shared.sync.team_pass import sync_team_pass
+    from shared.sync.reconcile import team_pass
 
-    s = services()
-    return await sync_team_pass(
-        TeamKey.parse(key),
-        commerce=s.commerce,
-        gateway=s.gateway,
-        execute=s.execute,
-        state=s.state,
-        settings=s.settings,
-        instance_id=instance_id,
-    )
+    return await team_pass(root(), key, instance_id=instance_id)
 
 
-def _state() -> RequestStore:
-    from shared.sync.services import services
-
-    return services().state
-
-
-spine.register(bp, TEAMS, run=_team_pass, store=_state)
+spine.register(bp, TEAMS, run=_team_pass)
 
 
 # -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
@@ -104,7 +88,7 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
 async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import begin
 
-    return await begin(payload.get("keys"), report_id=payload.get("report_id"))
+    return await begin(root(), payload.get("keys"), report_id=payload.get("report_id"))
 
 
 @bp.activity_trigger(input_name="payload")
@@ -112,6 +96,7 @@ async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import reconcile_team as run
 
     return await run(
+        root(),
         payload["key"],
         report_id=payload["report_id"],
         dry_run=bool(payload["dry_run"]),
@@ -123,7 +108,7 @@ async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
 async def reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import finish
 
-    return await finish(payload)
+    return await finish(root(), payload)
 
 
 # -- timers ----------------------------------------------------------------------------------
@@ -139,9 +124,8 @@ async def reconcile_timer(timer: func.TimerRequest, client: df.DurableOrchestrat
 async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     """Restart the sync of any team left with requests no pass covered (see shared/spine)."""
     from shared.spine import RequestQueue, sweep
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     started = await sweep(
         TEAMS,
         DurableClientAdapter(client),
@@ -186,7 +170,7 @@ async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
     from shared.sync.status import team_status
 
     key = req.route_params.get("key")
-    data = await team_status(key)
+    data = await team_status(root().state, key)
     if key and not data:
         return _json({"error": f"no team or sync recorded for {key}"}, 404)
     return _json(data)
@@ -195,7 +179,6 @@ async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="ops/report/{report_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
     """A drift report (the latest when no id is given)."""
-    from shared.sync.services import services
 
-    report = await services().state.get_report(req.route_params.get("report_id"))
+    report = await root().state.get_report(req.route_params.get("report_id"))
     return _json(report) if report else _json({"error": "no such report"}, 404)

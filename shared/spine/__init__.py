@@ -38,7 +38,7 @@ Registering a feature (the whole of it)::
         def summary(self) -> dict[str, Any]: return {"writes": self.writes}
 
     # functions/<feature>.py: one call registers orchestrator + pass + finish activities
-    spine.register(bp, CHANNELS, run=lambda key, instance_id: channel_pass(key, ...))
+    spine.register(bp, CHANNELS, run=lambda key, instance_id: channel_pass(key, ...))  # functions.spine
 
     # anywhere a key must be brought up to date (event, webhook, poll, operator)
     await request(CHANNELS, key, client, RequestQueue(state, CHANNELS), reason="record changed")

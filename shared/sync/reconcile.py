@@ -8,21 +8,42 @@ through orchestration history. A dry run computes the same report and writes not
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from shared.domain.execution import ExecutionResult
+from shared.domain.plan import Plan
 from shared.domain.teams import TeamKey, TeamKind
 from shared.provisioning import COMMUNICATIONS_KEY
+from shared.settings import Settings
 from shared.spine import RequestQueue, run_pass
 from shared.spine.features import TEAMS
+from shared.state import StateStore
 from shared.state.store import new_report_id
-from shared.sync.services import services
-from shared.sync.team_pass import PassResult, busy_result, sync_team_pass
+from shared.sync.team_pass import CommerceReader, PassResult, TeamsGateway, busy_result, sync_team_pass
 
 
-async def all_keys() -> list[str]:
+class SyncPorts(Protocol):
+    """What a team pass and the reconciliation need, passed in by the composition root
+    (functions/root.py)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def commerce(self) -> CommerceReader: ...
+
+    @property
+    def gateway(self) -> TeamsGateway: ...
+
+    async def execute(self, plan: Plan) -> ExecutionResult: ...
+
+
+async def all_keys(s: SyncPorts) -> list[str]:
     """Every team the app is responsible for: each Commerce store (open or closed), the
     communications and region teams when enabled, and every team it has a mapping for."""
-    s = services()
     keys = {str(TeamKey.store(n)) for n in await s.commerce.store_numbers()}
     if s.settings.provisioning.communications_team_enabled:
         keys.add(str(COMMUNICATIONS_KEY))
@@ -32,32 +53,36 @@ async def all_keys() -> list[str]:
     return sorted(keys)
 
 
-async def begin(keys: list[str] | None, *, report_id: str | None = None) -> dict[str, Any]:
-    s = services()
+async def begin(s: SyncPorts, keys: list[str] | None, *, report_id: str | None = None) -> dict[str, Any]:
     return {
-        "keys": sorted(keys) if keys else await all_keys(),
+        "keys": sorted(keys) if keys else await all_keys(s),
         "batch_size": s.settings.reconcile.batch_size,
         "report_id": report_id or new_report_id(),
         "started": datetime.now(UTC).isoformat(),
     }
 
 
-async def reconcile_team(
-    key: str, *, report_id: str, dry_run: bool, instance_id: str | None
-) -> dict[str, Any]:
-    s = services()
+async def team_pass(
+    s: SyncPorts, label: str, *, dry_run: bool = False, instance_id: str | None
+) -> PassResult:
+    """The team pass for `label` over the ports (the spine's `run` for TEAMS, and reconciliation's)."""
+    return await sync_team_pass(
+        TeamKey.parse(label),
+        commerce=s.commerce,
+        gateway=s.gateway,
+        execute=s.execute,
+        state=s.state,
+        settings=s.settings,
+        dry_run=dry_run,
+        instance_id=instance_id,
+    )
 
+
+async def reconcile_team(
+    s: SyncPorts, key: str, *, report_id: str, dry_run: bool, instance_id: str | None
+) -> dict[str, Any]:
     async def run(label: str) -> PassResult:
-        return await sync_team_pass(
-            TeamKey.parse(label),
-            commerce=s.commerce,
-            gateway=s.gateway,
-            execute=s.execute,
-            state=s.state,
-            settings=s.settings,
-            dry_run=dry_run,
-            instance_id=instance_id,
-        )
+        return await team_pass(s, label, dry_run=dry_run, instance_id=instance_id)
 
     # A dry run writes nothing, so it needs no lease; a real pass holds the team's (it may run
     # beside the team's orchestration: a held lease answers "busy" and requests one more pass).
@@ -76,8 +101,7 @@ async def reconcile_team(
     }
 
 
-async def finish(payload: dict[str, Any]) -> dict[str, Any]:
-    s = services()
+async def finish(s: SyncPorts, payload: dict[str, Any]) -> dict[str, Any]:
     summary = {
         "dry_run": payload["dry_run"],
         "started": payload["started"],

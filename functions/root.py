@@ -1,8 +1,10 @@
-"""The clients a sync pass needs, built once per event loop from settings.
+"""The composition root of the Functions app: every client the core needs, built from settings in
+one place and handed to the core as arguments (the core's typed ports: `shared.sync.team_pass`'s
+CommerceReader / TeamsGateway / PlanExecutor, `shared.spine.RequestStore`, ...). Nothing in
+shared/ reaches for a global; only functions/ calls `root()`.
 
-Azure runs async functions on the worker's event loop; httpx and Azure SDK async clients are
-bound to the loop that created them, so each loop gets its own set (tests and the local host may
-run several loops in one process).
+One set per event loop: httpx and the Azure SDK async clients are bound to the loop that created
+them, and tests and the local host may run several loops in one process.
 """
 
 from __future__ import annotations
@@ -12,21 +14,21 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.domain.execution import ExecutionResult
-from shared.domain.plan import Plan
 from shared.settings import Settings, get_settings
 from shared.state import StateStore, open_state
 
 if TYPE_CHECKING:
+    from shared.commerce.scope import CommerceScopeReader
+    from shared.domain.execution import ExecutionResult
+    from shared.domain.plan import Plan
     from shared.graph import Gateway
-    from shared.sync.team_pass import CommerceReader
 
 
 @dataclass
-class Services:
+class Root:
     settings: Settings
     gateway: Gateway
-    commerce: CommerceReader
+    commerce: CommerceScopeReader
     state: StateStore
 
     async def execute(self, plan: Plan) -> ExecutionResult:
@@ -37,16 +39,14 @@ class Services:
     async def aclose(self) -> None:
         await self.gateway.aclose()
         await self.state.close()
-        close = getattr(self.commerce, "aclose", None)
-        if close is not None:
-            await close()
+        await self.commerce.aclose()
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Services] = weakref.WeakKeyDictionary()
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Root] = weakref.WeakKeyDictionary()
 
 
-def services(settings: Settings | None = None) -> Services:
-    """This loop's services (created on first use)."""
+def root(settings: Settings | None = None) -> Root:
+    """This loop's clients (created on first use)."""
     loop = asyncio.get_running_loop()
     found = _by_loop.get(loop)
     if found is None:
@@ -54,7 +54,7 @@ def services(settings: Settings | None = None) -> Services:
         from shared.graph import Gateway
 
         settings = settings or get_settings()
-        found = Services(
+        found = Root(
             settings=settings,
             gateway=Gateway(settings.graph),
             commerce=CommerceScopeReader.from_settings(settings),
