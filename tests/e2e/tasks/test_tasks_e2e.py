@@ -45,6 +45,17 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:kiota_abstractions.*"),
 ]
 
+RESET_TASKS = [
+    {
+        "id": "1",
+        "name": "Build window display",
+        "due_offset_days": -2,
+        "notes": "See planogram",
+        "contact_person": "000321",
+        "link": "https://contoso.example/planogram",
+    },
+    {"id": "2", "name": "Count stock", "due_offset_days": 0},
+]
 ORG: dict[str, Any] = {
     "legal_entity": "USRT",
     "regions": [{"id": "WEST", "name": "West", "managers": []}],
@@ -70,34 +81,14 @@ ORG: dict[str, Any] = {
         {
             "id": "TL-7",
             "name": "Holiday reset",
-            "tasks": [
-                {
-                    "id": "1",
-                    "name": "Build window display",
-                    "due_offset_days": -2,
-                    "notes": "See planogram",
-                    "contact_person": "000321",
-                    "link": "https://contoso.example/planogram",
-                },
-                {"id": "2", "name": "Count stock", "due_offset_days": 0},
-            ],
+            "tasks": RESET_TASKS,
         },
         {"id": "TL-8", "name": "Spring", "tasks": [{"id": "1", "name": "Clean windows"}]},
         # One list per test that publishes, cancels or deletes, so no test undoes another's world.
         {
             "id": "TL-6",
             "name": "Winter reset",
-            "tasks": [
-                {
-                    "id": "1",
-                    "name": "Build window display",
-                    "due_offset_days": -2,
-                    "notes": "See planogram",
-                    "contact_person": "000321",
-                    "link": "https://contoso.example/planogram",
-                },
-                {"id": "2", "name": "Count stock", "due_offset_days": 0},
-            ],
+            "tasks": RESET_TASKS,
         },
         {"id": "TL-9", "name": "Stocktake", "tasks": [{"id": "1", "name": "Count shelves"}]},
         {"id": "TL-10", "name": "Tidy up", "tasks": [{"id": "1", "name": "Sweep the floor"}]},
