@@ -10,6 +10,7 @@ from functions.commerce_events import bp as commerce_events
 from functions.drift import bp as drift
 from functions.ops import bp as ops
 from functions.provisioning import bp as provisioning
+from functions.records import bp as records
 from functions.tasks import bp as tasks
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -18,6 +19,7 @@ app.register_functions(provisioning)
 app.register_functions(drift)
 app.register_functions(ops)
 app.register_functions(tasks)
+app.register_functions(records)
 
 
 if __name__ == "__main__":  # `python function_app.py`: list what Azure would index

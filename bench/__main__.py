@@ -16,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cases
+from bench import cases, records
 
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "cold_start_import": cases.cold_start_import,
     "planner_1000_stores": cases.planner_1000_stores,
     "stack_reconcile": cases.stack_reconcile,
+    "records_connections": records.records_connections,
 }
 
 

@@ -42,10 +42,13 @@ class RejectedMessage(Exception):
 )
 @bp.durable_client_input(client_name="client")
 async def commerce_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient) -> None:
+    from shared.settings import get_settings
+
     result = parse_message(
         msg.get_body(),
         content_type=msg.content_type,
         application_properties=dict(msg.application_properties or {}),
+        legal_entities=get_settings().commerce.served_legal_entities,
     )
     if isinstance(result, TestMessage):
         log.info("endpoint test message acknowledged", extra={"message_id": msg.message_id})

@@ -144,24 +144,30 @@ def _json(data: Any, status: int = 200) -> func.HttpResponse:
 @bp.route(route="ops/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def ops_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Start a reconciliation now: `?store=0042` (repeatable as store=a,b) and `?dry_run=true`."""
+    """Start a reconciliation: `?store=0042` (or store=a,b), or `?all=true` for every team. A dry
+    run unless `dry_run=false`; a real run needs `store=` or `all=true`. The answer names the
+    instance and report but carries no Durable management URLs: those hold the durabletask
+    system key (terminate/purge any instance) in `code=`."""
+    from shared.domain.ids import commerce_id_problem
     from shared.domain.teams import TeamKey
 
-    stores = [s for s in (req.params.get("store") or "").split(",") if s.strip()]
-    dry_run = (req.params.get("dry_run") or "false").lower() in ("1", "true", "yes")
-    try:
-        keys = [str(TeamKey.store(s.strip())) for s in stores] or None
-    except ValueError as exc:
-        return _json({"error": f"bad store: {exc}"}, 400)
+    stores = [s.strip() for s in (req.params.get("store") or "").split(",") if s.strip()]
+    dry_run = (req.params.get("dry_run") or "true").lower() not in ("0", "false", "no")
+    everything = (req.params.get("all") or "").lower() == "true"
+    bad = next((p for p in map(commerce_id_problem, stores) if p), None)
+    if bad is not None:
+        return _json({"error": f"bad store: {bad}", "reason": "invalid_id"}, 400)
+    if not dry_run and not stores and not everything:
+        return _json({"error": "a real reconciliation needs store= or all=true", "reason": "no_scope"}, 400)
+    keys = [str(TeamKey.store(s)) for s in stores] or None
     report_id = "r-" + uuid.uuid4().hex[:12]
     instance = await client.start_new(
         "reconcile_all",
         instance_id=f"reconcile-{report_id}",
         client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id},
     )
-    response = client.create_check_status_response(req, instance)
-    body = json.loads(response.get_body() or b"{}")
-    return _json({**body, "report_id": report_id, "dry_run": dry_run, "keys": keys}, 202)
+    body = {"id": instance, "report_id": report_id, "dry_run": dry_run, "keys": keys}
+    return _json({**body, "report": f"ops/report/{report_id}", "status": "ops/status"}, 202)
 
 
 @bp.route(route="ops/status/{key?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shared.settings import Settings, get_settings
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from shared.domain.execution import ExecutionResult
     from shared.domain.plan import Plan
     from shared.graph import Gateway
+    from shared.records.services import RecordServices
 
 
 @dataclass
@@ -30,6 +31,23 @@ class Root:
     gateway: Gateway
     commerce: CommerceScopeReader
     state: StateStore
+    _records: RecordServices | None = field(default=None, repr=False)
+
+    @property
+    def records(self) -> RecordServices:
+        """Record-connected channels' clients, built on first use (raises TemplateError, a clear
+        message, for a bad template)."""
+        if self._records is None:
+            from shared.dataverse import DataverseClient
+            from shared.records.services import RecordServices
+            from shared.records.template import parse_template
+
+            self._records = RecordServices(
+                base=self,
+                dataverse=DataverseClient.from_settings(self.settings),
+                template=parse_template(self.settings.records.template),
+            )
+        return self._records
 
     async def execute(self, plan: Plan) -> ExecutionResult:
         from shared.graph import execute_plan

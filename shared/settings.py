@@ -89,6 +89,9 @@ class CommerceSettings(BaseModel):
     cross_company: bool = True
     # The default legal entity (dataAreaId) of the integration's user; stores carry their own.
     legal_entity: str = "USRT"
+    # The legal entities whose events are handled, comma-separated (CTS_COMMERCE__LEGAL_ENTITIES);
+    # empty: only `legal_entity`. Events of any other company are rejected (`other_legal_entity`).
+    legal_entities: str = ""
     page_size: int = 1000
     # Token scope; empty means f"{base_url}/.default".
     scope: str = ""
@@ -99,6 +102,11 @@ class CommerceSettings(BaseModel):
     # Overrides of OData field names, "<entity>.<field>" -> name, e.g. {"store.status": "StoreStatus"};
     # the keys and defaults are listed in docs/commerce.md (shared/commerce/schema.py).
     field_names: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def served_legal_entities(self) -> frozenset[str]:
+        listed = {e.strip().upper() for e in self.legal_entities.split(",") if e.strip()}
+        return frozenset(listed or {self.legal_entity.strip().upper()})
 
 
 class DataverseSettings(BaseModel):
@@ -112,8 +120,10 @@ class DataverseSettings(BaseModel):
     # Prefer: odata.maxpagesize (Dataverse's maximum and default is 5,000 rows).
     page_size: int = Field(default=5000, ge=1, le=5000)
     timeout_seconds: float = 30.0
-    max_retries: int = 6
-    max_retry_wait_seconds: float = 120.0
+    # Service protection counts 6,000 requests per user in a sliding 5-minute window and may ask to
+    # wait up to the window's end: a request may wait one whole window before giving up.
+    max_retries: int = 10
+    max_retry_wait_seconds: float = 330.0
 
 
 class BusSettings(BaseModel):
@@ -196,6 +206,10 @@ class RecordsSettings(BaseModel):
 
     enabled: bool = False
     template: str = ""
+    # The Service Bus topic Dataverse's Service Bus endpoint sends record events to, and ours on it
+    # (the trigger reads CTS_RECORDS__TOPIC / CTS_RECORDS__SUBSCRIPTION).
+    topic: str = "dataverse-events"
+    subscription: str = "teams-records"
     # The Dynamics 365 app for Teams and the model-driven app its tab opens (docs/records.md).
     teams_app_id: str = "cd2d8695-bdc9-4d8e-9620-cc963ed81f41"
     app_module_id: str = ""

@@ -329,7 +329,7 @@ def _describe(step: dict[str, Any]) -> str:
 # -- the app's ops surface ----------------------------------------------------------------------
 def request_reconcile(stack: Stack, *, store: str | None = None, dry_run: bool = False) -> str:
     """`POST /api/ops/reconcile` (the app's ops endpoint)."""
-    params = {k: v for k, v in (("store", store), ("dry_run", "true" if dry_run else None)) if v}
+    params = {"dry_run": "true" if dry_run else "false", **({"store": store} if store else {"all": "true"})}
     r = stack.call_app("POST", "ops/reconcile", params=params)
     if r.status_code == 404:
         raise RuntimeError(
@@ -357,8 +357,9 @@ def replay_dead_letters(stack: Stack) -> str:
     help_run = subprocess.run([*cts, "dlq", "replay", "--help"], cwd=ROOT, capture_output=True, text=True,
                               env=_cts_env(stack), timeout=60)  # fmt: skip
     if help_run.returncode == 0:
-        run = subprocess.run([*cts, "dlq", "replay", "--yes", "--json"], cwd=ROOT, capture_output=True,
-                             text=True, env=_cts_env(stack), timeout=300)  # fmt: skip
+        args = [*cts, "dlq", "replay", "--all", "--yes", "--json"]
+        run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=_cts_env(stack),
+                             timeout=300)  # fmt: skip
         if run.returncode != 0:
             raise RuntimeError(
                 f"cts dlq replay --yes failed ({run.returncode}): {(run.stderr or run.stdout)[-500:]}"
@@ -461,7 +462,7 @@ def provision_org(stack: Stack, *, converge_timeout: float = 120.0) -> dict[str,
     started = time.monotonic()
     ok = stack.converged(timeout=converge_timeout)
     if ok:  # then the task lists Commerce has already published (what the nightly timer would do)
-        r = stack.call_app("POST", "ops/tasks/reconcile")
+        r = stack.call_app("POST", "ops/tasks/reconcile", params={"dry_run": "false"})
         if r.status_code == 200:
             pairs = r.json().get("pairs", 0)
             how += f"; task reconciliation: {pairs} store task(s) to mirror"

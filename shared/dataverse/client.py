@@ -283,6 +283,10 @@ class DataverseClient:
         row = await self.get("opportunities", opportunity_id, self._OPPORTUNITY)
         return self._opportunity(row) if row else None
 
+    async def account_of_opportunity(self, opportunity_id: str) -> str | None:
+        found = await self.opportunity(opportunity_id)
+        return found.account_id if found else None
+
     async def opportunities_of(self, account_id: str) -> list[Opportunity]:
         rows = await self.query(
             "opportunities", f"_parentaccountid_value eq {guid(account_id)}", select=self._OPPORTUNITY

@@ -25,6 +25,7 @@ from shared.drift.notifications import (
     InvalidPayload,
     LifecycleEvent,
     LifecycleNotification,
+    ResourceKind,
     parse_notification,
     resource_ref,
     todo_task_of,
@@ -102,8 +103,21 @@ class DriftProcessor:
         self.todo_pairs = todo_pairs
 
     async def process(self, body: bytes | str) -> list[Outcome]:
-        """Handle one queue message (one webhook POST's accepted notifications)."""
-        outcomes = [await self._one(n) for n in read_message(body)]
+        """Handle one queue message (one webhook POST's accepted notifications). A notification
+        of a subscription the app does not hold (state's subscription records, written by the
+        keeper when it creates one) is dropped: outcome `unknown-subscription`, nothing else --
+        in particular a `subscriptionRemoved` for an unknown id does not run a full `ensure()`."""
+        known: dict[str, bool] = {}
+        outcomes = []
+        for notification in read_message(body):
+            sid = notification.subscription_id
+            if sid not in known:
+                known[sid] = await self.state.get_subscription(sid) is not None
+            if not known[sid]:
+                log.info("notification of a subscription the app does not hold: dropped")
+                outcomes.append(Outcome("unknown-subscription", sid))
+                continue
+            outcomes.append(await self._one(notification))
         counts = Counter(o.what for o in outcomes)
         for what, n in counts.items():
             await self.state.bump(f"drift.{what}", n)
@@ -120,6 +134,23 @@ class DriftProcessor:
             log.info("notification for a resource drift does not watch", extra={"resource": n.resource})
             return Outcome("not-a-team", n.resource)
         key = await self.state.team_key_of(ref.team_id)
+        if key is None and ref.kind is ResourceKind.CHANNEL:
+            # A channel connected to Dynamics records (docs/records.md): its account's records pass
+            # re-reads it (a deleted channel loses its tab, collaboration row and location).
+            from shared.records.intake import CHANNEL_INDEX
+            from shared.records.requests import RECORDS
+
+            owner = await self.state.get_value(CHANNEL_INDEX, ref.item_id)
+            if owner and owner.get("key"):
+                records_key = str(owner["key"])
+                done = await request(
+                    RECORDS,
+                    records_key,
+                    self.client,
+                    RequestQueue(self.state, RECORDS),
+                    reason=f"teams drift: channel {n.change_type}",
+                )
+                return Outcome(f"records-{done}", records_key)
         if key is None:
             log.debug("notification for a team the app does not manage", extra={"team_id": ref.team_id})
             return Outcome("unknown-team", ref.team_id)

@@ -15,6 +15,7 @@ from typing import Any
 from shared.domain.subscriptions import GroupDelta, MemberChange
 from shared.graph.client import GraphClient
 from shared.graph.errors import BadRequest, Gone, GraphError
+from shared.graph.users import odata_quote
 
 RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "ResyncRequired"})
 
@@ -23,7 +24,7 @@ def first_url(group_ids: Iterable[str] | None = None, *, from_now: bool = False)
     url = "groups/delta?$select=displayName,mailNickname,members"
     ids = list(group_ids or [])
     if ids:  # Graph allows $filter by id only: "id eq '…' or id eq '…'"
-        url += "&$filter=" + "%20or%20".join(f"id%20eq%20'{gid}'" for gid in ids)
+        url += "&$filter=" + "%20or%20".join(f"id%20eq%20{odata_quote(gid)}" for gid in ids)
     if from_now:
         url += "&$deltatoken=latest"
     return url

@@ -7,16 +7,18 @@ Adding a feature is one `Feature(...)` here, its pass in its own package, and on
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
+from shared.domain.ids import durable_id
 from shared.domain.teams import TeamKey
 from shared.spine.feature import Feature
 
 
 def team_instance_id(key: TeamKey) -> str:
-    """`sync-store-0042`: stable per team, safe for Durable instance ids and Table keys."""
-    return "sync-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key.kind.value}-{key.id}")
+    """`sync-store-0042`: stable per team, Durable-safe, and distinct for distinct keys (`00/42`,
+    `00_42` and `00\x0042` once all gave `sync-store-00_42`): `shared.domain.ids.durable_id`.
+    The kind is a word without '-', so `<kind>-<id>` is unambiguous."""
+    return durable_id("sync-", f"{key.kind.value}-{key.id}")
 
 
 # Teams: one `sync_team` orchestration per team (shared/sync/team_pass.py is the pass). The pass

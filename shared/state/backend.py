@@ -10,6 +10,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
+
+MAX_KEY_BYTES = 1024
+"""Azure Table PartitionKey and RowKey: "up to 1 KiB in size"
+(https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model).
+Checked on the key as stored (percent-encoded, shared/state/table.py) by every backend, so the
+embedded SQLite backend refuses what Table Storage would."""
+
+
+class InvalidKey(ValueError):
+    """A state key no backend can store: not valid Unicode text, or over 1 KiB as stored."""
+
+
+def stored_key(value: str) -> str:
+    """The key as Table Storage stores it: '/', '\\', '#', '?' and control characters are not
+    allowed in PartitionKey/RowKey, so everything outside a safe set is percent-encoded (UTF-8).
+    Raises InvalidKey for a lone surrogate or a key over `MAX_KEY_BYTES`."""
+    try:
+        encoded = quote(value, safe=" :.-_@()+,;=!$&'*~")
+    except UnicodeEncodeError:
+        raise InvalidKey("a state key must be valid Unicode text (lone surrogate)") from None
+    if len(encoded.encode("utf-16-le")) > MAX_KEY_BYTES:  # Table strings are UTF-16
+        raise InvalidKey(f"a state key is over {MAX_KEY_BYTES} bytes as stored")
+    return encoded
 
 
 class StateConflict(Exception):

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from shared.state.backend import Entity, StateConflict
+from shared.state.backend import Entity, StateConflict, stored_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -36,6 +36,7 @@ class SqliteBackend:
         self._lock = threading.Lock()
 
     async def get(self, table: str, partition: str, row: str) -> Entity | None:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         with self._lock:
             found = self._db.execute(
                 "SELECT data, etag FROM entities WHERE tbl=? AND partition=? AND row=?",
@@ -44,6 +45,7 @@ class SqliteBackend:
         return None if found is None else Entity(partition, row, json.loads(found[0]), found[1])
 
     async def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> Entity:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         etag = uuid.uuid4().hex
         try:
             with self._lock:
@@ -58,6 +60,7 @@ class SqliteBackend:
     async def upsert(
         self, table: str, partition: str, row: str, data: dict[str, Any], *, if_match: str | None = None
     ) -> Entity:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         etag = uuid.uuid4().hex
         with self._lock:
             if if_match is None:

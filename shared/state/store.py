@@ -93,6 +93,21 @@ class StateStore:
         found = await self.backend.get(MAPPINGS, "team", key)
         return None if found is None else TeamRecord.model_validate(found.data)
 
+    # -- team creation intents: what lets a pass adopt the team a crashed create left -----------
+    async def note_team_creation(self, key: str, display_name: str) -> None:
+        """Recorded BEFORE the create request: this app is about to create `display_name` for
+        `key`. Only a team named so after such an intent is adopted by name (team_pass)."""
+        data = {"display_name": display_name, "at": _now().isoformat()}
+        await self.backend.upsert(MAPPINGS, "creating", key, data)
+
+    async def team_creation(self, key: str) -> str | None:
+        """The display name this app last set out to create for `key`, or None."""
+        found = await self.backend.get(MAPPINGS, "creating", key)
+        return None if found is None else str(found.data.get("display_name"))
+
+    async def clear_team_creation(self, key: str) -> None:
+        await self.backend.delete(MAPPINGS, "creating", key)
+
     async def put_team(self, record: TeamRecord) -> None:
         """Save a mapping and keep the person -> teams index in step with `managed_personnel`."""
         before = await self.get_team(record.key)

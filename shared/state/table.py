@@ -10,22 +10,21 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.state.backend import Entity, StateConflict
+from shared.state.backend import Entity, StateConflict, stored_key
 
 _CHUNK = 30_000  # characters; UTF-16 storage makes this <= 60 KiB per property
 _MAX_CHUNKS = 15
 
 
 def _key(value: str) -> str:
-    # '/', '\\', '#', '?' and control characters are not allowed in PartitionKey/RowKey.
-    return quote(value, safe=" :.-_@()+,;=!$&'*~")
+    return stored_key(value)
 
 
 def _encode(data: dict[str, Any]) -> dict[str, str]:

@@ -237,6 +237,7 @@ def running_world(
         )
         base = {
             "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",  # the host needs it for non-HTTP triggers
             "CTS_BUS__TOPIC": "commerce-events",
             "CTS_BUS__SUBSCRIPTION": "teams-sync",
             "CTS_GRAPH__BASE_URL": graph.base_url,
