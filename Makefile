@@ -8,7 +8,7 @@ INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test test-alone test-random demo bench lint typecheck clean help
+.PHONY: run test test-alone test-random demo bench fuzz lint typecheck clean help
 
 help:
 	@echo "make run    - start the whole app on the local stack (Ctrl-C to stop)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-random - the unit, contract and end-to-end tests in a random order"
 	@echo "make demo   - play the default scenario and write a report"
 	@echo "make bench  - run the benchmarks (JSON + table in bench/results/)"
+	@echo "make fuzz   - the fuzz suite (tests/fuzz) with 5,000 examples per property"
 	@echo "make lint   - ruff + mypy + checkov (infra/*.bicep)"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -50,6 +51,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The fuzz suite runs in `make test` with 100 examples per property; this is the long run.
+fuzz: $(STAMP)
+	CTS_FUZZ_EXAMPLES=5000 $(PY) -m pytest tests/fuzz -q -p no:randomly --hypothesis-show-statistics
 
 lint: $(STAMP) $(INFRA_STAMP)
 	$(VENV)/bin/ruff check .

@@ -63,23 +63,13 @@ def _list(req: func.HttpRequest, name: str) -> list[str] | None:
 
 
 def _filter(req: func.HttpRequest) -> Any:
-    from shared.ops.dlq import BadFilter, build_filter
+    from shared.ops.dlq import BadFilter
+    from shared.ops.params import ParamProblem, parse_dead_letter_selection
 
-    try:
-        seqs = [int(s) for s in _list(req, "seq") or []]
-        limit = int(req.params["limit"]) if req.params.get("limit") else None
-    except ValueError:
-        raise BadFilter("seq and limit must be whole numbers") from None
-    return build_filter(
-        reasons=_list(req, "reason"),
-        event_types=_list(req, "event_type"),
-        stores=_list(req, "store"),
-        since=req.params.get("since"),
-        until=req.params.get("until"),
-        sequence_numbers=seqs or None,
-        limit=limit,
-        everything=(req.params.get("all") or "").lower() == "true",
-    )
+    selection = parse_dead_letter_selection(dict(req.params))
+    if isinstance(selection, ParamProblem):
+        raise BadFilter(selection.detail)
+    return selection
 
 
 async def _entities(req: func.HttpRequest, bus: Any) -> list[Any]:

@@ -148,18 +148,14 @@ async def ops_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationCl
     run unless `dry_run=false`; a real run needs `store=` or `all=true`. The answer names the
     instance and report but carries no Durable management URLs: those hold the durabletask
     system key (terminate/purge any instance) in `code=`."""
-    from shared.domain.ids import commerce_id_problem
     from shared.domain.teams import TeamKey
+    from shared.ops.params import ParamProblem, parse_reconcile
 
-    stores = [s.strip() for s in (req.params.get("store") or "").split(",") if s.strip()]
-    dry_run = (req.params.get("dry_run") or "true").lower() not in ("0", "false", "no")
-    everything = (req.params.get("all") or "").lower() == "true"
-    bad = next((p for p in map(commerce_id_problem, stores) if p), None)
-    if bad is not None:
-        return _json({"error": f"bad store: {bad}", "reason": "invalid_id"}, 400)
-    if not dry_run and not stores and not everything:
-        return _json({"error": "a real reconciliation needs store= or all=true", "reason": "no_scope"}, 400)
-    keys = [str(TeamKey.store(s)) for s in stores] or None
+    asked = parse_reconcile(dict(req.params))
+    if isinstance(asked, ParamProblem):
+        return _json({"error": asked.detail, "reason": asked.reason}, 400)
+    dry_run = asked.dry_run
+    keys = [str(TeamKey.store(s)) for s in asked.stores] or None
     report_id = "r-" + uuid.uuid4().hex[:12]
     instance = await client.start_new(
         "reconcile_all",

@@ -12,6 +12,9 @@ param location string
 @description('Finance and Operations (Commerce HQ) environment URL, e.g. https://contoso.operations.dynamics.com')
 param commerceBaseUrl string
 
+@description('The Commerce legal entity (company) whose events the app serves, e.g. USRT. Events of any other company are dead-lettered (other_legal_entity).')
+param commerceLegalEntity string
+
 @description('Entra tenant id the app reads and writes Teams in.')
 param graphTenantId string = subscription().tenantId
 
@@ -40,6 +43,7 @@ module resources 'resources.bicep' = {
     location: location
     tags: tags
     commerceBaseUrl: commerceBaseUrl
+    commerceLegalEntity: commerceLegalEntity
     graphTenantId: graphTenantId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType

@@ -8,6 +8,7 @@ param environmentName string
 param location string
 param tags object
 param commerceBaseUrl string
+param commerceLegalEntity string
 param graphTenantId string
 
 @description('Service Bus topic Commerce business/data events are delivered to.')
@@ -254,6 +255,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_GRAPH__TENANT_ID', value: graphTenantId }
         { name: 'CTS_GRAPH__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_COMMERCE__BASE_URL', value: commerceBaseUrl }
+        { name: 'CTS_COMMERCE__LEGAL_ENTITY', value: commerceLegalEntity }
         { name: 'CTS_COMMERCE__AUTH', value: 'managed_identity' }
         { name: 'CTS_COMMERCE__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_RECONCILE__SCHEDULE', value: '0 0 2 * * *' } // nightly, UTC (timer binding expression)

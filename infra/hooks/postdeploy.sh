@@ -6,8 +6,9 @@
 #     Administrator or Global Administrator (checked first by infra/hooks/preprovision.sh);
 #     existing assignments are left as they are. Skipped with CTS_SKIP_GRAPH_GRANT=1.
 #  2. Writes the webhook secrets the app settings reference in Key Vault (infra/resources.bicep):
-#     the notification URLs (they carry the default function key, which Graph needs because it
-#     cannot send headers; docs/drift.md) when they differ, and clientState only if it is absent,
+#     the notification URLs (each carries its webhook function's OWN key, which Graph needs because
+#     it cannot send headers, and which opens that function only -- never a host key, which would
+#     also open every ops function; docs/security.md) when they differ, and clientState only if it is absent,
 #     so a re-run or a re-provision never rotates it (live Graph subscriptions keep matching).
 #  3. Restarts the app when a secret changed, so the Key Vault references are read again.
 set -eu
@@ -21,8 +22,10 @@ vault="${AZURE_KEY_VAULT_NAME:?AZURE_KEY_VAULT_NAME is unset (run 'azd provision
 graph_app_id="00000003-0000-0000-c000-000000000000"
 
 # -- 1. Graph application permissions ------------------------------------------------------------
+# The calls that need each permission: docs/security.md (tests/unit/hardening checks that this list
+# and that table agree). ChannelSettings.ReadWrite.All is not granted: no call updates a channel.
 roles="Team.Create TeamMember.ReadWrite.All TeamSettings.ReadWrite.All Channel.Create \
-ChannelSettings.ReadWrite.All Channel.ReadBasic.All User.Read.All GroupMember.Read.All Tasks.ReadWrite.All"
+Channel.ReadBasic.All User.Read.All GroupMember.Read.All Tasks.ReadWrite.All"
 # The beta Planner delta (CTS_TASKS__USE_BETA_DELTA=true) documents Tasks.Read.All as its permission.
 if [ "${WITH_PLANNER_DELTA:-0}" = "1" ]; then roles="$roles Tasks.Read.All"; fi
 
@@ -63,10 +66,16 @@ put() {
 }
 
 host=$(az functionapp show -g "$resource_group" -n "$app_name" --query defaultHostName -o tsv)
-key=$(az functionapp keys list -g "$resource_group" -n "$app_name" --query "functionKeys.default" -o tsv)
-[ -n "$key" ] || fail "the app has no default function key yet: is the code deployed? ('azd deploy')"
-put webhook-notification-url "https://$host/api/graph/notifications?code=$key"
-put webhook-lifecycle-url "https://$host/api/graph/lifecycle?code=$key"
+webhook_key() {
+  az functionapp function keys list -g "$resource_group" -n "$app_name" --function-name "$1" \
+    --query default -o tsv
+}
+notifications_key=$(webhook_key graph_notifications)
+lifecycle_key=$(webhook_key graph_lifecycle)
+[ -n "$notifications_key" ] && [ -n "$lifecycle_key" ] || \
+  fail "the webhook functions have no function keys yet: is the code deployed? ('azd deploy')"
+put webhook-notification-url "https://$host/api/graph/notifications?code=$notifications_key"
+put webhook-lifecycle-url "https://$host/api/graph/lifecycle?code=$lifecycle_key"
 if [ -z "$(secret webhook-client-state)" ]; then
   put webhook-client-state "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 else

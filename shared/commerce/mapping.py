@@ -171,8 +171,8 @@ class RowMapper:
             return None
         return TeamMapping(
             source_type=source_type,
-            source_id=_text(row[f["team_mapping.source_id"]]).strip(),
-            team_id=_text(row[f["team_mapping.team_id"]]).strip(),
+            source_id=_text(row.get(f["team_mapping.source_id"])).strip(),
+            team_id=_text(row.get(f["team_mapping.team_id"])).strip(),
         )
 
     def mapping_problem(self, row: Row) -> tuple[str, str] | None:

@@ -32,7 +32,8 @@ from shared.domain.records import (
     RecordType,
     SharePointSite,
 )
-from shared.domain.teams import Channel, Identity, MemberRole, Team
+from shared.domain.teams import Channel, Identity, Member, MemberRole, Team
+from shared.graph.errors import NotFound
 from shared.records.desired import desired, pass_key
 from shared.records.intake import CHANNEL_INDEX
 from shared.records.model import (
@@ -56,7 +57,7 @@ from shared.records.model import (
     TabState,
     TeamState,
 )
-from shared.records.plan import plan
+from shared.records.plan import plan, row_folder_url
 from shared.records.template import Template
 from shared.settings import Settings
 from shared.spine import BUSY, PassResult
@@ -64,16 +65,18 @@ from shared.state import StateStore
 
 PARTITION = "records"
 STATUS = "records-status"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+GUID_RE = _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _ENTITY = re.compile(r"^(account|opportunity):([0-9a-f-]{36})$")
 
 
 class RecordsReader(Protocol):
-    async def read_scope(self, account_id: str) -> AccountScope: ...
+    async def read_scope(self, account_id: str, *, team_name: bool = True) -> AccountScope: ...
 
     async def collaborations(self, regarding: Any) -> list[Collaboration]: ...
 
     async def collaborations_in_channels(self, channel_ids: Any) -> list[Collaboration]: ...
+
+    async def collaborations_about(self, regarding: Any, channel_ids: Any) -> list[Collaboration]: ...
 
     async def locations(self, regarding: Any) -> list[DocumentLocation]: ...
 
@@ -109,6 +112,10 @@ class RecordsGateway(Protocol):
     async def resolve_upns(self, upns: Any) -> dict[str, Identity]: ...
 
     async def get_team_state(self, team_id: str, plan_title: str | None = None) -> Team | None: ...
+
+    async def get_team(self, team_id: str) -> Team | None: ...
+
+    async def list_members(self, team_id: str) -> list[Member]: ...
 
     async def find_teams(
         self, *, mail_nickname: str | None = None, display_name: str | None = None
@@ -213,6 +220,24 @@ def _tab_record(tab: ChannelTab, app_id: str) -> RecordRef | None:
     return RecordRef(type=RecordType(m.group(1)), id=m.group(2)) if m else None
 
 
+async def _team_view(
+    gateway: RecordsGateway, team_id: str, *, members: bool, archived: bool
+) -> tuple[list[Channel], frozenset[str], bool] | None:
+    """What a pass needs of a team, reading only that: its channels (None: the team is gone), its
+    members (not for adopted teams: their membership is not the app's), its archived flag (only
+    when the template archives it)."""
+    try:
+        channels = await gateway.list_channels(team_id)
+    except NotFound:
+        return None
+    ids = frozenset(m.user_id for m in await gateway.list_members(team_id)) if members else frozenset()
+    is_archived = False
+    if archived:
+        team = await gateway.get_team(team_id)
+        is_archived = bool(team and team.archived)
+    return channels, ids, is_archived
+
+
 async def read_actual(
     want: DesiredRecords,
     memory: Memory,
@@ -221,47 +246,38 @@ async def read_actual(
     gateway: RecordsGateway,
     app_id: str,
 ) -> ActualRecords:
-    teams: dict[str, TeamState] = {}
+    """Reads, per team: channels (+ members of the app's own teams, + archived when it matters) and
+    the apps installed; per own channel: its Dynamics tabs, and its folder only when no row of the
+    app already names it; then the rows and locations of the scope in three Dataverse queries."""
+    found: dict[str, tuple[str, list[Channel], frozenset[str], bool, bool]] = {}
     own: dict[str, set[str]] = {}  # team id -> the pass's channel ids in it
-    tabs: list[TabState] = []
-    keys = sorted(set(want.teams) | set(memory.teams))
-    for tk in keys:
+    for tk in sorted(set(want.teams) | set(memory.teams)):
         dt = want.teams.get(tk)
+        adopted = dt is not None and dt.adopt_id is not None
+        archive = dt is not None and dt.archived
         team_id = memory.teams.get(tk) or (dt.adopt_id if dt else None)
-        team = await gateway.get_team_state(team_id) if team_id else None
-        if team is None and dt is not None and dt.adopt_id is None and dt.name:
+        view = await _team_view(gateway, team_id, members=not adopted, archived=archive) if team_id else None
+        if view is None and dt is not None and not adopted and dt.name:
             same = [t for t in await gateway.find_teams(display_name=dt.name) if t.display_name == dt.name]
             if len(same) == 1:  # created by a pass that crashed before remembering it
-                team = await gateway.get_team_state(same[0].team_id)
-                if team is not None:
-                    memory.teams[tk] = team.team_id
-        if team is None:
+                team_id = same[0].team_id
+                view = await _team_view(gateway, team_id, members=True, archived=archive)
+                if view is not None:
+                    memory.teams[tk] = team_id
+        if view is None or team_id is None:
             continue
-        adopted = dt is not None and dt.adopt_id is not None
+        channels, members, archived = view
         wanted_names = {c.name.casefold() for c in dt.channels} if dt else set()
         remembered = set(memory.channels.get(tk, []))
-        channels = []
-        installed = app_id in await gateway.installed_app_ids(team.team_id)
-        for c in team.channels:
-            if c.id is None or (adopted and c.name.casefold() not in wanted_names and c.id not in remembered):
-                continue
-            private = c.membership_type != "standard"
-            folder = None if private else (await gateway.files_folder(team.team_id, c.id)).web_url
-            channels.append(ChannelState(id=c.id, name=c.name, private=private, folder_url=folder))
-            if installed:
-                for tab in await gateway.list_tabs(team.team_id, c.id):
-                    ref = _tab_record(tab, app_id)
-                    if ref is not None:
-                        tabs.append(TabState(team.team_id, c.id, tab.id, ref))
-        own[team.team_id] = {c.id for c in channels} | remembered
-        teams[tk] = TeamState(
-            key=tk,
-            team_id=team.team_id,
-            channels=tuple(channels),
-            app_installed=installed,
-            member_ids=frozenset(m.user_id for m in team.members),
-            archived=team.archived,
-        )
+        mine = [
+            c
+            for c in channels
+            if c.id is not None and (not adopted or c.name.casefold() in wanted_names or c.id in remembered)
+        ]
+        installed = app_id in await gateway.installed_app_ids(team_id) if mine or dt else False
+        found[tk] = (team_id, mine, members, archived, installed)
+        own[team_id] = {c.id for c in mine if c.id} | remembered
+
     refs = (
         [scope.account.ref]
         if scope.account
@@ -269,16 +285,40 @@ async def read_actual(
     )
     refs += [o.ref for o in scope.opportunities]
     channel_ids = sorted({c for ids in own.values() for c in ids})
-    rows = {r.id: r for r in await dataverse.collaborations_in_channels(channel_ids)} if channel_ids else {}
-    owned_teams = {
-        ts.team_id for tk, ts in teams.items() if not (want.teams.get(tk) and want.teams[tk].adopt_id)
-    }
-    for r in await dataverse.collaborations([ref.id for ref in refs]):
-        if r.team_id in owned_teams or r.channel_id in own.get(r.team_id, set()):
-            rows[r.id] = r
-    kept = tuple(r for r in rows.values() if r.team_id in own)
+    owned_teams = {found[tk][0] for tk in found if not (want.teams.get(tk) and want.teams[tk].adopt_id)}
+    kept = tuple(
+        r
+        for r in await dataverse.collaborations_about([ref.id for ref in refs], channel_ids)
+        if r.team_id in own and (r.team_id in owned_teams or r.channel_id in own[r.team_id])
+    )
     refs += [r.regarding for r in kept if r.regarding not in refs]
     locations = tuple(await dataverse.locations(refs))
+
+    known_folder = {r.channel_id: row_folder_url(r) for r in kept if r.channel_folder_url}
+    teams: dict[str, TeamState] = {}
+    tabs: list[TabState] = []
+    for tk, (team_id, mine, members, archived, installed) in found.items():
+        states = []
+        for c in mine:
+            assert c.id is not None
+            private = c.membership_type != "standard"
+            folder = None
+            if not private:
+                folder = known_folder.get(c.id) or (await gateway.files_folder(team_id, c.id)).web_url
+            states.append(ChannelState(id=c.id, name=c.name, private=private, folder_url=folder))
+            if installed:
+                for tab in await gateway.list_tabs(team_id, c.id):
+                    ref = _tab_record(tab, app_id)
+                    if ref is not None:
+                        tabs.append(TabState(team_id, c.id, tab.id, ref))
+        teams[tk] = TeamState(
+            key=tk,
+            team_id=team_id,
+            channels=tuple(states),
+            app_installed=installed,
+            member_ids=members,
+            archived=archived,
+        )
     return ActualRecords(
         teams=teams,
         tabs=tuple(tabs),
@@ -458,7 +498,10 @@ async def records_pass(
     """One pass for one account. Run it through `shared.spine.run_pass` (the account's lease and
     the covered request number); a dry run writes nothing and needs no lease."""
     key = pass_key(account_id)
-    scope = await dataverse.read_scope(account_id)
+    by_name = any(
+        not GUID_RE.match(t) for p in template.patterns for t in getattr(p, "teams", {})
+    )  # a team_based mapping by Dataverse team name needs the owning team's name
+    scope = await dataverse.read_scope(account_id, team_name=by_name)
     want = desired(scope, template, await directory_for(template, gateway))
     memory = Memory.load(await state.get_value(PARTITION, key))
     actual = await read_actual(want, memory, scope, dataverse, gateway, settings.records.teams_app_id)

@@ -8,13 +8,14 @@ import httpx
 import pytest
 
 from local.host import LocalHost, running_host
+from tests.host.process import HOST_SETTINGS
 
 APP = str(Path(__file__).parent / "apps" / "http_app.py")
 
 
 @pytest.fixture
 def host(tmp_path: Path) -> Iterator[LocalHost]:
-    settings = {"TIMER_LOG": str(tmp_path / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}
+    settings = {**HOST_SETTINGS, "TIMER_LOG": str(tmp_path / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}
     with running_host(APP, tmp_path, 0, settings, grace_period=5) as running:
         yield running
 
