@@ -143,6 +143,7 @@ async def record_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrat
         log.warning("dataverse event rejected", extra={"message_id": msg.message_id, "reason": result.reason})
         raise RejectedMessage(result)
     assert isinstance(result, CommerceHint)
+    from shared.mirror import request_task_mirrors
     from shared.sync.intake import handle_hint
 
     s = root()
@@ -155,6 +156,7 @@ async def record_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrat
         state=s.state,
         client=DurableClientAdapter(client),
         settings=s.settings,
+        tasks=request_task_mirrors,
         records=records,
     )
     log.info(
