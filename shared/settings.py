@@ -144,7 +144,15 @@ class StateSettings(BaseModel):
 
 
 class TaskSettings(BaseModel):
+    # Adaptive Planner poll (docs/tasks.md, "Polling"): a plan that changed in the last hour is
+    # listed every `poll_interval_seconds`; one that changed in the last day or has an open task
+    # due within a day every `poll_warm_interval_seconds`; the others every
+    # `poll_quiet_interval_seconds`. At most `poll_budget_per_hour` listings an hour (0: no
+    # budget; Graph publishes no Planner limits); the most overdue go first.
     poll_interval_seconds: int = 120
+    poll_warm_interval_seconds: int = Field(default=900, ge=0)
+    poll_quiet_interval_seconds: int = Field(default=3600, ge=0)
+    poll_budget_per_hour: int = Field(default=36_000, ge=0)
     use_beta_delta: bool = False
     # To Do mode: a task assigned to one worker is also mirrored into their To Do list of this name
     # (docs/tasks.md); the worker's status changes there come back through todoTask notifications.
@@ -183,6 +191,9 @@ class ReconcileSettings(BaseModel):
     batch_size: int = Field(default=25, ge=1, le=500)
     # A failed sync is restarted by the sweeper only after this long.
     failed_retry_after_seconds: int = Field(default=300, ge=0)
+    # The nightly run reads only the teams that changed (/groups/delta + one bulk Commerce read);
+    # off: every team is read every night (docs/sync.md, "Nightly reconciliation").
+    delta: bool = True
 
 
 class WebhookSettings(BaseModel):

@@ -327,14 +327,16 @@ def _describe(step: dict[str, Any]) -> str:
 
 
 # -- the app's ops surface ----------------------------------------------------------------------
-def request_reconcile(stack: Stack, *, store: str | None = None, dry_run: bool = False) -> str:
+def request_reconcile(
+    stack: Stack, *, store: str | None = None, dry_run: bool = False, full: bool = False
+) -> str:
     """`POST /api/ops/reconcile` (the app's ops endpoint)."""
     params = {"dry_run": "true" if dry_run else "false", **({"store": store} if store else {"all": "true"})}
+    if full:
+        params["full"] = "true"
     r = stack.call_app("POST", "ops/reconcile", params=params)
     if r.status_code == 404:
-        raise RuntimeError(
-            "the app has no ops endpoint POST /api/ops/reconcile (functions/provisioning.py)"
-        )
+        raise RuntimeError("the app has no ops endpoint POST /api/ops/reconcile (functions/provisioning.py)")
     if r.status_code >= 400:
         raise RuntimeError(f"POST /api/ops/reconcile answered {r.status_code}: {r.text[:300]}")
     body = r.json() if r.content else {}

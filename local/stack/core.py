@@ -460,6 +460,11 @@ class Stack:
             "CTS_RECONCILE__SWEEP_SCHEDULE": self.config.sweep_schedule,
             "CTS_TASKS__POLL_SCHEDULE": self.config.task_poll_schedule,
             "CTS_TASKS__POLL_INTERVAL_SECONDS": "0",
+            # Every plan every poll on the stack (scenarios wait for "the next poll"); the
+            # adaptive intervals are production's (shared/tasks/poll.py).
+            "CTS_TASKS__POLL_WARM_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_QUIET_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_BUDGET_PER_HOUR": "0",
             "CTS_RECONCILE__FAILED_RETRY_AFTER_SECONDS": "20",
             "CTS_WEBHOOK__NOTIFICATION_URL": (
                 f"http://127.0.0.1:{host_port}/api/graph/notifications"

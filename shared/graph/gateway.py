@@ -199,9 +199,10 @@ class Gateway:
 
     # directory delta
     async def groups_delta(
-        self, delta_link: str | None = None, *, group_ids: Iterable[str] | None = None
+        self, delta_link: str | None = None, *, group_ids: Iterable[str] | None = None, from_now: bool = False
     ) -> GroupDelta:
-        return await delta.groups_delta(self.client(), delta_link, group_ids=group_ids)
+        """One delta round; `from_now`: no groups, just a delta link for changes after now."""
+        return await delta.groups_delta(self.client(), delta_link, group_ids=group_ids, from_now=from_now)
 
     # planner
     async def list_plans(self, group_id: str) -> list[PlannerPlan]:

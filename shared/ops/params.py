@@ -28,6 +28,7 @@ class ParamProblem:
 class ReconcileRequest:
     dry_run: bool
     stores: tuple[str, ...]  # empty: every team (only with all=true for a real run)
+    full: bool = False  # read every team, not only those the nightly delta shows changed
 
 
 def _flag(params: Mapping[str, str], name: str, default: bool) -> bool:
@@ -46,7 +47,8 @@ def _list(params: Mapping[str, str], name: str) -> list[str] | ParamProblem:
 
 
 def parse_reconcile(params: Mapping[str, str]) -> ReconcileRequest | ParamProblem:
-    """`store=a,b` and/or `all=true`, `dry_run` (default true). A real run needs a scope."""
+    """`store=a,b` and/or `all=true`, `dry_run` (default true), `full` (default false: the
+    nightly choice of changed teams, docs/sync.md). A real run needs a scope."""
     stores = _list(params, "store")
     if isinstance(stores, ParamProblem):
         return stores
@@ -57,7 +59,8 @@ def parse_reconcile(params: Mapping[str, str]) -> ReconcileRequest | ParamProble
     dry_run = _flag(params, "dry_run", True)
     if not dry_run and not stores and not _flag(params, "all", False):
         return ParamProblem("no_scope", "a real reconciliation needs store= or all=true")
-    return ReconcileRequest(dry_run=dry_run, stores=tuple(dict.fromkeys(stores)))
+    full = _flag(params, "full", False)
+    return ReconcileRequest(dry_run=dry_run, stores=tuple(dict.fromkeys(stores)), full=full)
 
 
 def parse_dead_letter_selection(params: Mapping[str, str]) -> DeadLetterFilter | ParamProblem:

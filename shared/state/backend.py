@@ -7,7 +7,7 @@ conflict) so that the SQLite default and the production Table backend behave the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -48,6 +48,18 @@ class Entity:
     etag: str
 
 
+@dataclass(frozen=True)
+class Write:
+    """One row of a `Backend.write` batch: `data` replaces the row, or `None` deletes it (a row
+    already absent is not an error)."""
+
+    row: str
+    data: dict[str, Any] | None
+
+
+WRITE_LIMIT = 100  # operations per Azure Tables entity group transaction
+
+
 class Backend(Protocol):
     async def get(self, table: str, partition: str, row: str) -> Entity | None: ...
 
@@ -63,8 +75,18 @@ class Backend(Protocol):
 
     async def delete(self, table: str, partition: str, row: str) -> None: ...
 
-    def query(self, table: str, partition: str | None = None) -> AsyncIterator[Entity]:
-        """Every entity of a partition (or of the table), in row-key order within a partition."""
+    async def write(self, table: str, partition: str, writes: Sequence[Write]) -> None:
+        """Upsert/delete rows of ONE partition all-or-nothing (SQLite: one transaction; Azure
+        Tables: one entity group transaction, hence one partition and at most `WRITE_LIMIT`)."""
+        ...
+
+    def query(
+        self, table: str, partition: str | None = None, *, start: str | None = None, stop: str | None = None
+    ) -> AsyncIterator[Entity]:
+        """Every entity of a partition (or of the table), in row-key order within a partition;
+        with `start`/`stop`, only rows with start <= row < stop: one range read, not a scan. (Azure
+        keys are stored percent-encoded character by character, which keeps prefix ranges exact
+        as long as the stop's last character is one that needs no encoding, e.g. ':' -> ';'.)"""
         ...
 
     async def close(self) -> None: ...

@@ -23,6 +23,7 @@ from shared.drift.echoes import note_plan_changes
 from shared.provisioning import desired, plan
 from shared.settings import Settings
 from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
+from shared.sync.nightly import fingerprint
 
 _BLOCKING = {
     ProblemKind.BLOCKED_NO_OWNER,
@@ -41,6 +42,8 @@ class CommerceReader(Protocol):
         """The slice of the org a key's team depends on (a store: the store, its assignments,
         those workers, its region(s) and mapping rows; the communications team: regions, managers)."""
         ...
+
+    async def read_org(self) -> CommerceOrg: ...
 
     async def store_numbers(self) -> list[str]: ...
 
@@ -297,11 +300,18 @@ async def sync_team_pass(
             await note_plan_changes(state, p, result.team_ids)
         problems += [pr for pr in result.problems if pr not in problems]
         team_id = result.team_ids.get(label, team_id)
-        await _remember(state, label, team_id, record, target, p, actual, identities, cache)
-    elif actual.team is not None and not dry_run:
-        await _remember(state, label, actual.team.team_id, record, target, p, actual, identities, cache)
-
     outcome = _outcome(p, result, dry_run)
+    # Converged to `target` (nothing failed or held): the nightly run may skip it until it moves.
+    converged = (
+        fingerprint(target) if outcome in ("converged", "changed") and (result is None or result.ok) else None
+    )
+    if result is not None:
+        await _remember(state, label, team_id, record, target, p, actual, identities, cache, converged)
+    elif actual.team is not None and not dry_run:
+        await _remember(
+            state, label, actual.team.team_id, record, target, p, actual, identities, cache, converged
+        )
+
     if not dry_run:
         await state.record_sync(
             SyncRecord(
@@ -337,6 +347,7 @@ async def _remember(
     actual: ActualTeam,
     identities: dict[str, Identity],
     cache: dict[str, CachedIdentity],
+    desired_hash: str | None,
 ) -> None:
     """Record the team and whom the app manages there: everyone it added, plus desired people
     already present (so a later transfer removes them even in flexible mode), minus removals."""
@@ -363,6 +374,7 @@ async def _remember(
         managed_user_ids=sorted(managed),
         managed_personnel=personnel,
         identities=cache,
+        desired_hash=desired_hash,
     )
     if record is None or updated.model_dump(exclude={"updated_at"}) != record.model_dump(
         exclude={"updated_at"}

@@ -250,6 +250,9 @@ def running_world(
             "CTS_STATE__SQLITE_PATH": str(tmp / "state.sqlite"),
             "CTS_TASKS__POLL_SCHEDULE": "* * * * * *",
             "CTS_TASKS__POLL_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_WARM_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_QUIET_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_BUDGET_PER_HOUR": "0",
             "CTS_TASKS__RECONCILE_SCHEDULE": "0 0 0 1 1 *",
         }
         get_settings.cache_clear()
