@@ -17,6 +17,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions.durable_client import DurableClientAdapter
+from functions.root import root
 from shared.commerce.events import parse_message
 from shared.domain.events import CommerceHint, Rejection, TestMessage
 
@@ -59,12 +60,17 @@ async def commerce_event(msg: func.ServiceBusMessage, client: df.DurableOrchestr
         )
         raise RejectedMessage(result)
     assert isinstance(result, CommerceHint)
+    from shared.mirror import request_task_mirrors
     from shared.sync.intake import handle_hint
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     handled = await handle_hint(
-        result, commerce=s.commerce, state=s.state, client=DurableClientAdapter(client), settings=s.settings
+        result,
+        commerce=s.commerce,
+        state=s.state,
+        client=DurableClientAdapter(client),
+        settings=s.settings,
+        tasks=request_task_mirrors,
     )
     log.info(
         "commerce event",

@@ -21,6 +21,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions.durable_client import DurableClientAdapter
+from functions.root import root
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.drift")
@@ -91,13 +92,14 @@ async def graph_notification_processor(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
     from shared.drift.processing import BadNotificationMessage, DriftProcessor
-    from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionKeeper
+    from shared.mirror.todo import pair_of_todo_task
 
-    c = drift_clients()
+    c = root()
     keeper = SubscriptionKeeper(c.gateway, c.state, c.settings.webhook)
+    processor = DriftProcessor(c.state, DurableClientAdapter(client), keeper, todo_pairs=pair_of_todo_task)
     try:
-        outcomes = await DriftProcessor(c.state, DurableClientAdapter(client), keeper).process(msg.get_body())
+        outcomes = await processor.process(msg.get_body())
     except BadNotificationMessage as exc:
         # Raised on purpose: the bus retries, then dead-letters with this text (see commerce_events).
         log.error(
@@ -112,11 +114,10 @@ async def graph_notification_processor(
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE%", run_on_startup=True)
 async def graph_subscriptions(timer: func.TimerRequest) -> None:
-    from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionKeeper
     from shared.sync.control import write_gate
 
-    c = drift_clients()
+    c = root()
     if (gate := await write_gate(c.state, c.settings)).suspended:  # kill switch: no Graph write at all
         log.warning("graph subscriptions not kept: writes suspended", extra={"reason": gate.reason})
         return

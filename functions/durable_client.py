@@ -1,4 +1,4 @@
-"""Adapts Durable's `DurableOrchestrationClient` to `shared.sync.requests.OrchestrationClient`
+"""Adapts Durable's `DurableOrchestrationClient` to `shared.spine.OrchestrationClient`
 (shared/ may not import azure.durable_functions)."""
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ import azure.functions as func
 
 from functions import spine
 from functions.durable_client import DurableClientAdapter
-from shared.spine import PassResult, RequestStore
-from shared.sync.requests import TEAMS
+from functions.root import root
+from shared.spine import PassResult
+from shared.spine.features import TEAMS
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.provisioning")
@@ -26,29 +27,12 @@ PASS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_num
 
 # -- the team's sync on the spine: `sync_team` orchestrator, `sync_team_pass`, `sync_finish_pass` --
 async def _team_pass(key: str, instance_id: str | None) -> PassResult:
-    from shared.domain.teams import TeamKey
-    from shared.sync.services import services
-    from shared.sync.team_pass import sync_team_pass
+    from shared.sync.reconcile import team_pass
 
-    s = services()
-    return await sync_team_pass(
-        TeamKey.parse(key),
-        commerce=s.commerce,
-        gateway=s.gateway,
-        execute=s.execute,
-        state=s.state,
-        settings=s.settings,
-        instance_id=instance_id,
-    )
+    return await team_pass(root(), key, instance_id=instance_id)
 
 
-def _state() -> RequestStore:
-    from shared.sync.services import services
-
-    return services().state
-
-
-spine.register(bp, TEAMS, run=_team_pass, store=_state)
+spine.register(bp, TEAMS, run=_team_pass)
 
 
 # -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
@@ -121,6 +105,7 @@ async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import begin
 
     return await begin(
+        root(),
         payload.get("keys"),
         report_id=payload.get("report_id"),
         full=bool(payload.get("full", False)),
@@ -133,6 +118,7 @@ async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import reconcile_team as run
 
     return await run(
+        root(),
         payload["key"],
         report_id=payload["report_id"],
         dry_run=bool(payload["dry_run"]),
@@ -144,7 +130,7 @@ async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
 async def reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import finish
 
-    return await finish(payload)
+    return await finish(root(), payload)
 
 
 # -- timers ----------------------------------------------------------------------------------
@@ -158,11 +144,10 @@ async def reconcile_timer(timer: func.TimerRequest, client: df.DurableOrchestrat
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SWEEP_SCHEDULE%", run_on_startup=True)
 @bp.durable_client_input(client_name="client")
 async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Restart the sync of any team left with requests no pass covered (see shared/sync/requests)."""
+    """Restart the sync of any team left with requests no pass covered (see shared/spine)."""
     from shared.spine import RequestQueue, sweep
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     started = await sweep(
         TEAMS,
         DurableClientAdapter(client),
@@ -210,7 +195,7 @@ async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
     from shared.sync.status import team_status
 
     key = req.route_params.get("key")
-    data = await team_status(key)
+    data = await team_status(root().state, key)
     if key and not data:
         return _json({"error": f"no team or sync recorded for {key}"}, 404)
     return _json(data)
@@ -219,9 +204,8 @@ async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="ops/report/{report_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
     """A drift report (the latest when no id is given)."""
-    from shared.sync.services import services
 
-    report = await services().state.get_report(req.route_params.get("report_id"))
+    report = await root().state.get_report(req.route_params.get("report_id"))
     return _json(report) if report else _json({"error": "no such report"}, 404)
 
 
@@ -231,9 +215,8 @@ async def ops_suspend(req: func.HttpRequest, client: df.DurableOrchestrationClie
     """The kill switch (docs/control.md): GET shows it, POST suspends every write (`?reason=`,
     `?by=`), DELETE lifts it and starts a reconciliation so what was held converges."""
     from shared.sync.control import set_switch, write_gate
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     if req.method == "POST":
         await set_switch(
             s.state,
@@ -263,8 +246,8 @@ async def ops_suspend(req: func.HttpRequest, client: df.DurableOrchestrationClie
         body["report_id"] = report_id
         # Task pairs whose last pass was suspended: a Planner-side change the poll has already
         # seen would otherwise wait for the next change (the task reconcile compares Commerce only).
-        from shared.mirror.requests import TASK_PAIRS
         from shared.spine import RequestQueue, request_many
+        from shared.spine.features import TASK_PAIRS
 
         held = [m.key for m in await s.state.list_mirrors() if m.outcome == "suspended"]
         body["task_pairs_resumed"] = await request_many(
@@ -280,9 +263,8 @@ async def ops_hierarchy(req: func.HttpRequest) -> func.HttpResponse:
     GET: the CSV, its fingerprint and whether it is stale against the last export. POST
     `?fingerprint=` records that the file with that fingerprint was exported (`cts hierarchy export`)."""
     from shared.hierarchy.service import current_hierarchy, mark_exported
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     data = await current_hierarchy(s.commerce.client, s.state, s.settings)  # type: ignore[attr-defined]
     if req.method == "POST":
         if req.params.get("fingerprint") != data["fingerprint"]:

@@ -150,6 +150,9 @@ class BusSettings(BaseModel):
     max_replays: int = 3
     # Local stack only: the embedded broker's SQLite file, for the DLQ tools (shared/ops/connection.py).
     local_broker: str = ""
+    # ... and the factory that opens it, `module:callable` (the edge picks the stand-in: shared/ and
+    # functions/ never import local/), e.g. local.host.broker:open_ops_broker.
+    local_broker_factory: str = ""
 
 
 class StateSettings(BaseModel):

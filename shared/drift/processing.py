@@ -32,8 +32,8 @@ from shared.drift.notifications import (
 )
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import ACTIVE_STATUSES, OrchestrationClient, RequestQueue, request
+from shared.spine.features import TASK_PAIRS, TEAMS
 from shared.state import StateStore
-from shared.sync.requests import TEAMS
 
 log = logging.getLogger("cts.drift")
 
@@ -47,6 +47,10 @@ class BadNotificationMessage(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+class TodoPairs(Protocol):
+    async def __call__(self, state: StateStore, task_id: str) -> str | None: ...
 
 
 class LifecycleHandler(Protocol):
@@ -85,8 +89,9 @@ class _Batch:
     """What one message's notifications resolved to: lookups made once per id, and the
     notifications (by position) that ask for each team's sync or each pair's mirror pass."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: StateStore, todo_pairs: TodoPairs | None) -> None:
         self.state = state
+        self.todo_pairs = todo_pairs
         self.keys: dict[str, str | None] = {}
         self.pairs: dict[str, str | None] = {}
         self.drift: dict[str, list[tuple[int, str]]] = {}
@@ -99,9 +104,8 @@ class _Batch:
 
     async def pair_of(self, task_id: str) -> str | None:
         if task_id not in self.pairs:
-            from shared.mirror.todo import pair_of_todo_task
-
-            self.pairs[task_id] = await pair_of_todo_task(self.state, task_id)
+            found = None if self.todo_pairs is None else await self.todo_pairs(self.state, task_id)
+            self.pairs[task_id] = found
         return self.pairs[task_id]
 
 
@@ -112,11 +116,20 @@ def _reason(drifts: list[tuple[int, str]]) -> str:
 
 class DriftProcessor:
     def __init__(
-        self, state: StateStore, client: OrchestrationClient, lifecycle: LifecycleHandler | None = None
+        self,
+        state: StateStore,
+        client: OrchestrationClient,
+        lifecycle: LifecycleHandler | None = None,
+        *,
+        todo_pairs: TodoPairs | None = None,
     ) -> None:
+        """`todo_pairs` maps a To Do task id to the pair it mirrors (task mirroring's
+        `pair_of_todo_task`, passed in so drift does not import it); without it, To Do
+        notifications are answered `unknown-todo`."""
         self.state = state
         self.client = client
         self.lifecycle = lifecycle
+        self.todo_pairs = todo_pairs
 
     async def process(self, body: bytes | str) -> list[Outcome]:
         """Handle one queue message (one webhook POST's accepted notifications) as a batch: one
@@ -126,7 +139,7 @@ class DriftProcessor:
         records, written by the keeper when it creates one) is dropped: outcome
         `unknown-subscription`, nothing else -- in particular a `subscriptionRemoved` for an
         unknown id does not run a full `ensure()`."""
-        batch = _Batch(self.state)
+        batch = _Batch(self.state, self.todo_pairs)
         known: dict[str, bool] = {}
         outcomes: list[Outcome] = []
         for i, notification in enumerate(read_message(body)):
@@ -205,8 +218,6 @@ class DriftProcessor:
     async def _request_mirror(self, key: str, reason: str) -> str:
         """To Do mode: a worker changed their copy of a store task -> a mirror pass of that pair
         (it reads the To Do task; our own writes come back too and change nothing there)."""
-        from shared.mirror.requests import TASK_PAIRS
-
         return await request(
             TASK_PAIRS, key, self.client, RequestQueue(self.state, TASK_PAIRS), reason=reason
         )

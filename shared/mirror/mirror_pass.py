@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from shared import spine
@@ -22,6 +23,7 @@ from shared.graph.errors import PlannerLimitExceeded
 from shared.mirror.context import NoPlan, mirror_context, store_context, task_list
 from shared.mirror.executor import Buckets, Stale, execute
 from shared.mirror.keys import PairKey
+from shared.mirror.pairs import delete_pair, get_pair, list_pairs, put_pair
 from shared.mirror.reader import read_planner_task, read_store_task
 from shared.provisioning.control import closed_for
 from shared.settings import Settings
@@ -81,7 +83,7 @@ async def mirror_pass(
         completed_in_todo, todo_seen = await _todo_in(key, state=state, gateway=gateway)
     rounds = settings.tasks.max_decide_rounds
     for round_no in range(1, rounds + 1):
-        status = await state.get_pair(key)
+        status = await get_pair(state, key)
         current = status.with_written(attempted) if status is not None else None
         if current is not None and current.unfinished_create:
             current = await _adopt_orphan(current, gateway=gateway, state=state)
@@ -117,7 +119,7 @@ async def mirror_pass(
                 gateway=gateway,
                 commerce=commerce,
                 buckets=Buckets(gateway, store.plan_id, buckets or None),
-                on_created=state.put_pair,
+                on_created=partial(put_pair, state),
             )
         except Stale as exc:
             log.info("stale version, deciding again", extra={"key": key, "round": round_no, "why": str(exc)})
@@ -127,9 +129,9 @@ async def mirror_pass(
         except PlannerLimitExceeded as exc:
             # Refused before anything was created: drop the create's intent (shared/tasks/orphans.py).
             if status is None:
-                await state.delete_pair(key)
+                await delete_pair(state, key)
             else:
-                await state.put_pair(status)
+                await put_pair(state, status)
             problem = Problem(
                 kind=ProblemKind.PLANNER_LIMIT, detail=f"{exc} (plan {store.plan_id})", store=pair.store
             )
@@ -141,9 +143,9 @@ async def mirror_pass(
             return PassResult(key=key, outcome="held", rounds=round_no)
         if executed.status is None:
             if status is not None:
-                await state.delete_pair(key)
+                await delete_pair(state, key)
         else:
-            await state.put_pair(executed.status)
+            await put_pair(state, executed.status)
         await _record(state, decision, executed.writes, round_no)
         if todo:
             desired = None
@@ -167,7 +169,7 @@ async def _todo_in(key: str, *, state: StateStore, gateway: Any) -> tuple[str | 
     failure never fails the pair's pass (Planner and Commerce still mirror); it is counted."""
     from shared.mirror.todo import todo_inbound
 
-    pair = await state.get_pair(key)
+    pair = await get_pair(state, key)
     planner_task = pair.planner.task_id if pair is not None and pair.planner is not None else None
     try:
         return await todo_inbound(key, planner_task_id=planner_task, gateway=gateway, state=state)
@@ -208,7 +210,7 @@ async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) 
         return status.model_copy(update={"creating_since": None})
     claimed = {
         p.planner.task_id
-        for p in await state.list_pairs()
+        for p in await list_pairs(state)
         if p.key != status.key and p.plan_id == status.plan_id and p.planner is not None and p.planner.task_id
     }
     orphan = find_orphan(status, tasks, buckets, claimed)
@@ -216,7 +218,7 @@ async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) 
         log.info("interrupted create left no task; creating", extra={"key": status.key})
         return status
     adopted = status.adopted(orphan.task_id, orphan.etag)
-    await state.put_pair(adopted)
+    await put_pair(state, adopted)
     await state.bump("tasks.orphans_adopted")
     log.warning(
         "adopted the Planner task of an interrupted create",

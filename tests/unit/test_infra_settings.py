@@ -45,6 +45,7 @@ OPTIONAL_IN_AZURE = {
     "CTS_COMMERCE__STATIC_TOKEN": "sandboxes only",
     "CTS_COMMERCE__SCOPE": "empty means <base_url>/.default",
     "CTS_BUS__LOCAL_BROKER": "local stack only",
+    "CTS_BUS__LOCAL_BROKER_FACTORY": "local stack only (names the stand-in that opens CTS_BUS__LOCAL_BROKER)",
     "CTS_STATE__SQLITE_PATH": "only for CTS_STATE__BACKEND=sqlite; Azure provisions table",
     "CTS_DATAVERSE__BASE_URL": "record channels are off by default (CTS_RECORDS__ENABLED)",
     "CTS_DATAVERSE__CLIENT_ID": "record channels are off by default",
