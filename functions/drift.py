@@ -114,8 +114,8 @@ async def graph_notification_processor(
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE%", run_on_startup=True)
 async def graph_subscriptions(timer: func.TimerRequest) -> None:
+    from shared.control import write_gate
     from shared.drift.subscriptions import SubscriptionKeeper
-    from shared.sync.control import write_gate
 
     c = root()
     if (gate := await write_gate(c.state, c.settings)).suspended:  # kill switch: no Graph write at all

@@ -214,7 +214,7 @@ async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
 async def ops_suspend(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The kill switch (docs/control.md): GET shows it, POST suspends every write (`?reason=`,
     `?by=`), DELETE lifts it and starts a reconciliation so what was held converges."""
-    from shared.sync.control import set_switch, write_gate
+    from shared.control import set_switch, write_gate
 
     s = root()
     if req.method == "POST":

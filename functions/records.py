@@ -22,8 +22,8 @@ from functions import spine
 from functions.commerce_events import RejectedMessage
 from functions.durable_client import DurableClientAdapter
 from functions.root import root
-from shared.records.requests import RECORDS
 from shared.spine import PassResult
+from shared.spine.features import RECORDS
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.records")

@@ -32,7 +32,7 @@ from shared.drift.notifications import (
 )
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import ACTIVE_STATUSES, OrchestrationClient, RequestQueue, request
-from shared.spine.features import TASK_PAIRS, TEAMS
+from shared.spine.features import RECORDS, RECORDS_CHANNEL_INDEX, TASK_PAIRS, TEAMS
 from shared.state import StateStore
 
 log = logging.getLogger("cts.drift")
@@ -189,10 +189,8 @@ class DriftProcessor:
         if key is None and ref.kind is ResourceKind.CHANNEL:
             # A channel connected to Dynamics records (docs/records.md): its account's records pass
             # re-reads it (a deleted channel loses its tab, collaboration row and location).
-            from shared.records.intake import CHANNEL_INDEX
-            from shared.records.requests import RECORDS
 
-            owner = await self.state.get_value(CHANNEL_INDEX, ref.item_id)
+            owner = await self.state.get_value(RECORDS_CHANNEL_INDEX, ref.item_id)
             if owner and owner.get("key"):
                 records_key = str(owner["key"])
                 done = await request(

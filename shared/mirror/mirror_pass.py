@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from shared import spine
+from shared.control import write_gate
 from shared.domain.plan import Problem, ProblemKind
 from shared.domain.tasks import TaskStatus
 from shared.domain.teams import TeamKey
@@ -28,7 +29,6 @@ from shared.mirror.reader import read_planner_task, read_store_task
 from shared.provisioning.control import closed_for
 from shared.settings import Settings
 from shared.state import MirrorRecord, StateStore
-from shared.sync.control import write_gate
 from shared.tasks import (
     Decision,
     DesiredPlannerTask,

@@ -3,7 +3,7 @@
 Like the Shifts connector's `SuspendAllSyncs` and its per-team enable flag: a suspended or
 excluded key is still read, planned and reported -- every operation the plan would run is moved
 to `held` with a problem that says why, so a dry run, the ops page and the drift report show
-exactly what lifting the switch would do. Nothing here does I/O (shared/sync/control.py reads the
+exactly what lifting the switch would do. Nothing here does I/O (shared/control/ reads the
 runtime switch).
 """
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from shared.records.desired import pass_key
 from shared.records.records_pass import PARTITION, RecordsPassResult, busy_result
-from shared.records.requests import RECORDS
 from shared.records.services import RecordServices
 from shared.spine import RequestQueue, run_pass
+from shared.spine.features import RECORDS
 
 REPORTS = "records-reports"
 

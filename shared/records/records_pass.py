@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from shared.control import write_gate
 from shared.domain.records import (
     AccountScope,
     ChannelTab,
@@ -62,7 +63,6 @@ from shared.records.template import Template
 from shared.settings import Settings
 from shared.spine import BUSY, PassResult
 from shared.state import StateStore
-from shared.sync.control import write_gate
 
 PARTITION = "records"
 STATUS = "records-status"

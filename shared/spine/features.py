@@ -37,6 +37,24 @@ TEAMS = Feature(
     first_retry_ms=2_000,
 )
 
+# Records: one `sync_records` orchestration per account (shared/records/records_pass.py is the
+# pass). The pass holds the account's lease, like teams.
+RECORDS = Feature(
+    name="records",
+    partition="records",
+    orchestrator="sync_records",
+    instance_prefix="records",
+    pass_activity="records_pass",
+    finish_activity="records_finish_pass",
+    instance_ids=lambda key: durable_id("records-", key),
+    lease_ttl=timedelta(minutes=10),
+    started_counter="records.orchestrations_started",
+    first_retry_ms=2_000,
+)
+# The records pass's index: channel id -> {"key": the account pass that connected it}, read by
+# drift (a channel notification requests that account's pass).
+RECORDS_CHANNEL_INDEX = "records-channels"
+
 # Task pairs: one `mirror_task` orchestration per task x store (shared/mirror/mirror_pass.py is the
 # pass; instance id `mirror-TL-7_1_0042-<sha8>`). No lease: only the orchestration runs a pair.
 TASK_PAIRS = Feature(

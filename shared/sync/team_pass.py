@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from shared import spine
 from shared.commerce.errors import CommerceError, CommerceUnavailable, Throttled
+from shared.control import write_gate
 from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
 from shared.domain.execution import ExecutionResult, OutcomeStatus
 from shared.domain.plan import CreateTeam, DesiredState, Operation, Plan, Problem, ProblemKind
@@ -26,7 +27,6 @@ from shared.provisioning.control import closed_for, gated
 from shared.provisioning.writeback import mapping_write
 from shared.settings import Settings
 from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
-from shared.sync.control import write_gate
 from shared.sync.nightly import fingerprint
 
 _BLOCKING = {

@@ -223,5 +223,5 @@ async def test_a_change_to_a_channel_connected_to_records_requests_its_accounts_
     assert [o.what for o in outcomes] == ["records-started"]
     ((orchestrator, instance, data),) = durable.started
     assert orchestrator == "sync_records" and data["key"] == "account:abc"
-    assert instance == "records-account-abc"
+    assert instance == "records-account_3Aabc"
     assert await state.requests_counted("records", "account:abc") == 1

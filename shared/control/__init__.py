@@ -1,4 +1,5 @@
-"""The runtime kill switch: read and set in the state store (`cts suspend` / `cts resume`,
+"""The runtime kill switch, one copy for every feature's pass (teams, task pairs, records): read
+and set in the state store (`cts suspend` / `cts resume`,
 `POST|DELETE /api/ops/suspend`). The deployment's own switch is `CTS_CONTROL__SUSPEND_ALL_WRITES`;
 either one suspends every write (docs/control.md). The rule that applies it is
 shared/provisioning/control.py."""
