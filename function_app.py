@@ -11,7 +11,9 @@ from functions.drift import bp as drift
 from functions.ops import bp as ops
 from functions.provisioning import bp as provisioning
 from functions.tasks import bp as tasks
+from functions.telemetry import configure as configure_telemetry
 
+configure_telemetry()  # once, before any client is built (functions/telemetry.py)
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(commerce_events)
 app.register_functions(provisioning)

@@ -12,11 +12,13 @@ Thin: the decisions are in shared/drift (docs/drift.md).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from functions.durable_client import DurableClientAdapter
+from shared import telemetry
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.drift")
@@ -38,17 +40,18 @@ def _webhook(req: func.HttpRequest, out: func.Out[str], endpoint: str) -> func.H
         out.set(reply.message)
     if reply.problem:
         # Never log the presented or configured clientState.
-        log.warning(
+        telemetry.count("cts.webhook.failures", endpoint=endpoint, problem=reply.problem)
+        telemetry.log_event(
+            log,
             "graph notifications refused",
-            extra={
-                "problem": reply.problem,
-                "dropped": reply.dropped,
-                "accepted": reply.accepted,
-                "endpoint": endpoint,
-            },
+            level=logging.WARNING,
+            problem=reply.problem,
+            dropped=reply.dropped,
+            accepted=reply.accepted,
+            endpoint=endpoint,
         )
     elif reply.accepted:
-        log.info("graph notifications queued", extra={"accepted": reply.accepted, "endpoint": endpoint})
+        telemetry.log_event(log, "graph notifications queued", accepted=reply.accepted, endpoint=endpoint)
     return func.HttpResponse(reply.body, status_code=reply.status, mimetype=reply.content_type)
 
 
@@ -78,18 +81,34 @@ async def graph_notification_processor(
 
     c = drift_clients()
     keeper = SubscriptionKeeper(c.gateway, c.state, c.settings.webhook)
-    try:
-        outcomes = await DriftProcessor(c.state, DurableClientAdapter(client), keeper).process(msg.get_body())
-    except BadNotificationMessage as exc:
-        # Raised on purpose: the bus retries, then dead-letters with this text (see commerce_events).
-        log.error(
-            "graph notification message rejected", extra={"message_id": msg.message_id, "reason": exc.reason}
+    enqueued = getattr(msg, "enqueued_time_utc", None)
+    if enqueued is not None:
+        lag = (
+            datetime.now(UTC) - (enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC))
+        ).total_seconds()
+        telemetry.observe("cts.notification.lag", max(0.0, lag))
+    with telemetry.span("graph notifications", kind=telemetry.SpanKind.CONSUMER, message_id=msg.message_id):
+        try:
+            outcomes = await DriftProcessor(c.state, DurableClientAdapter(client), keeper).process(
+                msg.get_body()
+            )
+        except BadNotificationMessage as exc:
+            # Raised on purpose: the bus retries, then dead-letters with this text (see commerce_events).
+            telemetry.count("cts.dead_letters", entity="notifications", reason=exc.reason)
+            telemetry.log_event(
+                log,
+                "graph notification message rejected",
+                level=logging.ERROR,
+                message_id=msg.message_id,
+                reason=exc.reason,
+            )
+            raise
+        telemetry.log_event(
+            log,
+            "graph notifications processed",
+            message_id=msg.message_id,
+            outcomes=[o.what for o in outcomes],
         )
-        raise
-    log.info(
-        "graph notifications processed",
-        extra={"message_id": msg.message_id, "outcomes": [o.what for o in outcomes]},
-    )
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE%", run_on_startup=True)
@@ -99,8 +118,9 @@ async def graph_subscriptions(timer: func.TimerRequest) -> None:
 
     c = drift_clients()
     report = await SubscriptionKeeper(c.gateway, c.state, c.settings.webhook).ensure()
-    log.info(
-        "graph subscriptions kept", extra={"subscriptions": report.as_dict(), "past_due": timer.past_due}
+    telemetry.log_event(
+        log, "graph subscriptions kept", subscriptions=report.as_dict(), past_due=timer.past_due
     )
     if report.failed:
+        telemetry.count("cts.subscriptions.failed", len(report.failed))
         raise RuntimeError(f"{len(report.failed)} subscription action(s) failed: {report.failed}")

@@ -24,6 +24,8 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared import telemetry
+
 bp = df.Blueprint()
 log = logging.getLogger("cts.ops")
 
@@ -137,14 +139,13 @@ async def admin_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
             dry_run=dry_run,
             actor="http:admin/dlq/replay",
         )
-        log.info(
+        telemetry.log_event(
+            log,
             "dead letters replayed",
-            extra={
-                "dry_run": dry_run,
-                "done": summary.done,
-                "refused": summary.refused,
-                "failed": summary.failed,
-            },
+            dry_run=dry_run,
+            done=summary.done,
+            refused=summary.refused,
+            failed=summary.failed,
         )
         return summary_view(summary)
 

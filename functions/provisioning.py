@@ -14,6 +14,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions.durable_client import DurableClientAdapter
+from shared import telemetry
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.provisioning")
@@ -29,16 +30,20 @@ def sync_team(context: df.DurableOrchestrationContext):  # type: ignore[no-untyp
     """One team's sync: a pass, then exactly one more if requests arrived meanwhile."""
     data = context.get_input() or {}
     key = data["key"]
+    trace = _trace(data)
+    began = context.current_utc_datetime
     result: dict[str, Any] = {}
     for _ in range(BUSY_ATTEMPTS):
         result = yield context.call_activity_with_retry(
-            "sync_team_pass", PASS_RETRY, {"key": key, "instance_id": context.instance_id}
+            "sync_team_pass", PASS_RETRY, {"key": key, "instance_id": context.instance_id, **trace}
         )
         if result["outcome"] != "busy":
             break
         context.set_custom_status({"key": key, "outcome": "waiting for the team's running pass"})
         yield context.create_timer(context.current_utc_datetime + BUSY_WAIT)
-    more = yield context.call_activity("sync_finish_pass", {"key": key, "covered": result.get("covered", 0)})
+    more = yield context.call_activity(
+        "sync_finish_pass", {"key": key, "covered": result.get("covered", 0), **trace}
+    )
     context.set_custom_status(
         {
             "key": key,
@@ -47,10 +52,26 @@ def sync_team(context: df.DurableOrchestrationContext):  # type: ignore[no-untyp
             "problems": len(result["problems"]),
         }
     )
+    if not context.is_replaying:
+        telemetry.record_span(
+            "orchestration sync_team",
+            parent=trace,
+            start=began,
+            end=context.current_utc_datetime,
+            team_key=key,
+            instance_id=context.instance_id,
+            outcome=result["outcome"],
+        )
     if more:
-        context.continue_as_new({"key": key, "reason": "requests arrived during the pass"})
+        context.continue_as_new({"key": key, "reason": "requests arrived during the pass", **trace})
         return None
     return result
+
+
+def _trace(data: dict[str, Any]) -> dict[str, str]:
+    """The trace context an orchestration's input carries (traceparent, baggage), handed on to
+    its activities."""
+    return telemetry.carrier_of(data)
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -58,8 +79,10 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
     """Every team (or the given keys), in bounded fan-out batches; writes a drift report."""
     data = context.get_input() or {}
     dry_run = bool(data.get("dry_run", False))
+    trace = _trace(data)
     scope = yield context.call_activity(
-        "reconcile_begin", {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id")}
+        "reconcile_begin",
+        {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id"), **trace},
     )
     keys: list[str] = scope["keys"]
     counts: dict[str, int] = {}
@@ -76,6 +99,7 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
                         "dry_run": dry_run,
                         "report_id": scope["report_id"],
                         "instance_id": f"{context.instance_id}:{key}",
+                        **trace,
                     },
                 )
                 for key in batch
@@ -108,24 +132,35 @@ async def sync_team_pass(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.team_pass import sync_team_pass as run_pass
 
     s = services()
-    result = await run_pass(
-        TeamKey.parse(payload["key"]),
-        commerce=s.commerce,
-        gateway=s.gateway,
-        execute=s.execute,
-        state=s.state,
-        settings=s.settings,
+    with telemetry.span(
+        "activity sync_team_pass",
+        parent=payload,
+        team_key=payload["key"],
         instance_id=payload.get("instance_id"),
-    )
-    log.info(
-        "sync pass",
-        extra={
-            "key": result.key,
-            "outcome": result.outcome,
-            "operations": len(result.operations),
-            "problems": len(result.problems),
-        },
-    )
+    ) as span:
+        result = await run_pass(
+            TeamKey.parse(payload["key"]),
+            commerce=s.commerce,
+            gateway=s.gateway,
+            execute=s.execute,
+            state=s.state,
+            settings=s.settings,
+            instance_id=payload.get("instance_id"),
+        )
+        applied = len(result.operations) if result.outcome == "changed" else 0
+        telemetry.annotate(span, outcome=result.outcome, operations=len(result.operations))
+        telemetry.count("cts.passes", kind="team", outcome=result.outcome)
+        telemetry.count("cts.drift.found", len(result.operations), kind="team")
+        telemetry.count("cts.drift.fixed", applied, kind="team")
+        telemetry.log_event(
+            log,
+            "sync pass",
+            team_key=result.key,
+            instance_id=payload.get("instance_id"),
+            outcome=result.outcome,
+            operations=len(result.operations),
+            problems=len(result.problems),
+        )
     return result.to_json()
 
 
@@ -147,12 +182,19 @@ async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
 async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import reconcile_team as run
 
-    return await run(
-        payload["key"],
-        report_id=payload["report_id"],
-        dry_run=bool(payload["dry_run"]),
+    with telemetry.span(
+        "activity reconcile_team",
+        parent=payload,
+        team_key=payload["key"],
         instance_id=payload.get("instance_id"),
-    )
+        report_id=payload["report_id"],
+    ):
+        return await run(
+            payload["key"],
+            report_id=payload["report_id"],
+            dry_run=bool(payload["dry_run"]),
+            instance_id=payload.get("instance_id"),
+        )
 
 
 @bp.activity_trigger(input_name="payload")
@@ -166,8 +208,8 @@ async def reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SCHEDULE%", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def reconcile_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    instance = await client.start_new("reconcile_all", client_input={"dry_run": False})
-    log.info("nightly reconciliation started", extra={"instance_id": instance, "past_due": timer.past_due})
+    instance = await client.start_new("reconcile_all", client_input={"dry_run": False, **telemetry.carry()})
+    telemetry.log_event(log, "nightly reconciliation started", instance_id=instance, past_due=timer.past_due)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SWEEP_SCHEDULE%", run_on_startup=True)
@@ -182,7 +224,7 @@ async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestration
         DurableClientAdapter(client), s.state, s.settings.reconcile.failed_retry_after_seconds
     )
     if started:
-        log.info("sweeper restarted syncs", extra={"keys": started})
+        telemetry.log_event(log, "sweeper restarted syncs", team_keys=started)
 
 
 # -- admin endpoints (function key) -------------------------------------------------------------
@@ -206,7 +248,7 @@ async def admin_reconcile(req: func.HttpRequest, client: df.DurableOrchestration
     instance = await client.start_new(
         "reconcile_all",
         instance_id=f"reconcile-{report_id}",
-        client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id},
+        client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id, **telemetry.carry()},
     )
     response = client.create_check_status_response(req, instance)
     body = json.loads(response.get_body() or b"{}")

@@ -16,6 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions.durable_client import DurableClientAdapter
+from shared import telemetry
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.tasks")
@@ -29,15 +30,16 @@ def mirror_task(context: df.DurableOrchestrationContext):  # type: ignore[no-unt
     """One pair's mirror: a pass, then exactly one more if requests arrived meanwhile."""
     data = context.get_input() or {}
     key = data["key"]
-    result = yield context.call_activity_with_retry("mirror_task_pass", PASS_RETRY, {"key": key})
+    trace = telemetry.carrier_of(data)
+    result = yield context.call_activity_with_retry("mirror_task_pass", PASS_RETRY, {"key": key, **trace})
     more = yield context.call_activity(
-        "mirror_finish_pass", {"key": key, "covered": result.get("covered", 0)}
+        "mirror_finish_pass", {"key": key, "covered": result.get("covered", 0), **trace}
     )
     context.set_custom_status(
         {"key": key, "outcome": result["outcome"], "writes": result["writes"], "reports": result["reports"]}
     )
     if more:
-        context.continue_as_new({"key": key, "reason": "requests arrived during the pass"})
+        context.continue_as_new({"key": key, "reason": "requests arrived during the pass", **trace})
         return None
     return result
 
@@ -50,17 +52,26 @@ async def mirror_task_pass(payload: dict[str, Any]) -> dict[str, Any]:
 
     s = services()
     key = str(payload["key"])
-    covered = await s.state.mirror_requests_seen(key)
-    result = await mirror_pass(
-        key,
-        commerce=s.commerce.client,
-        gateway=s.gateway,
-        state=s.state,
-        settings=s.settings,  # type: ignore[attr-defined]
-    )
-    result.covered = covered
-    log.info("mirror pass", extra=result.to_json())
-    return result.to_json()
+    with telemetry.span("activity mirror_task_pass", parent=payload, task_key=key) as span:
+        covered = await s.state.mirror_requests_seen(key)
+        result = await mirror_pass(
+            key,
+            commerce=s.commerce.client,
+            gateway=s.gateway,
+            state=s.state,
+            settings=s.settings,  # type: ignore[attr-defined]
+        )
+        result.covered = covered
+        out = result.to_json()
+        telemetry.annotate(span, outcome=out.get("outcome"))
+        telemetry.count("cts.passes", kind="mirror", outcome=out.get("outcome"))
+        telemetry.log_event(
+            log,
+            "mirror pass",
+            task_key=key,
+            **{k: v for k, v in out.items() if k != "key"},
+        )
+    return out
 
 
 @bp.activity_trigger(input_name="payload")
@@ -82,8 +93,9 @@ async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[s
     await commit_delta_links(s.state, result)  # only now: the changes it found are requested
     swept = await sweep_mirrors(adapter, s.state)
     out = {**result.to_json(), "started": started, "swept": swept}
+    telemetry.observe("cts.tasks.poll.requests", result.requests, mode=result.mode)
     if result.to_mirror or swept:
-        log.info("planner poll", extra=out)
+        telemetry.log_event(log, "planner poll", **out)
     return out
 
 
@@ -108,7 +120,7 @@ async def _reconcile_tasks(client: df.DurableOrchestrationClient) -> dict[str, A
     s = services()
     keys = await reconcile_keys(s.commerce.client, s.state)  # type: ignore[attr-defined]
     started = await request_mirrors(keys, DurableClientAdapter(client), s.state, reason="task reconciliation")
-    log.info("task reconciliation", extra={"pairs": len(keys), "started": started})
+    telemetry.log_event(log, "task reconciliation", pairs=len(keys), started=started)
     return {"pairs": len(keys), "started": started}
 
 

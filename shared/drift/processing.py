@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared import telemetry
 from shared.domain.teams import TeamKey
 from shared.drift.echoes import is_echo
 from shared.drift.notifications import (
@@ -103,19 +104,24 @@ class DriftProcessor:
             return await self._todo(todo_task, n.change_type)
         ref = resource_ref(n.resource)
         if ref is None:
-            log.info("notification for a resource drift does not watch", extra={"resource": n.resource})
+            telemetry.log_event(log, "notification for a resource drift does not watch", resource=n.resource)
             return Outcome("not-a-team", n.resource)
         key = await self.state.team_key_of(ref.team_id)
         if key is None:
-            log.debug("notification for a team the app does not manage", extra={"team_id": ref.team_id})
+            telemetry.log_event(
+                log,
+                "notification for a team the app does not manage",
+                level=logging.DEBUG,
+                team_id=ref.team_id,
+            )
             return Outcome("unknown-team", ref.team_id)
         echo = await is_echo(self.state, ref, n.change_type)
         if echo is not None:
-            log.info("own change echoed by Graph: skipped", extra={"key": key, "echo": echo})
+            telemetry.log_event(log, "own change echoed by Graph: skipped", team_key=key, echo=echo)
             return Outcome("echo", echo)
         reason = f"teams drift: {ref.kind.value} {ref.item_id} {n.change_type}"
         done = await request_sync(TeamKey.parse(key), self.client, self.state, reason=reason)
-        log.info("drift: sync requested", extra={"key": key, "reason": reason, "request": done})
+        telemetry.log_event(log, "drift: sync requested", team_key=key, reason=reason, request=done)
         return Outcome(f"sync-{done}", key)
 
     async def _todo(self, task_id: str, change_type: str) -> Outcome:
@@ -133,8 +139,12 @@ class DriftProcessor:
 
     async def _lifecycle(self, n: LifecycleNotification) -> Outcome:
         sid = n.subscription_id
-        log.warning(
-            "subscription lifecycle event", extra={"subscription_id": sid, "event": n.lifecycle_event.value}
+        telemetry.log_event(
+            log,
+            "subscription lifecycle event",
+            level=logging.WARNING,
+            subscription_id=sid,
+            lifecycle_event=n.lifecycle_event.value,
         )
         if n.lifecycle_event is LifecycleEvent.MISSED:
             return Outcome("reconcile-" + await self._reconcile_all(), sid)
