@@ -1,5 +1,5 @@
-"""`cts status [STORE|INSTANCE]` and `cts reconcile`: through the app's admin functions
-(`/api/admin/status`, `/api/admin/reconcile`, `/api/admin/report`) and the Durable Functions
+"""`cts status [STORE|INSTANCE]` and `cts reconcile`: through the app's ops functions
+(`/api/ops/status`, `/api/ops/reconcile`, `/api/ops/report`) and the Durable Functions
 management API (`/runtime/webhooks/durabletask`), so they read what the app itself sees.
 """
 
@@ -61,7 +61,7 @@ def status(
     target = current(ctx)
     if what is None:
         data = _guard(lambda: {
-            "teams": target.call("GET", "/api/admin/status").json(),
+            "teams": target.call("GET", "/api/ops/status").json(),
             "in_flight": target.call("GET", f"{DURABLE}/instances",
                                      params={"runtimeStatus": IN_FLIGHT}).json(),
             "failed": target.call("GET", f"{DURABLE}/instances", params={"runtimeStatus": "Failed"}).json(),
@@ -77,7 +77,7 @@ def status(
         from shared.sync.requests import instance_id
 
         def one_team() -> dict[str, Any]:
-            r = target.call("GET", f"/api/admin/status/{quote(key, safe=':')}", ok=(200, 404))
+            r = target.call("GET", f"/api/ops/status/{quote(key, safe=':')}", ok=(200, 404))
             if r.status_code == 404:
                 raise CtsError(f"no team or sync recorded for {key}")
             try:
@@ -184,7 +184,7 @@ def reconcile(
     params: dict[str, str] = {"dry_run": "true" if dry_run else "false"}
     if store:
         params["store"] = ",".join(store)
-    started = _guard(lambda: target.call("POST", "/api/admin/reconcile", params=params, ok=(202,)).json())
+    started = _guard(lambda: target.call("POST", "/api/ops/reconcile", params=params, ok=(202,)).json())
     instance, report_id = started["id"], started["report_id"]
     if not wait:
         if json_out:
@@ -196,7 +196,7 @@ def reconcile(
     final = _guard(lambda: _wait(target, instance, timeout, quiet=json_out))
     if final.get("runtimeStatus") != "Completed":
         fail(f"reconciliation {instance} ended {final.get('runtimeStatus')}: {final.get('output')}", 1)
-    report = _guard(lambda: target.call("GET", f"/api/admin/report/{report_id}").json())
+    report = _guard(lambda: target.call("GET", f"/api/ops/report/{report_id}").json())
     if json_out:
         echo_json(report)
     else:

@@ -1,6 +1,6 @@
 """`cts subscriptions list|renew|recreate`: the Graph change-notification subscriptions for drift.
 
-They run inside the app (`/api/admin/subscriptions`, functions/ops.py) through the Graph gateway
+They run inside the app (`/api/ops/subscriptions`, functions/ops.py) through the Graph gateway
 and `shared.drift.subscriptions`' keeper: the app holds the Graph credential and the webhook's
 clientState, so the operator's shell needs only the app's URL and a function key.
 """
@@ -27,7 +27,7 @@ Ids = Annotated[list[str] | None, typer.Option("--id", help="Only this subscript
 def subscriptions_list(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Subscriptions Graph lists, minutes to expiry, and what the keeper will do next."""
     target = current(ctx)
-    rows = _guard(lambda: target.call("GET", "/api/admin/subscriptions").json())
+    rows = _guard(lambda: target.call("GET", "/api/ops/subscriptions").json())
     if json_out:
         echo_json(rows)
         return
@@ -52,7 +52,7 @@ def subscriptions_renew(ctx: typer.Context, ids: Ids = None, json_out: JsonOptio
     target = current(ctx)
     params = {"id": ",".join(ids)} if ids else {}
     data: dict[str, Any] = _guard(
-        lambda: target.call("POST", "/api/admin/subscriptions/renew", params=params).json()
+        lambda: target.call("POST", "/api/ops/subscriptions/renew", params=params).json()
     )
     if json_out:
         echo_json(data)
@@ -77,7 +77,7 @@ def subscriptions_recreate(
     if ids:
         params["id"] = ",".join(ids)
     data: dict[str, Any] = _guard(
-        lambda: target.call("POST", "/api/admin/subscriptions/recreate", params=params).json()
+        lambda: target.call("POST", "/api/ops/subscriptions/recreate", params=params).json()
     )
     if json_out:
         echo_json(data)

@@ -1,12 +1,12 @@
-"""Operations: the ops page and admin functions for dead letters and Graph subscriptions. Thin:
+"""Operations: the ops page and ops functions for dead letters and Graph subscriptions. Thin:
 the work is in shared/ops (docs/ops.md).
 
 - `GET  /api/ops` (admin key): the ops page; `?format=json` gives its model.
-- `GET  /api/admin/dlq` (function key): dead letters; filters `entity`, `reason`, `event_type`,
+- `GET  /api/ops/dlq` (function key): dead letters; filters `entity`, `reason`, `event_type`,
   `store` (comma-separated), `since`, `until`, `seq`, `limit`.
-- `POST /api/admin/dlq/replay` (function key): replay to the same subscription; the same filters;
+- `POST /api/ops/dlq/replay` (function key): replay to the same subscription; the same filters;
   a dry run unless `dry_run=false`; one audit record per message.
-- `GET  /api/admin/subscriptions`, `POST /api/admin/subscriptions/{renew|recreate}` (function key).
+- `GET  /api/ops/subscriptions`, `POST /api/ops/subscriptions/{renew|recreate}` (function key).
 
 The bus comes from settings (shared/ops/connection.py): `CTS_BUS__LOCAL_BROKER` on the local
 host, the `ServiceBusConnection` setting in Azure.
@@ -107,8 +107,8 @@ async def _dlq(req: func.HttpRequest, work: Any) -> func.HttpResponse:
         return _error(str(exc), 503)
 
 
-@bp.route(route="admin/dlq", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-async def admin_dlq_list(req: func.HttpRequest) -> func.HttpResponse:
+@bp.route(route="ops/dlq", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_dlq_list(req: func.HttpRequest) -> func.HttpResponse:
     """Dead letters of the app's entities (or `entity=`), filtered."""
     from shared.ops.dlq import list_all, view
 
@@ -120,8 +120,8 @@ async def admin_dlq_list(req: func.HttpRequest) -> func.HttpResponse:
     return await _dlq(req, work)
 
 
-@bp.route(route="admin/dlq/replay", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-async def admin_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
+@bp.route(route="ops/dlq/replay", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
     """Replay the selected dead letters to their own subscription; a dry run unless dry_run=false."""
     from shared.ops.dlq import replay, summary_view
     from shared.settings import get_settings
@@ -137,7 +137,7 @@ async def admin_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
             selection,
             max_replays=get_settings().bus.max_replays,
             dry_run=dry_run,
-            actor="http:admin/dlq/replay",
+            actor="http:ops/dlq/replay",
         )
         telemetry.log_event(
             log,
@@ -203,8 +203,8 @@ async def ops_page(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     )
 
 
-@bp.route(route="admin/subscriptions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-async def admin_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
+@bp.route(route="ops/subscriptions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     """Graph subscriptions with their expiry and the keeper's next action."""
     from shared.drift.runtime import drift_clients
     from shared.ops.subscriptions import subscription_rows
@@ -218,8 +218,8 @@ async def admin_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
-@bp.route(route="admin/subscriptions/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-async def admin_subscriptions_action(req: func.HttpRequest) -> func.HttpResponse:
+@bp.route(route="ops/subscriptions/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_subscriptions_action(req: func.HttpRequest) -> func.HttpResponse:
     """`renew` now, or `recreate` (a dry run unless dry_run=false); `id=` limits to some."""
     from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionsNotConfigured

@@ -1,4 +1,4 @@
-"""Provisioning orchestrations and their activities, timers and admin endpoints. Thin: the
+"""Provisioning orchestrations and their activities, timers and ops endpoints. Thin: the
 work is in shared/sync (a pass) and shared/state; orchestrators do no I/O (Durable replays them).
 """
 
@@ -227,14 +227,14 @@ async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestration
         telemetry.log_event(log, "sweeper restarted syncs", team_keys=started)
 
 
-# -- admin endpoints (function key) -------------------------------------------------------------
+# -- ops endpoints (function key) -------------------------------------------------------------
 def _json(data: Any, status: int = 200) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(data, default=str), status_code=status, mimetype="application/json")
 
 
-@bp.route(route="admin/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="ops/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
-async def admin_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def ops_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start a reconciliation now: `?store=0042` (repeatable as store=a,b) and `?dry_run=true`."""
     from shared.domain.teams import TeamKey
 
@@ -255,8 +255,8 @@ async def admin_reconcile(req: func.HttpRequest, client: df.DurableOrchestration
     return _json({**body, "report_id": report_id, "dry_run": dry_run, "keys": keys}, 202)
 
 
-@bp.route(route="admin/status/{key?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
+@bp.route(route="ops/status/{key?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
     """Last sync of every team (or of one key, e.g. `store:0042`), with its team and problems."""
     from shared.sync.status import team_status
 
@@ -267,8 +267,8 @@ async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
     return _json(data)
 
 
-@bp.route(route="admin/report/{report_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-async def admin_report(req: func.HttpRequest) -> func.HttpResponse:
+@bp.route(route="ops/report/{report_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
     """A drift report (the latest when no id is given)."""
     from shared.sync.services import services
 

@@ -1,5 +1,5 @@
 """Task mirroring: the `mirror_task` orchestration (one instance per task x store), its activities,
-the Planner poll and task reconciliation timers, and the admin view. Thin: the work is in
+the Planner poll and task reconciliation timers, and the ops view. Thin: the work is in
 shared/mirror (I/O) and shared/tasks (the pure decision table). Register with
 `app.register_functions(functions.tasks.bp)`.
 
@@ -124,13 +124,13 @@ async def _reconcile_tasks(client: df.DurableOrchestrationClient) -> dict[str, A
     return {"pairs": len(keys), "started": started}
 
 
-# -- admin ---------------------------------------------------------------------------------------
+# -- ops -----------------------------------------------------------------------------------------
 def _json(data: Any, status: int = 200) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(data, default=str), status_code=status, mimetype="application/json")
 
 
-@bp.route(route="admin/tasks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-async def admin_tasks(req: func.HttpRequest) -> func.HttpResponse:
+@bp.route(route="ops/tasks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_tasks(req: func.HttpRequest) -> func.HttpResponse:
     """Every mirrored pair (or `?key=TL-7/1@0042`): its status row and last pass with problems."""
     from shared.sync.services import services
 
@@ -160,9 +160,9 @@ async def admin_tasks(req: func.HttpRequest) -> func.HttpResponse:
     return _json(rows)
 
 
-@bp.route(route="admin/tasks/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="ops/tasks/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
-async def admin_tasks_reconcile(
+async def ops_tasks_reconcile(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """The task reconciliation now (what the nightly timer does): a mirror pass for every store
@@ -170,8 +170,8 @@ async def admin_tasks_reconcile(
     return _json(await _reconcile_tasks(client))
 
 
-@bp.route(route="admin/tasks/poll", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="ops/tasks/poll", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
-async def admin_tasks_poll(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def ops_tasks_poll(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Poll Planner now (ignores `tasks.poll_interval_seconds`); answers what the poll found."""
     return _json(await _poll(client, force=True))

@@ -5,7 +5,7 @@
 
 A scenario drives the sandboxes through their public interfaces only: Commerce changes through
 the Commerce sandbox's side channel, people in Teams through the Graph sandbox's side channel,
-faults through both sandboxes and the broker, `reconcile`/`dlq_replay` through the app's admin
+faults through both sandboxes and the broker, `reconcile`/`dlq_replay` through the app's ops
 surface, and `wait: converged` through the broker's counts, the durable management API and the
 app's state store.
 """
@@ -326,23 +326,23 @@ def _describe(step: dict[str, Any]) -> str:
     return f"{head}" + (f" ({args})" if args else "")
 
 
-# -- the app's admin surface --------------------------------------------------------------------
+# -- the app's ops surface ----------------------------------------------------------------------
 def request_reconcile(stack: Stack, *, store: str | None = None, dry_run: bool = False) -> str:
-    """`POST /api/admin/reconcile` (the app's admin endpoint)."""
+    """`POST /api/ops/reconcile` (the app's ops endpoint)."""
     params = {k: v for k, v in (("store", store), ("dry_run", "true" if dry_run else None)) if v}
-    r = stack.call_app("POST", "admin/reconcile", params=params)
+    r = stack.call_app("POST", "ops/reconcile", params=params)
     if r.status_code == 404:
         raise RuntimeError(
-            "the app has no admin endpoint POST /api/admin/reconcile (functions/provisioning.py)"
+            "the app has no ops endpoint POST /api/ops/reconcile (functions/provisioning.py)"
         )
     if r.status_code >= 400:
-        raise RuntimeError(f"POST /api/admin/reconcile answered {r.status_code}: {r.text[:300]}")
+        raise RuntimeError(f"POST /api/ops/reconcile answered {r.status_code}: {r.text[:300]}")
     body = r.json() if r.content else {}
     return f"reconciliation {body.get('id') or body.get('report_id') or ''} started".replace("  ", " ")
 
 
 def replay_dead_letters(stack: Stack) -> str:
-    """`cts dlq replay --yes` on this stack's data folder, else `POST /api/admin/dlq/replay`."""
+    """`cts dlq replay --yes` on this stack's data folder, else `POST /api/ops/dlq/replay`."""
     cts = [
         sys.executable,
         "-m",
@@ -365,12 +365,12 @@ def replay_dead_letters(stack: Stack) -> str:
             )
         stack.bus.reopen()
         return "cts dlq replay --yes: " + " ".join(run.stdout.split())[:300]
-    r = stack.call_app("POST", "admin/dlq/replay")
+    r = stack.call_app("POST", "ops/dlq/replay")
     if r.status_code < 400:
-        return f"POST /api/admin/dlq/replay: {r.text[:200]}"
+        return f"POST /api/ops/dlq/replay: {r.text[:200]}"
     raise RuntimeError(
         "no way to replay dead letters: `cts dlq replay` does not exist "
-        f"(python -m cts dlq replay --help exited {help_run.returncode}) and POST /api/admin/dlq/replay "
+        f"(python -m cts dlq replay --help exited {help_run.returncode}) and POST /api/ops/dlq/replay "
         f"answered {r.status_code}"
     )
 
@@ -397,7 +397,7 @@ def run_scenario(
     progress: Callable[[str], None] | None = None,
     settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Start a fresh stack with the scenario's org, provision it (admin reconcile, then wait until
+    """Start a fresh stack with the scenario's org, provision it (ops reconcile, then wait until
     converged), play the steps, wait until converged, read the report back, stop. Returns the
     report (and writes it to `report_path` if given). Raises `ScenarioError` before starting
     anything when the file is invalid, `StepFailed` naming the step that could not be played.
@@ -451,9 +451,9 @@ def provision_org(stack: Stack, *, converge_timeout: float = 120.0) -> dict[str,
     how = ""
     try:
         how = request_reconcile(stack)
-        stack.say(f"Provisioning: {how} (POST /api/admin/reconcile)")
+        stack.say(f"Provisioning: {how} (POST /api/ops/reconcile)")
     except RuntimeError as exc:
-        stack.say(f"Provisioning: admin reconcile not possible ({exc})")
+        stack.say(f"Provisioning: ops reconcile not possible ({exc})")
         assert stack.commerce is not None
         n = stack.commerce.publish_org()
         how = f"published the org as {n} Commerce events" if n else "nothing could start the provisioning"
@@ -461,11 +461,11 @@ def provision_org(stack: Stack, *, converge_timeout: float = 120.0) -> dict[str,
     started = time.monotonic()
     ok = stack.converged(timeout=converge_timeout)
     if ok:  # then the task lists Commerce has already published (what the nightly timer would do)
-        r = stack.call_app("POST", "admin/tasks/reconcile")
+        r = stack.call_app("POST", "ops/tasks/reconcile")
         if r.status_code == 200:
             pairs = r.json().get("pairs", 0)
             how += f"; task reconciliation: {pairs} store task(s) to mirror"
-            stack.say(f"Provisioning: mirroring {pairs} published store task(s) (admin/tasks/reconcile)")
+            stack.say(f"Provisioning: mirroring {pairs} published store task(s) (ops/tasks/reconcile)")
             ok = stack.converged(timeout=converge_timeout)
     seconds = round(time.monotonic() - started, 3)
     stack.say(f"Provisioning: {'converged' if ok else 'NOT converged'} after {seconds:.1f} s"

@@ -14,7 +14,7 @@ Processes and the broker (docs/scenarios.md, "The local stack"):
   the host's poll interval), so an event is on the topic the moment `send` returns, whichever
   process dies next.
 - Everything this process asks of the app goes through public interfaces: the host's HTTP API
-  (admin functions, durable management API), the broker's counts and dead letters, and the
+  (ops functions, durable management API), the broker's counts and dead letters, and the
   app's state store (`pending_syncs`, sync records).
 """
 
@@ -571,7 +571,7 @@ class Stack:
             "commerce": self.commerce.root_url + "/data/" if self.commerce else "",
             "host": self.host_url if self.host else "",
             "ops page": f"{self.host_url}/api/ops?code={self.master_key}" if self.host else "",
-            "status": f"{self.host_url}/api/admin/status?code={self.function_key}" if self.host else "",
+            "status": f"{self.host_url}/api/ops/status?code={self.function_key}" if self.host else "",
             "orchestrations": f"{self.host_url}/runtime/webhooks/durabletask/instances" if self.host else "",
         }
         return {k: v for k, v in out.items() if v}

@@ -4,7 +4,7 @@ duplicate, late or lost signals are harmless and a pass after a quiet period wri
 
 412 / 404-on-PATCH -> re-read and decide again (at most `tasks.max_decide_rounds` decisions, then
 the pass raises and the orchestration retries it). A Planner limit (403 with a limit code) is not
-retried: it is recorded as a problem of the pair (admin/tasks) and counted.
+retried: it is recorded as a problem of the pair (ops/tasks) and counted.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `page_model` (pure) joins what the function gathered — every team's last sync, the last drift
 report, the dead letters, the orchestrations in flight — into rows; `render` turns the model into
 HTML with a little JS for the Replay buttons, which POST to the replay function
-(`admin/dlq/replay`, relative to the page, with the key the page was opened with).
+(`ops/dlq/replay`, relative to the page, with the key the page was opened with).
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ for (const button of document.querySelectorAll("button.replay")) {
     out.className = "result small"; out.textContent = "replaying…";
     const query = new URLSearchParams({entity: row.dataset.entity, seq: row.dataset.seq, dry_run: "false"});
     try {
-      const response = await fetch("admin/dlq/replay?" + query, {
+      const response = await fetch("ops/dlq/replay?" + query, {
         method: "POST", headers: key ? {"x-functions-key": key} : {}});
       const body = await response.json().catch(() => ({}));
       const record = (body.messages || [])[0];

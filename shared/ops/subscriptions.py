@@ -1,6 +1,6 @@
 """Graph change-notification subscriptions for operators: list with expiry and the keeper's next
 action, renew now, recreate. The lifecycle rules are `shared.drift.subscriptions` (decide, then
-act); this module only shapes them for `cts subscriptions` and the admin function.
+act); this module only shapes them for `cts subscriptions` and the ops function.
 
 They run inside the app (functions/ops.py): the app holds the Graph credential and the webhook's
 clientState, which an operator's shell should not need.

@@ -62,11 +62,11 @@ def test_function_level_needs_a_key_in_the_query_or_the_header(host: LocalHost) 
 
 def test_admin_level_needs_the_master_key(host: LocalHost) -> None:
     assert host.keys is not None
-    url = f"{host.base_url}/api/admin-only"
+    url = f"{host.base_url}/api/master-only"
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, params={"code": host.keys.host_function_keys["default"]}).status_code == 401
     response = httpx.get(url, headers={"x-functions-key": host.keys.master})
-    assert (response.status_code, response.text) == (200, "admin ok")  # a str return is a 200
+    assert (response.status_code, response.text) == (200, "master ok")  # a str return is a 200
 
 
 def test_keys_are_kept_in_the_data_folder(host: LocalHost) -> None:
@@ -98,4 +98,4 @@ def test_function_urls_carry_their_key(host: LocalHost) -> None:
     assert host.keys is not None
     assert host.function_url("secret") == f"{host.base_url}/api/secret?code={host.keys.default_key('secret')}"
     assert host.function_url("slow") == f"{host.base_url}/api/slow"
-    assert "admin-only" in host.banner()
+    assert "master-only" in host.banner()

@@ -1,5 +1,5 @@
 """An ops stack for tests: the local host running tests/ops/ops_app.py (the ops blueprint, the
-provisioning admin endpoints and a Commerce-events handler that fails until a flag file exists),
+provisioning ops endpoints and a Commerce-events handler that fails until a flag file exists),
 laid out like `make run`'s data folder, so `cts --data <folder>` finds everything by itself:
 
     <data>/host/servicebus.sqlite   the embedded broker   <data>/host/host-keys.json  keys

@@ -12,7 +12,7 @@ from functions.ops import bp as ops
 from functions.provisioning import bp as provisioning
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-app.register_functions(provisioning)  # admin status / reconcile / report endpoints
+app.register_functions(provisioning)  # ops status / reconcile / report endpoints
 app.register_functions(ops)
 
 

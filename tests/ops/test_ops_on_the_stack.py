@@ -125,21 +125,21 @@ def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(stack: Sta
     assert again.application_properties["x-original-message-id"] == "poison-1"
     assert again.application_properties["x-replay-count"] == 1
     audit = wait_for(lambda: stack.loop.run(stack.state().audit_trail("dlq")), 5, "the audit record")
-    assert audit[-1]["action"] == "replay" and audit[-1]["actor"] == "http:admin/dlq/replay"
+    assert audit[-1]["action"] == "replay" and audit[-1]["actor"] == "http:ops/dlq/replay"
     page = httpx.get(url(stack, "ops", key="master") + "&format=json", timeout=30).json()
     assert [d["replay_count"] for d in page["dead_letters"]] == [1]
 
 
 def test_the_dead_letter_functions_need_a_key_and_default_to_a_dry_run(stack: Stack) -> None:
-    assert httpx.post(url(stack, "admin/dlq/replay", key=None), timeout=30).status_code == 401
+    assert httpx.post(url(stack, "ops/dlq/replay", key=None), timeout=30).status_code == 401
     assert httpx.get(url(stack, "ops", key="function"), timeout=30).status_code == 401  # admin key only
     before = [m.sequence_number for m in stack.bus.dead_letters()]
-    dry = httpx.post(url(stack, "admin/dlq/replay"), timeout=30).json()
+    dry = httpx.post(url(stack, "ops/dlq/replay"), timeout=30).json()
     assert dry["dry_run"] is True and dry["done"] == len(before)
     assert [m.sequence_number for m in stack.bus.dead_letters()] == before
-    bad = httpx.get(url(stack, "admin/dlq") + "&since=soon", timeout=30)
+    bad = httpx.get(url(stack, "ops/dlq") + "&since=soon", timeout=30)
     assert bad.status_code == 400 and "bad --since" in bad.json()["error"]
-    listed = httpx.get(url(stack, "admin/dlq") + "&reason=MaxDeliveryCountExceeded", timeout=30)
+    listed = httpx.get(url(stack, "ops/dlq") + "&reason=MaxDeliveryCountExceeded", timeout=30)
     assert [d["sequence_number"] for d in listed.json()] == before
 
 
@@ -187,7 +187,7 @@ def test_provisioning_mirrors_the_task_lists_commerce_already_published(stack: S
     for store in with_team:
         shown = sorted(t["title"] for t in plans[store]["tasks"] if t["bucket"] == published["name"])
         assert shown == titles, (store, plans[store])
-    pairs = httpx.get(url(stack, "admin/tasks"), timeout=30).json()
+    pairs = httpx.get(url(stack, "ops/tasks"), timeout=30).json()
     outcomes = {row["key"]: (row["last_pass"] or {}).get("outcome") for row in pairs}
     for store in set(published["stores"]) - set(with_team):  # a store without a team: blocked, said
         assert {o for k, o in outcomes.items() if k.endswith(f"@{store}")} == {"blocked"}, outcomes

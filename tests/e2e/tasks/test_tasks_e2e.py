@@ -337,7 +337,7 @@ def test_an_owned_field_edited_in_teams_is_overwritten_and_reported(world: World
         what="the title to be set back",
     )
     wait_for(lambda: world.counters().get("tasks.report.owned_field_overwritten", 0) >= 1, what="the report")
-    r = httpx.get(f"{world.host.base_url}/api/admin/tasks", params={"key": "TL-7/2@0043", "code": KEY})
+    r = httpx.get(f"{world.host.base_url}/api/ops/tasks", params={"key": "TL-7/2@0043", "code": KEY})
     problems = r.json()[0]["last_pass"]["problems"]
     assert [p["kind"] for p in problems] == ["owned field overwritten"] and "title" in problems[0]["detail"]
 

@@ -32,9 +32,9 @@ async def secret(req: func.HttpRequest, context: func.Context) -> func.HttpRespo
     return func.HttpResponse(f"hello from {context.function_name}")
 
 
-@app.route(route="admin-only", auth_level=func.AuthLevel.ADMIN)
-def admin_only(req: func.HttpRequest) -> str:
-    return "admin ok"
+@app.route(route="master-only", auth_level=func.AuthLevel.ADMIN)
+def master_only(req: func.HttpRequest) -> str:
+    return "master ok"
 
 
 @app.route(route="slow", auth_level=func.AuthLevel.ANONYMOUS)
