@@ -274,3 +274,26 @@ async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
 
     report = await services().state.get_report(req.route_params.get("report_id"))
     return _json(report) if report else _json({"error": "no such report"}, 404)
+
+
+@bp.route(route="ops/explain/{what}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_explain(req: func.HttpRequest) -> func.HttpResponse:
+    """Why a team is as it is (`store:0042`), or where a person is and why (`person:000123`).
+    Reads like a pass, writes nothing (shared/sync/explain.py)."""
+    from shared.domain.teams import TeamKey
+    from shared.sync.explain import explain_person, explain_team
+    from shared.sync.services import services
+
+    what = req.route_params.get("what") or ""
+    s = services()
+    ports = {"commerce": s.commerce, "gateway": s.gateway, "state": s.state, "settings": s.settings}
+    if what.startswith("person:"):
+        person = what.removeprefix("person:").strip()
+        if not person.isdigit() or len(person) > 20:
+            return _json({"error": f"bad personnel number {person!r} (digits, e.g. person:000123)"}, 400)
+        return _json(await explain_person(person, **ports))
+    try:
+        key = TeamKey.parse(what if ":" in what else f"store:{what}")
+    except ValueError as exc:
+        return _json({"error": f"bad team key {what!r}: {exc}"}, 400)
+    return _json(await explain_team(key, **ports))

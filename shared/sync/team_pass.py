@@ -252,19 +252,32 @@ async def sync_team_pass(
             await state.release_lease(label, owner)
 
 
-async def _pass(
+@dataclass(frozen=True)
+class PassReading:
+    """What a pass read and planned for one key: the Commerce slice, the identities it resolved,
+    the desired team (with why each person is in it), the actual team and the plan. The pass acts
+    on it; `cts explain` (shared/sync/explain.py) shows it."""
+
+    org: CommerceOrg
+    record: TeamRecord | None
+    identities: dict[str, Identity]
+    cache: dict[str, CachedIdentity]
+    want: DesiredState
+    target: Any
+    actual: ActualTeam
+    plan: Plan
+
+
+async def read_and_plan(
     key: TeamKey,
     *,
     commerce: CommerceReader,
     gateway: TeamsGateway,
-    execute: PlanExecutor,
     state: StateStore,
     settings: Settings,
-    today: date | None,
-    dry_run: bool,
-    instance_id: str | None,
-    covered: int,
-) -> PassResult:
+    today: date | None = None,
+) -> PassReading:
+    """Read the truth for `key` (Commerce, the mapping table, Graph) and plan; no writes."""
     label = str(key)
     org = await commerce.read_scope(key)
     record = await state.get_team(label)
@@ -293,6 +306,35 @@ async def _pass(
         p = plan(want, ActualState(), settings.provisioning)
     else:
         p = plan(want, ActualState(teams={label: actual}), settings.provisioning)
+    return PassReading(org, record, identities, cache, want, target, actual, p)
+
+
+async def _pass(
+    key: TeamKey,
+    *,
+    commerce: CommerceReader,
+    gateway: TeamsGateway,
+    execute: PlanExecutor,
+    state: StateStore,
+    settings: Settings,
+    today: date | None,
+    dry_run: bool,
+    instance_id: str | None,
+    covered: int,
+) -> PassResult:
+    label = str(key)
+    r = await read_and_plan(
+        key, commerce=commerce, gateway=gateway, state=state, settings=settings, today=today
+    )
+    _org, record, identities, cache, target, actual, p = (
+        r.org,
+        r.record,
+        r.identities,
+        r.cache,
+        r.target,
+        r.actual,
+        r.plan,
+    )
 
     result: ExecutionResult | None = None
     team_id = actual.team.team_id if actual.team else (record.team_id if record else None)
@@ -306,6 +348,7 @@ async def _pass(
         if result.team_ids:
             await note_plan_changes(state, p, result.team_ids)
         problems += [pr for pr in result.problems if pr not in problems]
+        await _note_removals(state, label, p, result, identities)
         team_id = result.team_ids.get(label, team_id)
         await _remember(state, label, team_id, record, target, p, actual, identities, cache)
     elif actual.team is not None and not dry_run:
@@ -336,6 +379,21 @@ async def _pass(
         graph_requests=result.requests if result else 0,
         covered=covered,
     )
+
+
+REMOVALS = "removals-"  # audit kind per person: which team they left, and why (cts explain)
+
+
+async def _note_removals(
+    state: StateStore, label: str, p: Plan, result: ExecutionResult, identities: dict[str, Identity]
+) -> None:
+    """One audit row per person removed (by personnel number, else user id), for `cts explain`."""
+    person_of = {ident.user_id: person for person, ident in identities.items()}
+    failed = {o.index for o in result.outcomes if o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED)}
+    for i, op in enumerate(p.operations):
+        if op.op == "remove_member" and i not in failed:
+            who = person_of.get(op.user_id, op.user_id)
+            await state.audit(REMOVALS + who, {"key": label, "reason": op.reason, "team_id": op.team_id})
 
 
 async def _remember(
@@ -381,4 +439,12 @@ async def _remember(
         await state.put_team(updated)
 
 
-__all__ = ["CommerceReader", "PassResult", "TeamsGateway", "resolve_identities", "sync_team_pass"]
+__all__ = [
+    "CommerceReader",
+    "PassReading",
+    "PassResult",
+    "TeamsGateway",
+    "read_and_plan",
+    "resolve_identities",
+    "sync_team_pass",
+]
