@@ -46,7 +46,9 @@ def explain(
     team = _get(ctx, f"/api/ops/explain/{quote(key, safe=':')}")
     data: dict[str, Any] = {"team": team}
     if person is not None:
-        data["person"] = _get(ctx, f"/api/ops/explain/person:{quote(person)}")
+        data["person"] = _get(
+            ctx, f"/api/ops/explain/person:{quote(person)}?team={quote(team['key'], safe=':')}"
+        )
     if json_out:
         echo_json(data)
         return

@@ -291,7 +291,11 @@ async def ops_explain(req: func.HttpRequest) -> func.HttpResponse:
         person = what.removeprefix("person:").strip()
         if not person.isdigit() or len(person) > 20:
             return _json({"error": f"bad personnel number {person!r} (digits, e.g. person:000123)"}, 400)
-        return _json(await explain_person(person, **ports))
+        try:
+            also = tuple(TeamKey.parse(k) for k in req.params.get("team", "").split(",") if k.strip())
+        except ValueError as exc:
+            return _json({"error": f"bad team key: {exc}"}, 400)
+        return _json(await explain_person(person, also=also, **ports))
     try:
         key = TeamKey.parse(what if ":" in what else f"store:{what}")
     except ValueError as exc:

@@ -101,12 +101,16 @@ async def explain_person(
     gateway: TeamsGateway,
     state: StateStore,
     settings: Settings,
+    also: tuple[TeamKey, ...] = (),
 ) -> dict[str, Any]:
-    """Every team the person is desired in, is in, or would leave, with the reasons."""
+    """Every team the person is desired in, is in, or would leave (plus the teams in `also`),
+    with the reasons; and the removals recorded for them (by personnel number or user id)."""
     keys = {str(TeamKey.store(s)) for s in await commerce.stores_of_worker(personnel_number)}
     keys |= set(await state.teams_of_person(personnel_number))
+    keys |= {str(k) for k in also}
     teams: list[dict[str, Any]] = []
     removals = await state.audit_trail(REMOVALS + personnel_number)
+    user_ids: set[str] = set()
     for label in sorted(keys):
         key = TeamKey.parse(label)
         reading = await read_and_plan(key, commerce=commerce, gateway=gateway, state=state, settings=settings)
@@ -117,6 +121,9 @@ async def explain_person(
         leaving = {u: v for u, v in team["leavers"].items() if v["personnel_number"] == personnel_number}
         ident = reading.identities.get(personnel_number)
         uid = ident.user_id if ident else None
+        if uid and uid not in user_ids:
+            user_ids.add(uid)
+            removals += await state.audit_trail(REMOVALS + uid)
         teams.append(
             {
                 "key": label,

@@ -385,9 +385,15 @@ REMOVALS = "removals-"  # audit kind per person: which team they left, and why (
 
 
 async def _note_removals(
-    state: StateStore, label: str, p: Plan, result: ExecutionResult, identities: dict[str, Identity]
+    state: StateStore,
+    label: str,
+    p: Plan,
+    result: ExecutionResult,
+    identities: dict[str, Identity],
 ) -> None:
-    """One audit row per person removed (by personnel number, else user id), for `cts explain`."""
+    """One audit row per person removed, by personnel number when the pass knows it, else by
+    Entra user id (someone who left the store is no longer in its Commerce slice), for
+    `cts explain`. Never by UPN (state keys are ids)."""
     person_of = {ident.user_id: person for person, ident in identities.items()}
     failed = {o.index for o in result.outcomes if o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED)}
     for i, op in enumerate(p.operations):

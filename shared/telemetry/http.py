@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -26,11 +27,11 @@ log = logging.getLogger("cts.telemetry")
 def route_of(path: str) -> str:
     """`/v1.0/teams/9f0c.../members/abc` -> `/v1.0/teams/{id}/members/{id}` (ids and names out)."""
     parts = []
-    for segment in path.split("/"):
+    for segment in unquote(path).split("/"):
         if not segment:
             continue
         name = segment.split("(")[0]  # OData keys: Workers('000123') -> Workers({id})
-        if _WORD.match(name) and len(name) <= 24 and not any(c.isdigit() for c in name.strip("v1.0")):
+        if _WORD.match(name) and len(name) <= 40 and not any(c.isdigit() for c in name.strip("v1.0")):
             parts.append(name + ("({id})" if "(" in segment else ""))
         else:
             parts.append("{id}")
@@ -80,12 +81,42 @@ async def _async_response_hook(span: Any, request: Any, response: Any) -> None:
     _response_hook(span, request, response)
 
 
+# msgraph-sdk's kiota layers open ~10 spans of their own per request (one per middleware,
+# serialisation, token) with "EUII" attributes -- full URLs and query strings that can name a
+# person -- on by default (kiota_http ObservabilityOptions(include_euii_attributes=True)), and
+# their `enabled` flag does not stop the spans. Their module tracers are replaced by no-op ones;
+# the httpx span of each attempt (scrubbed above) stays, under the caller's span.
+_KIOTA_TRACERS = (
+    "kiota_http.httpx_request_adapter",
+    "kiota_http.middleware.middleware",
+    "kiota_abstractions.request_information",
+    "kiota_authentication_azure.azure_identity_access_token_provider",
+)
+
+
+def _silence_kiota() -> None:
+    import importlib
+
+    from opentelemetry.trace import NoOpTracer
+
+    for name in _KIOTA_TRACERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for attr in ("tracer", "_tracer"):
+            if hasattr(module, attr):
+                setattr(module, attr, NoOpTracer())
+
+
 def instrument() -> None:
     """Turn on httpx client spans once per process (clients built afterwards are traced)."""
     global _instrumented
     if _instrumented:
         return
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    _silence_kiota()
 
     HTTPXClientInstrumentor().instrument(
         request_hook=_request_hook,
