@@ -201,7 +201,17 @@ async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
 async def reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import finish
 
-    return await finish(payload)
+    summary = await finish(payload)
+    # infra/alerts.bicep (reconciliation late) looks for this line.
+    telemetry.log_event(
+        log,
+        "reconciliation finished",
+        report_id=payload.get("report_id"),
+        dry_run=bool(payload.get("dry_run")),
+        teams=payload.get("teams"),
+        outcomes=payload.get("outcomes"),
+    )
+    return summary
 
 
 # -- timers ----------------------------------------------------------------------------------

@@ -26,6 +26,19 @@ def _already_configured() -> bool:
     return type(trace.get_tracer_provider()).__name__ != "ProxyTracerProvider"
 
 
+def _credential() -> object | None:
+    """Entra auth when the component refuses keys (infra: DisableLocalAuth, and
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD[;ClientId=...])."""
+    auth = os.environ.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "")
+    if "Authorization=AAD" not in auth:
+        return None
+    from azure.identity import ManagedIdentityCredential
+
+    parts = dict(p.split("=", 1) for p in auth.split(";") if "=" in p)
+    client_id = parts.get("ClientId")
+    return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+
+
 def configure() -> str:
     """Set up the exporter if this process has none yet; returns what was done (for tests)."""
     if _already_configured():
@@ -40,6 +53,7 @@ def configure() -> str:
     from shared.telemetry.http import instrument
 
     configure_azure_monitor(
+        credential=_credential(),
         logger_name="cts",  # the app's loggers; the host exports its own and the worker's
         instrumentation_options={name: {"enabled": False} for name in _OFF},
         enable_live_metrics=False,

@@ -35,6 +35,21 @@ module resources 'resources.bicep' = {
   }
 }
 
+@description('Mail address for the alerts (infra/alerts.bicep); empty = no notification.')
+param alertEmail string = ''
+
+module alerts 'alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    insightsId: resources.outputs.insightsId
+    serviceBusId: resources.outputs.serviceBusId
+    alertEmail: alertEmail
+  }
+}
+
 output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
 output AZURE_FUNCTION_PRINCIPAL_ID string = resources.outputs.principalId
 output SERVICEBUS_NAMESPACE string = resources.outputs.serviceBusNamespace

@@ -136,6 +136,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
+        // The worker hands each invocation the host's trace context (host.json telemetryMode:
+        // OpenTelemetry); functions/telemetry.py exports the app's spans, metrics and logs.
+        { name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY', value: 'true' }
+        // httpx is instrumented by shared/telemetry/http.py (routes only, no query or UPN in URLs).
+        { name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS', value: 'httpx,django,fastapi,flask,psycopg2,requests,urllib,urllib3' }
         { name: 'CTS_DURABLE_HUB', value: 'cts' }
         { name: 'CTS_BUS__TOPIC', value: topicName }
         { name: 'CTS_BUS__SUBSCRIPTION', value: subscriptionName }
@@ -202,4 +207,6 @@ resource insightsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 output functionAppName string = app.name
 output principalId string = app.identity.principalId
 output serviceBusNamespace string = bus.name
+output serviceBusId string = bus.id
+output insightsId string = insights.id
 output webhookUrl string = 'https://${app.properties.defaultHostName}/api/graph/notifications'
