@@ -22,6 +22,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "cold_start_import": cases.cold_start_import,
     "planner_1000_stores": cases.planner_1000_stores,
     "stack_reconcile": cases.stack_reconcile,
+    "tracing_overhead": cases.tracing_overhead,
 }
 
 

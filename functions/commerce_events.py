@@ -52,6 +52,7 @@ async def commerce_event(msg: func.ServiceBusMessage, client: df.DurableOrchestr
         kind=telemetry.SpanKind.CONSUMER,
         links=telemetry.link_to(replayed_from, reason="dead-letter replay"),
         message_id=msg.message_id,
+        replay_of=replayed_from.split("-")[1] if replayed_from else None,
     ) as span:
         await _handle(msg, properties, client, span)
 

@@ -151,3 +151,4 @@ def test_a_replayed_dead_letter_links_its_original_trace(stack: Stack) -> None:
     link = next(link for link in replayed["links"] if link["trace_id"] == ORIGINAL_TRACE)
     assert link["span_id"] == "b7ad6b7169203331"  # ... that links the original delivery
     assert replayed["status"] == "ERROR"  # still poison
+    assert replayed["attributes"]["cts.replay_of"] == ORIGINAL_TRACE
