@@ -140,6 +140,40 @@ def test_a_held_safety_rail_shows_the_operations_it_holds(stack: Stack) -> None:
     assert "held by a safety rail" in text.stdout and "remove_member" in text.stdout
 
 
+def test_the_ops_page_opens_the_explanation_of_a_stores_row(stack: Stack) -> None:
+    import os
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium and chromium-driver are missing: run `make browser`")
+        pytest.skip("Debian's chromium is not installed (make browser)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        browser.get(f"{stack.host_url}/api/ops?code={stack.master_key}")
+        browser.find_element(By.CSS_SELECTOR, 'tr.store[data-key="store:0044"] td.key').click()
+        try:
+            WebDriverWait(browser, 30).until(
+                ec.text_to_be_present_in_element((By.CSS_SELECTOR, "tr.explain pre"), "last pass:")
+            )
+        finally:
+            text = browser.find_element(By.CSS_SELECTOR, "tr.explain pre").text
+            print("explanation shown:", text)
+    finally:
+        browser.quit()
+    assert "team store:0044" in text and "owner 000340" in text
+    assert "held by a safety rail:" in text and "remove_member" in text
+
+
 def test_trace_prints_the_tree_of_one_event(stack: Stack) -> None:
     change(stack, {"commerce": "rename_store", "store": "0042", "name": "Seattle Downtown Two"})
     spans = [
