@@ -5,7 +5,7 @@ Thin: the decisions are in shared/drift (docs/drift.md).
   headers): handshake, clientState, then the accepted notifications go to the Service Bus queue
   `graph-notifications` through the OUTPUT binding, which the host sends before the HTTP response
   leaves (a failed send fails the invocation → 500 → Graph retries). No Graph or state call here.
-- `graph_notification_processor` (queue trigger): echo or drift → `request_sync`.
+- `graph_notification_processor` (queue trigger): echo or drift → the spine's `request(TEAMS, ...)`.
 - `graph_subscriptions` (timer, on start-up and every 30 min by default): create/renew/recreate.
 """
 

@@ -8,8 +8,8 @@ the work is in shared/ops (docs/ops.md).
   a dry run unless `dry_run=false`; one audit record per message.
 - `GET  /api/ops/subscriptions`, `POST /api/ops/subscriptions/{renew|recreate}` (function key).
 
-The bus comes from settings (shared/ops/connection.py): `CTS_BUS__LOCAL_BROKER` on the local
-host, the `ServiceBusConnection` setting in Azure.
+The bus comes from settings (shared/ops/connection.py): `CTS_BUS__LOCAL_BROKER` and the factory
+`CTS_BUS__LOCAL_BROKER_FACTORY` names on the local host, the `ServiceBusConnection` setting in Azure.
 """
 
 from __future__ import annotations
@@ -43,15 +43,11 @@ def _error(message: str, status: int) -> func.HttpResponse:
 @asynccontextmanager
 async def _bus() -> AsyncIterator[Any]:
     """The dead-letter bus the settings name (the local broker locally)."""
-    from shared.ops.connection import open_service_bus, resolve_bus
+    from shared.ops.connection import open_bus, resolve_bus
 
-    target = resolve_bus(os.environ)
-    if target.kind == "local":
-        from local.host.broker import Broker
-
-        bus: Any = Broker(target.value, poll_interval=0.2)
-    else:
-        bus = open_service_bus(target)
+    # The local broker's factory is named by a setting (CTS_BUS__LOCAL_BROKER_FACTORY): this
+    # module never imports local/.
+    bus = open_bus(resolve_bus(os.environ), os.environ)
     try:
         yield bus
     finally:

@@ -1,5 +1,6 @@
 """Provisioning orchestrations and their activities, timers and ops endpoints. Thin: the
-work is in shared/sync (a pass) and shared/state; orchestrators do no I/O (Durable replays them).
+work is in shared/sync (a pass) and shared/state; the team's own orchestration is the spine's
+(functions/spine.py); orchestrators do no I/O (Durable replays them).
 """
 
 from __future__ import annotations
@@ -7,73 +8,57 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions import spine
 from functions.durable_client import DurableClientAdapter
 from shared import telemetry
+from shared.spine import PassResult, RequestStore
+from shared.sync.requests import TEAMS
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.provisioning")
 
 PASS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=5)
-BUSY_WAIT = timedelta(seconds=5)
-BUSY_ATTEMPTS = 60
 
 
-# -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
-@bp.orchestration_trigger(context_name="context")
-def sync_team(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    """One team's sync: a pass, then exactly one more if requests arrived meanwhile."""
-    data = context.get_input() or {}
-    key = data["key"]
-    trace = _trace(data)
-    began = context.current_utc_datetime
-    result: dict[str, Any] = {}
-    for _ in range(BUSY_ATTEMPTS):
-        result = yield context.call_activity_with_retry(
-            "sync_team_pass", PASS_RETRY, {"key": key, "instance_id": context.instance_id, **trace}
-        )
-        if result["outcome"] != "busy":
-            break
-        context.set_custom_status({"key": key, "outcome": "waiting for the team's running pass"})
-        yield context.create_timer(context.current_utc_datetime + BUSY_WAIT)
-    more = yield context.call_activity(
-        "sync_finish_pass", {"key": key, "covered": result.get("covered", 0), **trace}
+# -- the team's sync on the spine: `sync_team` orchestrator, `sync_team_pass`, `sync_finish_pass` --
+async def _team_pass(key: str, instance_id: str | None) -> PassResult:
+    from shared.domain.teams import TeamKey
+    from shared.sync.services import services
+    from shared.sync.team_pass import sync_team_pass
+
+    s = services()
+    return await sync_team_pass(
+        TeamKey.parse(key),
+        commerce=s.commerce,
+        gateway=s.gateway,
+        execute=s.execute,
+        state=s.state,
+        settings=s.settings,
+        instance_id=instance_id,
     )
-    context.set_custom_status(
-        {
-            "key": key,
-            "outcome": result["outcome"],
-            "operations": len(result["operations"]),
-            "problems": len(result["problems"]),
-        }
-    )
-    if not context.is_replaying:
-        telemetry.record_span(
-            "orchestration sync_team",
-            parent=trace,
-            start=began,
-            end=context.current_utc_datetime,
-            team_key=key,
-            instance_id=context.instance_id,
-            outcome=result["outcome"],
-        )
-    if more:
-        context.continue_as_new({"key": key, "reason": "requests arrived during the pass", **trace})
-        return None
-    return result
+
+
+def _state() -> RequestStore:
+    from shared.sync.services import services
+
+    return services().state
+
+
+spine.register(bp, TEAMS, run=_team_pass, store=_state)
 
 
 def _trace(data: dict[str, Any]) -> dict[str, str]:
     """The trace context an orchestration's input carries (traceparent, baggage), handed on to
-    its activities."""
+    its activities (shared/telemetry/context.py)."""
     return telemetry.carrier_of(data)
 
 
+# -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
 @bp.orchestration_trigger(context_name="context")
 def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     """Every team (or the given keys), in bounded fan-out batches; writes a drift report."""
@@ -125,52 +110,6 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
 
 
 # -- activities (small, idempotent, retried) -------------------------------------------------
-@bp.activity_trigger(input_name="payload")
-async def sync_team_pass(payload: dict[str, Any]) -> dict[str, Any]:
-    from shared.domain.teams import TeamKey
-    from shared.sync.services import services
-    from shared.sync.team_pass import sync_team_pass as run_pass
-
-    s = services()
-    with telemetry.span(
-        "activity sync_team_pass",
-        parent=payload,
-        team_key=payload["key"],
-        instance_id=payload.get("instance_id"),
-    ) as span:
-        result = await run_pass(
-            TeamKey.parse(payload["key"]),
-            commerce=s.commerce,
-            gateway=s.gateway,
-            execute=s.execute,
-            state=s.state,
-            settings=s.settings,
-            instance_id=payload.get("instance_id"),
-        )
-        applied = len(result.operations) if result.outcome == "changed" else 0
-        telemetry.annotate(span, outcome=result.outcome, operations=len(result.operations))
-        telemetry.count("cts.passes", kind="team", outcome=result.outcome)
-        telemetry.count("cts.drift.found", len(result.operations), kind="team")
-        telemetry.count("cts.drift.fixed", applied, kind="team")
-        telemetry.log_event(
-            log,
-            "sync pass",
-            team_key=result.key,
-            instance_id=payload.get("instance_id"),
-            outcome=result.outcome,
-            operations=len(result.operations),
-            problems=len(result.problems),
-        )
-    return result.to_json()
-
-
-@bp.activity_trigger(input_name="payload")
-async def sync_finish_pass(payload: dict[str, Any]) -> bool:
-    from shared.sync.services import services
-
-    return await services().state.finish_pass(payload["key"], int(payload["covered"]))
-
-
 @bp.activity_trigger(input_name="payload")
 async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import begin
@@ -226,12 +165,15 @@ async def reconcile_timer(timer: func.TimerRequest, client: df.DurableOrchestrat
 @bp.durable_client_input(client_name="client")
 async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     """Restart the sync of any team left with requests no pass covered (see shared/sync/requests)."""
-    from shared.sync.requests import sweep
+    from shared.spine import RequestQueue, sweep
     from shared.sync.services import services
 
     s = services()
     started = await sweep(
-        DurableClientAdapter(client), s.state, s.settings.reconcile.failed_retry_after_seconds
+        TEAMS,
+        DurableClientAdapter(client),
+        RequestQueue(s.state, TEAMS),
+        failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds,
     )
     if started:
         telemetry.log_event(log, "sweeper restarted syncs", team_keys=started)

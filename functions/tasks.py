@@ -1,5 +1,6 @@
-"""Task mirroring: the `mirror_task` orchestration (one instance per task x store), its activities,
-the Planner poll and task reconciliation timers, and the ops view. Thin: the work is in
+"""Task mirroring: the `mirror_task` orchestration (one instance per task x store, the spine's:
+functions/spine.py), its activities, the Planner poll and task reconciliation timers, and the
+ops view. Thin: the work is in
 shared/mirror (I/O) and shared/tasks (the pure decision table). Register with
 `app.register_functions(functions.tasks.bp)`.
 
@@ -15,83 +16,55 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions import spine
 from functions.durable_client import DurableClientAdapter
 from shared import telemetry
+from shared.mirror.requests import TASK_PAIRS
+from shared.spine import PassResult, RequestStore
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.tasks")
 
-PASS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1_000, max_number_of_attempts=5)
 
-
-# -- orchestrator (deterministic: no I/O, no clock but the context's) ---------------------------
-@bp.orchestration_trigger(context_name="context")
-def mirror_task(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    """One pair's mirror: a pass, then exactly one more if requests arrived meanwhile."""
-    data = context.get_input() or {}
-    key = data["key"]
-    trace = telemetry.carrier_of(data)
-    result = yield context.call_activity_with_retry("mirror_task_pass", PASS_RETRY, {"key": key, **trace})
-    more = yield context.call_activity(
-        "mirror_finish_pass", {"key": key, "covered": result.get("covered", 0), **trace}
-    )
-    context.set_custom_status(
-        {"key": key, "outcome": result["outcome"], "writes": result["writes"], "reports": result["reports"]}
-    )
-    if more:
-        context.continue_as_new({"key": key, "reason": "requests arrived during the pass", **trace})
-        return None
-    return result
-
-
-# -- activities ----------------------------------------------------------------------------------
-@bp.activity_trigger(input_name="payload")
-async def mirror_task_pass(payload: dict[str, Any]) -> dict[str, Any]:
+# -- the pair's mirror on the spine: `mirror_task` orchestrator, `mirror_task_pass`, `mirror_finish_pass`
+async def _mirror_pass(key: str, instance_id: str | None) -> PassResult:
     from shared.mirror import mirror_pass
     from shared.sync.services import services
 
     s = services()
-    key = str(payload["key"])
-    with telemetry.span("activity mirror_task_pass", parent=payload, task_key=key) as span:
-        covered = await s.state.mirror_requests_seen(key)
-        result = await mirror_pass(
-            key,
-            commerce=s.commerce.client,
-            gateway=s.gateway,
-            state=s.state,
-            settings=s.settings,  # type: ignore[attr-defined]
-        )
-        result.covered = covered
-        out = result.to_json()
-        telemetry.annotate(span, outcome=out.get("outcome"))
-        telemetry.count("cts.passes", kind="mirror", outcome=out.get("outcome"))
-        telemetry.log_event(
-            log,
-            "mirror pass",
-            task_key=key,
-            **{k: v for k, v in out.items() if k != "key"},
-        )
-    return out
+    return await mirror_pass(
+        key,
+        commerce=s.commerce.client,  # type: ignore[attr-defined]
+        gateway=s.gateway,
+        state=s.state,
+        settings=s.settings,
+    )
 
 
-@bp.activity_trigger(input_name="payload")
-async def mirror_finish_pass(payload: dict[str, Any]) -> bool:
+def _state() -> RequestStore:
     from shared.sync.services import services
 
-    return await services().state.finish_mirror_pass(str(payload["key"]), int(payload["covered"]))
+    return services().state
+
+
+spine.register(bp, TASK_PAIRS, run=_mirror_pass, store=_state)
 
 
 # -- timers ----------------------------------------------------------------------------------------
 async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[str, Any]:
-    from shared.mirror import commit_delta_links, poll_plans, request_mirrors, sweep_mirrors
+    from shared.mirror import commit_delta_links, poll_plans
+    from shared.spine import RequestQueue, request_many, sweep
     from shared.sync.services import services
 
     s = services()
     adapter = DurableClientAdapter(client)
+    queue = RequestQueue(s.state, TASK_PAIRS)
     result = await poll_plans(gateway=s.gateway, state=s.state, settings=s.settings, force=force)
-    started = await request_mirrors(result.to_mirror, adapter, s.state, reason="planner poll")
+    started = await request_many(TASK_PAIRS, result.to_mirror, adapter, queue, reason="planner poll")
     await commit_delta_links(s.state, result)  # only now: the changes it found are requested
-    swept = await sweep_mirrors(adapter, s.state)
+    swept = await sweep(
+        TASK_PAIRS, adapter, queue, failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds
+    )
     out = {**result.to_json(), "started": started, "swept": swept}
     telemetry.observe("cts.tasks.poll.requests", result.requests, mode=result.mode)
     if result.to_mirror or swept:
@@ -114,12 +87,16 @@ async def task_reconcile(timer: func.TimerRequest, client: df.DurableOrchestrati
 
 
 async def _reconcile_tasks(client: df.DurableOrchestrationClient) -> dict[str, Any]:
-    from shared.mirror import reconcile_keys, request_mirrors
+    from shared.mirror import reconcile_keys
+    from shared.spine import RequestQueue, request_many
     from shared.sync.services import services
 
     s = services()
     keys = await reconcile_keys(s.commerce.client, s.state)  # type: ignore[attr-defined]
-    started = await request_mirrors(keys, DurableClientAdapter(client), s.state, reason="task reconciliation")
+    queue = RequestQueue(s.state, TASK_PAIRS)
+    started = await request_many(
+        TASK_PAIRS, keys, DurableClientAdapter(client), queue, reason="task reconciliation"
+    )
     telemetry.log_event(log, "task reconciliation", pairs=len(keys), started=started)
     return {"pairs": len(keys), "started": started}
 

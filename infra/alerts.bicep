@@ -1,7 +1,7 @@
 // Alerts for the Commerce <-> Teams sync (issue #15). Each names its runbook section
 // (docs/runbook.md). Log alerts query the App Insights component (classic table names:
 // traces, requests, customMetrics); the dead-letter alert is a Service Bus platform metric.
-// The app's logs carry their ids in the message text ("sync pass team_key=... outcome=..."),
+// The app's logs carry their ids in the message text ("teams pass team_key=... outcome=..."),
 // the form the Python worker forwards (shared/telemetry/logs.py), hence `extract()` on message.
 
 param location string
@@ -76,7 +76,7 @@ var logAlerts = [
     measure: ''
     query: '''
 traces
-| where message startswith "sync pass "
+| where message startswith "teams pass "
 | extend outcome = extract(@"outcome=(\S+)", 1, message), team_key = extract(@"team_key=(\S+)", 1, message)
 | where outcome in ("failed", "blocked", "held")
 | summarize passes = count() by team_key, outcome

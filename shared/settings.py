@@ -101,6 +101,21 @@ class CommerceSettings(BaseModel):
     field_names: dict[str, str] = Field(default_factory=dict)
 
 
+class DataverseSettings(BaseModel):
+    # The environment URL, e.g. https://contoso.crm.dynamics.com (the Web API is /api/data/v9.2).
+    base_url: str = "https://contoso.crm.dynamics.com"
+    api_path: str = "/api/data/v9.2"
+    auth: str = "managed_identity"  # managed_identity | default | static_token (sandbox)
+    client_id: str = ""
+    static_token: str = ""
+    scope: str = ""  # empty: <base_url>/.default
+    # Prefer: odata.maxpagesize (Dataverse's maximum and default is 5,000 rows).
+    page_size: int = Field(default=5000, ge=1, le=5000)
+    timeout_seconds: float = 30.0
+    max_retries: int = 6
+    max_retry_wait_seconds: float = 120.0
+
+
 class BusSettings(BaseModel):
     # Name of the app setting holding the connection (the trigger's `connection=` name).
     connection_setting: str = "ServiceBusConnection"
@@ -175,6 +190,21 @@ class WebhookSettings(BaseModel):
     renew_margin_minutes: int = Field(default=720, ge=30)
 
 
+class RecordsSettings(BaseModel):
+    """Record-connected channels (docs/records.md). The template is a JSON document
+    (CTS_RECORDS__TEMPLATE), validated by shared.records.template.parse_template."""
+
+    enabled: bool = False
+    template: str = ""
+    # The Dynamics 365 app for Teams and the model-driven app its tab opens (docs/records.md).
+    teams_app_id: str = "cd2d8695-bdc9-4d8e-9620-cc963ed81f41"
+    app_module_id: str = ""
+    tab_display_name: str = "Dynamics 365"
+    # NCRONTAB of the nightly reconciliation of every connection (CTS_RECORDS__SCHEDULE).
+    schedule: str = "0 30 2 * * *"
+    batch_size: int = Field(default=10, ge=1, le=200)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CTS_", env_nested_delimiter="__", extra="ignore")
 
@@ -186,6 +216,8 @@ class Settings(BaseSettings):
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    dataverse: DataverseSettings = Field(default_factory=DataverseSettings)
+    records: RecordsSettings = Field(default_factory=lambda: RecordsSettings())
 
 
 @lru_cache(maxsize=1)

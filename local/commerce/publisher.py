@@ -70,7 +70,7 @@ class Untidiness:
 
 @dataclass
 class Publisher:
-    db: Database
+    db: Database | None  # None: a publisher of messages built elsewhere (local/dataverse)
     sender: BusSender | None
     topic: str = "commerce-events"
     event_format: str = BUSINESS_EVENT
@@ -91,6 +91,7 @@ class Publisher:
 
     def _control_number(self) -> int:
         # "Upwardly increasing … There can be gaps" (business events home page).
+        assert self.db is not None
         current = int(self.db.meta("control_number", "5637144576")) + self._rng.randint(1, 3)
         self.db.set_meta("control_number", str(current))
         return current
@@ -220,6 +221,7 @@ class Publisher:
                 )
             if intent.data and self.event_format in (DATA_EVENT, BOTH):
                 kind, message, before, after = intent.data
+                assert self.db is not None
                 spec = self.db.specs[kind]
                 if spec.entity in DATA_EVENT_ENTITIES:
                     out.append(
@@ -238,7 +240,10 @@ class Publisher:
 
     async def publish(self, intents: list[Intent]) -> int:
         """Build, make untidy as configured, send. Returns how many messages were produced."""
-        built = self.messages_for(intents)
+        return await self.publish_built(self.messages_for(intents))
+
+    async def publish_built(self, built: list[tuple[OutgoingMessage, dict[str, Any]]]) -> int:
+        """Make untidy as configured and send messages built by the caller (with their summary)."""
         copies: list[tuple[OutgoingMessage, dict[str, Any]]] = []
         for msg, summary in built:
             copies.append((msg, summary))

@@ -103,7 +103,21 @@ def delete_task(sb: Sandbox, data: dict[str, Any]) -> Any:
     return delete_task_as(sb, str(data.get("taskId")))
 
 
+def delete_channel(sb: Sandbox, data: dict[str, Any]) -> Any:
+    from .tabs import delete_channel_as_person
+
+    return delete_channel_as_person(sb, data)
+
+
+def upload_file(sb: Sandbox, data: dict[str, Any]) -> Any:
+    from .files import upload_file as upload
+
+    return upload(sb, data)
+
+
 ACTIONS: dict[str, Action] = {
+    "delete-channel": delete_channel,  # a person deletes a channel in Teams
+    "upload-file": upload_file,  # a person drops a file in a channel's Files tab
     "add-member": add_member,
     "remove-member": remove_member,
     "set-role": set_role,

@@ -71,7 +71,7 @@ def create_general(sb: Sandbox, team_id: str, extra: list[dict[str, Any]]) -> No
         _new_channel(sb, team_id, validate_name(sb, team_id, body.get("displayName")), body)
 
 
-def _channel_or_404(sb: Sandbox, team_id: str, channel_id: str) -> dict[str, Any]:
+def channel_or_404(sb: Sandbox, team_id: str, channel_id: str) -> dict[str, Any]:
     rows = sb.store.query("channel", parent=team_id, where="id=?", args=[channel_id])
     if not rows:
         raise GraphError(404, "NotFound", f"Channel {channel_id} not found in team {team_id}.")
@@ -96,7 +96,7 @@ async def get_channel(sb: Sandbox, req: Req) -> Resp:
     from .teams import team_or_404
 
     team_id = team_or_404(sb, req.params["id"])["id"]
-    return entity(req, _ctx(team_id), _channel_or_404(sb, team_id, req.params["channelId"]))
+    return entity(req, _ctx(team_id), channel_or_404(sb, team_id, req.params["channelId"]))
 
 
 async def post_channel(sb: Sandbox, req: Req) -> Resp:
@@ -126,7 +126,7 @@ async def patch_channel(sb: Sandbox, req: Req) -> Resp:
     from .teams import team_or_404
 
     team_id = team_or_404(sb, req.params["id"])["id"]
-    update_channel(sb, team_id, _channel_or_404(sb, team_id, req.params["channelId"]), req.json_body())
+    update_channel(sb, team_id, channel_or_404(sb, team_id, req.params["channelId"]), req.json_body())
     return Resp(204)
 
 
@@ -134,10 +134,11 @@ async def delete_channel(sb: Sandbox, req: Req) -> Resp:
     from .teams import team_or_404
 
     team_id = team_or_404(sb, req.params["id"])["id"]
-    channel = _channel_or_404(sb, team_id, req.params["channelId"])
+    channel = channel_or_404(sb, team_id, req.params["channelId"])
     if channel["displayName"] == GENERAL:
         raise GraphError(400, "BadRequest", "The General channel cannot be deleted.")
     sb.store.remove("channel", channel["id"])
+    sb.store.remove_children("tab", channel["id"])  # the channel's tabs go with it
     sb.publish({"kind": "channel", "changeType": "deleted", "teamId": team_id, "id": channel["id"]})
     return Resp(204)
 

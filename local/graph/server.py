@@ -16,7 +16,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import batch, channels, delta, members, planner, sidechannel, subscriptions, teams, todo, users
+from . import (
+    batch,
+    channels,
+    delta,
+    files,
+    members,
+    planner,
+    sidechannel,
+    subscriptions,
+    tabs,
+    teams,
+    todo,
+    users,
+)
 from .core import Config, Router, Sandbox, normalise_path
 from .errors import GraphError, error_body
 from .notifier import Notifier
@@ -31,7 +44,7 @@ METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 def build_router() -> Router:
     router = Router()
-    for module in (users, delta, teams, members, channels, planner, todo, subscriptions, batch):
+    for module in (users, delta, teams, members, channels, tabs, files, planner, todo, subscriptions, batch):
         module.register(router)
     return router
 

@@ -15,7 +15,7 @@ Processes and the broker (docs/scenarios.md, "The local stack"):
   process dies next.
 - Everything this process asks of the app goes through public interfaces: the host's HTTP API
   (ops functions, durable management API), the broker's counts and dead letters, and the
-  app's state store (`pending_syncs`, sync records).
+  app's state store (the spine's pending requests, sync records).
 """
 
 from __future__ import annotations
@@ -449,6 +449,7 @@ class Stack:
             ),
             "CTS_WEBHOOK__CLIENT_STATE": secrets.token_urlsafe(24),  # random per run
             "CTS_BUS__LOCAL_BROKER": str(self.data / "host" / "servicebus.sqlite"),
+            "CTS_BUS__LOCAL_BROKER_FACTORY": "local.host.broker:open_ops_broker",
         }
         settings.update(self.config.extra_settings)
         return settings
@@ -497,7 +498,10 @@ class Stack:
     def pending_syncs(self) -> list[str]:
         if not Path(self.settings["CTS_STATE__SQLITE_PATH"]).exists():
             return []
-        return list(self.loop.run(self.state().pending_syncs()))
+        from shared.spine import RequestQueue
+        from shared.sync.requests import TEAMS
+
+        return list(self.loop.run(RequestQueue(self.state(), TEAMS).pending()))
 
     def planner_changed(self) -> None:
         """A person changed a Planner task (the Graph sandbox's side channel). Graph sends no
@@ -516,7 +520,10 @@ class Stack:
         """Task pairs with mirror requests no pass has covered yet."""
         if not Path(self.settings["CTS_STATE__SQLITE_PATH"]).exists():
             return []
-        return list(self.loop.run(self.state().pending_mirrors()))
+        from shared.mirror.requests import TASK_PAIRS
+        from shared.spine import RequestQueue
+
+        return list(self.loop.run(RequestQueue(self.state(), TASK_PAIRS).pending()))
 
     # -- convergence ----------------------------------------------------------------------------
     def busy(self) -> list[str]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
-from shared.settings import CommerceSettings
-
 _REFRESH_MARGIN_SECONDS = 300
 
 
@@ -54,16 +52,26 @@ class CredentialToken:
             await close()
 
 
-def scope_for(settings: CommerceSettings) -> str:
+class AuthSettings(Protocol):
+    """What a token provider needs from a service's settings (Commerce, Dataverse)."""
+
+    base_url: str
+    auth: str
+    client_id: str
+    static_token: str
+    scope: str
+
+
+def scope_for(settings: AuthSettings) -> str:
     return settings.scope or f"{settings.base_url.rstrip('/')}/.default"
 
 
-def token_provider(settings: CommerceSettings) -> TokenProvider:
+def token_provider(settings: AuthSettings, prefix: str = "CTS_COMMERCE") -> TokenProvider:
     """What `settings.auth` asks for: 'static_token', 'managed_identity' or 'default'
     (DefaultAzureCredential: environment, workload identity, Azure CLI… for developer machines)."""
     if settings.auth == "static_token":
         if not settings.static_token:
-            raise ValueError("CTS_COMMERCE__AUTH=static_token needs CTS_COMMERCE__STATIC_TOKEN")
+            raise ValueError(f"{prefix}__AUTH=static_token needs {prefix}__STATIC_TOKEN")
         return StaticToken(settings.static_token)
     if settings.auth == "managed_identity":
         from azure.identity.aio import ManagedIdentityCredential
@@ -76,5 +84,5 @@ def token_provider(settings: CommerceSettings) -> TokenProvider:
 
         return CredentialToken(DefaultAzureCredential(), scope_for(settings))
     raise ValueError(
-        f"unknown CTS_COMMERCE__AUTH {settings.auth!r}: use managed_identity, default or static_token"
+        f"unknown {prefix}__AUTH {settings.auth!r}: use managed_identity, default or static_token"
     )

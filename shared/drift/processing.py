@@ -1,7 +1,7 @@
 """Processing queued Graph notifications (the `graph-notifications` queue), after the 202.
 
 For each change notification: what it names → the team id → the team key (mapping table,
-reverse lookup) → own change (echo) or drift → `request_sync(key, reason="teams drift: ...")`.
+reverse lookup) → own change (echo) or drift → `spine.request(TEAMS, key, reason="teams drift: ...")`.
 Unmapped teams are not ours: ignored (debug log). Lifecycle notifications go to the
 `SubscriptionKeeper` (renew, recreate) or, for `missed`, start a reconciliation of every team.
 
@@ -31,8 +31,9 @@ from shared.drift.notifications import (
     todo_task_of,
 )
 from shared.drift.webhook import MESSAGE_SCHEMA
+from shared.spine import ACTIVE_STATUSES, OrchestrationClient, RequestQueue, request
 from shared.state import StateStore
-from shared.sync.requests import ACTIVE_STATUSES, OrchestrationClient, request_sync
+from shared.sync.requests import TEAMS
 
 log = logging.getLogger("cts.drift")
 
@@ -120,21 +121,24 @@ class DriftProcessor:
             telemetry.log_event(log, "own change echoed by Graph: skipped", team_key=key, echo=echo)
             return Outcome("echo", echo)
         reason = f"teams drift: {ref.kind.value} {ref.item_id} {n.change_type}"
-        done = await request_sync(TeamKey.parse(key), self.client, self.state, reason=reason)
+        done = await request(
+            TEAMS, str(TeamKey.parse(key)), self.client, RequestQueue(self.state, TEAMS), reason=reason
+        )
         telemetry.log_event(log, "drift: sync requested", team_key=key, reason=reason, request=done)
         return Outcome(f"sync-{done}", key)
 
     async def _todo(self, task_id: str, change_type: str) -> Outcome:
         """To Do mode: a worker changed their copy of a store task -> a mirror pass of that pair
         (it reads the To Do task; our own writes come back too and change nothing there)."""
-        from shared.mirror.requests import request_mirror
+        from shared.mirror.requests import TASK_PAIRS
         from shared.mirror.todo import pair_of_todo_task
 
         key = await pair_of_todo_task(self.state, task_id)
         if key is None:
             log.debug("To Do notification for a task the app does not mirror")
             return Outcome("unknown-todo", task_id)
-        done = await request_mirror(key, self.client, self.state, reason=f"to do {change_type}")
+        queue = RequestQueue(self.state, TASK_PAIRS)
+        done = await request(TASK_PAIRS, key, self.client, queue, reason=f"to do {change_type}")
         return Outcome(f"mirror-{done}", key)
 
     async def _lifecycle(self, n: LifecycleNotification) -> Outcome:

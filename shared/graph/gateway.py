@@ -20,10 +20,11 @@ from shared.domain.planner import (
     TaskDetailsFields,
     TaskFields,
 )
+from shared.domain.records import ChannelTab, DriveFile, FilesFolder
 from shared.domain.subscriptions import GroupDelta, Subscription
 from shared.domain.teams import Channel, Identity, Member, MemberRole, Team, Visibility
 from shared.domain.todo import TodoFields, TodoList, TodoTask
-from shared.graph import channels, delta, members, planner, subscriptions, teams, todo, users
+from shared.graph import channels, delta, members, planner, records, subscriptions, teams, todo, users
 from shared.graph.batch import BatchRequest, BatchResponse, run_batch
 from shared.graph.client import ClientCache, GraphClient
 from shared.graph.errors import NotFound
@@ -60,6 +61,47 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self._clients.aclose()
+
+    # record-connected channels (tabs, files folders)
+    async def installed_app_ids(self, team_id: str) -> set[str]:
+        return await records.installed_app_ids(self.client(), team_id)
+
+    async def install_app(self, team_id: str, app_id: str) -> bool:
+        return await records.install_app(self.client(), team_id, app_id)
+
+    async def list_tabs(self, team_id: str, channel_id: str) -> list[ChannelTab]:
+        return await records.list_tabs(self.client(), team_id, channel_id)
+
+    async def create_tab(
+        self,
+        team_id: str,
+        channel_id: str,
+        *,
+        app_id: str,
+        name: str,
+        entity_id: str,
+        content_url: str,
+        website_url: str,
+    ) -> ChannelTab:
+        return await records.create_tab(
+            self.client(),
+            team_id,
+            channel_id,
+            app_id=app_id,
+            name=name,
+            entity_id=entity_id,
+            content_url=content_url,
+            website_url=website_url,
+        )
+
+    async def delete_tab(self, team_id: str, channel_id: str, tab_id: str) -> bool:
+        return await records.delete_tab(self.client(), team_id, channel_id, tab_id)
+
+    async def files_folder(self, team_id: str, channel_id: str) -> FilesFolder:
+        return await records.files_folder(self.client(), team_id, channel_id)
+
+    async def files_at(self, url: str) -> list[DriveFile] | None:
+        return await records.files_at(self.client(), url)
 
     # users
     async def resolve_upns(self, upns: Iterable[str]) -> dict[str, Identity]:

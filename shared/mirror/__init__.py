@@ -2,7 +2,7 @@
 decision with If-Match (412 -> re-read, decide again), records the pair's status, polls Planner.
 
 - `mirror_pass(key, ...)`: one pair, one pass (the `mirror_task` orchestration's activity).
-- `request_mirror` / `request_mirrors` / `sweep_mirrors`: one orchestration per pair, nothing lost.
+- `TASK_PAIRS`: the feature on the spine (shared/spine): one orchestration per pair, nothing lost.
 - `poll_plans(...)`: the ETag poll; `request_task_mirrors(hint, ...)`: Commerce task events;
   `reconcile_keys(...)`: the Commerce-side safety net.
 """
@@ -14,11 +14,12 @@ from shared.mirror.keys import PairKey, instance_id
 from shared.mirror.mirror_pass import PassResult, mirror_pass
 from shared.mirror.poll import PollResult, commit_delta_links, poll_plans
 from shared.mirror.reader import read_planner_task, read_store_task
-from shared.mirror.requests import MIRROR_ORCHESTRATOR, request_mirror, request_mirrors, sweep_mirrors
+from shared.mirror.requests import MIRROR_ORCHESTRATOR, TASK_PAIRS
 
 __all__ = [
     "CACHE",
     "MIRROR_ORCHESTRATOR",
+    "TASK_PAIRS",
     "Buckets",
     "Executed",
     "NoPlan",
@@ -38,9 +39,6 @@ __all__ = [
     "read_planner_task",
     "read_store_task",
     "reconcile_keys",
-    "request_mirror",
-    "request_mirrors",
     "request_task_mirrors",
     "store_context",
-    "sweep_mirrors",
 ]

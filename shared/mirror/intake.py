@@ -13,9 +13,9 @@ from typing import Any
 
 from shared.domain.events import CommerceHint, HintScope
 from shared.domain.tasks import StoreTask, TaskStatus
-from shared.mirror.requests import request_mirrors
+from shared.mirror.requests import TASK_PAIRS
+from shared.spine import OrchestrationClient, RequestQueue, request_many
 from shared.state import StateStore
-from shared.sync.requests import OrchestrationClient
 from shared.tasks import CommerceSide, PairStatus
 
 
@@ -40,7 +40,8 @@ async def request_task_mirrors(
 ) -> list[str]:
     """Request a mirror pass for every pair the hint names; returns the keys."""
     keys = await keys_of_hint(hint, commerce)
-    await request_mirrors(keys, client, state, reason=f"{hint.event_type} {hint.event_id}")
+    reason = f"{hint.event_type} {hint.event_id}"
+    await request_many(TASK_PAIRS, keys, client, RequestQueue(state, TASK_PAIRS), reason=reason)
     return keys
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 from pydantic import BaseModel, ConfigDict
+
+from shared.spine.feature import hashed_instance_id
 
 
 class PairKey(BaseModel):
@@ -31,6 +30,5 @@ class PairKey(BaseModel):
 
 def instance_id(key: str) -> str:
     """`mirror-TL-7_1_0042-1a2b3c4d`: stable per pair, safe for Durable ids and Table keys; the hash
-    keeps keys apart that only differ in the characters replaced."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)[:80]
-    return f"mirror-{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    keeps keys apart that only differ in the characters replaced (the spine's default id)."""
+    return hashed_instance_id("mirror", key)

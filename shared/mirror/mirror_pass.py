@@ -10,10 +10,10 @@ retried: it is recorded as a problem of the pair (ops/tasks) and counted.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from shared import telemetry
+from shared import spine, telemetry
 from shared.domain.plan import Problem, ProblemKind
 from shared.domain.tasks import TaskStatus
 from shared.graph.errors import NotFound as GraphNotFound
@@ -43,17 +43,16 @@ _PROBLEM_OF = {
 }
 
 
-@dataclass
-class PassResult:
-    key: str
-    outcome: str
+@dataclass(frozen=True, kw_only=True)
+class PassResult(spine.PassResult):
+    """A mirror pass: `outcome` is the decision's (shared.tasks.Outcome) or blocked / held."""
+
     writes: int = 0
     rounds: int = 0
     reports: int = 0
-    covered: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def summary(self) -> dict[str, Any]:
+        return {"writes": self.writes, "reports": self.reports}
 
 
 async def mirror_pass(

@@ -198,7 +198,8 @@ def _expired(response: BatchResponse) -> bool:
 
 async def commit_delta_links(state: StateStore, result: PollResult) -> int:
     """Save the deltaLinks a delta poll ended with. Call after the changes it found were requested
-    (`request_mirrors`): until then the old links stay, and a crash re-reads the same changes."""
+    (`spine.request_many(TASK_PAIRS, ...)`): until then the old links stay, and a crash re-reads
+    the same changes."""
     now = datetime.now(UTC).isoformat()
     for plan_id, link in result.delta_links.items():
         await state.put_value(DELTA_PARTITION, plan_id, {"link": link, "at": now})

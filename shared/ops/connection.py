@@ -2,8 +2,10 @@
 
 The rule, first match wins:
 1. `CTS_BUS__LOCAL_BROKER` = path of the local embedded broker's SQLite file (the local host's
-   `<data>/servicebus.sqlite`): the local broker. Opening it is the caller's job (`cts` and
-   `functions/ops.py` import `local.host.broker`; `shared/` never imports `local/`).
+   `<data>/servicebus.sqlite`): the local broker. It is opened by the factory the setting
+   `CTS_BUS__LOCAL_BROKER_FACTORY` names (`module:callable`, e.g.
+   `local.host.broker:open_ops_broker`, written by the local stack): chosen by configuration at
+   the edge, so neither `functions/` nor `shared/` imports `local/` (tests/unit/test_layout.py).
 2. The app setting named by `CTS_BUS__CONNECTION_SETTING` (default `ServiceBusConnection`) holding
    a connection string `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…`.
 3. `<that name>__fullyQualifiedNamespace` (the Functions identity-based connection), e.g.
@@ -16,15 +18,18 @@ which the Service Bus SDK cannot reach, so it is refused with a line that says w
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
+from shared.bus.protocol import DeadLetterBus
 from shared.bus.servicebus import ServiceBus
 
 LOCAL_BROKER_SETTING = "CTS_BUS__LOCAL_BROKER"
 CONNECTION_SETTING_SETTING = "CTS_BUS__CONNECTION_SETTING"
+LOCAL_FACTORY_SETTING = "CTS_BUS__LOCAL_BROKER_FACTORY"
 
 _ENDPOINT = re.compile(r"Endpoint=sb://([^/;]+)", re.IGNORECASE)
 
@@ -80,4 +85,23 @@ def open_service_bus(target: BusTarget) -> ServiceBus:
         return ServiceBus.from_connection_string(target.value)
     if target.kind == "namespace":
         return ServiceBus.from_namespace(target.value)
-    raise ValueError("the local broker is opened by local.host.broker.Broker, not by shared/")
+    raise ValueError(f"the local broker is opened by the factory {LOCAL_FACTORY_SETTING} names")
+
+
+def open_bus(target: BusTarget, env: Mapping[str, str]) -> DeadLetterBus:
+    """The bus for `target`: Service Bus, or the local broker from the factory the settings name
+    (`CTS_BUS__LOCAL_BROKER_FACTORY=module:callable`, called with the broker's path)."""
+    if target.kind != "local":
+        return open_service_bus(target)
+    spec = env.get(LOCAL_FACTORY_SETTING, "").strip()
+    module, _, name = spec.partition(":")
+    if not (module and name):
+        raise NoConnection(
+            f"{LOCAL_BROKER_SETTING} names a local broker, but {LOCAL_FACTORY_SETTING} "
+            f"(module:callable that opens it, e.g. local.host.broker:open_ops_broker) is {spec!r}"
+        )
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise NoConnection(f"{LOCAL_FACTORY_SETTING}={spec}: {exc}") from None
+    return cast(DeadLetterBus, cast(Callable[[str], object], factory)(target.value))

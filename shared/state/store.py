@@ -154,23 +154,6 @@ class StateStore:
     async def list_syncs(self) -> list[SyncRecord]:
         return [SyncRecord.model_validate(e.data) async for e in self.backend.query(SYNCS, "last")]
 
-    # -- sync requests (nothing lost while a sync runs) -------------------------------------
-    async def request_sync(self, key: str) -> int:
-        """Count one more request to sync `key`; returns the request number to hand to the pass."""
-        return await self._count_request("sync", key)
-
-    async def requests_seen(self, key: str) -> int:
-        """The request number a pass starting now covers (every request made before it)."""
-        return await self._requests_seen("sync", key)
-
-    async def finish_pass(self, key: str, covered: int) -> bool:
-        """Mark requests up to `covered` done; True if more arrived meanwhile (run another pass)."""
-        return await self._finish_requests("sync", key, covered)
-
-    async def pending_syncs(self) -> list[str]:
-        """Keys with requests no pass has covered yet (the sweeper restarts their sync)."""
-        return await self._pending_requests("sync")
-
     # -- duplicate events ------------------------------------------------------------------
     async def claim_event(self, dedupe_key: str) -> bool:
         """True the first time an event id is seen; False for a duplicate (atomic)."""
@@ -364,23 +347,10 @@ class StateStore:
     async def delete_value(self, partition: str, name: str) -> None:
         await self.backend.delete(PAIRS, partition, name)
 
-    async def request_mirror(self, key: str) -> int:
-        """`request_sync` for a mirrored pair (own partition: the team sweeper never sees it)."""
-        return await self._count_request("mirror", key)
-
-    async def mirror_requests_seen(self, key: str) -> int:
-        return await self._requests_seen("mirror", key)
-
-    async def finish_mirror_pass(self, key: str, covered: int) -> bool:
-        """`finish_pass` for a mirrored pair: True if more requests arrived meanwhile."""
-        return await self._finish_requests("mirror", key, covered)
-
-    async def pending_mirrors(self) -> list[str]:
-        return await self._pending_requests("mirror")
-
-    # Request counters, one row per key in a partition ("sync": teams, "mirror": task pairs):
-    # `requested` counts requests, `done` the highest request number a finished pass covered.
-    async def _count_request(self, partition: str, key: str) -> int:
+    # -- request counters of the spine's features (shared/spine: RequestQueue) ----------------
+    # One row per key in a partition ("sync": teams, "mirror": task pairs): `requested` counts
+    # requests, `done` the highest request number a finished pass covered.
+    async def count_request(self, partition: str, key: str) -> int:
         for _ in range(16):
             found = await self.backend.get(REQUESTS, partition, key)
             data: dict[str, Any] = {"requested": 1, "done": 0} if found is None else dict(found.data)
@@ -397,11 +367,11 @@ class StateStore:
                 continue
         raise StateConflict(f"{partition} requests for {key} kept changing")
 
-    async def _requests_seen(self, partition: str, key: str) -> int:
+    async def requests_counted(self, partition: str, key: str) -> int:
         found = await self.backend.get(REQUESTS, partition, key)
         return 0 if found is None else int(found.data["requested"])
 
-    async def _finish_requests(self, partition: str, key: str, covered: int) -> bool:
+    async def finish_requests(self, partition: str, key: str, covered: int) -> bool:
         for _ in range(16):
             found = await self.backend.get(REQUESTS, partition, key)
             if found is None:
@@ -415,7 +385,7 @@ class StateStore:
             return int(data["requested"]) > int(data["done"])
         raise StateConflict(f"{partition} requests for {key} kept changing")
 
-    async def _pending_requests(self, partition: str) -> list[str]:
+    async def pending_requests(self, partition: str) -> list[str]:
         return [
             e.row
             async for e in self.backend.query(REQUESTS, partition)

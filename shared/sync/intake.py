@@ -17,8 +17,9 @@ from shared.domain.events import CommerceHint, HintScope
 from shared.domain.teams import TeamKey, TeamKind
 from shared.provisioning import COMMUNICATIONS_KEY
 from shared.settings import Settings
+from shared.spine import OrchestrationClient, RequestQueue, request_many
 from shared.state import StateStore
-from shared.sync.requests import OrchestrationClient, request_sync
+from shared.sync.requests import TEAMS
 
 
 class ScopeReader(Protocol):
@@ -94,10 +95,8 @@ async def handle_hint(
         await state.mark_event(hint.dedupe_key)
         return Handled("tasks_requested" if pairs else "no_tasks", tuple(pairs))
     keys = await keys_for(hint, commerce, state, settings)
-    for key in keys:
-        started = await request_sync(key, client, state, reason=f"{hint.event_type} {hint.event_id}")
-        if started == "started":
-            await state.bump("orchestrations_started")
+    reason = f"{hint.event_type} {hint.event_id}"
+    await request_many(TEAMS, [str(k) for k in keys], client, RequestQueue(state, TEAMS), reason=reason)
     if hint.control_number is not None:
         await state.note_control_number(hint.scope_key, hint.control_number)
     await state.mark_event(hint.dedupe_key)

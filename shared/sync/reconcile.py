@@ -12,9 +12,11 @@ from typing import Any
 
 from shared.domain.teams import TeamKey, TeamKind
 from shared.provisioning import COMMUNICATIONS_KEY
+from shared.spine import RequestQueue, run_pass
 from shared.state.store import new_report_id
+from shared.sync.requests import TEAMS
 from shared.sync.services import services
-from shared.sync.team_pass import sync_team_pass
+from shared.sync.team_pass import PassResult, busy_result, sync_team_pass
 
 
 async def all_keys() -> list[str]:
@@ -44,24 +46,33 @@ async def reconcile_team(
     key: str, *, report_id: str, dry_run: bool, instance_id: str | None
 ) -> dict[str, Any]:
     s = services()
-    result = await sync_team_pass(
-        TeamKey.parse(key),
-        commerce=s.commerce,
-        gateway=s.gateway,
-        execute=s.execute,
-        state=s.state,
-        settings=s.settings,
-        dry_run=dry_run,
-        instance_id=instance_id,
-    )
+
+    async def run(label: str) -> PassResult:
+        return await sync_team_pass(
+            TeamKey.parse(label),
+            commerce=s.commerce,
+            gateway=s.gateway,
+            execute=s.execute,
+            state=s.state,
+            settings=s.settings,
+            dry_run=dry_run,
+            instance_id=instance_id,
+        )
+
+    # A dry run writes nothing, so it needs no lease; a real pass holds the team's (it may run
+    # beside the team's orchestration: a held lease answers "busy" and requests one more pass).
+    if dry_run:
+        result = await run(key)
+    else:
+        result = await run_pass(RequestQueue(s.state, TEAMS), key, run, owner=instance_id, busy=busy_result)
     entry = result.to_json()
     await s.state.put_report_entry(report_id, key, entry)
     return {
         "key": key,
         "outcome": result.outcome,
-        "operations": len(result.operations),
-        "problems": len(result.problems),
-        "graph_requests": result.graph_requests,
+        "operations": len(entry["operations"]),
+        "problems": len(entry["problems"]),
+        "graph_requests": entry["graph_requests"],
     }
 
 

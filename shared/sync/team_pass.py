@@ -10,11 +10,11 @@ nightly reconciliation is this same pass over every key.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from shared import spine
 from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
 from shared.domain.execution import ExecutionResult, OutcomeStatus
 from shared.domain.plan import DesiredState, Operation, Plan, Problem, ProblemKind
@@ -67,17 +67,20 @@ class PlanExecutor(Protocol):
     async def __call__(self, plan: Plan) -> ExecutionResult: ...
 
 
-@dataclass(frozen=True)
-class PassResult:
-    key: str
-    outcome: str  # converged | changed | held | blocked | failed | would_change (dry run)
-    operations: list[dict[str, Any]]
-    held: list[dict[str, Any]]
-    problems: list[Problem]
-    team_id: str | None
-    dry_run: bool
+@dataclass(frozen=True, kw_only=True)
+class PassResult(spine.PassResult):
+    """A team pass. `outcome`: converged | changed | held | blocked | failed | would_change (dry
+    run), or busy (the team's lease was held: shared.spine.run_pass)."""
+
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    team_id: str | None = None
+    dry_run: bool = False
     graph_requests: int = 0
-    covered: int = 0  # sync requests this pass covers (StateStore.finish_pass)
+
+    def summary(self) -> dict[str, Any]:
+        return {"operations": len(self.operations), "problems": len(self.problems)}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -210,46 +213,9 @@ def _outcome(p: Plan, result: ExecutionResult | None, dry_run: bool) -> str:
     return "would_change" if dry_run else "changed"
 
 
-LEASE_TTL = timedelta(minutes=10)
-
-
-async def sync_team_pass(
-    key: TeamKey,
-    *,
-    commerce: CommerceReader,
-    gateway: TeamsGateway,
-    execute: PlanExecutor,
-    state: StateStore,
-    settings: Settings,
-    today: date | None = None,
-    dry_run: bool = False,
-    instance_id: str | None = None,
-) -> PassResult:
-    """One pass for `key`. Holds the team's lease while it writes: a pass that finds the lease
-    taken returns outcome "busy" after counting a sync request, so the holder runs once more."""
-    label = str(key)
-    owner = instance_id or uuid.uuid4().hex
-    if not dry_run and not await state.acquire_lease(label, owner, LEASE_TTL):
-        await state.request_sync(label)
-        return PassResult(
-            key=label, outcome="busy", operations=[], held=[], problems=[], team_id=None, dry_run=False
-        )
-    try:
-        return await _pass(
-            key,
-            commerce=commerce,
-            gateway=gateway,
-            execute=execute,
-            state=state,
-            settings=settings,
-            today=today,
-            dry_run=dry_run,
-            instance_id=instance_id,
-            covered=0 if dry_run else await state.requests_seen(label),  # a dry run covers nothing
-        )
-    finally:
-        if not dry_run:
-            await state.release_lease(label, owner)
+def busy_result(key: str) -> PassResult:
+    """The team's lease was held by another pass (shared.spine.run_pass)."""
+    return PassResult(key=key, outcome=spine.BUSY)
 
 
 @dataclass(frozen=True)
@@ -309,7 +275,7 @@ async def read_and_plan(
     return PassReading(org, record, identities, cache, want, target, actual, p)
 
 
-async def _pass(
+async def sync_team_pass(
     key: TeamKey,
     *,
     commerce: CommerceReader,
@@ -317,24 +283,17 @@ async def _pass(
     execute: PlanExecutor,
     state: StateStore,
     settings: Settings,
-    today: date | None,
-    dry_run: bool,
-    instance_id: str | None,
-    covered: int,
+    today: date | None = None,
+    dry_run: bool = False,
+    instance_id: str | None = None,
 ) -> PassResult:
+    """One pass for `key`. Run it through `shared.spine.run_pass` (the team's lease, and the
+    request number it covers) unless it is a dry run, which writes nothing."""
     label = str(key)
     r = await read_and_plan(
         key, commerce=commerce, gateway=gateway, state=state, settings=settings, today=today
     )
-    _org, record, identities, cache, target, actual, p = (
-        r.org,
-        r.record,
-        r.identities,
-        r.cache,
-        r.target,
-        r.actual,
-        r.plan,
-    )
+    record, identities, cache, target, actual, p = r.record, r.identities, r.cache, r.target, r.actual, r.plan
 
     result: ExecutionResult | None = None
     team_id = actual.team.team_id if actual.team else (record.team_id if record else None)
@@ -377,7 +336,6 @@ async def _pass(
         team_id=team_id,
         dry_run=dry_run,
         graph_requests=result.requests if result else 0,
-        covered=covered,
     )
 
 
@@ -450,6 +408,7 @@ __all__ = [
     "PassReading",
     "PassResult",
     "TeamsGateway",
+    "busy_result",
     "read_and_plan",
     "resolve_identities",
     "sync_team_pass",

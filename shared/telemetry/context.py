@@ -208,3 +208,8 @@ def carrier_of(data: Mapping[str, Any] | None) -> dict[str, str]:
     if data and isinstance(data.get(BAGGAGE), str):
         out[BAGGAGE] = data[BAGGAGE]
     return out
+
+
+def key_name(feature: str) -> str:
+    """The id name a feature's key goes by in logs and spans: teams -> team_key, tasks -> task_key."""
+    return f"{feature.removesuffix('s')}_key"

@@ -11,7 +11,7 @@ Why the ids go into the message text *and* onto the record:
   only HostInstanceId, InvocationId, LogLevel, ProcessId, Category; #1681: the same with the
   OpenTelemetry-style `extra`, "does not work with the built-in logging of the Function App").
   So the one form that survives the worker in every configuration is the **message text**:
-  `sync pass team_key=store:0042 instance_id=sync-store-0042 outcome=applied`, queryable in KQL
+  `teams pass team_key=store:0042 instance_id=sync-store-0042 outcome=changed`, queryable in KQL
   with `parse`/`extract` on `traces.message`.
 - When the app itself exports through `azure-monitor-opentelemetry` (functions/telemetry.py),
   the distro's logging handler turns a record's extra attributes into OpenTelemetry log

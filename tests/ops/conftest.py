@@ -125,6 +125,7 @@ def ops_stack(tmp_path: Path) -> Iterator[OpsStack]:
     settings = {
         "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
         "CTS_BUS__LOCAL_BROKER": str(data / "host" / "servicebus.sqlite"),
+        "CTS_BUS__LOCAL_BROKER_FACTORY": "local.host.broker:open_ops_broker",
         "CTS_BUS__TOPIC": TOPIC,
         "CTS_BUS__SUBSCRIPTION": SUBSCRIPTION,
         "CTS_STATE__BACKEND": "sqlite",

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from shared.domain.plan import Problem, ProblemKind
+from shared.mirror.requests import TASK_PAIRS
+from shared.spine import RequestQueue
 from shared.state import CachedIdentity, StateConflict, StateStore, SyncRecord, TeamRecord
 from shared.state.sqlite import SqliteBackend
 from shared.state.table import TableBackend
+from shared.sync.requests import TEAMS
 
 ROOT = Path(__file__).resolve().parents[3]
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
@@ -170,20 +173,22 @@ async def test_stale_etag_is_a_conflict(store: StateStore) -> None:
 
 
 async def test_requests_made_during_a_pass_cause_exactly_one_more(store: StateStore) -> None:
-    await store.request_sync("store:0042")
-    covered = await store.requests_seen("store:0042")  # a pass starts
-    await store.request_sync("store:0042")  # two events arrive while it runs
-    await store.request_sync("store:0042")
-    assert await store.pending_syncs() == ["store:0042"]
-    assert await store.finish_pass("store:0042", covered) is True  # one more pass
-    covered = await store.requests_seen("store:0042")
-    assert await store.finish_pass("store:0042", covered) is False
-    assert await store.pending_syncs() == []
-    assert await store.finish_pass("store:0099", 0) is False
+    teams = RequestQueue(store, TEAMS)
+    await teams.request("store:0042")
+    covered = await teams.seen("store:0042")  # a pass starts
+    await teams.request("store:0042")  # two events arrive while it runs
+    await teams.request("store:0042")
+    assert await teams.pending() == ["store:0042"]
+    assert await teams.finish("store:0042", covered) is True  # one more pass
+    covered = await teams.seen("store:0042")
+    assert await teams.finish("store:0042", covered) is False
+    assert await teams.pending() == []
+    assert await teams.finish("store:0099", 0) is False
 
 
 async def test_concurrent_requests_are_all_counted(store: StateStore) -> None:
-    numbers = await asyncio.gather(*(store.request_sync("store:0042") for _ in range(6)))
+    teams = RequestQueue(store, TEAMS)
+    numbers = await asyncio.gather(*(teams.request("store:0042") for _ in range(6)))
     assert sorted(numbers) == [1, 2, 3, 4, 5, 6]
 
 
@@ -286,13 +291,14 @@ async def test_pair_status_rows_round_trip_and_list(store: StateStore) -> None:
 async def test_mirror_requests_are_counted_apart_from_team_syncs(store: StateStore) -> None:
     from shared.state import MirrorRecord
 
-    assert await store.request_mirror("TL-7/1@0042") == 1
-    assert await store.request_mirror("TL-7/1@0042") == 2
-    assert await store.pending_mirrors() == ["TL-7/1@0042"] and await store.pending_syncs() == []
-    covered = await store.mirror_requests_seen("TL-7/1@0042")
-    await store.request_mirror("TL-7/1@0042")
-    assert await store.finish_mirror_pass("TL-7/1@0042", covered) is True
-    assert await store.finish_mirror_pass("TL-7/1@0042", 3) is False and await store.pending_mirrors() == []
+    mirrors, teams = RequestQueue(store, TASK_PAIRS), RequestQueue(store, TEAMS)
+    assert await mirrors.request("TL-7/1@0042") == 1
+    assert await mirrors.request("TL-7/1@0042") == 2
+    assert await mirrors.pending() == ["TL-7/1@0042"] and await teams.pending() == []
+    covered = await mirrors.seen("TL-7/1@0042")
+    await mirrors.request("TL-7/1@0042")
+    assert await mirrors.finish("TL-7/1@0042", covered) is True
+    assert await mirrors.finish("TL-7/1@0042", 3) is False and await mirrors.pending() == []
     problem = Problem(kind=ProblemKind.PLANNER_LIMIT, detail="403 MaximumTasksInProject", store="0042")
     await store.record_mirror(MirrorRecord(key="TL-7/1@0042", outcome="held", problems=[problem]))
     got = await store.get_mirror("TL-7/1@0042")

@@ -1,5 +1,5 @@
 """Test-only app: the drift blueprint, plus a stand-in `sync_team` orchestrator that records each
-start (the name `request_sync` starts) in the file named by DRIFT_TEST_RECORD."""
+start (the name the spine's `request(TEAMS, ...)` starts) in the file named by DRIFT_TEST_RECORD."""
 
 from __future__ import annotations
 

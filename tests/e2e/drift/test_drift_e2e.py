@@ -23,8 +23,10 @@ from shared.domain.teams import MemberRole, TeamKey
 from shared.drift.echoes import note_plan_changes
 from shared.graph import Gateway, PollPolicy
 from shared.settings import GraphSettings, get_settings
+from shared.spine import RequestQueue
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
+from shared.sync.requests import TEAMS
 
 APP = str(Path(__file__).with_name("drift_app.py"))
 KEY = "drift-test-function-key"
@@ -191,7 +193,7 @@ def test_forged_client_state_is_dropped_and_echoes_are_skipped(world: World) -> 
     world.graph.act("remove-member", teamId=world.team_id, userId=world.users["bob"])
     wait_for(lambda: world.counters().get("drift.echo") == 1, what="the echo to be recognised")
     time.sleep(0.3)
-    assert world.syncs() == [] and world.state_call(lambda s: s.requests_seen(str(STORE))) == 0
+    assert world.syncs() == [] and world.state_call(lambda s: RequestQueue(s, TEAMS).seen(str(STORE))) == 0
 
 
 def test_reauthorization_required_renews_the_subscription(world: World) -> None:

@@ -23,8 +23,9 @@ import httpx
 import pytest
 
 from shared.graph import Gateway, PollPolicy
-from shared.mirror import CACHE
+from shared.mirror import CACHE, TASK_PAIRS
 from shared.settings import GraphSettings, get_settings
+from shared.spine import RequestQueue
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
 from shared.tasks import PairStatus
@@ -163,7 +164,7 @@ class World:
 
     def quiet(self) -> bool:
         """No mirror requests left uncovered and no orchestration running."""
-        pending = self.state_call(lambda s: s.pending_mirrors())
+        pending = self.state_call(lambda s: RequestQueue(s, TASK_PAIRS).pending())
         r = httpx.get(
             f"{self.host.base_url}/runtime/webhooks/durabletask/instances",
             params={"runtimeStatus": "Running,Pending,ContinuedAsNew", "code": KEY}, timeout=10,
@@ -370,8 +371,12 @@ def test_a_canceled_task_is_removed_from_every_plan_and_never_comes_back(world: 
     world.commerce.change("cancel_task", task_list="TL-7", task="2")
     for store in STORES:
         wait_for(lambda s=store: len(world.planner_tasks(s)) == 1, what=f"the task removed in {store}")
-        pair = world.pair(f"TL-7/2@{store}")
-        assert pair is not None and pair.tombstone
+        # The pass deletes the Planner task, then records the tombstone: wait for the record too.
+        pair = wait_for(
+            lambda s=store: (p := world.pair(f"TL-7/2@{s}")) is not None and p.tombstone and p,
+            what=f"the tombstone recorded for {store}",
+        )
+        assert pair.tombstone
     time.sleep(1.5)  # a few polls later: nothing re-created
     assert all(len(world.planner_tasks(s)) == 1 for s in STORES)
 
@@ -398,7 +403,7 @@ def test_it_converges_under_30_percent_throttling(world: World) -> None:
                 world.state_call(lambda s: s.get_value("poll", "last")),
                 world.state_call(lambda s: s.get_mirror("TL-8/1@0044")),
                 world.pair("TL-8/1@0044"),
-                world.state_call(lambda s: s.pending_mirrors()),
+                world.state_call(lambda s: RequestQueue(s, TASK_PAIRS).pending()),
                 world.planner_task("TL-8/1@0044"),
             )
             raise

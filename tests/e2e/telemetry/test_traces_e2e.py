@@ -119,7 +119,7 @@ def test_the_pass_logs_name_event_team_and_instance_in_the_message(stack: Stack)
     event_id = event["attributes"]["cts.event_id"]
     assert stack.host is not None
     log = stack.host.log_path.read_text(errors="replace")
-    lines = [line for line in log.splitlines() if " sync pass " in line and f"event_id={event_id}" in line]
+    lines = [line for line in log.splitlines() if " teams pass " in line and f"event_id={event_id}" in line]
     assert lines, log[-2000:]
     # The message text itself (what the worker forwards to the host, #1327/#1681) carries the ids.
     line = lines[-1]

@@ -17,8 +17,10 @@ from shared.drift.echoes import echo_candidates, note_plan_changes, own_change_k
 from shared.drift.notifications import ResourceKind, ResourceRef
 from shared.drift.processing import BadNotificationMessage, DriftProcessor
 from shared.drift.webhook import MESSAGE_SCHEMA
+from shared.spine import RequestQueue
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
+from shared.sync.requests import TEAMS
 
 KEY = TeamKey.store("0042")
 
@@ -28,7 +30,7 @@ def membership(team: str, user: str) -> str:
 
 
 class FakeDurable:
-    """Records what request_sync asks of Durable (a stand-in for the adapter, not for Graph)."""
+    """Records what the spine's request asks of Durable (a stand-in for the adapter, not for Graph)."""
 
     def __init__(self) -> None:
         self.started: list[tuple[str, str, Any]] = []
@@ -85,7 +87,7 @@ async def test_drift_on_a_mapped_team_requests_its_sync(state: StateStore) -> No
     ((orchestrator, instance, data),) = durable.started
     assert orchestrator == "sync_team" and instance == "sync-store-0042" and data["key"] == "store:0042"
     assert data["reason"].startswith("teams drift: member ") and data["reason"].endswith(" deleted")
-    assert await state.requests_seen("store:0042") == 1
+    assert await RequestQueue(state, TEAMS).seen("store:0042") == 1
     assert (await state.counters())["drift.sync-started"] == 1
 
 
@@ -94,7 +96,7 @@ async def test_a_burst_for_one_team_starts_one_orchestration(state: StateStore) 
     items = [member_change("team-1", f"u-{i}") for i in range(5)]
     outcomes = await DriftProcessor(state, durable).process(message(*items))
     assert [o.what for o in outcomes] == ["sync-started"] + ["sync-pending"] * 4
-    assert len(durable.started) == 1 and await state.requests_seen("store:0042") == 5
+    assert len(durable.started) == 1 and await RequestQueue(state, TEAMS).seen("store:0042") == 5
 
 
 async def test_unmapped_teams_are_ignored(state: StateStore) -> None:

@@ -1,0 +1,1 @@
+"""The Dataverse sandbox (Web API subset + data events): see server.py."""
