@@ -162,36 +162,41 @@ def tree(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _azure_spans(event_id: str, days: int) -> list[dict[str, Any]]:
+    """The event's spans from Application Insights: a resource-centric query on the component
+    (classic table names: requests, dependencies) through azure-monitor-query. Not run here: no
+    machine of this project reaches Azure."""
     import os
     from datetime import timedelta
 
-    workspace = os.environ.get("CTS_OPS__LOG_ANALYTICS_WORKSPACE_ID")
-    if not workspace:
+    resource = os.environ.get("CTS_OPS__APP_INSIGHTS_ID")
+    if not resource:
         raise CtsError(
-            "--target azure needs CTS_OPS__LOG_ANALYTICS_WORKSPACE_ID (the App Insights workspace)"
+            "--target azure needs CTS_OPS__APP_INSIGHTS_ID (the Application Insights resource id, "
+            "/subscriptions/.../providers/Microsoft.Insights/components/appi-...)"
         )
     from azure.identity import DefaultAzureCredential
     from azure.monitor.query import LogsQueryClient
 
     client = LogsQueryClient(DefaultAzureCredential())
     query = KQL.format(days=days, event=event_id.replace('"', ""))
-    result = client.query_workspace(
-        workspace, query.replace("timestamp", "TimeGenerated"), timespan=timedelta(days=days)
-    )
+    result = client.query_resource(resource, query, timespan=timedelta(days=days))
     rows: list[dict[str, Any]] = []
     for table in getattr(result, "tables", []):
         for r in table.rows:
             row = dict(zip(table.columns, r, strict=False))
+            dims = row.get("customDimensions") or {}
+            if isinstance(dims, str):
+                dims = json.loads(dims or "{}")
             rows.append(
                 {
                     "name": row.get("name"),
                     "trace_id": row.get("operation_Id"),
                     "span_id": row.get("id"),
                     "parent_id": row.get("operation_ParentId"),
-                    "start": str(row.get("TimeGenerated")),
-                    "duration_ms": row.get("duration"),
-                    "status": row.get("resultCode") or row.get("success"),
-                    "attributes": row.get("customDimensions") or {},
+                    "start": str(row.get("timestamp")),
+                    "duration_ms": float(row.get("duration") or 0),
+                    "status": "OK" if row.get("success") in (True, "True", None) else "ERROR",
+                    "attributes": {**dims, "http.response.status_code": row.get("resultCode")},
                     "links": [],
                 }
             )
