@@ -31,7 +31,8 @@ def test_a_provider_already_set_is_kept() -> None:
         "p = TracerProvider(); trace.set_tracer_provider(p);"
         "from functions.telemetry import configure; print(configure(), trace.get_tracer_provider() is p)"
     )
-    assert _run(code, APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=0") == "already configured True"
+    out = _run(code, APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=0")
+    assert out == "already configured True"
 
 
 def test_trace_on_azure_names_the_setting_it_needs() -> None:
