@@ -4,16 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test demo bench lint typecheck clean help
+.PHONY: run test demo bench fuzz lint typecheck clean help
 
 help:
 	@echo "make run    - start the whole app on the local stack (Ctrl-C to stop)"
 	@echo "make test   - set up and run the test suite"
 	@echo "make demo   - play the default scenario and write a report"
 	@echo "make bench  - run the benchmarks (JSON + table in bench/results/)"
-	@echo "make lint   - ruff + mypy"
+	@echo "make fuzz   - the fuzz suite (tests/fuzz) with 5,000 examples per property"
+	@echo "make lint   - ruff + mypy + checkov (infra/*.bicep)"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,12 +42,24 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
-lint: $(STAMP)
+# The fuzz suite runs in `make test` with 100 examples per property; this is the long run.
+fuzz: $(STAMP)
+	CTS_FUZZ_EXAMPLES=5000 $(PY) -m pytest tests/fuzz -q -p no:randomly --hypothesis-show-statistics
+
+lint: $(STAMP) $(INFRA_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared
+	BC_SKIP_MAPPING=TRUE $(INFRA_VENV)/bin/checkov -d infra --framework bicep --compact --quiet --skip-download
+
+# checkov in its own venv (requirements-infra.txt says why). Accepted findings are skipped in
+# infra/resources.bicep with a reason each (docs/deployment.md, "Accepted findings").
+$(INFRA_STAMP): requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
+	touch $(INFRA_STAMP)
 
 clean:
-	rm -rf .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .local .pytest_cache .mypy_cache .ruff_cache .venv-infra
 
 # Debian's Chromium and its driver for the ops page's browser test (tests/ops); runs as root in CI.
 # Idempotent: does nothing when /usr/bin/chromium and /usr/bin/chromedriver are there.

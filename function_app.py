@@ -10,6 +10,7 @@ from functions.commerce_events import bp as commerce_events
 from functions.drift import bp as drift
 from functions.ops import bp as ops
 from functions.provisioning import bp as provisioning
+from functions.records import bp as records
 from functions.tasks import bp as tasks
 from functions.telemetry import configure as configure_telemetry
 
@@ -20,6 +21,7 @@ app.register_functions(provisioning)
 app.register_functions(drift)
 app.register_functions(ops)
 app.register_functions(tasks)
+app.register_functions(records)
 
 
 if __name__ == "__main__":  # `python function_app.py`: list what Azure would index

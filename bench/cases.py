@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from datetime import date
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+GRAPH_SCALE = 0.05  # the Graph sandbox's time scale in every stack case (throttle windows x 0.05)
 
 
 def cold_start_import(runs: int = 7) -> dict[str, Any]:
@@ -87,15 +91,50 @@ def _graph_totals(stack: Any) -> tuple[int, int, int, dict[str, int]]:
     return requests, writes, int(snap.get("throttled", 0)), totals
 
 
+def _peak_rss_mb(pid: int | None) -> float | None:
+    """VmHWM of a live process (Linux), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _history(stack: Any, name: str) -> dict[str, int]:
+    """Events and JSON bytes of the largest durable history among `name` instances (all
+    generations of a continue-as-new instance count as its current one only, like Durable's)."""
+    import httpx
+
+    largest = {"events": 0, "bytes": 0}
+    for inst in stack.orchestrations():
+        if inst.get("name") != name:
+            continue
+        r = httpx.get(
+            f"{stack.host_url}/runtime/webhooks/durabletask/instances/{inst['instanceId']}",
+            params={"showHistory": "true", "showHistoryOutput": "true"}, timeout=60,
+        )  # fmt: skip
+        events = (r.json() or {}).get("historyEvents") or [] if r.status_code < 400 else []
+        size = len(json.dumps(events))
+        if size > largest["bytes"]:
+            largest = {"events": len(events), "bytes": size}
+    return largest
+
+
+def _profiled() -> bool:
+    return os.environ.get("CTS_BENCH_PROFILE", "1") != "0"
+
+
 def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
     """The whole app on the local stack (host process, Graph and Commerce sandboxes) with a
     generated org of `stores` stores (20 workers each; CTS_BENCH_STORES, default 1000): the first
     provisioning through a full reconciliation, then a full reconciliation of the converged org
-    (the nightly job) -- wall time, Graph requests and writes for each; then events per second
-    through the host: a burst of store-changed events for the converged org."""
-    import os
-    import tempfile
-
+    (the nightly job) -- wall time, Graph requests and writes for each, the host's top functions
+    by CPU during the first provisioning (py-spy, when installed; CTS_BENCH_PROFILE=0 skips),
+    its peak RSS and the largest reconcile_all history; then events per second through the
+    host: a burst of store-changed events for the converged org."""
+    from bench.profile import Profile
     from local.scenarios.generate import dump_org, generate_org
     from local.scenarios.player import provision_org, request_reconcile
     from local.stack import Stack, StackConfig
@@ -106,18 +145,28 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
     org = generate_org(stores=n, workers=n * 20, seed=1)
     org_file.write_text(dump_org(org), encoding="utf-8")
     out: dict[str, Any] = {"stores": n, "workers": n * 20}
-    config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=0.05)
+    config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=GRAPH_SCALE)
     with Stack(config) as stack:
+        assert stack.host is not None
         start = time.perf_counter()
-        first = provision_org(stack, converge_timeout=3600)
+        with Profile(stack.host.pid if _profiled() else None) as profile:
+            first = provision_org(stack, converge_timeout=4 * 3600)
         out["first_provisioning_s"] = time.perf_counter() - start
         out["first_provisioning_converged"] = bool(first["converged"])
         req, writes, throttled, routes = _graph_totals(stack)
         out |= {"first_graph_requests": req, "first_graph_writes": writes, "first_throttled": throttled}
+        out["first_top_routes"] = dict(sorted(routes.items(), key=lambda kv: -kv[1])[:8])
+        top = profile.top(10)
+        out["first_host_profile_top10"] = (
+            [f"{share:.1%} {name}" for name, share in top] if top else (profile.problem or "not profiled")
+        )
+        out["first_host_profile_top10_inclusive"] = [
+            f"{share:.1%} {name}" for name, share in profile.top(10, inclusive=True)
+        ]
 
         start = time.perf_counter()
         request_reconcile(stack)
-        converged = stack.converged(timeout=3600)
+        converged = stack.converged(timeout=4 * 3600)
         out["converged_reconcile_s"] = time.perf_counter() - start
         out["converged_reconcile_converged"] = converged
         req2, writes2, _, routes2 = _graph_totals(stack)
@@ -128,8 +177,218 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
         out["converged_graph_requests"] = req2 - req
         out["converged_graph_writes"] = writes2 - writes
         out["converged_graph_requests_per_store"] = (req2 - req) / n
+        history = _history(stack, "reconcile_all")
+        out["reconcile_all_history_events"] = history["events"]
+        out["reconcile_all_history_bytes"] = history["bytes"]
 
-        out |= event_burst(stack, org, min(2000, n * 2))
+        events = min(2000, n * 2)
+        numbers = [s["number"] for s in org["stores"]]
+        start = time.perf_counter()
+        for i in range(events):
+            body = {"BusinessEventId": "CTS_StoreChangedBusinessEvent", "EventId": f"BENCH-{i:06d}",
+                    "BusinessEventLegalEntity": org.get("legal_entity", "USRT"),
+                    "ControlNumber": 9_000_000_000 + i, "EventTime": f"/Date({int(time.time() * 1000)})/",
+                    "MajorVersion": 0, "MinorVersion": 0, "StoreNumber": numbers[i % len(numbers)],
+                    "ChangeKind": "Changed"}  # fmt: skip
+            stack.bus.send_raw(json.dumps(body).encode(), message_id=f"bench-{i}")
+        sent = time.perf_counter() - start
+        done = stack.converged(timeout=3600, stable=0.5)
+        elapsed = time.perf_counter() - start
+        out |= {"events": events, "events_send_s": sent, "events_until_converged_s": elapsed,
+                "events_per_s": events / elapsed, "events_converged": done}  # fmt: skip
+        out["host_peak_rss_mb"] = _peak_rss_mb(stack.host.pid)
+    return out
+
+
+def stack_10000_stores() -> dict[str, Any]:
+    """`stack_reconcile` at 10,000 stores / 200,000 workers (opt-in: `--only stack_10000_stores`;
+    expect hours on 2 cores -- the 1,000-store case's time times ten or more)."""
+    return stack_reconcile(10_000)
+
+
+def graph_floor(stores: int | None = None) -> dict[str, Any]:
+    """The Graph floor of the first provisioning of the same generated org (CTS_BENCH_STORES):
+    `python -m bench.floor` sends the app's Graph requests for it straight from one process, every
+    team at once, to a fresh Graph sandbox at the same time scale and throttling. `make bench`
+    puts the app's ratio to it (stack_reconcile's first provisioning / this) in the table."""
+    from local.scenarios.generate import dump_org, generate_org
+    from local.stack import Stack, StackConfig
+
+    n = stores or int(os.environ.get("CTS_BENCH_STORES", "1000"))
+    data = Path(tempfile.mkdtemp(prefix="cts-floor-"))
+    org_file = data / "org.json"
+    org_file.write_text(dump_org(generate_org(stores=n, workers=n * 20, seed=1)), encoding="utf-8")
+    config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=GRAPH_SCALE)
+    with Stack(config) as stack:
+        # The host is up but idle (nothing asks it to sync): the floor process does the work.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CTS_")} | stack.settings
+        env["PYTHONPATH"] = str(ROOT)
+        start = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "bench.floor"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=False, timeout=4 * 3600)  # fmt: skip
+        wall = time.perf_counter() - start
+        if run.returncode != 0:
+            raise RuntimeError(f"bench.floor failed: {run.stderr[-2000:]}")
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        req, writes, throttled, _ = _graph_totals(stack)
+    return {"stores": n, **result, "process_wall_s": wall, "graph_requests": req, "graph_writes": writes,
+            "throttled": throttled}  # fmt: skip
+
+
+def notifications_throughput(
+    notifications: int = 5000, per_post: int = 10, rate: float = 600.0
+) -> dict[str, Any]:
+    """Webhook -> queue -> processed on the local host: `notifications` member-change
+    notifications for the provisioned teams of a small org (CTS_BENCH_NOTIFY_STORES, default
+    20), POSTed `per_post` to a body at `rate` notifications/s from 16 connections, as Graph
+    would; the answer time of each POST (p50/p99) and the rate at which the processor's outcome
+    counters caught up. Members named are not the app's changes, so every notification is drift
+    (one sync request per team per message)."""
+    import asyncio
+    import base64
+
+    import httpx
+
+    from local.scenarios.generate import dump_org, generate_org
+    from local.scenarios.player import provision_org
+    from local.stack import Stack, StackConfig
+
+    n = int(os.environ.get("CTS_BENCH_NOTIFY_STORES", "20"))
+    data = Path(tempfile.mkdtemp(prefix="cts-notify-"))
+    org_file = data / "org.json"
+    org_file.write_text(dump_org(generate_org(stores=n, workers=n * 20, seed=1)), encoding="utf-8")
+    config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=GRAPH_SCALE)
+    with Stack(config) as stack:
+        provision_org(stack, converge_timeout=1800)
+        team_ids = [r.team_id for r in stack.loop.run(stack.state().list_teams())]
+        url = stack.settings["CTS_WEBHOOK__NOTIFICATION_URL"]
+        secret = stack.settings["CTS_WEBHOOK__CLIENT_STATE"]
+
+        def item(i: int) -> dict[str, Any]:
+            team = team_ids[i % len(team_ids)]
+            membership = base64.b64encode(f"0#{team}##bench-user-{i}".encode()).decode()
+            return {"subscriptionId": "bench", "clientState": secret, "changeType": "updated",
+                    "resource": f"teams('{team}')/members('{membership}')", "tenantId": "bench"}  # fmt: skip
+
+        def processed() -> int:
+            counters = stack.loop.run(stack.state().counters())
+            return sum(v for k, v in counters.items() if k.startswith("drift."))
+
+        before = processed()
+        posts = [
+            {"value": [item(i * per_post + j) for j in range(per_post)]}
+            for i in range(notifications // per_post)
+        ]
+        latencies: list[float] = []
+        statuses: list[int] = []
+
+        async def send_all() -> float:
+            interval = per_post / rate
+            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=16), timeout=30) as client:
+                gate = asyncio.Semaphore(16)
+                t0 = time.perf_counter()
+
+                async def post(i: int, body: dict[str, Any]) -> None:
+                    await asyncio.sleep(max(0.0, t0 + i * interval - time.perf_counter()))
+                    async with gate:
+                        s = time.perf_counter()
+                        r = await client.post(url, json=body)
+                        latencies.append(time.perf_counter() - s)
+                        statuses.append(r.status_code)
+
+                await asyncio.gather(*(post(i, b) for i, b in enumerate(posts)))
+                return time.perf_counter() - t0
+
+        from bench.profile import Profile
+
+        assert stack.host is not None
+        start = time.perf_counter()
+        with Profile(stack.host.pid if _profiled() else None) as profile:
+            send_s = asyncio.run(send_all())
+            total = len(posts) * per_post
+            deadline = time.monotonic() + 600
+            while processed() - before < total and time.monotonic() < deadline:
+                time.sleep(0.05)
+        done_s = time.perf_counter() - start
+        top = profile.top(10)
+        got = processed() - before
+        latencies.sort()
+    return {
+        "notifications": total, "per_post": per_post, "offered_rate_per_s": rate,
+        "send_s": send_s, "accepted_202": statuses.count(202),
+        "answer_p50_ms": 1000 * latencies[len(latencies) // 2],
+        "answer_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "processed": got, "processed_per_s": got / done_s,
+        "host_profile_top10": [f"{share:.1%} {name}" for name, share in top] if top else profile.problem,
+    }  # fmt: skip
+
+
+def planner_poll(plan_counts: tuple[int, ...] = (1000, 10_000), seed: int = 7) -> dict[str, Any]:
+    """The adaptive Planner poll (shared/tasks/poll.py) simulated over one day at 1,000 and
+    10,000 plans with its default settings (interval 120 s / 900 s / 3,600 s, budget 36,000
+    listings an hour; the timer fires every 2 minutes): listings (inner requests) and $batch
+    calls per day, and the delay between a change in Teams and the poll that sees it (worst and
+    p99). Activity: a fifth of the plans are busy (4 changes a day, between 08:00 and 20:00),
+    the rest quiet (one change in five days); a tenth have an open task due that day. The
+    fixed poll it replaces listed every plan every 2 minutes (720 listings a plan a day, delay
+    at most 120 s)."""
+    import math
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from shared.settings import TaskSettings
+    from shared.tasks.poll import BATCH_LIMIT, PlanPoll, allowance, choose_plans
+
+    settings = TaskSettings()
+    out: dict[str, Any] = {"budget_per_hour": settings.poll_budget_per_hour}
+    for n in plan_counts:
+        rng = random.Random(seed)
+        start = datetime(2026, 12, 1, tzinfo=UTC)
+        plans = [f"p{i:05d}" for i in range(n)]
+        busy = set(rng.sample(plans, n // 5))
+        due = frozenset(rng.sample(plans, n // 10))
+        changes: dict[str, list[datetime]] = {}
+        for p in plans:  # change times over the day (store hours)
+            rate = 4.0 if p in busy else 0.2
+            k = sum(1 for _ in range(20) if rng.random() < rate / 20)
+            changes[p] = sorted(start + timedelta(hours=8 + 12 * rng.random()) for _ in range(k))
+        # Steady state at midnight: every plan listed within its interval; busy plans changed
+        # yesterday (so they are warm), quiet ones not for days.
+        polls = {
+            p: PlanPoll(
+                polled_at=start - timedelta(seconds=rng.uniform(0, 900 if p in busy else 3600)),
+                changed_at=start - timedelta(hours=rng.uniform(4, 16)) if p in busy else None,
+            )
+            for p in plans
+        }
+        pending = {p: list(ts) for p, ts in changes.items()}
+        delays: list[float] = []
+        listings = batches = 0
+        wall = time.perf_counter()
+        for r in range(1, 721):
+            now = start + timedelta(seconds=120 * r)
+            chosen = choose_plans(plans, polls, due, now, settings, allowance(120, settings))
+            listings += len(chosen)
+            batches += math.ceil(len(chosen) / BATCH_LIMIT)
+            for p in chosen:
+                seen = [t for t in pending[p] if t <= now]
+                if seen:
+                    delays += [(now - t).total_seconds() for t in seen]
+                    pending[p] = [t for t in pending[p] if t > now]
+                changed = now if seen else polls[p].changed_at
+                polls[p] = PlanPoll(polled_at=now, changed_at=changed)
+        undetected = sum(len(ts) for ts in pending.values())  # changes after the last round
+        delays.sort()
+        out |= {
+            f"plans_{n}_listings_per_day": listings,
+            f"plans_{n}_batch_calls_per_day": batches,
+            f"plans_{n}_fixed_poll_listings_per_day": n * 720,
+            f"plans_{n}_changes": len(delays) + undetected,
+            f"plans_{n}_worst_detection_delay_s": delays[-1] if delays else 0.0,
+            f"plans_{n}_p99_detection_delay_s": delays[int(len(delays) * 0.99)] if delays else 0.0,
+            f"plans_{n}_median_detection_delay_s": delays[len(delays) // 2] if delays else 0.0,
+            f"plans_{n}_simulation_s": time.perf_counter() - wall,
+        }
     return out
 
 

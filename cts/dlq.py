@@ -50,6 +50,10 @@ Limit = Annotated[int | None, typer.Option(min=1, help="At most this many messag
 Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Act; without it this is a dry run that changes nothing.")
 ]
+All = Annotated[
+    bool,
+    typer.Option("--all", help="Every dead letter: with --yes a filter, --limit or --all is required."),
+]
 
 
 def _console() -> Console:
@@ -261,6 +265,7 @@ def dlq_replay(
     until: Until = None,
     seq: Seq = None,
     limit: Limit = None,
+    everything: All = False,
     max_replays: Annotated[
         int | None,
         typer.Option(min=1, help="Refuse messages replayed this often (default: CTS_BUS__MAX_REPLAYS)."),
@@ -273,7 +278,7 @@ def dlq_replay(
     complete the dead letter only after the copy is accepted. Fix the cause first."""
     _act(ctx, purge=False, entity=entity, yes=yes, max_replays=max_replays, json_out=json_out,
          selection_args=dict(reasons=reason, event_types=event_type, stores=store, since=since, until=until,
-                             sequence_numbers=seq, limit=limit))  # fmt: skip
+                             sequence_numbers=seq, limit=limit, everything=everything))  # fmt: skip
 
 
 @app.command("purge")
@@ -287,10 +292,11 @@ def dlq_purge(
     until: Until = None,
     seq: Seq = None,
     limit: Limit = None,
+    everything: All = False,
     yes: Yes = False,
     json_out: JsonOption = False,
 ) -> None:
     """Delete the selected dead letters for good, with an audit record per message."""
     _act(ctx, purge=True, entity=entity, yes=yes, max_replays=None, json_out=json_out,
          selection_args=dict(reasons=reason, event_types=event_type, stores=store, since=since, until=until,
-                             sequence_numbers=seq, limit=limit))  # fmt: skip
+                             sequence_numbers=seq, limit=limit, everything=everything))  # fmt: skip

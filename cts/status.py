@@ -184,6 +184,8 @@ def reconcile(
     params: dict[str, str] = {"dry_run": "true" if dry_run else "false"}
     if store:
         params["store"] = ",".join(store)
+    else:
+        params["all"] = "true"  # the command means every team; the endpoint wants it said
     started = _guard(lambda: target.call("POST", "/api/ops/reconcile", params=params, ok=(202,)).json())
     instance, report_id = started["id"], started["report_id"]
     if not wait:

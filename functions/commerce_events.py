@@ -63,7 +63,14 @@ async def _handle(
     client: df.DurableOrchestrationClient,
     span: telemetry.Span,
 ) -> None:
-    result = parse_message(msg.get_body(), content_type=msg.content_type, application_properties=properties)
+    from shared.settings import get_settings
+
+    result = parse_message(
+        msg.get_body(),
+        content_type=msg.content_type,
+        application_properties=properties,
+        legal_entities=get_settings().commerce.served_legal_entities,
+    )
     if isinstance(result, TestMessage):
         telemetry.count("cts.events", outcome="test")
         telemetry.log_event(log, "endpoint test message acknowledged", message_id=msg.message_id)

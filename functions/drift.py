@@ -1,10 +1,14 @@
 """Drift made in Teams: the Graph webhook, the queue that processes it, and the subscription timer.
 Thin: the decisions are in shared/drift (docs/drift.md).
 
-- `graph_notifications` / `graph_lifecycle` (HTTP, function key in `?code=`: Graph cannot send
-  headers): handshake, clientState, then the accepted notifications go to the Service Bus queue
-  `graph-notifications` through the OUTPUT binding, which the host sends before the HTTP response
-  leaves (a failed send fails the invocation → 500 → Graph retries). No Graph or state call here.
+- `graph_notifications` / `graph_lifecycle` (HTTP, each with its OWN function key in `?code=`:
+  Graph cannot send headers; docs/security.md): handshake, clientState, then the accepted
+  notifications go to the Service Bus queue `graph-notifications`: one message through the OUTPUT
+  binding, which the host sends before the HTTP response leaves (a failed send fails the
+  invocation → 500 → Graph retries). More than fits one Standard-tier message (256 KB) are split
+  (shared/drift/webhook.py) and sent with the bus client before answering, since the Python
+  Service Bus binding takes one `str`/`bytes` per invocation
+  (https://github.com/Azure/azure-functions-python-library/issues/79). No Graph or state call.
 - `graph_notification_processor` (queue trigger): echo or drift → the spine's `request(TEAMS, ...)`.
 - `graph_subscriptions` (timer, on start-up and every 30 min by default): create/renew/recreate.
 """
@@ -26,18 +30,26 @@ log = logging.getLogger("cts.drift")
 QUEUE = "graph-notifications"  # = shared.drift.webhook.QUEUE (literal: read at indexing time)
 
 
-def _webhook(req: func.HttpRequest, out: func.Out[str], endpoint: str) -> func.HttpResponse:
+async def _webhook(req: func.HttpRequest, out: func.Out[str], endpoint: str) -> func.HttpResponse:
     from shared.drift.webhook import answer
     from shared.settings import get_settings
 
+    settings = get_settings()
     reply = answer(
         req.params.get("validationToken"),
         req.get_body(),
-        get_settings().webhook.client_state,
+        settings.webhook.client_state,
         endpoint=endpoint,
+        tenant_id=settings.graph.tenant_id,
     )
-    if reply.message is not None:
-        out.set(reply.message)
+    if len(reply.messages) == 1:
+        out.set(reply.messages[0])
+    elif reply.messages:
+        from functions.ops import _bus
+        from shared.bus.protocol import OutgoingMessage
+
+        async with _bus() as bus:  # raises on failure: 500, Graph delivers the POST again
+            await bus.send(QUEUE, [OutgoingMessage(body=m.encode("utf-8")) for m in reply.messages])
     if reply.problem:
         # Never log the presented or configured clientState.
         telemetry.count("cts.webhook.failures", endpoint=endpoint, problem=reply.problem)
@@ -46,27 +58,36 @@ def _webhook(req: func.HttpRequest, out: func.Out[str], endpoint: str) -> func.H
             "graph notifications refused",
             level=logging.WARNING,
             problem=reply.problem,
+            reasons=reply.reasons,
             dropped=reply.dropped,
             accepted=reply.accepted,
             endpoint=endpoint,
         )
-    elif reply.accepted:
-        telemetry.log_event(log, "graph notifications queued", accepted=reply.accepted, endpoint=endpoint)
-    return func.HttpResponse(reply.body, status_code=reply.status, mimetype=reply.content_type)
+    if reply.accepted:
+        telemetry.log_event(
+            log,
+            "graph notifications queued",
+            accepted=reply.accepted,
+            messages=len(reply.messages),
+            endpoint=endpoint,
+        )
+    return func.HttpResponse(
+        reply.body, status_code=reply.status, mimetype=reply.content_type, headers=reply.headers
+    )
 
 
 @bp.function_name("graph_notifications")
 @bp.route(route="graph/notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.service_bus_queue_output(arg_name="out", queue_name=QUEUE, connection="ServiceBusConnection")
-def graph_notifications(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
-    return _webhook(req, out, "notifications")
+async def graph_notifications(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+    return await _webhook(req, out, "notifications")
 
 
 @bp.function_name("graph_lifecycle")
 @bp.route(route="graph/lifecycle", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.service_bus_queue_output(arg_name="out", queue_name=QUEUE, connection="ServiceBusConnection")
-def graph_lifecycle(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
-    return _webhook(req, out, "lifecycle")
+async def graph_lifecycle(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+    return await _webhook(req, out, "lifecycle")
 
 
 @bp.function_name("graph_notification_processor")

@@ -1,11 +1,14 @@
 """Operations: the ops page and ops functions for dead letters and Graph subscriptions. Thin:
 the work is in shared/ops (docs/ops.md).
 
-- `GET  /api/ops` (admin key): the ops page; `?format=json` gives its model.
-- `GET  /api/ops/dlq` (function key): dead letters; filters `entity`, `reason`, `event_type`,
-  `store` (comma-separated), `since`, `until`, `seq`, `limit`.
+- `GET  /api/ops` (no key: a shell without data, strict CSP; the operator types the ops key into
+  it and it is sent as `x-functions-key`, never in a URL): the ops page (shared/ops/page.py).
+- `GET  /api/ops/view` (function key): the page's view; `?format=json` gives its model.
+- `GET  /api/ops/dlq` (function key): dead letters; filters `entity` (the app's own entities
+  only), `reason`, `event_type`, `store` (comma-separated), `since`, `until`, `seq`, `limit`.
 - `POST /api/ops/dlq/replay` (function key): replay to the same subscription; the same filters;
-  a dry run unless `dry_run=false`; one audit record per message.
+  a dry run unless `dry_run=false`, and a real run needs a filter, `limit` or `all=true`; one
+  audit record per message (with the body's SHA-256).
 - `GET  /api/ops/subscriptions`, `POST /api/ops/subscriptions/{renew|recreate}` (function key).
 
 The bus comes from settings (shared/ops/connection.py): `CTS_BUS__LOCAL_BROKER` and the factory
@@ -60,30 +63,22 @@ def _list(req: func.HttpRequest, name: str) -> list[str] | None:
 
 
 def _filter(req: func.HttpRequest) -> Any:
-    from shared.ops.dlq import BadFilter, build_filter
+    from shared.ops.dlq import BadFilter
+    from shared.ops.params import ParamProblem, parse_dead_letter_selection
 
-    try:
-        seqs = [int(s) for s in _list(req, "seq") or []]
-        limit = int(req.params["limit"]) if req.params.get("limit") else None
-    except ValueError:
-        raise BadFilter("seq and limit must be whole numbers") from None
-    return build_filter(
-        reasons=_list(req, "reason"),
-        event_types=_list(req, "event_type"),
-        stores=_list(req, "store"),
-        since=req.params.get("since"),
-        until=req.params.get("until"),
-        sequence_numbers=seqs or None,
-        limit=limit,
-    )
+    selection = parse_dead_letter_selection(dict(req.params))
+    if isinstance(selection, ParamProblem):
+        raise BadFilter(selection.detail)
+    return selection
 
 
 async def _entities(req: func.HttpRequest, bus: Any) -> list[Any]:
     from shared.ops.dlq import app_entities, existing_entities, parse_entities
     from shared.settings import get_settings
 
-    explicit = parse_entities(_list(req, "entity"))
-    return await existing_entities(bus, explicit or app_entities(get_settings()), explicit=bool(explicit))
+    own = app_entities(get_settings())
+    explicit = parse_entities(_list(req, "entity"), allowed=own)  # only the app's own entities
+    return await existing_entities(bus, explicit or own, explicit=bool(explicit))
 
 
 async def _dlq(req: func.HttpRequest, work: Any) -> func.HttpResponse:
@@ -148,10 +143,19 @@ async def ops_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
     return await _dlq(req, work)
 
 
-@bp.route(route="ops", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="ops", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def ops_page(req: func.HttpRequest) -> func.HttpResponse:
+    """The operators' page: a shell with no data (anonymous, so no key ever rides in its URL);
+    its script asks for the ops key and loads `ops/view` with it (docs/security.md)."""
+    from shared.ops.page import SHELL_HEADERS, shell
+
+    return func.HttpResponse(shell(), mimetype="text/html", charset="utf-8", headers=SHELL_HEADERS)
+
+
+@bp.route(route="ops/view", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
-async def ops_page(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """The operators' page: stores, last drift, dead letters (with Replay), orchestrations."""
+async def ops_view(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The page's view: stores, last drift, dead letters (with Replay), orchestrations."""
     from shared.ops.dlq import app_entities, existing_entities, list_all, view
     from shared.ops.page import page_model, render
     from shared.settings import get_settings
@@ -186,8 +190,18 @@ async def ops_page(req: func.HttpRequest, client: df.DurableOrchestrationClient)
             )
     except Exception as exc:
         notes.append(f"orchestrations unavailable: {exc}")
+    records = None
+    if get_settings().records.enabled:
+        from shared.records.records_pass import STATUS
+
+        records = await services().state.list_values(STATUS)
     model = page_model(
-        teams=teams, report=report, dead_letters=dead, orchestrations=orchestrations, notes=notes
+        teams=teams,
+        report=report,
+        dead_letters=dead,
+        orchestrations=orchestrations,
+        notes=notes,
+        records=records,
     )
     if req.params.get("format") == "json":
         return _json(model)
@@ -195,7 +209,7 @@ async def ops_page(req: func.HttpRequest, client: df.DurableOrchestrationClient)
         render(model),
         mimetype="text/html",
         charset="utf-8",
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},  # a fragment
     )
 
 

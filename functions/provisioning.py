@@ -59,21 +59,32 @@ def _trace(data: dict[str, Any]) -> dict[str, str]:
 
 
 # -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
+RECONCILE_CHUNK = 4  # fan-out batches per orchestration generation (bounded history)
+
+
 @bp.orchestration_trigger(context_name="context")
 def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    """Every team (or the given keys), in bounded fan-out batches; writes a drift report."""
+    """Every team (or the given keys), in bounded fan-out batches; writes a drift report.
+
+    The history stays bounded whatever the org's size: after `RECONCILE_CHUNK` batches the
+    orchestration continues as new with where it got to (keys, offset, counts), so one
+    generation holds at most RECONCILE_CHUNK x batch_size activities (docs/sync.md)."""
     data = context.get_input() or {}
     dry_run = bool(data.get("dry_run", False))
     trace = _trace(data)
-    scope = yield context.call_activity(
-        "reconcile_begin",
-        {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id"), **trace},
-    )
+    scope = data.get("scope")
+    if scope is None:
+        scope = yield context.call_activity(
+            "reconcile_begin",
+            {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id"),
+             "full": bool(data.get("full", False)), **trace},
+        )  # fmt: skip
     keys: list[str] = scope["keys"]
-    counts: dict[str, int] = {}
-    done = 0
-    for start in range(0, len(keys), scope["batch_size"]):
-        batch = keys[start : start + scope["batch_size"]]
+    counts: dict[str, int] = dict(data.get("counts") or {})
+    done = int(data.get("offset") or 0)
+    size = scope["batch_size"]
+    for start in range(done, min(len(keys), done + RECONCILE_CHUNK * size), size):
+        batch = keys[start : start + size]
         results = yield context.task_all(
             [
                 context.call_activity_with_retry(
@@ -96,6 +107,9 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
         context.set_custom_status(
             {"report_id": scope["report_id"], "done": done, "total": len(keys), "outcomes": counts}
         )
+    if done < len(keys):
+        context.continue_as_new({"dry_run": dry_run, "scope": scope, "offset": done, "counts": counts})
+        return None
     summary = yield context.call_activity(
         "reconcile_finish",
         {
@@ -104,6 +118,7 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
             "started": scope["started"],
             "teams": len(keys),
             "outcomes": counts,
+            **{k: scope[k] for k in ("mode", "why", "unchanged", "reasons") if k in scope},
         },
     )
     return summary
@@ -114,7 +129,12 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
 async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import begin
 
-    return await begin(payload.get("keys"), report_id=payload.get("report_id"))
+    return await begin(
+        payload.get("keys"),
+        report_id=payload.get("report_id"),
+        full=bool(payload.get("full", False)),
+        dry_run=bool(payload.get("dry_run", False)),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
@@ -187,24 +207,33 @@ def _json(data: Any, status: int = 200) -> func.HttpResponse:
 @bp.route(route="ops/reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def ops_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Start a reconciliation now: `?store=0042` (repeatable as store=a,b) and `?dry_run=true`."""
+    """Start a reconciliation: `?store=0042` (or store=a,b), or `?all=true` for every team (the
+    nightly choice: only the teams that changed; add `full=true` to read every team). A dry
+    run unless `dry_run=false`; a real run needs `store=` or `all=true`. The answer names the
+    instance and report but carries no Durable management URLs: those hold the durabletask
+    system key (terminate/purge any instance) in `code=`."""
     from shared.domain.teams import TeamKey
+    from shared.ops.params import ParamProblem, parse_reconcile
 
-    stores = [s for s in (req.params.get("store") or "").split(",") if s.strip()]
-    dry_run = (req.params.get("dry_run") or "false").lower() in ("1", "true", "yes")
-    try:
-        keys = [str(TeamKey.store(s.strip())) for s in stores] or None
-    except ValueError as exc:
-        return _json({"error": f"bad store: {exc}"}, 400)
+    asked = parse_reconcile(dict(req.params))
+    if isinstance(asked, ParamProblem):
+        return _json({"error": asked.detail, "reason": asked.reason}, 400)
+    dry_run = asked.dry_run
+    keys = [str(TeamKey.store(s)) for s in asked.stores] or None
     report_id = "r-" + uuid.uuid4().hex[:12]
     instance = await client.start_new(
         "reconcile_all",
         instance_id=f"reconcile-{report_id}",
-        client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id, **telemetry.carry()},
+        client_input={
+            "dry_run": dry_run,
+            "keys": keys,
+            "report_id": report_id,
+            "full": asked.full,
+            **telemetry.carry(),
+        },
     )
-    response = client.create_check_status_response(req, instance)
-    body = json.loads(response.get_body() or b"{}")
-    return _json({**body, "report_id": report_id, "dry_run": dry_run, "keys": keys}, 202)
+    body = {"id": instance, "report_id": report_id, "dry_run": dry_run, "keys": keys}
+    return _json({**body, "report": f"ops/report/{report_id}", "status": "ops/status"}, 202)
 
 
 @bp.route(route="ops/status/{key?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

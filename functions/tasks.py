@@ -86,13 +86,15 @@ async def task_reconcile(timer: func.TimerRequest, client: df.DurableOrchestrati
     await _reconcile_tasks(client)
 
 
-async def _reconcile_tasks(client: df.DurableOrchestrationClient) -> dict[str, Any]:
+async def _reconcile_tasks(client: df.DurableOrchestrationClient, *, dry_run: bool = False) -> dict[str, Any]:
     from shared.mirror import reconcile_keys
     from shared.spine import RequestQueue, request_many
     from shared.sync.services import services
 
     s = services()
     keys = await reconcile_keys(s.commerce.client, s.state)  # type: ignore[attr-defined]
+    if dry_run:
+        return {"pairs": len(keys), "started": 0, "dry_run": True, "keys": keys[:100]}
     queue = RequestQueue(s.state, TASK_PAIRS)
     started = await request_many(
         TASK_PAIRS, keys, DurableClientAdapter(client), queue, reason="task reconciliation"
@@ -143,8 +145,10 @@ async def ops_tasks_reconcile(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """The task reconciliation now (what the nightly timer does): a mirror pass for every store
-    task the status table has not seen in its current version. Answers how many were started."""
-    return _json(await _reconcile_tasks(client))
+    task the status table has not seen in its current version. A dry run (the pairs it would
+    pass) unless `dry_run=false`. Answers how many were started."""
+    dry_run = (req.params.get("dry_run") or "true").lower() not in ("0", "false", "no")
+    return _json(await _reconcile_tasks(client, dry_run=dry_run))
 
 
 @bp.route(route="ops/tasks/poll", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

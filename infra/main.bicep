@@ -12,8 +12,20 @@ param location string
 @description('Finance and Operations (Commerce HQ) environment URL, e.g. https://contoso.operations.dynamics.com')
 param commerceBaseUrl string
 
+@description('The Commerce legal entity (company) whose events the app serves, e.g. USRT. Events of any other company are dead-lettered (other_legal_entity).')
+param commerceLegalEntity string
+
 @description('Entra tenant id the app reads and writes Teams in.')
 param graphTenantId string = subscription().tenantId
+
+@description('Object id of the operator (azd passes the signed-in user): Service Bus data receiver + sender, table data contributor, Key Vault secrets officer. Empty: none.')
+param operatorPrincipalId string = ''
+
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param operatorPrincipalType string = 'User'
+
+@description('Object id of the service principal of the Entra app F&O uses to read Key Vault (docs/deployment.md); empty: grant it later.')
+param fnoKeyVaultReaderPrincipalId string = ''
 
 var tags = { 'azd-env-name': environmentName }
 
@@ -31,7 +43,11 @@ module resources 'resources.bicep' = {
     location: location
     tags: tags
     commerceBaseUrl: commerceBaseUrl
+    commerceLegalEntity: commerceLegalEntity
     graphTenantId: graphTenantId
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
+    fnoKeyVaultReaderPrincipalId: fnoKeyVaultReaderPrincipalId
   }
 }
 
@@ -50,7 +66,20 @@ module alerts 'alerts.bicep' = {
   }
 }
 
+// azd keeps these in the environment (`azd env get-values`): the hooks read them, and the names
+// that are app settings (ServiceBusConnection__fullyQualifiedNamespace, CTS_STATE__*,
+// CTS_OPS__HOST_URL) are what `cts --target azure` reads (cts/target.py).
+output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
 output AZURE_FUNCTION_PRINCIPAL_ID string = resources.outputs.principalId
+output AZURE_FUNCTION_CLIENT_ID string = resources.outputs.clientId
+output AZURE_KEY_VAULT_NAME string = resources.outputs.keyVaultName
 output SERVICEBUS_NAMESPACE string = resources.outputs.serviceBusNamespace
+output ServiceBusConnection__fullyQualifiedNamespace string = resources.outputs.serviceBusFqdn
+output CTS_STATE__BACKEND string = 'table'
+output CTS_STATE__TABLE_ENDPOINT string = resources.outputs.tableEndpoint
+output CTS_OPS__HOST_URL string = resources.outputs.hostUrl
+output FNO_KEY_VAULT_URI string = resources.outputs.keyVaultUri
+output FNO_KEY_VAULT_SECRET_NAME string = resources.outputs.fnoSecretName
+output FNO_TOPIC_NAME string = resources.outputs.fnoTopicName
 output WEBHOOK_URL string = resources.outputs.webhookUrl

@@ -1,20 +1,52 @@
 // Every Azure resource of the app. Identity-based connections only: no keys or connection
-// strings in app settings (Storage and Service Bus have local auth disabled).
+// strings in app settings. One exception, for F&O (docs/deployment.md): its Service Bus endpoint
+// authenticates with a connection string read from Key Vault ("Business events and Azure Service
+// Bus", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/business-events/how-to/how-to-servicebus,
+// documents only that), so the namespace keeps SAS enabled and F&O gets a send-only rule scoped to
+// the one topic, whose connection string lives only in Key Vault.
 param environmentName string
 param location string
 param tags object
 param commerceBaseUrl string
+param commerceLegalEntity string
 param graphTenantId string
 
 @description('Service Bus topic Commerce business/data events are delivered to.')
 param topicName string = 'commerce-events'
 @description('This app\'s subscription on the topic.')
 param subscriptionName string = 'teams-sync'
+@description('Topic the Dataverse Service Bus endpoint sends account/opportunity events to (docs/records.md).')
+param dataverseTopicName string = 'dataverse-events'
+param dataverseSubscriptionName string = 'teams-records'
+@description('Dataverse environment URL for record-connected channels, e.g. https://contoso.crm.dynamics.com (empty: off).')
+param dataverseBaseUrl string = ''
 @description('Deliveries before Service Bus dead-letters a message (see docs/events.md).')
 param maxDeliveryCount int = 10
+@description('Object id of the operator who runs `cts --target azure` and the azd hooks (azd passes the signed-in principal); empty: no operator roles.')
+param operatorPrincipalId string = ''
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param operatorPrincipalType string = 'User'
+@description('Object id of the F&O Entra application (service principal) that reads the Service Bus secret from Key Vault; empty: grant it later (docs/deployment.md).')
+param fnoKeyVaultReaderPrincipalId string = ''
 
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var deploymentContainer = 'app-package'
+// Key Vault secrets the app settings reference. The hook (infra/postdeploy.sh) writes the webhook
+// ones once (infra/hooks/postdeploy.sh); Bicep never writes them, so a re-provision neither wipes nor rotates them.
+var secretNames = {
+  fnoSend: 'servicebus-fno-send-connection'
+  clientState: 'webhook-client-state'
+  notificationUrl: 'webhook-notification-url'
+  lifecycleUrl: 'webhook-lifecycle-url'
+}
+
+// User-assigned, so its client id is known to Bicep (F&O's "Microsoft Entra applications" page
+// and Dataverse application users take the client id) and it outlives the Function App.
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${token}'
+  location: location
+  tags: tags
+}
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: 'log-${token}'
@@ -32,6 +64,9 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_43:the name is 'st' + uniqueString (13 lowercase alphanumerics), valid; checkov cannot evaluate it
+  // checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration reaches its storage over public endpoints
+  // checkov:skip=CKV_AZURE_206:LRS accepted: durable history and sync state are rebuilt by reconciliation from Commerce
   name: 'st${token}'
   location: location
   tags: tags
@@ -54,7 +89,10 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   location: location
   tags: tags
   sku: { name: 'Standard', tier: 'Standard' } // topics need Standard or Premium
-  properties: { disableLocalAuth: true, minimumTlsVersion: '1.2' }
+  // SAS stays enabled for F&O's send-only rule below (see the file's header); the app itself uses
+  // its identity only. The namespace's RootManageSharedAccessKey exists on every namespace; it is
+  // never read or distributed (docs/deployment.md, "Accepted findings").
+  properties: { disableLocalAuth: false, minimumTlsVersion: '1.2' }
 
   resource topic 'topics' = {
     name: topicName
@@ -62,6 +100,11 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
       requiresDuplicateDetection: true
       duplicateDetectionHistoryTimeWindow: 'PT10M'
       defaultMessageTimeToLive: 'P14D'
+    }
+    // F&O's business-event endpoint: Send on this topic only.
+    resource fnoSend 'authorizationRules' = {
+      name: 'fno-send'
+      properties: { rights: ['Send'] }
     }
     resource sub 'subscriptions' = {
       name: subscriptionName
@@ -85,6 +128,30 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
     }
   }
 
+  // Dataverse record events (record-connected channels, docs/records.md): the Dataverse Service Bus
+  // endpoint sends with its own Send-only rule; the app's subscription has the same settlement rules.
+  resource dataverseTopic 'topics' = {
+    name: dataverseTopicName
+    properties: {
+      requiresDuplicateDetection: true
+      duplicateDetectionHistoryTimeWindow: 'PT10M'
+      defaultMessageTimeToLive: 'P14D'
+    }
+    resource dataverseSend 'authorizationRules' = {
+      name: 'dataverse-send'
+      properties: { rights: ['Send'] }
+    }
+    resource recordsSub 'subscriptions' = {
+      name: dataverseSubscriptionName
+      properties: {
+        maxDeliveryCount: maxDeliveryCount
+        lockDuration: 'PT1M'
+        deadLetteringOnMessageExpiration: true
+        deadLetteringOnFilterEvaluationExceptions: true
+      }
+    }
+  }
+
   // Graph change notifications, persisted by the webhook before it answers 202.
   resource notifications 'queues' = {
     name: 'graph-notifications'
@@ -98,7 +165,39 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   }
 }
 
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_189:F&O (Microsoft-hosted, outside our networks) reads its secret here
+  // checkov:skip=CKV_AZURE_109:same reason: no firewall rule can name F&O's egress
+  name: 'kv-${token}'
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enablePurgeProtection: true
+    // F&O (a Microsoft-hosted service outside this subscription's networks) reads its secret
+    // from here, so the vault cannot be private (docs/deployment.md, "Accepted findings").
+    publicNetworkAccess: 'Enabled'
+    networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
+  }
+
+  // Rewritten by every provision with the rule's current key: the same value unless someone
+  // regenerates the key, so F&O keeps working across `azd provision`.
+  resource fnoSecret 'secrets' = {
+    // checkov:skip=CKV_AZURE_41:an expiring secret would stop F&O's events silently; rotation is manual (docs/deployment.md)
+    name: secretNames.fnoSend
+    properties: {
+      contentType: 'text/plain'
+      value: bus::topic::fnoSend.listKeys().primaryConnectionString
+    }
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:zone redundancy for Flex Consumption is regional and costs always-ready instances; opt in per region
   name: 'plan-${token}'
   location: location
   tags: tags
@@ -108,34 +207,47 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222:Graph change notifications and the ops page reach the app over its public endpoint (keys protect it)
+  // checkov:skip=CKV_AZURE_17:Microsoft Graph cannot present a client certificate to a webhook
+  // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero; no always-ready instances by default (cost)
+  // checkov:skip=CKV_AZURE_213:health check is not available on Flex Consumption plans
   name: 'func-${token}'
   location: location
   tags: union(tags, { 'azd-service-name': 'app' })
   kind: 'functionapp,linux'
-  identity: { type: 'SystemAssigned' }
+  identity: { type: 'UserAssigned', userAssignedIdentities: { '${identity.id}': {} } }
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    keyVaultReferenceIdentity: identity.id
     functionAppConfig: {
       deployment: {
         storage: {
           type: 'blobContainer'
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
-          authentication: { type: 'SystemAssignedIdentity' }
+          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identity.id }
         }
       }
       scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
       runtime: { name: 'python', version: '3.11' }
     }
+    // Identity-based connections take the user-assigned identity's client id. CTS_WEBHOOK__* are
+    // Key Vault references, written once by infra/hooks/postdeploy.sh (docs/deployment.md, "Secrets").
+    // tests/unit/test_infra_settings.py checks these names against what the app reads.
     siteConfig: {
       minTlsVersion: '1.2'
+      http20Enabled: true
       ftpsState: 'Disabled'
       appSettings: [
         { name: 'AzureWebJobsStorage__accountName', value: storage.name }
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
+        { name: 'ServiceBusConnection__credential', value: 'managedidentity' }
+        { name: 'ServiceBusConnection__clientId', value: identity.properties.clientId }
+        { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId } // DefaultAzureCredential (state tables, DLQ tools)
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
-        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
         // The worker hands each invocation the host's trace context (host.json telemetryMode:
         // OpenTelemetry); functions/telemetry.py exports the app's spans, metrics and logs.
         { name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY', value: 'true' }
@@ -144,21 +256,30 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_DURABLE_HUB', value: 'cts' }
         { name: 'CTS_BUS__TOPIC', value: topicName }
         { name: 'CTS_BUS__SUBSCRIPTION', value: subscriptionName }
-        { name: 'CTS_BUS__NAMESPACE', value: '${bus.name}.servicebus.windows.net' }
         { name: 'CTS_GRAPH__AUTH', value: 'managed_identity' }
         { name: 'CTS_GRAPH__TENANT_ID', value: graphTenantId }
+        { name: 'CTS_GRAPH__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_COMMERCE__BASE_URL', value: commerceBaseUrl }
+        { name: 'CTS_COMMERCE__LEGAL_ENTITY', value: commerceLegalEntity }
         { name: 'CTS_COMMERCE__AUTH', value: 'managed_identity' }
+        { name: 'CTS_COMMERCE__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_RECONCILE__SCHEDULE', value: '0 0 2 * * *' } // nightly, UTC (timer binding expression)
         { name: 'CTS_RECONCILE__SWEEP_SCHEDULE', value: '0 */1 * * * *' }
         { name: 'CTS_TASKS__POLL_SCHEDULE', value: '0 */2 * * * *' } // Planner has no change notifications
         { name: 'CTS_TASKS__RECONCILE_SCHEDULE', value: '0 15 2 * * *' }
+        { name: 'CTS_RECORDS__ENABLED', value: empty(dataverseBaseUrl) ? 'false' : 'true' }
+        { name: 'CTS_RECORDS__TOPIC', value: dataverseTopicName }
+        { name: 'CTS_RECORDS__SUBSCRIPTION', value: dataverseSubscriptionName }
+        { name: 'CTS_RECORDS__SCHEDULE', value: '0 30 2 * * *' } // nightly reconciliation of every connection
+        { name: 'CTS_DATAVERSE__BASE_URL', value: empty(dataverseBaseUrl) ? 'https://contoso.crm.dynamics.com' : dataverseBaseUrl }
+        { name: 'CTS_DATAVERSE__AUTH', value: 'managed_identity' }
+        { name: 'CTS_DATAVERSE__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_STATE__BACKEND', value: 'table' }
         { name: 'CTS_STATE__TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
         { name: 'CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE', value: '0 */30 * * * *' }
-        // CTS_WEBHOOK__NOTIFICATION_URL / __LIFECYCLE_NOTIFICATION_URL (they carry the function key,
-        // which exists only after deployment) and CTS_WEBHOOK__CLIENT_STATE (a random secret) are
-        // set by grant-graph-permissions.sh.
+        { name: 'CTS_WEBHOOK__CLIENT_STATE', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.clientState})' }
+        { name: 'CTS_WEBHOOK__NOTIFICATION_URL', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.notificationUrl})' }
+        { name: 'CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.lifecycleUrl})' }
       ]
     }
   }
@@ -172,41 +293,106 @@ var roles = {
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // triggers, DLQ reads
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // webhook persistence, DLQ replay
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Entra-auth App Insights
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // app: resolve references; F&O: its one secret
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // operator: the hook writes webhook secrets
 }
+var principalId = identity.properties.principalId
 
 resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in [roles.storageBlobDataOwner, roles.storageQueueDataContributor, roles.storageTableDataContributor]: {
-  name: guid(storage.id, app.id, role)
+  name: guid(storage.id, identity.id, role)
   scope: storage
   properties: {
-    principalId: app.identity.principalId
+    principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
   }
 }]
 
 resource busRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in [roles.serviceBusDataReceiver, roles.serviceBusDataSender]: {
-  name: guid(bus.id, app.id, role)
+  name: guid(bus.id, identity.id, role)
   scope: bus
   properties: {
-    principalId: app.identity.principalId
+    principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
   }
 }]
 
 resource insightsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(insights.id, app.id, roles.monitoringMetricsPublisher)
+  name: guid(insights.id, identity.id, roles.monitoringMetricsPublisher)
   scope: insights
   properties: {
-    principalId: app.identity.principalId
+    principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
   }
 }
 
+resource vaultAppRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identity.id, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// F&O reads only its own secret (the docs' "Get and List" on secrets, as an RBAC role on the secret).
+resource fnoSecretRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(fnoKeyVaultReaderPrincipalId)) {
+  name: guid(vault::fnoSecret.id, fnoKeyVaultReaderPrincipalId, roles.keyVaultSecretsUser)
+  scope: vault::fnoSecret
+  properties: {
+    principalId: fnoKeyVaultReaderPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// The operator: `cts dlq list|show|replay|purge` (receive, send, complete on the namespace),
+// `cts status` audit and state reads (tables), the hook's webhook secrets (Key Vault). Data
+// Receiver + Sender cover replay and purge; Data Owner (management rights) is not needed.
+resource operatorBusRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in [roles.serviceBusDataReceiver, roles.serviceBusDataSender]: if (!empty(operatorPrincipalId)) {
+  name: guid(bus.id, operatorPrincipalId, role)
+  scope: bus
+  properties: {
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+  }
+}]
+
+resource operatorStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in [roles.storageTableDataContributor]: if (!empty(operatorPrincipalId)) {
+  name: guid(storage.id, operatorPrincipalId, role)
+  scope: storage
+  properties: {
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+  }
+}]
+
+resource operatorVaultRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in [roles.keyVaultSecretsOfficer]: if (!empty(operatorPrincipalId)) {
+  name: guid(vault.id, operatorPrincipalId, role)
+  scope: vault
+  properties: {
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+  }
+}]
+
 output functionAppName string = app.name
-output principalId string = app.identity.principalId
+output principalId string = principalId
+output clientId string = identity.properties.clientId
 output serviceBusNamespace string = bus.name
 output serviceBusId string = bus.id
 output insightsId string = insights.id
+output serviceBusFqdn string = '${bus.name}.servicebus.windows.net'
+output hostUrl string = 'https://${app.properties.defaultHostName}'
+output tableEndpoint string = storage.properties.primaryEndpoints.table
+output keyVaultName string = vault.name
+output keyVaultUri string = vault.properties.vaultUri
+output fnoSecretName string = secretNames.fnoSend
+output fnoTopicName string = topicName
 output webhookUrl string = 'https://${app.properties.defaultHostName}/api/graph/notifications'

@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument(
         "--keep", action="store_true", help="keep the data of the previous run (default: start fresh)"
     )
+    run.add_argument(
+        "--no-crm",
+        action="store_true",
+        help="do not start the Dataverse sandbox with the sample CRM org (record-connected channels)",
+    )
     _common(run, ".local/stack")
     demo = sub.add_parser("demo", help="play a scenario, write a report, exit")
     demo.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario file (JSON or YAML)")
@@ -71,8 +76,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    crm = None if args.no_crm else ROOT / "local" / "scenarios" / "sample-crm.json"
     config = StackConfig(org=org, data_dir=Path(args.data), port_base=args.port_base, keep=args.keep,
-                         graph_scale=args.graph_scale or 1.0, progress=say)  # fmt: skip
+                         graph_scale=args.graph_scale or 1.0, progress=say, crm=crm)  # fmt: skip
     say(f"Starting the local stack with {org} (data in {args.data}{', kept' if args.keep else ', fresh'})")
     stack = Stack(config)
     try:
@@ -91,6 +97,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         for line in summary_lines(report):
             say(line)
+        if stack.crm is not None:
+            from local.stack.crm import connect_and_show
+
+            say(
+                "Record-connected channels (docs/records.md): per record, its channels and the files it shows"
+            )
+            for line in connect_and_show(stack, stack.crm, say):
+                say("  " + line)
         say(f"Full report: {Path(args.data) / 'report.json'}; host log: {stack.host.log_path}")
         say("Ops URLs:")
         for name, url in stack.urls().items():

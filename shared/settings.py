@@ -89,6 +89,9 @@ class CommerceSettings(BaseModel):
     cross_company: bool = True
     # The default legal entity (dataAreaId) of the integration's user; stores carry their own.
     legal_entity: str = "USRT"
+    # The legal entities whose events are handled, comma-separated (CTS_COMMERCE__LEGAL_ENTITIES);
+    # empty: only `legal_entity`. Events of any other company are rejected (`other_legal_entity`).
+    legal_entities: str = ""
     page_size: int = 1000
     # Token scope; empty means f"{base_url}/.default".
     scope: str = ""
@@ -99,6 +102,11 @@ class CommerceSettings(BaseModel):
     # Overrides of OData field names, "<entity>.<field>" -> name, e.g. {"store.status": "StoreStatus"};
     # the keys and defaults are listed in docs/commerce.md (shared/commerce/schema.py).
     field_names: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def served_legal_entities(self) -> frozenset[str]:
+        listed = {e.strip().upper() for e in self.legal_entities.split(",") if e.strip()}
+        return frozenset(listed or {self.legal_entity.strip().upper()})
 
 
 class DataverseSettings(BaseModel):
@@ -112,8 +120,10 @@ class DataverseSettings(BaseModel):
     # Prefer: odata.maxpagesize (Dataverse's maximum and default is 5,000 rows).
     page_size: int = Field(default=5000, ge=1, le=5000)
     timeout_seconds: float = 30.0
-    max_retries: int = 6
-    max_retry_wait_seconds: float = 120.0
+    # Service protection counts 6,000 requests per user in a sliding 5-minute window and may ask to
+    # wait up to the window's end: a request may wait one whole window before giving up.
+    max_retries: int = 10
+    max_retry_wait_seconds: float = 330.0
 
 
 class BusSettings(BaseModel):
@@ -134,7 +144,15 @@ class StateSettings(BaseModel):
 
 
 class TaskSettings(BaseModel):
+    # Adaptive Planner poll (docs/tasks.md, "Polling"): a plan that changed in the last hour is
+    # listed every `poll_interval_seconds`; one that changed in the last day or has an open task
+    # due within a day every `poll_warm_interval_seconds`; the others every
+    # `poll_quiet_interval_seconds`. At most `poll_budget_per_hour` listings an hour (0: no
+    # budget; Graph publishes no Planner limits); the most overdue go first.
     poll_interval_seconds: int = 120
+    poll_warm_interval_seconds: int = Field(default=900, ge=0)
+    poll_quiet_interval_seconds: int = Field(default=3600, ge=0)
+    poll_budget_per_hour: int = Field(default=36_000, ge=0)
     use_beta_delta: bool = False
     # To Do mode: a task assigned to one worker is also mirrored into their To Do list of this name
     # (docs/tasks.md); the worker's status changes there come back through todoTask notifications.
@@ -173,6 +191,9 @@ class ReconcileSettings(BaseModel):
     batch_size: int = Field(default=25, ge=1, le=500)
     # A failed sync is restarted by the sweeper only after this long.
     failed_retry_after_seconds: int = Field(default=300, ge=0)
+    # The nightly run reads only the teams that changed (/groups/delta + one bulk Commerce read);
+    # off: every team is read every night (docs/sync.md, "Nightly reconciliation").
+    delta: bool = True
 
 
 class WebhookSettings(BaseModel):
@@ -196,6 +217,10 @@ class RecordsSettings(BaseModel):
 
     enabled: bool = False
     template: str = ""
+    # The Service Bus topic Dataverse's Service Bus endpoint sends record events to, and ours on it
+    # (the trigger reads CTS_RECORDS__TOPIC / CTS_RECORDS__SUBSCRIPTION).
+    topic: str = "dataverse-events"
+    subscription: str = "teams-records"
     # The Dynamics 365 app for Teams and the model-driven app its tab opens (docs/records.md).
     teams_app_id: str = "cd2d8695-bdc9-4d8e-9620-cc963ed81f41"
     app_module_id: str = ""

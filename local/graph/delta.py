@@ -4,6 +4,9 @@
 - later rounds: only groups changed since the token; ``members@delta`` lists added members and
   removed ones with ``"@removed": {"reason": "deleted"}``; a soft-deleted group comes back as
   ``{"id", "@removed": {"reason": "changed"}}`` (https://learn.microsoft.com/graph/delta-query-overview);
+- ``$select`` of a directoryObject-collection relationship tracks it too: ``owners`` gives
+  ``owners@delta`` the same way (team owners are the group's owners); only ids are returned
+  (https://learn.microsoft.com/graph/api/group-delta, "Query parameters");
 - an expired or unknown token → 410 Gone, code ``syncStateNotFound``, ``Location`` = a fresh
   delta link with an empty token (full resync). Directory tokens live 7 days (times ``scale``);
   ``POST /_sandbox/expire-delta-tokens`` expires every token issued so far.
@@ -69,18 +72,24 @@ def _member(user_id: str, removed: bool) -> dict[str, Any]:
     return item
 
 
-def _all_members(sb: Sandbox, group_id: str) -> list[dict[str, Any]]:
-    return [_member(m["userId"], False) for _, m in sb.store.query("member", parent=group_id)]
+def _all_members(sb: Sandbox, group_id: str, *, owners: bool = False) -> list[dict[str, Any]]:
+    rows = sb.store.query("member", parent=group_id)
+    return [_member(m["userId"], False) for _, m in rows if not owners or "owner" in (m.get("roles") or [])]
 
 
 def _group_view(
-    sb: Sandbox, req: Req, group: dict[str, Any], members: list[dict[str, Any]] | None
+    sb: Sandbox,
+    req: Req,
+    group: dict[str, Any],
+    members: list[dict[str, Any]] | None,
+    owners: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     item = select(group, req.query)
-    sel = req.query.get("$select")
-    if sel and "members" in [s.strip() for s in sel.split(",")]:
-        item.pop("members", None)
-        item["members@delta"] = members if members is not None else []
+    selected = [s.strip() for s in (req.query.get("$select") or "").split(",")]
+    for relation, items in (("members", members), ("owners", owners)):
+        if relation in selected:
+            item.pop(relation, None)
+            item[f"{relation}@delta"] = items if items is not None else []
     return item
 
 
@@ -91,7 +100,10 @@ def _snapshot(
     if ids is not None:
         where, args = f"id IN ({','.join('?' * len(ids))})", ids
     rows = sb.store.query("group", where=where, args=args, after=state["off"], limit=PAGE + 1)
-    items = [_group_view(sb, req, g, _all_members(sb, g["id"])) for _, g in rows[:PAGE]]
+    items = [
+        _group_view(sb, req, g, _all_members(sb, g["id"]), _all_members(sb, g["id"], owners=True))
+        for _, g in rows[:PAGE]
+    ]
     return items, (rows[PAGE - 1][0] if len(rows) > PAGE else None)
 
 
@@ -104,11 +116,13 @@ def _changes(
             break
         if ids is not None and group_id not in ids:
             continue
-        entry = per_group.setdefault(group_id, {"full": False, "members": {}})
+        entry = per_group.setdefault(group_id, {"full": False, "members": {}, "owners": {}})
         if change == "group*":
             entry["full"] = True
         elif change in ("member+", "member-") and member_id:
             entry["members"][member_id] = change == "member-"
+        elif change in ("owner+", "owner-") and member_id:
+            entry["owners"][member_id] = change == "owner-"
     group_ids = list(per_group)[state["off"] : state["off"] + PAGE]
     items: list[dict[str, Any]] = []
     for group_id in group_ids:
@@ -120,12 +134,12 @@ def _changes(
             items.append({"id": group_id, "@removed": {"reason": "changed"}})
             continue
         entry = per_group[group_id]
-        members = (
-            _all_members(sb, group_id)
-            if entry["full"]
-            else [_member(u, r) for u, r in entry["members"].items()]
-        )
-        items.append(_group_view(sb, req, group, members))
+        if entry["full"]:
+            members, owners = _all_members(sb, group_id), _all_members(sb, group_id, owners=True)
+        else:
+            members = [_member(u, r) for u, r in entry["members"].items()]
+            owners = [_member(u, r) for u, r in entry["owners"].items()]
+        items.append(_group_view(sb, req, group, members, owners))
     more = state["off"] + PAGE < len(per_group)
     return items, (state["off"] + PAGE if more else None)
 

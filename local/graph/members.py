@@ -53,10 +53,17 @@ def add_member(sb: Sandbox, team_id: str, user: dict[str, Any], roles: list[str]
     sb.store.put("member", member, parent=team_id)
     if not existing:
         sb.store.log_change(team_id, "member+", user["id"], sb.now())
+    _log_owner_change(sb, team_id, user["id"], existing["roles"] if existing else [], member["roles"])
     sb.publish(
         {"kind": "member", "changeType": "updated" if existing else "created", "teamId": team_id, "id": mid}
     )
     return member
+
+
+def _log_owner_change(sb: Sandbox, team_id: str, user_id: str, before: list[str], after: list[str]) -> None:
+    """A team owner is an owner of its group: `/groups/delta?$select=owners` reports it."""
+    if ("owner" in before) != ("owner" in after):
+        sb.store.log_change(team_id, "owner+" if "owner" in after else "owner-", user_id, sb.now())
 
 
 def owners(sb: Sandbox, team_id: str) -> int:
@@ -80,14 +87,17 @@ def remove_member(sb: Sandbox, team_id: str, member: dict[str, Any]) -> None:
         raise _last_owner_error()
     sb.store.remove("member", member["id"])
     sb.store.log_change(team_id, "member-", member["userId"], sb.now())
+    _log_owner_change(sb, team_id, member["userId"], member["roles"], [])
     sb.publish({"kind": "member", "changeType": "deleted", "teamId": team_id, "id": member["id"]})
 
 
 def set_roles(sb: Sandbox, team_id: str, member: dict[str, Any], roles: list[str]) -> dict[str, Any]:
     if "owner" in member["roles"] and "owner" not in roles and owners(sb, team_id) <= 1:
         raise _last_owner_error()
+    before = list(member["roles"])
     member["roles"] = [r for r in roles if r in ("owner", "guest")]
     sb.store.put("member", member, parent=team_id)
+    _log_owner_change(sb, team_id, member["userId"], before, member["roles"])
     sb.publish({"kind": "member", "changeType": "updated", "teamId": team_id, "id": member["id"]})
     return member
 

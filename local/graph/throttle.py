@@ -32,7 +32,10 @@ IDENTITY_WRITES = (3000, 150.0)
 # Subscriptions: 5,000 requests and 1,000 writes per 20 s per app per tenant.
 SUBSCRIPTIONS = (5000, 20.0)
 SUBSCRIPTION_WRITES = (1000, 20.0)
-# Planner: "Service limits for Planner are not available" -> no bucket (faults still apply).
+# Planner: "Service limits for Planner are not available" (throttling-limits, "Tasks and plans
+# service limits"): no bucket of its own; like every request it draws from the global limit below.
+# Global: "Any: 130,000 requests per 10 seconds" per app across all tenants (the same page).
+GLOBAL = (130000, 10.0)
 # Outlook service (To Do lives in the mailbox): 10,000 requests per 10 minutes per app per mailbox.
 OUTLOOK_MAILBOX = (10000, 600.0)
 
@@ -68,7 +71,7 @@ def buckets_for(
 ) -> list[tuple[str, tuple[int, float], float, str]]:
     """The buckets one request draws from: ``(key, limit, cost, scope)``."""
     write = method != "GET"
-    out: list[tuple[str, tuple[int, float], float, str]] = []
+    out: list[tuple[str, tuple[int, float], float, str]] = [("global", GLOBAL, 1, "Global")]
     if template.startswith("/teams"):
         if template == "/teams" and method == "POST":
             out.append(("teams:create", TEAMS_CREATE, 1, "Teams"))

@@ -73,8 +73,12 @@ def resolve(value: str, settings: Mapping[str, str] | None = None) -> str:
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in source:
-            raise SettingNotFound(name)
-        return source[name]
+        if name in source:
+            return source[name]
+        # A ':' is a configuration path; as an app setting (environment variable) it is '__'
+        # (https://learn.microsoft.com/azure/azure-functions/functions-app-settings).
+        if name.replace(":", "__") in source:
+            return source[name.replace(":", "__")]
+        raise SettingNotFound(name)
 
     return _EXPRESSION.sub(substitute, value)

@@ -276,14 +276,16 @@ class LocalHost:
         return url
 
     def banner(self) -> str:
-        """What `func start` prints: functions with their URLs, keys, timers' next runs."""
+        """What `func start` prints: functions with their URLs (never a key: the banner ends up in
+        log files; keys are in `<data>/host-keys.json`), timers' next runs."""
         assert self.app is not None and self.keys is not None
         lines = [f"Local Functions host for {self.app_module} (data: {self.data_dir})", "", "Functions:"]
         for spec in self.app.functions:
             if spec.trigger_type == "httpTrigger":
                 methods = ",".join(sorted(spec.methods)) if spec.methods else "ALL"
                 lines.append(
-                    f"  {spec.name}: [{methods}] {self.function_url(spec.name)}  ({spec.auth_level})"
+                    f"  {spec.name}: [{methods}] {self.function_url(spec.name, with_key=False)}  "
+                    f"({spec.auth_level})"
                 )
             elif spec.trigger_type == "timerTrigger" and self.timers is not None:
                 nxt = self.timers.next_runs.get(spec.name)
@@ -297,8 +299,7 @@ class LocalHost:
                 lines.append(f"  {spec.name}: {spec.trigger_type}")
         lines += [
             "",
-            f"Master key (admin): {self.keys.master}",
-            f"Host function key:  {self.keys.host_function_keys.get('default')}",
+            f"Keys (master, host function keys, per-function keys): {self.data_dir / 'host-keys.json'}",
         ]
         if self.engine is not None:
             lines.append(f"Durable management API: {self.base_url}/runtime/webhooks/durabletask")

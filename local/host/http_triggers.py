@@ -7,6 +7,7 @@ as in Azure) and mounts the durable engine's management API under
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -134,9 +135,42 @@ def build_asgi_app(
             return PlainTextResponse("Unauthorized", status_code=401)
         return JSONResponse({"state": state(), "functions": [s.name for _, s in triggers.routes]})
 
+    async def keys_api(request: Request) -> Response:
+        """The key management API (master key only), as the Azure host serves it."""
+        presented = request.query_params.get("code") or request.headers.get("x-functions-key")
+        if not triggers.keys.authorizes("admin", "", presented):
+            return PlainTextResponse("Unauthorized", status_code=401)
+        function = request.path_params.get("function")
+        if function is not None and function not in {s.name for _, s in triggers.routes}:
+            return PlainTextResponse("Not Found", status_code=404)
+        name = request.path_params.get("name")
+        keys = triggers.keys
+        try:
+            if request.method == "PUT" and name:
+                body = json.loads(await request.body() or b"{}")
+                value = keys.set_key(function, name, body.get("value") if isinstance(body, dict) else None)
+            elif request.method == "DELETE" and name:
+                if not keys.delete_key(function, name):
+                    return PlainTextResponse("Not Found", status_code=404)
+                keys.persist()
+                return Response(status_code=204)
+            elif request.method == "GET" and not name:
+                listed = [{"name": k, "value": v} for k, v in keys.named_keys(function).items()]
+                return JSONResponse({"keys": listed})
+            else:
+                return PlainTextResponse("Method Not Allowed", status_code=405)
+        except (ValueError, json.JSONDecodeError) as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        keys.persist()
+        return JSONResponse({"name": name, "value": value}, status_code=200)
+
     routes: list[BaseRoute] = [
         Route("/", root, methods=["GET"]),
         Route("/admin/host/status", host_status, methods=["GET"]),
+        Route("/admin/host/keys", keys_api, methods=["GET"]),
+        Route("/admin/host/keys/{name}", keys_api, methods=["PUT", "DELETE"]),
+        Route("/admin/functions/{function}/keys", keys_api, methods=["GET"]),
+        Route("/admin/functions/{function}/keys/{name}", keys_api, methods=["PUT", "DELETE"]),
     ]
     if durable_app is not None:
         routes.append(Mount("/runtime/webhooks/durabletask", app=durable_app))

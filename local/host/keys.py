@@ -1,8 +1,15 @@
 """Function keys for HTTP triggers, generated on first start and kept in ``<data>/host-keys.json``.
 
-Azure semantics: ``function`` level accepts the function's own key, a host function key or the
-master key; ``admin`` level accepts only the master key. The key arrives in the ``code`` query
-parameter or the ``x-functions-key`` header. Comparisons are constant-time.
+Azure semantics: ``function`` level accepts the function's own keys (any of its named keys), a
+host function key or the master key; a function key of one function opens no other; ``admin``
+level accepts only the master key. The key arrives in the ``code`` query parameter or the
+``x-functions-key`` header. Comparisons are constant-time.
+
+Keys are managed as in Azure, through the host's key management API (master key only;
+https://github.com/Azure/azure-functions-host/wiki/Key-management-API): ``GET|PUT|DELETE
+/admin/functions/{function}/keys[/{name}]`` and ``/admin/host/keys[/{name}]`` for host function
+keys (served by local/host/http_triggers.py). So a named key (e.g. ``ops`` on every ops function,
+or the webhook's own key) is set the same way locally as with ``az functionapp function keys set``.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ class HostKeys:
     master: str
     host_function_keys: dict[str, str]
     function_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    path: Path | None = field(default=None, compare=False)
 
     @classmethod
     def load_or_create(cls, path: Path, function_names: Iterable[str]) -> HostKeys:
@@ -40,10 +48,15 @@ class HostKeys:
             if name not in functions:
                 functions[name] = {"default": _new_key()}
                 changed = True
-        keys = cls(master, host, functions)
+        keys = cls(master, host, functions, path)
         if changed:
             keys.save(path)
         return keys
+
+    def persist(self) -> None:
+        """Save to the file the keys were loaded from (no-op for keys built in memory)."""
+        if self.path is not None:
+            self.save(self.path)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +70,28 @@ class HostKeys:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(document, out, indent=2)
         os.replace(tmp, path)
+
+    def set_key(self, function: str | None, name: str, value: str | None = None) -> str:
+        """Create or replace the named key of `function` (None: a host function key); a new
+        random value unless one is given. Returns the value."""
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise ValueError("a key name is letters, digits, '-', '_' or '.'")
+        value = value or _new_key()
+        if len(value) < 16 or not value.isprintable() or " " in value:
+            # Local rule, stricter than needed: short or odd keys are refused outright.
+            raise ValueError("a key value is at least 16 printable characters without spaces")
+        keys = self.host_function_keys if function is None else self.function_keys.setdefault(function, {})
+        keys[name] = value
+        return value
+
+    def delete_key(self, function: str | None, name: str) -> bool:
+        keys = self.host_function_keys if function is None else self.function_keys.get(function, {})
+        if function is None and name == "default":
+            raise ValueError("the default host key cannot be deleted")
+        return keys.pop(name, None) is not None
+
+    def named_keys(self, function: str | None) -> dict[str, str]:
+        return dict(self.host_function_keys if function is None else self.function_keys.get(function, {}))
 
     def default_key(self, function: str) -> str:
         return self.function_keys.get(function, {}).get("default") or self.host_function_keys["default"]

@@ -5,6 +5,11 @@ and turns every registered function into a `FunctionSpec`: trigger kind, binding
 ``%SETTING%`` expressions resolved from app settings, and the Python callable. Anything the local
 host cannot serve is collected and raised in one `AppLoadError` that names each function and
 binding, so the user sees every problem at once rather than one per restart.
+
+Before that, the rules of the real Functions host (`local.host.conformance`: reserved routes,
+function and binding names, conflicting routes, binding types and properties, `%SETTING%`s,
+`connection` settings, required app settings, host.json) are applied with the host's own text:
+an app the Azure host would refuse, or run with a function disabled, does not load here either.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.host import conformance
 from local.host.appsettings import SettingNotFound, resolve
 from local.host.ncrontab import Schedule, ScheduleError, parse_schedule
 
@@ -196,9 +203,9 @@ def _resolve_binding(function: str, binding: Mapping[str, Any], problems: list[s
                 value = resolve(value)
             except SettingNotFound as missing:
                 problems.append(
-                    f"function '{function}', binding '{binding.get('name')}' ({binding.get('type')}): "
-                    f"{key} '{value}' names app setting '{missing.name}', which is not defined "
-                    "(add it to local.settings.json Values or the environment)"
+                    conformance.unresolved_setting(function, missing.name)
+                    + f" (binding '{binding.get('name')}' ({binding.get('type')}), {key} '{value}': "
+                    "add the app setting to local.settings.json Values or the environment)"
                 )
         resolved[key] = value
     return resolved
@@ -208,10 +215,14 @@ def _spec_of(fn: Any, problems: list[str]) -> FunctionSpec | None:
     name = fn.get_function_name()
     raw = [json.loads(b) for b in fn.get_raw_bindings()]  # enums → strings, as function.json
     trigger_name = fn.get_trigger().name
+    before = len(problems)
+    name_problem = conformance.function_name_problem(name)
+    if name_problem:
+        problems.append(name_problem)
+    problems.extend(conformance.binding_problems(name, raw))
     bindings = [_resolve_binding(name, b, problems) for b in raw]
     trigger = next(b for b in bindings if b.get("name") == trigger_name and "Trigger" in b["type"])
     where = f"function '{name}'"
-    before = len(problems)
 
     kind = trigger["type"]
     if kind not in SUPPORTED_TRIGGERS:
@@ -243,11 +254,14 @@ def _spec_of(fn: Any, problems: list[str]) -> FunctionSpec | None:
             )
 
     schedule = None
-    if kind == "timerTrigger":
+    if kind == "timerTrigger" and "%" not in str(trigger.get("schedule", "")):  # else: unresolved
         try:
             schedule = parse_schedule(str(trigger.get("schedule", "")))
         except ScheduleError as exc:
-            problems.append(f"{where}, binding '{trigger_name}' (timerTrigger): bad schedule: {exc}")
+            problems.append(
+                conformance.schedule_problem(name, str(trigger.get("schedule", "")), str(exc))
+                + f" (function '{name}', binding '{trigger_name}' (timerTrigger): bad schedule: {exc})"
+            )
     elif kind == "serviceBusTrigger":
         if str(trigger.get("cardinality", "ONE")).upper() == "MANY":
             problems.append(
@@ -315,7 +329,11 @@ def index_app(app: Any) -> tuple[FunctionSpec, ...]:
     problems: list[str] = []
     specs: list[FunctionSpec] = []
     seen: set[str] = set()
-    for fn in get_functions(app):
+    try:
+        functions = get_functions(app)
+    except ValueError as exc:  # the SDK's own indexing refusal, e.g. a function name used twice
+        raise AppLoadError([f"Worker failed to index functions: {exc}"]) from exc
+    for fn in functions:
         spec = _spec_of(fn, problems)
         if spec is None:
             continue
@@ -334,16 +352,41 @@ def load_app(app_module: str = "function_app", attribute: str = "app") -> Loaded
 
     App settings must already be in the environment (see `appsettings.apply_settings`).
     """
+    root = app_root(app_module)
+    host_json = conformance.host_json_problems(root / "host.json")
+    if host_json:
+        raise AppLoadError(host_json)  # the host does not start at all
     module = import_app_module(app_module)
     app = getattr(module, attribute, None)
     if app is None or not hasattr(app, "get_functions"):
         raise AppLoadError([f"module '{module.__name__}' has no FunctionApp named '{attribute}'"])
-    return LoadedApp(module, app, index_app(app), app_root(app_module))
+    specs = index_app(app)
+    problems = settings_problems(specs, os.environ)
+    if problems:
+        raise AppLoadError(problems)
+    return LoadedApp(module, app, specs, root)
+
+
+def settings_problems(specs: tuple[FunctionSpec, ...], settings: Mapping[str, str]) -> list[str]:
+    """What the host and its extensions need from app settings: AzureWebJobsStorage and the worker
+    runtime, and every Service Bus binding's `connection` (see `local.host.conformance`)."""
+    problems = conformance.required_settings_problems((s.trigger_type for s in specs), settings)
+    for spec in specs:
+        for binding in spec.bindings:
+            if binding.get("type") in ("serviceBusTrigger", "serviceBus"):
+                problem = conformance.service_bus_connection_problem(
+                    spec.name, str(binding.get("connection") or "AzureWebJobsServiceBus"), settings
+                )
+                if problem and problem not in problems:
+                    problems.append(problem)
+    return problems
 
 
 def _check_routes(specs: list[FunctionSpec], problems: list[str]) -> None:
     from local.host.routes import RouteError, RouteTemplate
 
+    http = [s for s in specs if s.trigger_type == "httpTrigger"]
+    problems.extend(conformance.http_problems((s.name, s.route, s.methods, s.auth_level) for s in http))
     for spec in specs:
         if spec.trigger_type != "httpTrigger":
             continue
@@ -354,5 +397,3 @@ def _check_routes(specs: list[FunctionSpec], problems: list[str]) -> None:
                 f"function '{spec.name}', binding '{spec.trigger.get('name')}' (httpTrigger): "
                 f"route '{spec.route}': {exc}"
             )
-        if spec.auth_level not in ("anonymous", "function", "admin"):
-            problems.append(f"function '{spec.name}': unknown auth level '{spec.auth_level}'")

@@ -327,14 +327,16 @@ def _describe(step: dict[str, Any]) -> str:
 
 
 # -- the app's ops surface ----------------------------------------------------------------------
-def request_reconcile(stack: Stack, *, store: str | None = None, dry_run: bool = False) -> str:
+def request_reconcile(
+    stack: Stack, *, store: str | None = None, dry_run: bool = False, full: bool = False
+) -> str:
     """`POST /api/ops/reconcile` (the app's ops endpoint)."""
-    params = {k: v for k, v in (("store", store), ("dry_run", "true" if dry_run else None)) if v}
+    params = {"dry_run": "true" if dry_run else "false", **({"store": store} if store else {"all": "true"})}
+    if full:
+        params["full"] = "true"
     r = stack.call_app("POST", "ops/reconcile", params=params)
     if r.status_code == 404:
-        raise RuntimeError(
-            "the app has no ops endpoint POST /api/ops/reconcile (functions/provisioning.py)"
-        )
+        raise RuntimeError("the app has no ops endpoint POST /api/ops/reconcile (functions/provisioning.py)")
     if r.status_code >= 400:
         raise RuntimeError(f"POST /api/ops/reconcile answered {r.status_code}: {r.text[:300]}")
     body = r.json() if r.content else {}
@@ -357,8 +359,9 @@ def replay_dead_letters(stack: Stack) -> str:
     help_run = subprocess.run([*cts, "dlq", "replay", "--help"], cwd=ROOT, capture_output=True, text=True,
                               env=_cts_env(stack), timeout=60)  # fmt: skip
     if help_run.returncode == 0:
-        run = subprocess.run([*cts, "dlq", "replay", "--yes", "--json"], cwd=ROOT, capture_output=True,
-                             text=True, env=_cts_env(stack), timeout=300)  # fmt: skip
+        args = [*cts, "dlq", "replay", "--all", "--yes", "--json"]
+        run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=_cts_env(stack),
+                             timeout=300)  # fmt: skip
         if run.returncode != 0:
             raise RuntimeError(
                 f"cts dlq replay --yes failed ({run.returncode}): {(run.stderr or run.stdout)[-500:]}"
@@ -461,7 +464,7 @@ def provision_org(stack: Stack, *, converge_timeout: float = 120.0) -> dict[str,
     started = time.monotonic()
     ok = stack.converged(timeout=converge_timeout)
     if ok:  # then the task lists Commerce has already published (what the nightly timer would do)
-        r = stack.call_app("POST", "ops/tasks/reconcile")
+        r = stack.call_app("POST", "ops/tasks/reconcile", params={"dry_run": "false"})
         if r.status_code == 200:
             pairs = r.json().get("pairs", 0)
             how += f"; task reconciliation: {pairs} store task(s) to mirror"

@@ -73,6 +73,7 @@ class StackConfig:
     task_poll_schedule: str = "*/5 * * * * *"  # the Planner poll (production: every 2 minutes)
     extra_settings: dict[str, str] = field(default_factory=dict)
     progress: Progress = lambda _message: None
+    crm: Path | None = None  # a sample CRM org (local/stack/crm.py): Dataverse sandbox + records on
 
 
 @dataclass(frozen=True)
@@ -303,17 +304,28 @@ def _sample_settings() -> dict[str, str]:
     return {str(k): str(v) for k, v in values.items()}
 
 
-def _write_host_keys(data: Path) -> tuple[str, str]:
-    """Create the host's key file before it starts, so the webhook URL can carry a key."""
+WEBHOOK_FUNCTIONS = ("graph_notifications", "graph_lifecycle")
+
+
+def _write_host_keys(data: Path) -> tuple[str, str, dict[str, str]]:
+    """Create the host's key file before it starts, so the webhook URLs can carry a key: each
+    webhook function gets its own function key, which opens that function only (Azure's
+    function-level semantics); the host key (the ops key) never goes into a URL stored in Graph.
+    Returns (master key, host key, {webhook function: its key})."""
     from local.host.keys import HostKeys
 
     path = data / "host-keys.json"
     if path.is_file():
-        document = json.loads(path.read_text(encoding="utf-8"))
-        return str(document["masterKey"]), str(document["functionKeys"]["default"])
-    keys = HostKeys(secrets.token_urlsafe(32), {"default": secrets.token_urlsafe(32)})
-    keys.save(path)
-    return keys.master, keys.host_function_keys["default"]
+        keys = HostKeys.load_or_create(path, WEBHOOK_FUNCTIONS)
+    else:
+        keys = HostKeys(
+            secrets.token_urlsafe(32),
+            {"default": secrets.token_urlsafe(32)},
+            {name: {"default": secrets.token_urlsafe(32)} for name in WEBHOOK_FUNCTIONS},
+        )
+        keys.save(path)
+    webhook = {name: keys.function_keys[name]["default"] for name in WEBHOOK_FUNCTIONS}
+    return keys.master, keys.host_function_keys["default"], webhook
 
 
 # -- the stack ------------------------------------------------------------------------------------
@@ -331,11 +343,13 @@ class Stack:
         self.host: HostProcess | None = None
         self.bus = SharedBus(self.data / "host" / "servicebus.sqlite", self.loop)
         self.master_key = self.function_key = ""
+        self.webhook_keys: dict[str, str] = {}
         self.planner_changed_at: datetime | None = None
         self.settings: dict[str, str] = {}
         self.org_path: Path = config.org
         self.seeded_teams: dict[str, str] = {}  # store -> team id of the org's existing teams
         self._state: Any = None
+        self.crm: Any = None  # local.stack.crm.Crm when config.crm is set
 
     def say(self, message: str) -> None:
         self.config.progress(message)
@@ -383,8 +397,14 @@ class Stack:
         host_port = self.ports.host or free_port()
         if commerce_port == 0:
             commerce_port = free_port()
-        self.master_key, self.function_key = _write_host_keys(self.data / "host")
+        self.master_key, self.function_key, self.webhook_keys = _write_host_keys(self.data / "host")
         self.settings = self._host_settings(host_port, commerce_port)
+        if self.config.crm is not None:
+            from local.stack.crm import start_crm
+
+            self.say("Dataverse sandbox: starting with the sample CRM org (record-connected channels on)")
+            self.crm, crm_settings = start_crm(self, self._exit, self.config.crm, TOKEN, self.loop)
+            self.settings.update(crm_settings)
 
         self.say(f"Local Functions host: starting function_app.py on port {host_port}")
         self.host = HostProcess(self.data / "host", host_port, self.settings, self.config.host_grace,
@@ -440,12 +460,18 @@ class Stack:
             "CTS_RECONCILE__SWEEP_SCHEDULE": self.config.sweep_schedule,
             "CTS_TASKS__POLL_SCHEDULE": self.config.task_poll_schedule,
             "CTS_TASKS__POLL_INTERVAL_SECONDS": "0",
+            # Every plan every poll on the stack (scenarios wait for "the next poll"); the
+            # adaptive intervals are production's (shared/tasks/poll.py).
+            "CTS_TASKS__POLL_WARM_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_QUIET_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_BUDGET_PER_HOUR": "0",
             "CTS_RECONCILE__FAILED_RETRY_AFTER_SECONDS": "20",
             "CTS_WEBHOOK__NOTIFICATION_URL": (
-                f"http://127.0.0.1:{host_port}/api/graph/notifications?code={self.function_key}"
+                f"http://127.0.0.1:{host_port}/api/graph/notifications"
+                f"?code={self.webhook_keys['graph_notifications']}"
             ),
             "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL": (
-                f"http://127.0.0.1:{host_port}/api/graph/lifecycle?code={self.function_key}"
+                f"http://127.0.0.1:{host_port}/api/graph/lifecycle?code={self.webhook_keys['graph_lifecycle']}"
             ),
             "CTS_WEBHOOK__CLIENT_STATE": secrets.token_urlsafe(24),  # random per run
             "CTS_BUS__LOCAL_BROKER": str(self.data / "host" / "servicebus.sqlite"),
@@ -577,8 +603,9 @@ class Stack:
             "graph side channel": f"{self.graph.root_url}/_sandbox/counters" if self.graph else "",
             "commerce": self.commerce.root_url + "/data/" if self.commerce else "",
             "host": self.host_url if self.host else "",
-            "ops page": f"{self.host_url}/api/ops?code={self.master_key}" if self.host else "",
-            "status": f"{self.host_url}/api/ops/status?code={self.function_key}" if self.host else "",
+            "ops page": f"{self.host_url}/api/ops" if self.host else "",
+            "ops key": self.function_key if self.host else "",  # typed into the page, x-functions-key
+            "status": f"{self.host_url}/api/ops/status" if self.host else "",
             "orchestrations": f"{self.host_url}/runtime/webhooks/durabletask/instances" if self.host else "",
         }
         return {k: v for k, v in out.items() if v}

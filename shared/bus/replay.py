@@ -21,6 +21,7 @@ The rules:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import uuid
@@ -111,6 +112,7 @@ class DeadLetterFilter:
     enqueued_before: datetime | None = None  # exclusive
     sequence_numbers: frozenset[int] | None = None
     limit: int | None = None
+    everything: bool = False  # the operator said "all" (`--all`, `all=true`): no filter is meant
 
     def matches(self, message: ReceivedMessage) -> bool:
         if self.reasons is not None and message.dead_letter_reason not in self.reasons:
@@ -124,6 +126,23 @@ class DeadLetterFilter:
         if self.enqueued_before is not None and message.enqueued_time >= _aware(self.enqueued_before):
             return False
         return self.sequence_numbers is None or message.sequence_number in self.sequence_numbers
+
+    @property
+    def narrows(self) -> bool:
+        """Whether anything limits the selection (a criterion or a limit): a real replay or purge
+        needs one, so that "all of them" is always a deliberate `limit`, never a default."""
+        return self.everything or any(
+            v is not None
+            for v in (
+                self.reasons,
+                self.event_types,
+                self.stores,
+                self.enqueued_after,
+                self.enqueued_before,
+                self.sequence_numbers,
+                self.limit,
+            )
+        )
 
 
 def _aware(value: datetime) -> datetime:
@@ -232,6 +251,9 @@ class AuditRecord:
     detail: str | None = None
     event_type: str | None = None
     store: str | None = None
+    body_sha256: str | None = None
+    """SHA-256 of the body acted on: a purged message can be matched later without the audit
+    keeping its (possibly personal) content."""
 
 
 AuditSink = Callable[[AuditRecord], Awaitable[None] | None]
@@ -269,6 +291,7 @@ def _record(
         dry_run=dry_run,
         event_type=event_type_of(message),
         store=store_of(message),
+        body_sha256=hashlib.sha256(bytes(message.body)).hexdigest(),
         **extra,
     )
 

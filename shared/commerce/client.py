@@ -293,9 +293,17 @@ class CommerceClient:
         (regions, placement), comms = await asyncio.gather(self.hierarchy(), self.communications_managers())
         legal_entity = self.settings.legal_entity
         if region is None:
-            store_rows, workers, assignments, mappings = await asyncio.gather(
-                self._store_rows(None), self.workers(), self.assignments(), self.team_mappings()
+            # One bulk read per entity set: the assignment rows are translated with the store
+            # rows read here (assignments() alone would read the stores a second time).
+            store_rows, workers, assignment_rows, mappings = await asyncio.gather(
+                self._store_rows(None),
+                self.workers(),
+                self.query(self.sets.assignments),
+                self.team_mappings(),
             )
+            f = self.fields
+            channels = {str(r[f["store.channel_id"]]): str(r[f["store.number"]]) for r in store_rows}
+            assignments = [a for r in assignment_rows if (a := self.rows.assignment(r, channels)) is not None]
             stores = [self.rows.store(r, placement) for r in store_rows]
             return CommerceOrg(
                 legal_entity=legal_entity,

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ from shared.commerce.catalog import (
 )
 from shared.commerce.catalog.reasons import DOCS
 from shared.domain.events import CommerceHint, EventFormat, IntakeResult, Rejection, TestMessage
+from shared.domain.ids import MAX_EVENT_ID, commerce_id_problem, event_id_problem
 
 MAX_BODY_BYTES = 256 * 1024
 """Service Bus Standard's message size limit; our events are a few hundred bytes."""
@@ -47,6 +48,10 @@ _FO_NULL_DATE_MS = -2208988800000  # 1900-01-01T00:00:00Z, F&O's "no date"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BASE64 = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")
 _EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+MAX_CONTROL_NUMBER = 2**63 - 1
+"""ControlNumber is an int64 in F&O's BusinessEventsContract (X++ `int64`); anything outside
+0..2^63-1, or a JSON number with a fraction or exponent, did not come from F&O. Unbounded, one
+event with 1e30 would mark every later event of its scope as stale (`is_newer`)."""
 
 
 def parse_message(
@@ -54,10 +59,14 @@ def parse_message(
     *,
     content_type: str | None = None,
     application_properties: Mapping[str, Any] | None = None,
+    legal_entities: Collection[str] | None = None,
 ) -> IntakeResult:
     """Classify one message body. `content_type` and `application_properties` are accepted for
-    the trigger's convenience but not trusted: F&O does not document them, so the body decides."""
+    the trigger's convenience but not trusted: F&O does not document them, so the body decides.
+    `legal_entities` (dataAreaIds, any case) are the companies this app serves: an event of another
+    one is rejected (`other_legal_entity`); None accepts any (the CLI's offline check)."""
     del content_type, application_properties
+    accepted = None if legal_entities is None else frozenset(e.strip().upper() for e in legal_entities)
     text = _decode(body)
     if isinstance(text, Rejection):
         return text
@@ -89,9 +98,9 @@ def parse_message(
             "object. Publish exactly one event object per message (no arrays or bundles).",
         )
     if "MessageName" in doc and ("InputParameters" in doc or "PrimaryEntityName" in doc):
-        return _parse_data_event(doc, body)
+        return _parse_data_event(doc, body, accepted)
     if "BusinessEventId" in doc:
-        return _parse_business_event(doc)
+        return _parse_business_event(doc, accepted)
     return _reject(
         RejectReason.UNKNOWN_FORMAT,
         "The object is neither an F&O business event (no "
@@ -158,8 +167,10 @@ def _base64_rejection() -> Rejection:
 # --- business events ---------------------------------------------------------------------------
 
 
-def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
+def _parse_business_event(doc: dict[str, Any], accepted: frozenset[str] | None) -> IntakeResult:
     event_id = _str(doc.get("EventId"))
+    if event_id is not None and event_id_problem(event_id) is not None:
+        return _bad_id("Business event", "EventId", str(event_id_problem(event_id)), None)
     name = doc.get("BusinessEventId")
     if not isinstance(name, str) or not name.strip():
         return _invalid(
@@ -200,7 +211,30 @@ def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
         if problem.missing:
             return _missing(name, problem.field, event_id)
         return _invalid(name, problem.field, problem.expected, event_id)
-    legal_entity = _legal_entity(doc.get("BusinessEventLegalEntity"))
+    control_number = doc["ControlNumber"]
+    if (
+        not isinstance(control_number, int)
+        or isinstance(control_number, bool)
+        or not 0 <= control_number <= MAX_CONTROL_NUMBER
+    ):
+        # JSON Schema's "integer" also admits 1.0 and 1e30: the type check above is not enough.
+        return _reject(
+            RejectReason.BAD_CONTROL_NUMBER,
+            f"{name}: field ControlNumber is not an F&O control number; expected a whole JSON "
+            f"number from 0 to {MAX_CONTROL_NUMBER} (an int64). Check what rewrote the event.",
+            event_id,
+        )
+    ids: dict[str, str] = {}
+    for key, field in spec.keys:
+        value = str(doc[field]).strip()
+        problem_text = commerce_id_problem(value)
+        if problem_text is not None:
+            return _bad_id(name, field, problem_text, event_id)
+        ids[key] = value
+    legal = _checked_legal_entity(name, doc.get("BusinessEventLegalEntity"), accepted, event_id)
+    if isinstance(legal, Rejection):
+        return legal
+    legal_entity = legal
     if spec.company_specific and legal_entity is None:
         return _reject(
             RejectReason.LEGAL_ENTITY_MISSING,
@@ -221,12 +255,12 @@ def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
     assert event_id is not None  # the schema requires a non-empty EventId
     return CommerceHint(
         scope=spec.scope,
-        ids={key: str(doc[field]).strip() for key, field in spec.keys},
+        ids=ids,
         event_id=event_id,
         event_type=name,
         format=EventFormat.BUSINESS_EVENT,
         legal_entity=legal_entity,
-        control_number=int(doc["ControlNumber"]),
+        control_number=control_number,
         event_time=event_time,
         major_version=major,
         minor_version=int(doc["MinorVersion"]),
@@ -236,8 +270,12 @@ def _parse_business_event(doc: dict[str, Any]) -> IntakeResult:
 # --- data events -------------------------------------------------------------------------------
 
 
-def _parse_data_event(doc: dict[str, Any], body: bytes) -> IntakeResult:
+def _parse_data_event(doc: dict[str, Any], body: bytes, accepted: frozenset[str] | None) -> IntakeResult:
     correlation = _guid(doc.get("CorrelationId"))
+    for field in ("CorrelationId", "RequestId", "OperationId"):
+        problem_text = event_id_problem(doc[field]) if isinstance(doc.get(field), str) else None
+        if problem_text is not None and doc[field].strip():
+            return _bad_id("Data event", field, problem_text, None)
     message_raw = doc.get("MessageName")
     if not isinstance(message_raw, str):
         return _invalid("Data event", "MessageName", "a JSON string", correlation)
@@ -290,8 +328,16 @@ def _parse_data_event(doc: dict[str, Any], body: bytes) -> IntakeResult:
                 correlation,
             )
         assert isinstance(found, str)
+        problem_text = commerce_id_problem(found)
+        if problem_text is not None:
+            return _bad_id(spec.entity, field, problem_text, correlation)
         ids[key] = found
-    legal = _attribute(records, "dataAreaId")
+    legal_raw = _attribute(records, "dataAreaId")
+    legal = _checked_legal_entity(
+        spec.entity, legal_raw if isinstance(legal_raw, str) else None, accepted, correlation
+    )
+    if isinstance(legal, Rejection):
+        return legal
     try:
         event_time = _event_time(doc.get("OperationCreatedOn"), None)
     except _BadEventTime:
@@ -308,13 +354,16 @@ def _parse_data_event(doc: dict[str, Any], body: bytes) -> IntakeResult:
     if origin is None:
         origin = "sha256-" + hashlib.sha256(body.removeprefix(_UTF8_BOM)).hexdigest()[:32]
     keys = "/".join(ids[k] for k, _ in spec.keys)
+    event_id = f"{origin}:{spec.entity}:{message.value}:{keys}"
+    if event_id_problem(event_id) is not None:  # keep the dedupe record's Table key short
+        event_id = "sha256-" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()[:32]
     return CommerceHint(
         scope=spec.scope,
         ids=ids,
-        event_id=f"{origin}:{spec.entity}:{message.value}:{keys}",
+        event_id=event_id,
         event_type=f"data:{spec.entity}:{message.value}",
         format=EventFormat.DATA_EVENT,
-        legal_entity=_legal_entity(legal),
+        legal_entity=legal,
         event_time=event_time,
     )
 
@@ -415,6 +464,37 @@ def _legal_entity(value: object) -> str | None:
     return text.upper() if text else None
 
 
+def _checked_legal_entity(
+    what: str, value: object, accepted: frozenset[str] | None, event_id: str | None
+) -> str | Rejection | None:
+    """The event's legal entity (upper case), or the rejection when it is not one this app serves."""
+    legal_entity = _legal_entity(value)
+    if legal_entity is None:
+        return None
+    problem_text = commerce_id_problem(legal_entity)
+    if problem_text is not None:
+        return _bad_id(what, "legal entity (dataAreaId)", problem_text, event_id)
+    if accepted is not None and legal_entity not in accepted:
+        return _reject(
+            RejectReason.OTHER_LEGAL_ENTITY,
+            f"{what}: the event belongs to a legal entity this app does not serve (allowed: "
+            f"{', '.join(sorted(accepted)) or 'none'}; setting CTS_COMMERCE__LEGAL_ENTITIES). "
+            "Activate the event only for the app's legal entities, or add this one to the setting.",
+            event_id,
+        )
+    return legal_entity
+
+
+def _bad_id(what: str, field: str, problem: str, event_id: str | None) -> Rejection:
+    return _reject(
+        RejectReason.INVALID_ID,
+        f"{what}: field {field} is not a usable id ({problem}). Fix the publisher: ids are at most "
+        f"64 letters, digits or '-_. +()&' (event ids: {MAX_EVENT_ID} printable ASCII characters); "
+        f"see {DOCS}.",
+        event_id,
+    )
+
+
 def _guid(value: object) -> str | None:
     text = _str(value)
     return None if text is None or text.strip("{}").lower() == _EMPTY_GUID else text
@@ -453,9 +533,9 @@ def _invalid(what: str, field: str, expected: str, event_id: str | None) -> Reje
 
 
 def _reject(reason: RejectReason, description: str, event_id: str | None = None) -> Rejection:
-    return Rejection(
-        reason=reason.value, description=description[:4096], event_id=event_id[:256] if event_id else None
-    )
+    if event_id is not None and event_id_problem(event_id) is not None:
+        event_id = None  # never carry an unprintable or oversize id into logs and DLQ metadata
+    return Rejection(reason=reason.value, description=description[:4096], event_id=event_id)
 
 
 # --- duplicates --------------------------------------------------------------------------------

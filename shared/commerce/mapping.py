@@ -35,6 +35,7 @@ from shared.domain.commerce import (
     TeamSourceType,
     Worker,
 )
+from shared.domain.ids import commerce_id_problem, is_graph_guid
 from shared.domain.tasks import StoreTask, TaskDefinition, TaskList, TaskStatus
 
 Row = Mapping[str, Any]
@@ -160,16 +161,31 @@ class RowMapper:
         return out
 
     def team_mapping(self, row: Row) -> TeamMapping | None:
+        """The mapping a row states; None for another source type or a row `mapping_problem` refuses."""
         f = self.f
         try:
             source_type = TeamSourceType(_text(row.get(f["team_mapping.source_type"])))
         except ValueError:
             return None
+        if self.mapping_problem(row) is not None:
+            return None
         return TeamMapping(
             source_type=source_type,
-            source_id=_text(row[f["team_mapping.source_id"]]),
-            team_id=_text(row[f["team_mapping.team_id"]]),
+            source_id=_text(row.get(f["team_mapping.source_id"])).strip(),
+            team_id=_text(row.get(f["team_mapping.team_id"])).strip(),
         )
+
+    def mapping_problem(self, row: Row) -> tuple[str, str] | None:
+        """(reason code, field) when a mapping row cannot be used: its TeamId goes into Graph URLs
+        (`/teams/{id}`), so it must be an Entra object id (a GUID); its SourceId is a Commerce id.
+        The reason codes are `RejectReason.INVALID_ID` ('invalid_id')."""
+        f = self.f
+        source_id = _text(row.get(f["team_mapping.source_id"])).strip()
+        if source_id and commerce_id_problem(source_id) is not None:
+            return ("invalid_id", f["team_mapping.source_id"])
+        if not is_graph_guid(_text(row.get(f["team_mapping.team_id"])).strip()):
+            return ("invalid_id", f["team_mapping.team_id"])
+        return None
 
     def task(self, row: Row) -> TaskDefinition:
         f = self.f

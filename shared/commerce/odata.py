@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+from shared.domain.ids import odata_string, segment
+
 #: Values per `or` chain: keeps URLs well under 2,048 characters for ~10-character keys.
 MAX_OR_TERMS = 40
 
@@ -20,7 +22,7 @@ def literal(value: str | int | bool | None) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return odata_string(str(value))
 
 
 def eq(field: str, value: str | int | bool | None) -> str:
@@ -55,5 +57,11 @@ def chunks_of(values: Iterable[str], size: int = MAX_OR_TERMS) -> Iterator[list[
 
 
 def key_segment(keys: Mapping[str, str | int]) -> str:
-    """`(dataAreaId='usrt',StoreNumber='0042')` — F&O addresses records by their natural key."""
-    return "(" + ",".join(f"{k}={literal(v)}" for k, v in keys.items()) + ")"
+    """`(dataAreaId='usrt',StoreNumber='0042')` — F&O addresses records by their natural key.
+
+    Each literal is percent-encoded (`/`, `?`, `#`, `%`, `.` in a value cannot leave its segment):
+    `'../../x?'` must not become `GET /x?…` with our bearer token. OData's ABNF allows `%27` for
+    the quotes and requires percent-encoded literals in a URL
+    (https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part2-url-conventions.html#sec_URLComponents);
+    the names and `(`, `=`, `,`, `)` stay as they are (ABNF `EQ` has no encoded form)."""
+    return "(" + ",".join(f"{segment(k)}={segment(literal(v))}" for k, v in keys.items()) + ")"

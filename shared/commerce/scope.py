@@ -44,6 +44,10 @@ class CommerceScopeReader:
             mappings=tuple(mappings),
         )
 
+    async def read_org(self) -> CommerceOrg:
+        """The whole org in bulk pages (the nightly reconciliation's one Commerce read)."""
+        return await self.client.read_org()
+
     async def store_numbers(self) -> list[str]:
         return sorted(s.number for s in await self.client.stores())
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from shared.commerce.auth import StaticToken, TokenProvider, token_provider
-from shared.commerce.odata import chunks_of, literal
+from shared.commerce.odata import MAX_OR_TERMS, chunks_of, literal
 from shared.dataverse.errors import DataverseUnavailable, NotFound, error_from_response
 from shared.domain.records import (
     Account,
@@ -283,6 +283,10 @@ class DataverseClient:
         row = await self.get("opportunities", opportunity_id, self._OPPORTUNITY)
         return self._opportunity(row) if row else None
 
+    async def account_of_opportunity(self, opportunity_id: str) -> str | None:
+        found = await self.opportunity(opportunity_id)
+        return found.account_id if found else None
+
     async def opportunities_of(self, account_id: str) -> list[Opportunity]:
         rows = await self.query(
             "opportunities", f"_parentaccountid_value eq {guid(account_id)}", select=self._OPPORTUNITY
@@ -310,7 +314,9 @@ class DataverseClient:
         row = await self.get("teams", team_id, ("teamid", "name"))
         return CrmTeam(id=row["teamid"], name=row.get("name") or "") if row else None
 
-    async def read_scope(self, account_id: str) -> AccountScope:
+    async def read_scope(self, account_id: str, *, team_name: bool = True) -> AccountScope:
+        """The account, its opportunities and their owners (and the owning team's name when
+        `team_name`: only a template that maps teams by name needs it)."""
         account = await self.account(account_id)
         opportunities = await self.opportunities_of(account_id)
         owners = {o.owner_id for o in opportunities if o.owner_id}
@@ -318,7 +324,7 @@ class DataverseClient:
             owners.add(account.owner_id)
         users = await self.users(owners) if owners else {}
         team = None
-        if account and account.owning_team_id:
+        if team_name and account and account.owning_team_id:
             team = await self.team(account.owning_team_id)
         return AccountScope(
             account=account,
@@ -360,6 +366,26 @@ class DataverseClient:
     async def collaborations(self, regarding: Iterable[str]) -> list[Collaboration]:
         rows = await self.query_ids(
             "msdyn_teamscollaborations", "regardingobjectid", sorted(set(regarding)), select=self._COLLAB
+        )
+        return [c for c in map(self._collaboration, rows) if c is not None]
+
+    async def collaborations_about(
+        self, regarding: Iterable[str], channel_ids: Iterable[str]
+    ) -> list[Collaboration]:
+        """Rows regarding these records or in these channels: one query while the `or` chain is
+        short (MAX_OR_TERMS), else one per kind."""
+        ids, channels = sorted(set(regarding)), sorted(set(channel_ids))
+        if not channels:
+            return await self.collaborations(ids)
+        if len(ids) + len(channels) > MAX_OR_TERMS:
+            found = {c.id: c for c in await self.collaborations(ids)}
+            found.update((c.id, c) for c in await self.collaborations_in_channels(channels))
+            return list(found.values())
+        terms = [f"regardingobjectid eq {guid(i)}" for i in ids] + [
+            f"msdyn_channelid eq {literal(c)}" for c in channels
+        ]
+        rows = await self.query(
+            "msdyn_teamscollaborations", "(" + " or ".join(terms) + ")", select=self._COLLAB
         )
         return [c for c in map(self._collaboration, rows) if c is not None]
 

@@ -25,6 +25,9 @@ class HintScope(StrEnum):
     REGION = "region"
     TASK_LIST = "task_list"
     TASK = "task"
+    # Dataverse records (record-connected channels, shared/records): a pass per account.
+    ACCOUNT = "account"
+    OPPORTUNITY = "opportunity"
 
 
 class EventFormat(StrEnum):

@@ -29,6 +29,7 @@ class ProblemKind(StrEnum):
     PLANNER_LIMIT = "planner limit"
     OWNED_FIELD_OVERWRITTEN = "owned field overwritten"
     GRAPH_ERROR = "graph error"
+    NAME_TAKEN = "team name taken"  # a team with the desired name the app neither created nor maps
 
 
 class Problem(_Model):

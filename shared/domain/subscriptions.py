@@ -25,6 +25,7 @@ class MemberChange(_Model):
     group_id: str
     user_id: str
     removed: bool = False
+    owner: bool = Field(default=False, description="From owners@delta (a change of the group's owners)")
 
 
 class GroupDelta(_Model):
@@ -33,6 +34,7 @@ class GroupDelta(_Model):
     changed_group_ids: tuple[str, ...] = ()
     removed_group_ids: tuple[str, ...] = Field(default=(), description="Deleted (soft or hard)")
     member_changes: tuple[MemberChange, ...] = ()
+    display_names: dict[str, str] = Field(default_factory=dict, description="Changed group id -> its name")
     delta_link: str | None = None
     resync_required: bool = Field(
         default=False, description="The token expired (410 / syncStateNotFound): run a full reconciliation"

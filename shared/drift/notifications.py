@@ -13,13 +13,21 @@ import binascii
 import hmac
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.domain.ids import GraphGuid, is_graph_guid
+
+MAX_CLIENT_STATE = 128
+"""Graph's limit for clientState (https://learn.microsoft.com/graph/api/resources/subscription)."""
+MAX_RESOURCE = 2048
+"""A notification's `resource` path; Graph's are ~200 characters. Longer ones are not Graph's."""
 
 
 class InvalidPayload(ValueError):
@@ -37,13 +45,16 @@ class _Wire(BaseModel):
 
 
 class ChangeNotification(_Wire):
-    id: str | None = None
-    subscription_id: str = Field(alias="subscriptionId", min_length=1)
+    """One change notification: the validation model of the webhook's edge. Ids Graph sends as
+    GUIDs (subscription, tenant) must be GUIDs; strings are bounded."""
+
+    id: str | None = Field(default=None, max_length=256)
+    subscription_id: GraphGuid = Field(alias="subscriptionId")
     subscription_expiration: datetime | None = Field(default=None, alias="subscriptionExpirationDateTime")
-    client_state: str | None = Field(default=None, alias="clientState")
+    client_state: str | None = Field(default=None, alias="clientState", max_length=MAX_CLIENT_STATE)
     change_type: Literal["created", "updated", "deleted"] = Field(alias="changeType")
-    resource: str = Field(min_length=1)
-    tenant_id: str | None = Field(default=None, alias="tenantId")
+    resource: str = Field(min_length=1, max_length=MAX_RESOURCE)
+    tenant_id: GraphGuid | None = Field(default=None, alias="tenantId")
     resource_data: dict[str, Any] | None = Field(default=None, alias="resourceData")
 
 
@@ -54,25 +65,35 @@ class LifecycleEvent(StrEnum):
 
 
 class LifecycleNotification(_Wire):
-    subscription_id: str = Field(alias="subscriptionId", min_length=1)
+    subscription_id: GraphGuid = Field(alias="subscriptionId")
     subscription_expiration: datetime | None = Field(default=None, alias="subscriptionExpirationDateTime")
-    client_state: str | None = Field(default=None, alias="clientState")
+    client_state: str | None = Field(default=None, alias="clientState", max_length=MAX_CLIENT_STATE)
     lifecycle_event: LifecycleEvent = Field(alias="lifecycleEvent")
-    tenant_id: str | None = Field(default=None, alias="tenantId")
+    tenant_id: GraphGuid | None = Field(default=None, alias="tenantId")
 
 
 Notification = ChangeNotification | LifecycleNotification
 
 
-def parse_notifications(body: bytes | str) -> list[Notification]:
-    """The notifications of one POST body (`{"value": [...]}`); InvalidPayload if it is not one."""
+def _items(body: bytes | str) -> list[Any]:
+    """The `value` array of one POST body; InvalidPayload if the body is not such an object.
+    Never raises anything else: deep nesting (RecursionError) and bad UTF-8 are invalid JSON."""
     try:
         document = json.loads(body)
+    except RecursionError:
+        raise InvalidPayload("invalid-json", "the body nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidPayload("invalid-json", f"the body is not JSON ({exc})") from None
+        raise InvalidPayload("invalid-json", f"the body is not JSON ({type(exc).__name__})") from None
     if not isinstance(document, dict) or not isinstance(document.get("value"), list):
         raise InvalidPayload("invalid-shape", 'expected an object with a "value" array')
-    return [parse_notification(item, index) for index, item in enumerate(document["value"])]
+    items: list[Any] = document["value"]
+    return items
+
+
+def parse_notifications(body: bytes | str) -> list[Notification]:
+    """All notifications of one POST body (`{"value": [...]}`); InvalidPayload if the body, or any
+    item, is not one. The webhook uses the tolerant `screen_body` instead."""
+    return [parse_notification(item, index) for index, item in enumerate(_items(body))]
 
 
 def parse_notification(item: Any, index: int = 0) -> Notification:
@@ -89,18 +110,21 @@ def parse_notification(item: Any, index: int = 0) -> Notification:
 
 
 # -- clientState -------------------------------------------------------------------------------
-def client_state_matches(presented: str | None, secret: str) -> bool:
+def client_state_matches(presented: object, secret: str) -> bool:
     """Constant-time comparison (hmac.compare_digest), so timing reveals nothing of the secret.
-    An empty configured secret matches nothing: the app refuses notifications until it is set."""
-    if not secret or presented is None:
+    An empty configured secret matches nothing: the app refuses notifications until it is set.
+    Anything but a string (or a string with a lone surrogate, which JSON allows) never matches."""
+    if not secret or not isinstance(presented, str):
         return False
-    return hmac.compare_digest(presented.encode("utf-8"), secret.encode("utf-8"))
+    given = presented.encode("utf-8", "surrogatepass")  # never raises; a surrogate cannot match
+    return hmac.compare_digest(given, secret.encode("utf-8"))
 
 
 @dataclass(frozen=True)
 class Screened:
     accepted: tuple[Notification, ...]
     dropped: int
+    reasons: dict[str, int] = field(default_factory=dict)  # why each dropped one was dropped
 
 
 def screen(notifications: Sequence[Notification], secret: str) -> Screened:
@@ -108,6 +132,30 @@ def screen(notifications: Sequence[Notification], secret: str) -> Screened:
     a batch may mix subscriptions, https://learn.microsoft.com/graph/change-notifications-delivery-webhooks)."""
     accepted = tuple(n for n in notifications if client_state_matches(n.client_state, secret))
     return Screened(accepted=accepted, dropped=len(notifications) - len(accepted))
+
+
+def screen_body(body: bytes | str, secret: str, *, tenant_id: str = "") -> Screened:
+    """The webhook's edge: the clientState of each item first (constant time), then its shape,
+    then its tenant. Each item stands alone: one bad or forged item drops only itself (a POST may
+    batch several subscriptions' notifications). Raises InvalidPayload only when the body is not
+    a notification collection at all; never anything else, whatever the bytes."""
+    accepted: list[Notification] = []
+    reasons: Counter[str] = Counter()
+    expected_tenant = tenant_id.lower() if is_graph_guid(tenant_id) else None
+    for index, item in enumerate(_items(body)):
+        if not isinstance(item, dict) or not client_state_matches(item.get("clientState"), secret):
+            reasons["client-state-not-configured" if not secret else "client-state-mismatch"] += 1
+            continue
+        try:
+            notification = parse_notification(item, index)
+        except InvalidPayload as exc:
+            reasons[exc.reason] += 1
+            continue
+        if expected_tenant is not None and (notification.tenant_id or "").lower() != expected_tenant:
+            reasons["other-tenant"] += 1
+            continue
+        accepted.append(notification)
+    return Screened(accepted=tuple(accepted), dropped=sum(reasons.values()), reasons=dict(reasons))
 
 
 def wire(notification: Notification) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from shared.drift.notifications import (
     InvalidPayload,
     LifecycleEvent,
     LifecycleNotification,
+    ResourceKind,
     parse_notification,
     resource_ref,
     todo_task_of,
@@ -81,6 +82,35 @@ def read_message(body: bytes | str) -> list[ChangeNotification | LifecycleNotifi
         raise BadNotificationMessage(exc.reason, exc.detail) from None
 
 
+class _Batch:
+    """What one message's notifications resolved to: lookups made once per id, and the
+    notifications (by position) that ask for each team's sync or each pair's mirror pass."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+        self.keys: dict[str, str | None] = {}
+        self.pairs: dict[str, str | None] = {}
+        self.drift: dict[str, list[tuple[int, str]]] = {}
+        self.todo: dict[str, list[tuple[int, str]]] = {}
+
+    async def key_of(self, team_id: str) -> str | None:
+        if team_id not in self.keys:
+            self.keys[team_id] = await self.state.team_key_of(team_id)
+        return self.keys[team_id]
+
+    async def pair_of(self, task_id: str) -> str | None:
+        if task_id not in self.pairs:
+            from shared.mirror.todo import pair_of_todo_task
+
+            self.pairs[task_id] = await pair_of_todo_task(self.state, task_id)
+        return self.pairs[task_id]
+
+
+def _reason(drifts: list[tuple[int, str]]) -> str:
+    first = drifts[0][1]
+    return first if len(drifts) == 1 else f"{first} (and {len(drifts) - 1} more)"
+
+
 class DriftProcessor:
     def __init__(
         self, state: StateStore, client: OrchestrationClient, lifecycle: LifecycleHandler | None = None
@@ -90,24 +120,77 @@ class DriftProcessor:
         self.lifecycle = lifecycle
 
     async def process(self, body: bytes | str) -> list[Outcome]:
-        """Handle one queue message (one webhook POST's accepted notifications)."""
-        outcomes = [await self._one(n) for n in read_message(body)]
+        """Handle one queue message (one webhook POST's accepted notifications) as a batch: one
+        state read per distinct subscription and per distinct team (or To Do task) it names, one
+        sync request per team with drift, whatever the number of notifications or the size of
+        the org. A notification of a subscription the app does not hold (state's subscription
+        records, written by the keeper when it creates one) is dropped: outcome
+        `unknown-subscription`, nothing else -- in particular a `subscriptionRemoved` for an
+        unknown id does not run a full `ensure()`."""
+        batch = _Batch(self.state)
+        known: dict[str, bool] = {}
+        outcomes: list[Outcome] = []
+        for i, notification in enumerate(read_message(body)):
+            sid = notification.subscription_id
+            if sid not in known:
+                known[sid] = await self.state.get_subscription(sid) is not None
+            if not known[sid]:
+                log.info("notification of a subscription the app does not hold: dropped")
+                outcomes.append(Outcome("unknown-subscription", sid))
+                continue
+            outcomes.append(await self._one(i, notification, batch))
+        for key, drifts in batch.drift.items():
+            queue = RequestQueue(self.state, TEAMS)
+            done = await request(TEAMS, str(TeamKey.parse(key)), self.client, queue, reason=_reason(drifts))
+            telemetry.log_event(log, "drift: sync requested", team_key=key, reason=drifts[0][1], request=done)
+            outcomes[drifts[0][0]] = Outcome(f"sync-{done}", key)
+            for i, _ in drifts[1:]:  # covered by that same request
+                outcomes[i] = Outcome("sync-pending", key)
+        for key, items in batch.todo.items():
+            mirrored = await self._request_mirror(key, items[0][1])
+            outcomes[items[0][0]] = Outcome(f"mirror-{mirrored}", key)
+            for i, _ in items[1:]:
+                outcomes[i] = Outcome("mirror-pending", key)
         counts = Counter(o.what for o in outcomes)
-        for what, n in counts.items():
+        for what, n in sorted(counts.items()):
             await self.state.bump(f"drift.{what}", n)
         return outcomes
 
-    async def _one(self, n: ChangeNotification | LifecycleNotification) -> Outcome:
+    async def _one(self, index: int, n: ChangeNotification | LifecycleNotification, batch: _Batch) -> Outcome:
+        """The outcome of one notification; drift and To Do changes are only collected in
+        `batch` (their outcome is set by `process` once the batch's requests are made)."""
         if isinstance(n, LifecycleNotification):
             return await self._lifecycle(n)
         todo_task = todo_task_of(n.resource)
         if todo_task is not None:
-            return await self._todo(todo_task, n.change_type)
+            key = await batch.pair_of(todo_task)
+            if key is None:
+                log.debug("To Do notification for a task the app does not mirror")
+                return Outcome("unknown-todo", todo_task)
+            batch.todo.setdefault(key, []).append((index, f"to do {n.change_type}"))
+            return Outcome("mirror-pending", key)
         ref = resource_ref(n.resource)
         if ref is None:
             telemetry.log_event(log, "notification for a resource drift does not watch", resource=n.resource)
             return Outcome("not-a-team", n.resource)
-        key = await self.state.team_key_of(ref.team_id)
+        key = await batch.key_of(ref.team_id)
+        if key is None and ref.kind is ResourceKind.CHANNEL:
+            # A channel connected to Dynamics records (docs/records.md): its account's records pass
+            # re-reads it (a deleted channel loses its tab, collaboration row and location).
+            from shared.records.intake import CHANNEL_INDEX
+            from shared.records.requests import RECORDS
+
+            owner = await self.state.get_value(CHANNEL_INDEX, ref.item_id)
+            if owner and owner.get("key"):
+                records_key = str(owner["key"])
+                done = await request(
+                    RECORDS,
+                    records_key,
+                    self.client,
+                    RequestQueue(self.state, RECORDS),
+                    reason=f"teams drift: channel {n.change_type}",
+                )
+                return Outcome(f"records-{done}", records_key)
         if key is None:
             telemetry.log_event(
                 log,
@@ -120,26 +203,19 @@ class DriftProcessor:
         if echo is not None:
             telemetry.log_event(log, "own change echoed by Graph: skipped", team_key=key, echo=echo)
             return Outcome("echo", echo)
-        reason = f"teams drift: {ref.kind.value} {ref.item_id} {n.change_type}"
-        done = await request(
-            TEAMS, str(TeamKey.parse(key)), self.client, RequestQueue(self.state, TEAMS), reason=reason
+        batch.drift.setdefault(key, []).append(
+            (index, f"teams drift: {ref.kind.value} {ref.item_id} {n.change_type}")
         )
-        telemetry.log_event(log, "drift: sync requested", team_key=key, reason=reason, request=done)
-        return Outcome(f"sync-{done}", key)
+        return Outcome("sync-pending", key)
 
-    async def _todo(self, task_id: str, change_type: str) -> Outcome:
+    async def _request_mirror(self, key: str, reason: str) -> str:
         """To Do mode: a worker changed their copy of a store task -> a mirror pass of that pair
         (it reads the To Do task; our own writes come back too and change nothing there)."""
         from shared.mirror.requests import TASK_PAIRS
-        from shared.mirror.todo import pair_of_todo_task
 
-        key = await pair_of_todo_task(self.state, task_id)
-        if key is None:
-            log.debug("To Do notification for a task the app does not mirror")
-            return Outcome("unknown-todo", task_id)
-        queue = RequestQueue(self.state, TASK_PAIRS)
-        done = await request(TASK_PAIRS, key, self.client, queue, reason=f"to do {change_type}")
-        return Outcome(f"mirror-{done}", key)
+        return await request(
+            TASK_PAIRS, key, self.client, RequestQueue(self.state, TASK_PAIRS), reason=reason
+        )
 
     async def _lifecycle(self, n: LifecycleNotification) -> Outcome:
         sid = n.subscription_id
@@ -166,6 +242,9 @@ class DriftProcessor:
         if await self.client.runtime_status(MISSED_RECONCILE_INSTANCE) in ACTIVE_STATUSES:
             return "pending"
         await self.client.start_new(
-            RECONCILE_ORCHESTRATOR, MISSED_RECONCILE_INSTANCE, {"dry_run": False, "reason": "graph: missed"}
+            RECONCILE_ORCHESTRATOR,
+            MISSED_RECONCILE_INSTANCE,
+            # Full: the lost notifications may have been channel changes, which no delta shows.
+            {"dry_run": False, "full": True, "reason": "graph: missed"},
         )
         return "started"

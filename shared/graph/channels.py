@@ -6,6 +6,7 @@ https://learn.microsoft.com/en-us/graph/api/channel-post (displayName ≤ 50 cha
 
 from __future__ import annotations
 
+from shared.domain.ids import segment
 from shared.domain.teams import Channel
 from shared.graph.client import GraphClient
 from shared.graph.errors import Conflict
@@ -21,7 +22,7 @@ def channel_body(name: str, description: str = "") -> dict[str, str]:
 
 
 async def list_channels(client: GraphClient, team_id: str) -> list[Channel]:
-    page, _ = await client.call("GET", f"teams/{team_id}/channels")
+    page, _ = await client.call("GET", f"teams/{segment(team_id)}/channels")
     return [channel_from(c) for c in page.get("value", [])]
 
 
@@ -30,7 +31,9 @@ async def create_channel(
 ) -> tuple[Channel, bool]:
     """(channel, created). A duplicate name answers 409, which means it already exists."""
     try:
-        data, _ = await client.call("POST", f"teams/{team_id}/channels", channel_body(name, description))
+        data, _ = await client.call(
+            "POST", f"teams/{segment(team_id)}/channels", channel_body(name, description)
+        )
     except Conflict:
         return Channel(name=name), False
     return channel_from(data), True

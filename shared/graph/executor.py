@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.domain.execution import ExecutionResult, MemberFailure, OperationOutcome, OutcomeStatus
+from shared.domain.ids import segment
 from shared.domain.plan import (
     AddMembers,
     AdoptTeam,
@@ -246,7 +247,9 @@ async def _small_writes(run: _Run, group: list[tuple[int, Operation]]) -> None:
             promoted.add(team_id)
         waves[-1].append((index, op, request))
     extra = [
-        BatchRequest(f"nick{n}", "PATCH", f"/groups/{tid}", {"mailNickname": nick}, retry_not_found=True)
+        BatchRequest(
+            f"nick{n}", "PATCH", f"/groups/{segment(tid)}", {"mailNickname": nick}, retry_not_found=True
+        )
         for n, (tid, nick) in enumerate(run.nicknames)
     ]
     run.nicknames.clear()
@@ -268,10 +271,10 @@ def _request(run: _Run, index: int, op: Operation, team_id: str) -> BatchRequest
             for k, v in {"displayName": op.display_name, "description": op.description}.items()
             if v is not None
         }
-        return BatchRequest(rid, "PATCH", f"/teams/{team_id}", body, retry_not_found=fresh)
+        return BatchRequest(rid, "PATCH", f"/teams/{segment(team_id)}", body, retry_not_found=fresh)
     if isinstance(op, CreateChannel):
         return BatchRequest(
-            rid, "POST", f"/teams/{team_id}/channels", channel_body(op.name), retry_not_found=fresh
+            rid, "POST", f"/teams/{segment(team_id)}/channels", channel_body(op.name), retry_not_found=fresh
         )
     if isinstance(op, CreatePlan):
         body = plan_body(run.gateway.client(), team_id, op.title)
@@ -285,12 +288,12 @@ def _request(run: _Run, index: int, op: Operation, team_id: str) -> BatchRequest
             run.record(index, op, OutcomeStatus.FAILED, detail=f"{op.user_id} is not a member")
         return None
     if isinstance(op, RemoveMember):
-        return BatchRequest(rid, "DELETE", f"/teams/{team_id}/members/{membership}")
+        return BatchRequest(rid, "DELETE", f"/teams/{segment(team_id)}/members/{segment(membership)}")
     role_body: dict[str, object] = {
         "@odata.type": "#microsoft.graph.aadUserConversationMember",
         "roles": ["owner"] if op.role is MemberRole.OWNER else [],
     }
-    return BatchRequest(rid, "PATCH", f"/teams/{team_id}/members/{membership}", role_body)
+    return BatchRequest(rid, "PATCH", f"/teams/{segment(team_id)}/members/{segment(membership)}", role_body)
 
 
 async def _load_memberships(run: _Run, group: list[tuple[int, Operation]]) -> None:

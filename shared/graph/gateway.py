@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.execution import MemberFailure
+from shared.domain.ids import segment
 from shared.domain.planner import (
     PlannerBucket,
     PlannerPlan,
@@ -147,7 +148,7 @@ class Gateway:
 
     async def set_mail_nickname(self, team_id: str, mail_nickname: str) -> None:
         """PATCH the team's group (POST /teams cannot set it). Needs Group.ReadWrite.All."""
-        await self.client().call("PATCH", f"groups/{team_id}", {"mailNickname": mail_nickname})
+        await self.client().call("PATCH", f"groups/{segment(team_id)}", {"mailNickname": mail_nickname})
 
     async def archive_team(self, team_id: str) -> None:
         await teams.set_archived(self.client(), team_id, True, self.poll, sleep=self._sleep)
@@ -198,9 +199,10 @@ class Gateway:
 
     # directory delta
     async def groups_delta(
-        self, delta_link: str | None = None, *, group_ids: Iterable[str] | None = None
+        self, delta_link: str | None = None, *, group_ids: Iterable[str] | None = None, from_now: bool = False
     ) -> GroupDelta:
-        return await delta.groups_delta(self.client(), delta_link, group_ids=group_ids)
+        """One delta round; `from_now`: no groups, just a delta link for changes after now."""
+        return await delta.groups_delta(self.client(), delta_link, group_ids=group_ids, from_now=from_now)
 
     # planner
     async def list_plans(self, group_id: str) -> list[PlannerPlan]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.domain.execution import MemberFailure
+from shared.domain.ids import segment
 from shared.domain.teams import Member, MemberRole
 from shared.graph.client import GraphClient, sdk
 from shared.graph.retry import retry_not_found
@@ -82,7 +83,7 @@ def _failures(response: Any, sent: set[str]) -> list[MemberFailure]:
 async def list_members(client: GraphClient, team_id: str) -> list[Member]:
     """Every member with role and membership id (follows @odata.nextLink)."""
     members: list[Member] = []
-    url: str | None = f"teams/{team_id}/members"
+    url: str | None = f"teams/{segment(team_id)}/members"
     while url:
         page, _ = await client.call("GET", url)
         members.extend(member_from(m) for m in page.get("value", []))

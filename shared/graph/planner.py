@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from shared.domain.ids import segment
 from shared.domain.planner import (
     ChecklistItem,
     PlannerBucket,
@@ -134,7 +135,7 @@ async def _pages(client: GraphClient, url: str | None) -> list[dict[str, Any]]:
 
 
 async def list_plans(client: GraphClient, group_id: str) -> list[PlannerPlan]:
-    return [plan_from(p) for p in await _pages(client, f"groups/{group_id}/planner/plans")]
+    return [plan_from(p) for p in await _pages(client, f"groups/{segment(group_id)}/planner/plans")]
 
 
 async def create_plan(client: GraphClient, group_id: str, title: str) -> PlannerPlan:
@@ -143,12 +144,16 @@ async def create_plan(client: GraphClient, group_id: str, title: str) -> Planner
 
 
 def plan_body(client: GraphClient, group_id: str, title: str) -> dict[str, Any]:
-    container = {"url": f"{client.base_url}/groups/{group_id}", "containerId": group_id, "type": "group"}
+    container = {
+        "url": f"{client.base_url}/groups/{segment(group_id)}",
+        "containerId": group_id,
+        "type": "group",
+    }
     return {"container": container, "title": title}
 
 
 async def list_buckets(client: GraphClient, plan_id: str) -> list[PlannerBucket]:
-    return [bucket_from(b) for b in await _pages(client, f"planner/plans/{plan_id}/buckets")]
+    return [bucket_from(b) for b in await _pages(client, f"planner/plans/{segment(plan_id)}/buckets")]
 
 
 async def create_bucket(client: GraphClient, plan_id: str, name: str) -> PlannerBucket:
@@ -159,7 +164,7 @@ async def create_bucket(client: GraphClient, plan_id: str, name: str) -> Planner
 
 
 async def list_tasks(client: GraphClient, plan_id: str) -> list[PlannerTask]:
-    return [task_from(t) for t in await _pages(client, f"planner/plans/{plan_id}/tasks")]
+    return [task_from(t) for t in await _pages(client, f"planner/plans/{segment(plan_id)}/tasks")]
 
 
 async def list_tasks_of_plans(client: GraphClient, plan_ids: Iterable[str]) -> dict[str, list[PlannerTask]]:
@@ -167,7 +172,8 @@ async def list_tasks_of_plans(client: GraphClient, plan_ids: Iterable[str]) -> d
     notifications, https://learn.microsoft.com/graph/change-notifications-overview)."""
     ids = list(dict.fromkeys(plan_ids))
     responses = await run_batch(
-        client, [BatchRequest(str(i), "GET", f"/planner/plans/{pid}/tasks") for i, pid in enumerate(ids)]
+        client,
+        [BatchRequest(str(i), "GET", f"/planner/plans/{segment(pid)}/tasks") for i, pid in enumerate(ids)],
     )
     out: dict[str, list[PlannerTask]] = {}
     for i, plan_id in enumerate(ids):
@@ -178,7 +184,7 @@ async def list_tasks_of_plans(client: GraphClient, plan_ids: Iterable[str]) -> d
 
 
 async def get_task(client: GraphClient, task_id: str) -> PlannerTask:
-    data, _ = await client.call("GET", f"planner/tasks/{task_id}")
+    data, _ = await client.call("GET", f"planner/tasks/{segment(task_id)}")
     return task_from(data)
 
 
@@ -192,17 +198,17 @@ async def create_task(client: GraphClient, plan_id: str, fields: TaskFields) -> 
 async def update_task(client: GraphClient, task_id: str, etag: str, fields: TaskFields) -> PlannerTask:
     """PATCH with If-Match; raises PreconditionFailed when `etag` is stale."""
     data, _ = await client.call(
-        "PATCH", f"planner/tasks/{task_id}", task_body(fields), {"If-Match": etag, **_RETURN}
+        "PATCH", f"planner/tasks/{segment(task_id)}", task_body(fields), {"If-Match": etag, **_RETURN}
     )
     return task_from(data) if data else await get_task(client, task_id)
 
 
 async def delete_task(client: GraphClient, task_id: str, etag: str) -> None:
-    await client.call("DELETE", f"planner/tasks/{task_id}", None, {"If-Match": etag})
+    await client.call("DELETE", f"planner/tasks/{segment(task_id)}", None, {"If-Match": etag})
 
 
 async def get_task_details(client: GraphClient, task_id: str) -> PlannerTaskDetails:
-    data, _ = await client.call("GET", f"planner/tasks/{task_id}/details")
+    data, _ = await client.call("GET", f"planner/tasks/{segment(task_id)}/details")
     return details_from(task_id, data)
 
 
@@ -210,7 +216,10 @@ async def update_task_details(
     client: GraphClient, task_id: str, etag: str, fields: TaskDetailsFields
 ) -> PlannerTaskDetails:
     data, _ = await client.call(
-        "PATCH", f"planner/tasks/{task_id}/details", details_body(fields), {"If-Match": etag, **_RETURN}
+        "PATCH",
+        f"planner/tasks/{segment(task_id)}/details",
+        details_body(fields),
+        {"If-Match": etag, **_RETURN},
     )
     return details_from(task_id, data) if data else await get_task_details(client, task_id)
 
@@ -228,11 +237,11 @@ async def read_task_bundle(
     """The task, who completed it, its details and its plan's buckets in ONE `$batch` call (the task
     mirror reads all of them for every pair it decides). None when the task no longer exists."""
     requests = [
-        BatchRequest("task", "GET", f"/planner/tasks/{task_id}"),
-        BatchRequest("details", "GET", f"/planner/tasks/{task_id}/details"),
+        BatchRequest("task", "GET", f"/planner/tasks/{segment(task_id)}"),
+        BatchRequest("details", "GET", f"/planner/tasks/{segment(task_id)}/details"),
     ]
     if plan_id:
-        requests.append(BatchRequest("buckets", "GET", f"/planner/plans/{plan_id}/buckets"))
+        requests.append(BatchRequest("buckets", "GET", f"/planner/plans/{segment(plan_id)}/buckets"))
     responses = await run_batch(client, requests)
     if responses["task"].status == 404:
         return None
@@ -258,5 +267,7 @@ async def update_task_fields(
     body = task_body(fields)
     if clear_due:
         body["dueDateTime"] = None
-    data, _ = await client.call("PATCH", f"planner/tasks/{task_id}", body, {"If-Match": etag, **_RETURN})
+    data, _ = await client.call(
+        "PATCH", f"planner/tasks/{segment(task_id)}", body, {"If-Match": etag, **_RETURN}
+    )
     return task_from(data) if data else await get_task(client, task_id)

@@ -16,9 +16,16 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from shared.domain.ids import segment
 from shared.domain.records import ChannelTab, DriveFile, FilesFolder
 from shared.graph.client import GraphClient
 from shared.graph.errors import Conflict, NotFound
+
+
+def _channel(team_id: str, channel_id: str) -> str:
+    """`teams/{team}/channels/{channel}`, each id one percent-encoded path segment."""
+    return f"teams/{segment(team_id)}/channels/{segment(channel_id)}"
+
 
 APP_BIND = "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{app_id}"
 
@@ -47,7 +54,7 @@ async def _all(client: GraphClient, path: str) -> list[dict[str, Any]]:
 
 
 async def installed_app_ids(client: GraphClient, team_id: str) -> set[str]:
-    rows = await _all(client, f"teams/{team_id}/installedApps?$expand=teamsApp")
+    rows = await _all(client, f"teams/{segment(team_id)}/installedApps?$expand=teamsApp")
     return {str((r.get("teamsApp") or {}).get("id")) for r in rows}
 
 
@@ -55,7 +62,9 @@ async def install_app(client: GraphClient, team_id: str, app_id: str) -> bool:
     """True if installed now, False if it already was."""
     try:
         await client.call(
-            "POST", f"teams/{team_id}/installedApps", {"teamsApp@odata.bind": APP_BIND.format(app_id=app_id)}
+            "POST",
+            f"teams/{segment(team_id)}/installedApps",
+            {"teamsApp@odata.bind": APP_BIND.format(app_id=app_id)},
         )
     except Conflict:
         return False
@@ -63,9 +72,7 @@ async def install_app(client: GraphClient, team_id: str, app_id: str) -> bool:
 
 
 async def list_tabs(client: GraphClient, team_id: str, channel_id: str) -> list[ChannelTab]:
-    return [
-        _tab(r) for r in await _all(client, f"teams/{team_id}/channels/{channel_id}/tabs?$expand=teamsApp")
-    ]
+    return [_tab(r) for r in await _all(client, f"{_channel(team_id, channel_id)}/tabs?$expand=teamsApp")]
 
 
 async def create_tab(
@@ -89,20 +96,20 @@ async def create_tab(
             "removeUrl": None,
         },
     }
-    data, _ = await client.call("POST", f"teams/{team_id}/channels/{channel_id}/tabs", body)
+    data, _ = await client.call("POST", f"{_channel(team_id, channel_id)}/tabs", body)
     return _tab({**data, "teamsApp": {"id": app_id}})
 
 
 async def delete_tab(client: GraphClient, team_id: str, channel_id: str, tab_id: str) -> bool:
     try:
-        await client.call("DELETE", f"teams/{team_id}/channels/{channel_id}/tabs/{tab_id}")
+        await client.call("DELETE", f"{_channel(team_id, channel_id)}/tabs/{segment(tab_id)}")
     except NotFound:
         return False
     return True
 
 
 async def files_folder(client: GraphClient, team_id: str, channel_id: str) -> FilesFolder:
-    data, _ = await client.call("GET", f"teams/{team_id}/channels/{channel_id}/filesFolder")
+    data, _ = await client.call("GET", f"{_channel(team_id, channel_id)}/filesFolder")
     return FilesFolder(
         id=str(data["id"]),
         drive_id=str((data.get("parentReference") or {}).get("driveId") or ""),

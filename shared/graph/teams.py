@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from shared.domain.ids import segment
 from shared.domain.planner import PlannerPlan
 from shared.domain.teams import Channel, Member, MemberRole, PlanRef, Team, Visibility
 from shared.graph.batch import BatchRequest, run_batch
@@ -46,7 +47,7 @@ class PollPolicy:
 
 
 def bind_user(client: GraphClient, user_id: str) -> str:
-    return f"{client.base_url}/users('{user_id}')"
+    return f"{client.base_url}/users('{segment(user_id)}')"
 
 
 def member_body(client: GraphClient, user_id: str, role: MemberRole) -> dict[str, Any]:
@@ -180,7 +181,7 @@ async def get_team(client: GraphClient, team_id: str) -> Team | None:
     from shared.graph.errors import NotFound
 
     try:
-        data, _ = await client.call("GET", f"teams/{team_id}")
+        data, _ = await client.call("GET", f"teams/{segment(team_id)}")
     except NotFound:
         return None
     return team_from(data)
@@ -190,11 +191,11 @@ async def get_team_state(client: GraphClient, team_id: str, plan_title: str | No
     """Team + members with roles + channels + archived + nickname + plan, in one $batch call
     (more only when members span several pages). None when the team does not exist."""
     requests = [
-        BatchRequest("team", "GET", f"/teams/{team_id}"),
-        BatchRequest("members", "GET", f"/teams/{team_id}/members"),
-        BatchRequest("channels", "GET", f"/teams/{team_id}/channels"),
-        BatchRequest("group", "GET", f"/groups/{team_id}?$select=id,mailNickname"),
-        BatchRequest("plans", "GET", f"/groups/{team_id}/planner/plans"),
+        BatchRequest("team", "GET", f"/teams/{segment(team_id)}"),
+        BatchRequest("members", "GET", f"/teams/{segment(team_id)}/members"),
+        BatchRequest("channels", "GET", f"/teams/{segment(team_id)}/channels"),
+        BatchRequest("group", "GET", f"/groups/{segment(team_id)}?$select=id,mailNickname"),
+        BatchRequest("plans", "GET", f"/groups/{segment(team_id)}/planner/plans"),
     ]
     responses = await run_batch(client, requests)
     if responses["team"].status == 404:
@@ -273,7 +274,7 @@ async def set_archived(
 ) -> None:
     """POST /teams/{id}/archive or /unarchive (202 + teamsAsyncOperation), then poll it."""
     action = "archive" if archived else "unarchive"
-    _, response = await client.call("POST", f"teams/{team_id}/{action}")
+    _, response = await client.call("POST", f"teams/{segment(team_id)}/{action}")
     location = response.headers.get("Location")
     if response.status_code == 202 and location:
         await wait_operation(

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from shared.domain.ids import odata_string
 from shared.domain.teams import Identity
 from shared.graph.batch import BatchRequest, run_batch
 from shared.graph.client import GraphClient
@@ -17,8 +18,10 @@ _SELECT = "id,userPrincipalName,displayName,employeeId"
 
 
 def odata_quote(value: str) -> str:
-    """A string literal for $filter: single quotes doubled, then URL-encoded."""
-    return quote("'" + value.replace("'", "''") + "'", safe="")
+    """A string literal for a Graph `$filter`: the one OData literal rule (`'` doubled), then
+    URL-encoded so nothing in the value can end the query parameter. Every `$filter` the Graph
+    gateway builds goes through here."""
+    return quote(odata_string(value), safe="")
 
 
 def identity_from(user: dict[str, Any]) -> Identity:

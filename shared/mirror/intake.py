@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.domain.events import CommerceHint, HintScope
 from shared.domain.tasks import StoreTask, TaskStatus
+from shared.mirror.keys import PairKey
 from shared.mirror.requests import TASK_PAIRS
 from shared.spine import OrchestrationClient, RequestQueue, request_many
 from shared.state import StateStore
@@ -28,10 +29,10 @@ def _store_tasks_reader(commerce: Any) -> Any:
 async def keys_of_hint(hint: CommerceHint, commerce: Any) -> list[str]:
     ids = hint.ids
     if hint.scope is HintScope.TASK:
-        return [f"{ids['task_list']}/{ids['task']}@{ids['store']}"]
+        return [str(PairKey(task_list=ids["task_list"], task=ids["task"], store=ids["store"]))]
     if hint.scope is HintScope.TASK_LIST:
         rows: list[StoreTask] = await _store_tasks_reader(commerce).store_tasks(task_list=ids["task_list"])
-        return sorted({t.key for t in rows})
+        return sorted({t.key for t in _keyable(rows)})
     raise ValueError(f"not a task hint: {hint.scope}")
 
 
@@ -43,6 +44,12 @@ async def request_task_mirrors(
     reason = f"{hint.event_type} {hint.event_id}"
     await request_many(TASK_PAIRS, keys, client, RequestQueue(state, TASK_PAIRS), reason=reason)
     return keys
+
+
+def _keyable(rows: list[StoreTask]) -> list[StoreTask]:
+    """The rows whose ids can key a pair; a Commerce row with an id that breaks the id rules
+    (e.g. a '/' in TaskId) is left out rather than mixed up with another pair."""
+    return [t for t in rows if PairKey.is_valid(t.task_list, t.task, t.store)]
 
 
 def needs_pass(task: StoreTask, status: PairStatus | None) -> bool:
@@ -61,6 +68,7 @@ async def reconcile_keys(commerce: Any, state: StateStore) -> list[str]:
     """Pairs whose Commerce side moved without the app seeing it, and pairs whose store task is gone."""
     rows: list[StoreTask] = await _store_tasks_reader(commerce).store_tasks()
     pairs = {p.key: p for p in await state.list_pairs()}
+    rows = _keyable(rows)
     keys = [t.key for t in rows if needs_pass(t, pairs.get(t.key))]
     present = {t.key for t in rows}
     keys += [k for k, p in pairs.items() if k not in present and not p.tombstone]

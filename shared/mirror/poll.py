@@ -1,7 +1,9 @@
 """Teams -> Commerce: the Planner ETag poll (Graph has no change notifications for Planner).
 
-One `GET /planner/plans/{id}/tasks` per plan with open mirrored tasks, 20 per `$batch` call, so a
-poll in which nothing changed costs ceil(plans / 20) Graph requests (plus nextLink pages of plans
+One `GET /planner/plans/{id}/tasks` per plan with open mirrored tasks that is due for a listing
+(adaptive: recently changed plans and plans with tasks due soon often, quiet plans rarely, within
+`tasks.poll_budget_per_hour`; shared/tasks/poll.py `choose_plans`), 20 per `$batch` call, so a
+poll in which nothing changed costs ceil(plans listed / 20) Graph requests (plus nextLink pages of plans
 over one page). Only pairs whose ETag moved, and mirrored tasks missing from a listing, get a
 mirror pass, which reads them in full. A plan that answers 404 is skipped (its team is gone or
 being restored), never read as "every task deleted".
@@ -31,8 +33,10 @@ from shared.graph.planner import task_from
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.tasks import DeltaLinks, PlanChanges, delta_changes, plan_changes, plans_to_poll, poll_batches
+from shared.tasks.poll import PlanPoll, allowance, choose_plans, plans_due_soon
 
 DELTA_PARTITION = "plannerdelta"
+PLAN_PARTITION = "pollplan"  # per plan: when it was last listed and last seen changing (PlanPoll)
 
 log = logging.getLogger("cts.tasks.poll")
 
@@ -46,6 +50,7 @@ class PollResult:
     held_plans: list[str] = field(default_factory=list)
     skipped_plans: list[str] = field(default_factory=list)
     skipped: str = ""
+    waiting: int = 0  # plans with open tasks not due for a listing this round (adaptive poll)
     mode: str = "listing"  # or "delta"
     snapshots: list[str] = field(default_factory=list)  # delta: plans read in full this time
     delta_links: dict[str, str] = field(default_factory=dict, repr=False)  # to commit after requests
@@ -102,8 +107,18 @@ async def poll_plans(
         if 0 <= age < settings.tasks.poll_interval_seconds:
             return PollResult(skipped=f"last poll {age:.0f} s ago")
     statuses = await state.list_pairs()
-    plan_ids = plans_to_poll(statuses)
+    open_plans = plans_to_poll(statuses)
+    polls = {k: PlanPoll.model_validate(v) for k, v in (await state.list_values(PLAN_PARTITION)).items()}
+    if force:
+        plan_ids = open_plans
+    else:  # adaptive: only the plans whose interval passed, within the hourly budget
+        elapsed = (
+            (now - datetime.fromisoformat(last["at"])).total_seconds() if last and last.get("at") else 3600
+        )
+        budget = allowance(elapsed, settings.tasks)
+        plan_ids = choose_plans(open_plans, polls, plans_due_soon(statuses, now), now, settings.tasks, budget)
     result = PollResult(plans=len(plan_ids), mode="delta" if settings.tasks.use_beta_delta else "listing")
+    result.waiting = len(open_plans) - len(plan_ids)
     if plan_ids:
         before = gateway.stats.sent
         if settings.tasks.use_beta_delta:
@@ -112,6 +127,16 @@ async def poll_plans(
             listed, result.skipped_plans = await _list_plans(gateway, plan_ids)
             changes = list(plan_changes(statuses, listed, settings.tasks))
         result.requests = gateway.stats.sent - before
+        listed_now = set(plan_ids) - set(result.skipped_plans)
+        moved = {c.plan_id for c in changes if c.changed or c.missing}
+        for plan_id in sorted(listed_now):
+            before_poll = polls.get(plan_id)
+            changed_at = now if plan_id in moved else (before_poll.changed_at if before_poll else None)
+            await state.put_value(
+                PLAN_PARTITION,
+                plan_id,
+                PlanPoll(polled_at=now, changed_at=changed_at).model_dump(mode="json"),
+            )
         for change in changes:
             result.changed += change.changed
             result.missing += change.missing

@@ -10,7 +10,7 @@ The rule, first match wins:
    a connection string `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…`.
 3. `<that name>__fullyQualifiedNamespace` (the Functions identity-based connection), e.g.
    `contoso-cts.servicebus.windows.net`: `DefaultAzureCredential` (managed identity in Azure,
-   `az login` on an operator's machine; needs the Service Bus Data Owner role for replay/purge).
+   `az login` on an operator's machine; needs Data Receiver, and Data Sender for replay).
 
 The local sample connection string points at 127.0.0.1: it only names the local host's broker,
 which the Service Bus SDK cannot reach, so it is refused with a line that says what to set.

@@ -57,13 +57,34 @@ def app_entities(settings: Settings) -> list[EntityRef]:
     return [EntityRef(settings.bus.topic, settings.bus.subscription), EntityRef(GRAPH_NOTIFICATIONS_QUEUE)]
 
 
-def parse_entities(texts: Iterable[str] | None) -> list[EntityRef] | None:
+def parse_entities(
+    texts: Iterable[str] | None, allowed: Sequence[EntityRef] | None = None
+) -> list[EntityRef] | None:
+    """`entity=` values as refs. With `allowed` (the app's own entities), any other queue or
+    subscription of the namespace is refused: the ops functions act on the app's dead letters only."""
     if not texts:
         return None
     try:
-        return [EntityRef.parse(t) for t in texts]
+        refs = [EntityRef.parse(t) for t in texts]
     except ValueError as exc:
         raise BadFilter(str(exc)) from None
+    if allowed is not None:
+        own = {r.path.lower() for r in allowed}
+        foreign = [r.path for r in refs if r.path.lower() not in own]
+        if foreign:
+            raise BadFilter(
+                f"entity {foreign[0]!r} is not one of the app's: {', '.join(sorted(r.path for r in allowed))}"
+            )
+    return refs
+
+
+def require_narrowing(selection: DeadLetterFilter, *, dry_run: bool, verb: str) -> None:
+    """A real replay or purge must say what it acts on: a filter or a limit (BadFilter if not)."""
+    if not dry_run and not selection.narrows:
+        raise BadFilter(
+            f"a real {verb} needs a filter (reason, event_type, store, since, until, seq), a limit, "
+            f"or all (--all / all=true); run it as a dry run first to see what it would {verb}"
+        )
 
 
 def parse_time(text: str, *, option: str, now: datetime | None = None) -> datetime:
@@ -91,6 +112,7 @@ def build_filter(
     until: str | None = None,
     sequence_numbers: Sequence[int] | None = None,
     limit: int | None = None,
+    everything: bool = False,
     now: datetime | None = None,
 ) -> DeadLetterFilter:
     """A `DeadLetterFilter` from user text; `BadFilter` says what is wrong."""
@@ -115,6 +137,7 @@ def build_filter(
         enqueued_before=before,
         sequence_numbers=some(sequence_numbers),
         limit=limit,
+        everything=everything,
     )
 
 
@@ -215,6 +238,7 @@ def record_view(record: AuditRecord) -> dict[str, Any]:
         "store": record.store,
         "dry_run": record.dry_run,
         "detail": record.detail,
+        "body_sha256": record.body_sha256,
         "at": record.at.isoformat(),
     }
 
@@ -287,7 +311,9 @@ async def replay(
     on_record: OnRecord | None = None,
     max_wait: float = 1.0,
 ) -> Summary:
-    """Replay the selected dead letters of each entity to that entity's own handler."""
+    """Replay the selected dead letters of each entity to that entity's own handler. A real run
+    needs a filter or a limit (`require_narrowing`)."""
+    require_narrowing(selection, dry_run=dry_run, verb="replay")
     audit = _audit(state, actor, on_record)
     return await _each_entity(
         entities,
@@ -310,7 +336,9 @@ async def purge(
     on_record: OnRecord | None = None,
     max_wait: float = 1.0,
 ) -> Summary:
-    """Delete the selected dead letters, one audit record each."""
+    """Delete the selected dead letters, one audit record each (with the body's SHA-256). A real
+    run needs a filter or a limit (`require_narrowing`)."""
+    require_narrowing(selection, dry_run=dry_run, verb="purge")
     audit = _audit(state, actor, on_record)
     return await _each_entity(
         entities,

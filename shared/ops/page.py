@@ -1,13 +1,22 @@
-"""The ops page: one server-rendered HTML page for operators (served by functions/ops.py).
+"""The ops page for operators (served by functions/ops.py), in two parts:
+
+- `shell()`: the page itself at `GET /api/ops`, served without a key and holding no data: a key
+  form and a little JS. The operator types the ops key once; it is kept in `sessionStorage` (this
+  tab only) and sent in the `x-functions-key` header, never in a URL (no browser history, no
+  proxy or server logs). A strict Content-Security-Policy (`SHELL_CSP`) allows only the page's
+  own script and style (by hash) and requests to the app itself.
+- `render(model)`: the server-rendered view (`GET /api/ops/view`, function key), every value
+  HTML-escaped, that the shell puts into the page. Replay asks for confirmation, then POSTs
+  `ops/dlq/replay` for that one message (entity + sequence number) with the same header.
 
 `page_model` (pure) joins what the function gathered — every team's last sync, the last drift
-report, the dead letters, the orchestrations in flight — into rows; `render` turns the model into
-HTML with a little JS for the Replay buttons, which POST to the replay function
-(`ops/dlq/replay`, relative to the page, with the key the page was opened with).
+report, the dead letters, the orchestrations in flight — into rows.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 from collections.abc import Mapping, Sequence
@@ -53,8 +62,10 @@ def page_model(
     orchestrations: Sequence[Mapping[str, Any]],
     now: datetime | None = None,
     notes: Sequence[str] = (),
+    records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows, JSON-ready (also served as `?format=json`)."""
+    """Everything the page shows, JSON-ready (also served as `?format=json`). `records`: the last
+    records pass per account (docs/records.md), None when record-connected channels are off."""
     entries: Mapping[str, Any] = (report or {}).get("stores") or {}
     by_key = {str(t["key"]): t for t in teams}
     stores = []
@@ -89,6 +100,17 @@ def page_model(
             "in_flight": len(orchestrations),
         },
         "notes": list(notes),
+        "records": None
+        if records is None
+        else [
+            {
+                "key": key,
+                "outcome": r.get("outcome"),
+                "operations": len(r.get("operations") or []),
+                "problems": list(r.get("problems") or []),
+            }
+            for key, r in sorted(records.items())
+        ],
     }
 
 
@@ -231,11 +253,33 @@ button.replay { padding: 3px 12px; border: 1px solid #1f6feb; background: #1f6fe
 .notes { color: var(--warn); }
 tr.store { cursor: pointer; } tr.store:hover { background: #f6f8fa; }
 tr.explain pre { margin: 0; white-space: pre-wrap; font-size: 12px; }
+a.refresh { color: #fff; }
+form.login { margin: 48px auto; max-width: 420px; display: flex; flex-direction: column; gap: 8px; }
+form.login input { padding: 6px 8px; font: inherit; } form.login .bad { color: var(--bad); }
 """
 
 _JS = """
-const params = new URLSearchParams(location.search);
-const key = params.get("code");
+const KEY = "cts-ops-key";
+const view = document.getElementById("view");
+const form = document.getElementById("login");
+const headers = () => ({"x-functions-key": sessionStorage.getItem(KEY) || ""});
+
+function showLogin(message) {
+  view.replaceChildren();
+  form.hidden = false;
+  document.getElementById("login-error").textContent = message || "";
+}
+
+async function load() {
+  if (!sessionStorage.getItem(KEY)) { showLogin(""); return; }
+  const response = await fetch("ops/view", {headers: headers(), cache: "no-store"});
+  if (response.status === 401) { sessionStorage.removeItem(KEY); showLogin("That key was refused."); return; }
+  form.hidden = true;
+  view.innerHTML = await response.text();  // server-rendered, every value HTML-escaped
+  bindReplay();
+  bindExplain();
+}
+
 // A store's row opens `cts explain` for it (GET ops/explain/{key}); built with textContent only.
 function explainText(t) {
   const lines = ["team " + t.key];
@@ -259,55 +303,122 @@ function explainText(t) {
     : "none"));
   return lines.join("\\n");
 }
-for (const row of document.querySelectorAll("tr.store")) {
-  row.addEventListener("click", async () => {
-    const next = row.nextElementSibling;
-    if (next && next.classList.contains("explain")) { next.remove(); return; }
-    const line = document.createElement("tr"); line.className = "explain";
-    const cell = document.createElement("td"); cell.colSpan = row.children.length;
-    const pre = document.createElement("pre"); pre.textContent = "explaining…";
-    cell.appendChild(pre); line.appendChild(cell); row.after(line);
-    try {
-      const response = await fetch("ops/explain/" + encodeURIComponent(row.dataset.key),
-        {headers: key ? {"x-functions-key": key} : {}});
-      const body = await response.json().catch(() => ({}));
-      pre.textContent = response.ok ? explainText(body) : (body.error || "HTTP " + response.status);
-    } catch (err) { pre.textContent = String(err); }
-  });
+function bindExplain() {
+  for (const row of view.querySelectorAll("tr.store")) {
+    row.addEventListener("click", async () => {
+      const next = row.nextElementSibling;
+      if (next && next.classList.contains("explain")) { next.remove(); return; }
+      const line = document.createElement("tr"); line.className = "explain";
+      const cell = document.createElement("td"); cell.colSpan = row.children.length;
+      const pre = document.createElement("pre"); pre.textContent = "explaining…";
+      cell.appendChild(pre); line.appendChild(cell); row.after(line);
+      try {
+        const response = await fetch("ops/explain/" + encodeURIComponent(row.dataset.key),
+          {headers: headers()});
+        const body = await response.json().catch(() => ({}));
+        pre.textContent = response.ok ? explainText(body) : (body.error || "HTTP " + response.status);
+      } catch (err) { pre.textContent = String(err); }
+    });
+  }
 }
-for (const button of document.querySelectorAll("button.replay")) {
-  button.addEventListener("click", async () => {
-    const row = button.closest("tr");
-    const out = row.querySelector(".result");
-    button.disabled = true;
-    out.className = "result small"; out.textContent = "replaying…";
-    const query = new URLSearchParams({entity: row.dataset.entity, seq: row.dataset.seq, dry_run: "false"});
-    try {
-      const response = await fetch("ops/dlq/replay?" + query, {
-        method: "POST", headers: key ? {"x-functions-key": key} : {}});
-      const body = await response.json().catch(() => ({}));
-      const record = (body.messages || [])[0];
-      if (response.ok && body.done === 1) {
-        out.className = "result small ok";
-        out.textContent = "replayed as " + (record ? record.new_message_id : "a new message");
-        row.classList.add("replayed");
-        setTimeout(() => location.reload(), 1500);
-      } else {
-        out.className = "result small bad";
-        out.textContent = body.error || (record && record.detail)
-          || ("not replayed (HTTP " + response.status + ")");
-        button.disabled = false;
+
+function bindReplay() {
+  for (const button of view.querySelectorAll("button.replay")) {
+    button.addEventListener("click", async () => {
+      const row = button.closest("tr");
+      const out = row.querySelector(".result");
+      const what = row.dataset.entity + " #" + row.dataset.seq;
+      if (!window.confirm("Replay dead letter " + what + " to its subscription?")) return;
+      button.disabled = true;
+      out.className = "result small"; out.textContent = "replaying…";
+      const query = new URLSearchParams({entity: row.dataset.entity, seq: row.dataset.seq, dry_run: "false"});
+      try {
+        const response = await fetch("ops/dlq/replay?" + query, {method: "POST", headers: headers()});
+        const body = await response.json().catch(() => ({}));
+        const record = (body.messages || [])[0];
+        if (response.ok && body.done === 1) {
+          out.className = "result small ok";
+          out.textContent = "replayed as " + (record ? record.new_message_id : "a new message");
+          row.classList.add("replayed");
+          setTimeout(load, 1500);
+        } else {
+          out.className = "result small bad";
+          out.textContent = body.error || (record && record.detail)
+            || ("not replayed (HTTP " + response.status + ")");
+          button.disabled = false;
+        }
+      } catch (err) {
+        out.className = "result small bad"; out.textContent = String(err); button.disabled = false;
       }
-    } catch (err) {
-      out.className = "result small bad"; out.textContent = String(err); button.disabled = false;
-    }
-  });
+    });
+  }
 }
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("ops-key");
+  sessionStorage.setItem(KEY, input.value.trim());
+  input.value = "";
+  load();
+});
+load();
 """
 
 
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+SHELL_CSP = (
+    "default-src 'none'; "
+    f"script-src {_sha256(_JS)}; style-src {_sha256(_CSS)}; "
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+"""The shell's Content-Security-Policy: only its own inline script and style (by hash), fetches to
+the app itself, no framing, no forms posting elsewhere, nothing else."""
+
+SHELL_HEADERS = {
+    "Content-Security-Policy": SHELL_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def shell() -> str:
+    """The ops page without any data: the key form, the view's place, the script."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Commerce ↔ Teams sync — operations</title><style>{_CSS}</style></head>
+<body><form id="login" class="login" hidden>
+<label for="ops-key">Ops key (kept in this tab only; never in the address bar)</label>
+<input id="ops-key" type="password" autocomplete="off" required>
+<button type="submit">Open</button><div id="login-error" class="bad"></div></form>
+<div id="view"></div><script>{_JS}</script></body></html>
+"""
+
+
+def _records_table(records: Sequence[Mapping[str, Any]] | None) -> str:
+    if records is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(r['key'])}</td><td>{_badge(r['outcome'])}</td><td>{_e(r['operations'])}</td>"
+        f"<td>{'<br>'.join(_e(p) for p in r['problems']) or '—'}</td></tr>"
+        for r in records
+    )
+    body = rows or '<tr><td colspan="4">no records pass yet</td></tr>'
+    return (
+        "<h2>Record-connected channels</h2><table><thead><tr><th>account</th><th>last pass</th>"
+        f"<th>operations</th><th>problems</th></tr></thead><tbody>{body}</tbody></table>"
+        '<p class="small">Per record and channel: <code>cts records connections &lt;account&gt;</code>.</p>'
+    )
+
+
 def render(model: Mapping[str, Any]) -> str:
-    """The page as HTML (self-contained: inline CSS and JS, no external assets)."""
+    """The view as an HTML fragment (header + main) for the shell; every value is escaped."""
     c = model["counts"]
     notes = "".join(f'<p class="notes">{_e(n)}</p>' for n in model.get("notes", []))
     cards = (
@@ -317,17 +428,14 @@ def render(model: Mapping[str, Any]) -> str:
         f"<b>{c['dead_letters']}</b>dead letters</div>"
         f'<div class="card"><b>{c["in_flight"]}</b>orchestrations in flight</div></div>'
     )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Commerce ↔ Teams sync — operations</title><style>{_CSS}</style></head>
-<body><header><h1>Commerce ↔ Teams sync — operations</h1>
+    return f"""<header><h1>Commerce ↔ Teams sync — operations</h1>
 <span class="small">generated {_e(model["generated"])} ·
-<a href="" style="color:#fff">refresh</a></span></header>
+<a href="" class="refresh">refresh</a></span></header>
 <main>{notes}{cards}
 <h2>Stores and teams</h2>{_stores_table(model["stores"])}
 <h2>Last reconciliation</h2>{_report_block(model["report"])}
+{_records_table(model.get("records"))}
 <h2>Dead letters</h2>{_dead_letters_table(model["dead_letters"])}
 <h2>Orchestrations in flight</h2>{_orchestrations_table(model["orchestrations"])}
-</main><script>{_JS}</script></body></html>
+</main>
 """

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from shared.domain.ids import durable_id
+
 BUSY = "busy"  # the outcome of a pass that found the key's lease held by another pass
 
 
 def hashed_instance_id(prefix: str, key: str) -> str:
-    """`mirror-TL-7_1_0042-1a2b3c4d`: stable per key, safe for Durable ids and Table keys; the hash
-    keeps keys apart that only differ in the characters replaced."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)[:80]
-    return f"{prefix}-{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    """`mirror-TL-7_2F1_400042`: stable per key, Durable-safe, and distinct for distinct keys
+    (`shared.domain.ids.durable_id`: an injective spelling, or a SHA-256 when too long)."""
+    return durable_id(f"{prefix}-", key)
 
 
 @dataclass(frozen=True)

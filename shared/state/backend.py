@@ -7,9 +7,33 @@ conflict) so that the SQLite default and the production Table backend behave the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
+
+MAX_KEY_BYTES = 1024
+"""Azure Table PartitionKey and RowKey: "up to 1 KiB in size"
+(https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model).
+Checked on the key as stored (percent-encoded, shared/state/table.py) by every backend, so the
+embedded SQLite backend refuses what Table Storage would."""
+
+
+class InvalidKey(ValueError):
+    """A state key no backend can store: not valid Unicode text, or over 1 KiB as stored."""
+
+
+def stored_key(value: str) -> str:
+    """The key as Table Storage stores it: '/', '\\', '#', '?' and control characters are not
+    allowed in PartitionKey/RowKey, so everything outside a safe set is percent-encoded (UTF-8).
+    Raises InvalidKey for a lone surrogate or a key over `MAX_KEY_BYTES`."""
+    try:
+        encoded = quote(value, safe=" :.-_@()+,;=!$&'*~")
+    except UnicodeEncodeError:
+        raise InvalidKey("a state key must be valid Unicode text (lone surrogate)") from None
+    if len(encoded.encode("utf-16-le")) > MAX_KEY_BYTES:  # Table strings are UTF-16
+        raise InvalidKey(f"a state key is over {MAX_KEY_BYTES} bytes as stored")
+    return encoded
 
 
 class StateConflict(Exception):
@@ -22,6 +46,18 @@ class Entity:
     row: str
     data: dict[str, Any]
     etag: str
+
+
+@dataclass(frozen=True)
+class Write:
+    """One row of a `Backend.write` batch: `data` replaces the row, or `None` deletes it (a row
+    already absent is not an error)."""
+
+    row: str
+    data: dict[str, Any] | None
+
+
+WRITE_LIMIT = 100  # operations per Azure Tables entity group transaction
 
 
 class Backend(Protocol):
@@ -39,8 +75,18 @@ class Backend(Protocol):
 
     async def delete(self, table: str, partition: str, row: str) -> None: ...
 
-    def query(self, table: str, partition: str | None = None) -> AsyncIterator[Entity]:
-        """Every entity of a partition (or of the table), in row-key order within a partition."""
+    async def write(self, table: str, partition: str, writes: Sequence[Write]) -> None:
+        """Upsert/delete rows of ONE partition all-or-nothing (SQLite: one transaction; Azure
+        Tables: one entity group transaction, hence one partition and at most `WRITE_LIMIT`)."""
+        ...
+
+    def query(
+        self, table: str, partition: str | None = None, *, start: str | None = None, stop: str | None = None
+    ) -> AsyncIterator[Entity]:
+        """Every entity of a partition (or of the table), in row-key order within a partition;
+        with `start`/`stop`, only rows with start <= row < stop: one range read, not a scan. (Azure
+        keys are stored percent-encoded character by character, which keeps prefix ranges exact
+        as long as the stop's last character is one that needs no encoding, e.g. ':' -> ';'.)"""
         ...
 
     async def close(self) -> None: ...

@@ -9,11 +9,11 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.state.backend import Entity, StateConflict
+from shared.state.backend import WRITE_LIMIT, Entity, StateConflict, Write, stored_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS entities (
     PRIMARY KEY (tbl, partition, row)
 ) WITHOUT ROWID;
 """
+_UPSERT = (
+    "INSERT INTO entities (tbl, partition, row, data, etag) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (tbl, partition, row) DO UPDATE SET data=excluded.data, etag=excluded.etag"
+)
 
 
 class SqliteBackend:
@@ -36,6 +40,7 @@ class SqliteBackend:
         self._lock = threading.Lock()
 
     async def get(self, table: str, partition: str, row: str) -> Entity | None:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         with self._lock:
             found = self._db.execute(
                 "SELECT data, etag FROM entities WHERE tbl=? AND partition=? AND row=?",
@@ -44,6 +49,7 @@ class SqliteBackend:
         return None if found is None else Entity(partition, row, json.loads(found[0]), found[1])
 
     async def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> Entity:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         etag = uuid.uuid4().hex
         try:
             with self._lock:
@@ -58,14 +64,11 @@ class SqliteBackend:
     async def upsert(
         self, table: str, partition: str, row: str, data: dict[str, Any], *, if_match: str | None = None
     ) -> Entity:
+        stored_key(partition), stored_key(row)  # as strict as Table Storage
         etag = uuid.uuid4().hex
         with self._lock:
             if if_match is None:
-                self._db.execute(
-                    "INSERT INTO entities (tbl, partition, row, data, etag) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (tbl, partition, row) DO UPDATE SET data=excluded.data, etag=excluded.etag",
-                    (table, partition, row, json.dumps(data), etag),
-                )
+                self._db.execute(_UPSERT, (table, partition, row, json.dumps(data), etag))
             else:
                 changed = self._db.execute(
                     "UPDATE entities SET data=?, etag=? WHERE tbl=? AND partition=? AND row=? AND etag=?",
@@ -81,19 +84,44 @@ class SqliteBackend:
                 "DELETE FROM entities WHERE tbl=? AND partition=? AND row=?", (table, partition, row)
             )
 
-    async def query(self, table: str, partition: str | None = None) -> AsyncIterator[Entity]:
+    async def write(self, table: str, partition: str, writes: Sequence[Write]) -> None:
+        if len(writes) > WRITE_LIMIT:  # the same limit as Azure Tables, so both behave alike
+            raise ValueError(f"{len(writes)} writes in one batch (at most {WRITE_LIMIT})")
+        for key in (partition, *(w.row for w in writes)):
+            stored_key(key)  # as strict as Table Storage
         with self._lock:
-            if partition is None:
-                rows = self._db.execute(
-                    "SELECT partition, row, data, etag FROM entities WHERE tbl=? ORDER BY partition, row",
-                    (table,),
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT partition, row, data, etag FROM entities"
-                    " WHERE tbl=? AND partition=? ORDER BY row",
-                    (table, partition),
-                ).fetchall()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for w in writes:
+                    if w.data is None:
+                        self._db.execute(
+                            "DELETE FROM entities WHERE tbl=? AND partition=? AND row=?",
+                            (table, partition, w.row),
+                        )
+                    else:
+                        self._db.execute(
+                            _UPSERT, (table, partition, w.row, json.dumps(w.data), uuid.uuid4().hex)
+                        )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    async def query(
+        self, table: str, partition: str | None = None, *, start: str | None = None, stop: str | None = None
+    ) -> AsyncIterator[Entity]:
+        where, args = "tbl=?", [table]
+        if partition is not None:
+            where, args = where + " AND partition=?", [*args, partition]
+        if start is not None:
+            where, args = where + " AND row>=?", [*args, start]
+        if stop is not None:
+            where, args = where + " AND row<?", [*args, stop]
+        order = "row" if partition is not None else "partition, row"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT partition, row, data, etag FROM entities WHERE {where} ORDER BY {order}", args
+            ).fetchall()
         for p, r, data, etag in rows:
             yield Entity(p, r, json.loads(data), etag)
 

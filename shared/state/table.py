@@ -8,24 +8,23 @@ so larger values are split; an entity holds at most 1 MiB in all.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.state.backend import Entity, StateConflict
+from shared.state.backend import WRITE_LIMIT, Entity, StateConflict, Write, stored_key
 
 _CHUNK = 30_000  # characters; UTF-16 storage makes this <= 60 KiB per property
 _MAX_CHUNKS = 15
 
 
 def _key(value: str) -> str:
-    # '/', '\\', '#', '?' and control characters are not allowed in PartitionKey/RowKey.
-    return quote(value, safe=" :.-_@()+,;=!$&'*~")
+    return stored_key(value)
 
 
 def _encode(data: dict[str, Any]) -> dict[str, str]:
@@ -113,12 +112,58 @@ class TableBackend:
         client = await self._table(table)
         await client.delete_entity(_key(partition), _key(row))
 
-    async def query(self, table: str, partition: str | None = None) -> AsyncIterator[Entity]:
+    async def write(self, table: str, partition: str, writes: Sequence[Write]) -> None:
+        """One entity group transaction (https://learn.microsoft.com/rest/api/storageservices/
+        performing-entity-group-transactions: one partition, at most 100 operations, all or
+        nothing). A delete of an absent entity fails the whole transaction with 404, so on a
+        404 the absent rows are dropped from the deletes and the transaction is sent again."""
+        if len(writes) > WRITE_LIMIT:
+            raise ValueError(f"{len(writes)} writes in one batch (at most {WRITE_LIMIT})")
         client = await self._table(table)
-        if partition is None:
-            pages = client.list_entities()
+        pk = _key(partition)
+        pending = list({w.row: w for w in writes}.values())  # a transaction names each row once
+        for attempt in range(2):
+            ops: list[Any] = [
+                ("delete", {"PartitionKey": pk, "RowKey": _key(w.row)})
+                if w.data is None
+                else (
+                    "upsert",
+                    {"PartitionKey": pk, "RowKey": _key(w.row), **_encode(w.data)},
+                    {"mode": UpdateMode.REPLACE},
+                )
+                for w in pending
+            ]
+            if not ops:
+                return
+            try:
+                await client.submit_transaction(ops)
+                return
+            except TableTransactionError as exc:
+                if exc.status_code != 404 or attempt:
+                    raise
+            absent = {
+                w.row for w in pending if w.data is None and await self.get(table, partition, w.row) is None
+            }
+            pending = [w for w in pending if w.row not in absent]
+
+    async def query(
+        self, table: str, partition: str | None = None, *, start: str | None = None, stop: str | None = None
+    ) -> AsyncIterator[Entity]:
+        client = await self._table(table)
+        clauses, params = [], {}
+        if partition is not None:
+            clauses.append("PartitionKey eq @pk")
+            params["pk"] = _key(partition)
+        if start is not None:
+            clauses.append("RowKey ge @lo")
+            params["lo"] = _key(start)
+        if stop is not None:
+            clauses.append("RowKey lt @hi")
+            params["hi"] = _key(stop)
+        if clauses:
+            pages = client.query_entities(" and ".join(clauses), parameters=params)
         else:
-            pages = client.query_entities("PartitionKey eq @pk", parameters={"pk": _key(partition)})
+            pages = client.list_entities()
         async for raw in pages:
             yield _entity(raw)
 

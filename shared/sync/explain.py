@@ -56,7 +56,7 @@ def describe(key: TeamKey, reading: PassReading, last: Any) -> dict[str, Any]:
         if target is not None
         else []
     )
-    problems = [pr.model_dump(mode="json") for pr in p.problems]
+    problems = [pr.model_dump(mode="json") for pr in (*p.problems, *reading.found)]
     return {
         "key": str(key),
         "desired": None

@@ -11,7 +11,7 @@ failure leaves the message retryable instead of lost.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shared.domain.events import CommerceHint, HintScope
 from shared.domain.teams import TeamKey, TeamKind
@@ -20,6 +20,9 @@ from shared.settings import Settings
 from shared.spine import OrchestrationClient, RequestQueue, request_many
 from shared.state import StateStore
 from shared.sync.requests import TEAMS
+
+if TYPE_CHECKING:
+    from shared.records.intake import RecordScopeReader
 
 
 class ScopeReader(Protocol):
@@ -32,7 +35,8 @@ class ScopeReader(Protocol):
 
 @dataclass(frozen=True)
 class Handled:
-    outcome: str  # requested | duplicate | stale | no_teams | tasks_requested | no_tasks
+    # requested | duplicate | stale | no_teams | tasks_requested | no_tasks | records_requested | no_records
+    outcome: str
     keys: tuple[str, ...] = ()
     detail: str = ""
 
@@ -75,6 +79,7 @@ async def handle_hint(
     state: StateStore,
     client: OrchestrationClient,
     settings: Settings,
+    records: RecordScopeReader | None = None,
 ) -> Handled:
     await state.bump("events_received")
     if await state.event_seen(hint.dedupe_key):
@@ -85,6 +90,13 @@ async def handle_hint(
         await state.bump("stale_skipped")
         await state.mark_event(hint.dedupe_key)
         return Handled("stale", detail=f"control number {hint.control_number} <= {last} already handled")
+    if hint.scope in (HintScope.ACCOUNT, HintScope.OPPORTUNITY):
+        # Dataverse record events go to record-connected channels (one pass per account).
+        from shared.records.intake import request_record_passes
+
+        passes = await request_record_passes(hint, records=records, client=client, state=state)
+        await state.mark_event(hint.dedupe_key)
+        return Handled("records_requested" if passes else "no_records", tuple(passes))
     if hint.scope in (HintScope.TASK_LIST, HintScope.TASK):
         # Task events go to task mirroring (one mirror_task orchestration per task x store).
         from shared.mirror.intake import request_task_mirrors

@@ -1,8 +1,14 @@
-"""Full reconciliation: the sync pass over every team, with a persisted drift report.
+"""Reconciliation: the sync pass over the teams that need it, with a persisted drift report.
 
 The orchestration (functions/provisioning.py `reconcile_all`) fans out `reconcile_team` in
 bounded batches; each pass writes its own report entry, so a 1,000-team report never travels
-through orchestration history. A dry run computes the same report and writes nothing to Teams.
+through orchestration history. A dry run computes the same report and writes nothing to Teams
+(nor the delta link).
+
+Which teams: the named ones (`keys`); else, with `CTS_RECONCILE__DELTA` (default on), only the
+teams that changed since the last round (shared/sync/nightly.py: one `/groups/delta` round and
+one bulk Commerce read); a full read of every team on the first run, after an expired delta
+token (410), with `full=True`, or with the setting off -- and the report says which and why.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain.teams import TeamKey, TeamKind
-from shared.provisioning import COMMUNICATIONS_KEY
+from shared.domain.subscriptions import GroupDelta
+from shared.domain.teams import Identity, TeamKey, TeamKind
+from shared.provisioning import COMMUNICATIONS_KEY, desired
 from shared.spine import RequestQueue, run_pass
 from shared.state.store import new_report_id
+from shared.sync.nightly import Choice, Recorded, choose
 from shared.sync.requests import TEAMS
 from shared.sync.services import services
 from shared.sync.team_pass import PassResult, busy_result, sync_team_pass
@@ -28,18 +36,72 @@ async def all_keys() -> list[str]:
         keys.add(str(COMMUNICATIONS_KEY))
     if s.settings.provisioning.region_teams_enabled:
         keys.update(str(TeamKey(kind=TeamKind.REGION, id=r)) for r in await s.commerce.region_ids())
+    await s.state.ensure_indexes()  # state written before the indexes existed (once, then one read)
     keys.update(r.key for r in await s.state.list_teams())
     return sorted(keys)
 
 
-async def begin(keys: list[str] | None, *, report_id: str | None = None) -> dict[str, Any]:
+DELTA = ("reconcile", "groups-delta")  # state value: the /groups/delta link for the next round
+
+
+async def begin(
+    keys: list[str] | None, *, report_id: str | None = None, full: bool = False, dry_run: bool = False
+) -> dict[str, Any]:
     s = services()
-    return {
-        "keys": sorted(keys) if keys else await all_keys(),
+    scope: dict[str, Any] = {
         "batch_size": s.settings.reconcile.batch_size,
         "report_id": report_id or new_report_id(),
         "started": datetime.now(UTC).isoformat(),
     }
+    if keys:
+        return {**scope, "keys": sorted(keys), "mode": "keys", "why": "the teams asked for"}
+    if not s.settings.reconcile.delta:
+        return {**scope, "keys": await all_keys(), "mode": "full", "why": "CTS_RECONCILE__DELTA is off"}
+    saved = await s.state.get_value(*DELTA)
+    delta = await s.gateway.groups_delta(str(saved["link"])) if saved else None
+    if full or delta is None or delta.resync_required:
+        why = (
+            "asked for a full reconciliation"
+            if full
+            else "first run: no delta token yet"
+            if delta is None
+            else "the delta token expired (410 / syncStateNotFound): full resynchronisation"
+        )
+        # Changes from now on are next round's; this round reads every team anyway.
+        fresh = await s.gateway.groups_delta(from_now=True)
+        if fresh.delta_link and not dry_run:
+            await s.state.put_value(*DELTA, {"link": fresh.delta_link, "at": scope["started"]})
+        return {**scope, "keys": await all_keys(), "mode": "full", "why": why}
+    choice = await _changed_teams(delta)
+    if delta.delta_link and not dry_run:
+        await s.state.put_value(*DELTA, {"link": delta.delta_link, "at": scope["started"]})
+    reasons = dict(sorted(choice.read.items())[:200])  # a sample for the report summary
+    return {**scope, "keys": sorted(choice.read), "mode": "delta", "unchanged": choice.unchanged,
+            "why": f"{len(choice.read)} changed team(s) read in full, {choice.unchanged} unchanged",
+            "reasons": reasons}  # fmt: skip
+
+
+async def _changed_teams(delta: GroupDelta) -> Choice:
+    """The nightly choice (shared/sync/nightly.py) from one bulk Commerce read and the records."""
+    s = services()
+    org = await s.commerce.read_org()
+    records = {r.key: r for r in await s.state.list_teams()}
+    keys = {str(TeamKey.store(st.number)) for st in org.stores} | set(records)
+    if s.settings.provisioning.communications_team_enabled:
+        keys.add(str(COMMUNICATIONS_KEY))
+    if s.settings.provisioning.region_teams_enabled:
+        keys.update(str(TeamKey(kind=TeamKind.REGION, id=r.id)) for r in org.regions)
+    # Identities as the passes last resolved them (a worker no record knows makes its team's
+    # desired state move, so that team is read and its pass looks the worker up).
+    by_upn = {upn: c.user_id for r in records.values() for upn, c in r.identities.items()}
+    identities = {
+        w.personnel_number: Identity(user_id=by_upn[w.upn.lower()], upn=w.upn)
+        for w in org.workers
+        if w.upn and w.upn.lower() in by_upn
+    }
+    want = desired(org, s.settings.provisioning, identities, datetime.now(UTC).date())
+    recorded = {k: Recorded(team_id=r.team_id, desired_hash=r.desired_hash) for k, r in records.items()}
+    return choose(keys, want.teams, recorded, delta)
 
 
 async def reconcile_team(
@@ -78,12 +140,13 @@ async def reconcile_team(
 
 async def finish(payload: dict[str, Any]) -> dict[str, Any]:
     s = services()
-    summary = {
+    summary: dict[str, Any] = {
         "dry_run": payload["dry_run"],
         "started": payload["started"],
         "finished": datetime.now(UTC).isoformat(),
         "teams": payload["teams"],
         "outcomes": payload["outcomes"],
+        **{k: payload[k] for k in ("mode", "why", "unchanged", "reasons") if k in payload},
     }
     await s.state.finish_report(payload["report_id"], summary)
     return {**summary, "report_id": payload["report_id"]}

@@ -8,9 +8,9 @@ orchestrated pass never write the same team at once.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
+from shared.domain.ids import durable_id
 from shared.domain.teams import TeamKey
 from shared.spine import Feature
 
@@ -19,8 +19,10 @@ LEASE_TTL = timedelta(minutes=10)
 
 
 def instance_id(key: TeamKey) -> str:
-    """`sync-store-0042`: stable per team, safe for Durable instance ids and Table keys."""
-    return "sync-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key.kind.value}-{key.id}")
+    """`sync-store-0042`: stable per team, Durable-safe, and distinct for distinct keys (`00/42`,
+    `00_42` and `00\x0042` once all gave `sync-store-00_42`): `shared.domain.ids.durable_id`.
+    The kind is a word without '-', so `<kind>-<id>` is unambiguous."""
+    return durable_id("sync-", f"{key.kind.value}-{key.id}")
 
 
 TEAMS = Feature(

@@ -17,12 +17,13 @@ from typing import Any, Protocol
 from shared import spine
 from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
 from shared.domain.execution import ExecutionResult, OutcomeStatus
-from shared.domain.plan import DesiredState, Operation, Plan, Problem, ProblemKind
+from shared.domain.plan import CreateTeam, DesiredState, Operation, Plan, Problem, ProblemKind
 from shared.domain.teams import ActualState, ActualTeam, Identity, Team, TeamKey, TeamKind
 from shared.drift.echoes import note_plan_changes
 from shared.provisioning import desired, plan
 from shared.settings import Settings
 from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
+from shared.sync.nightly import fingerprint
 
 _BLOCKING = {
     ProblemKind.BLOCKED_NO_OWNER,
@@ -41,6 +42,8 @@ class CommerceReader(Protocol):
         """The slice of the org a key's team depends on (a store: the store, its assignments,
         those workers, its region(s) and mapping rows; the communications team: regions, managers)."""
         ...
+
+    async def read_org(self) -> CommerceOrg: ...
 
     async def store_numbers(self) -> list[str]: ...
 
@@ -168,10 +171,16 @@ async def actual_team(
     gateway: TeamsGateway,
     settings: Settings,
     display_name: str | None,
+    state: StateStore | None = None,
+    problems: list[Problem] | None = None,
 ) -> ActualTeam:
     """What exists in Teams for `key`: the team our mapping names; else the team Commerce's
-    mapping names (adopted); else a team already carrying the desired name — a team a crashed
-    pass created before it could record it, adopted rather than created twice."""
+    mapping names (adopted); else a team already carrying the desired name, adopted only when
+    this app set out to create exactly that team (`StateStore.note_team_creation`, written before
+    every create): a team a crashed pass created before it could record it, adopted rather than
+    created twice. A same-name team anyone else made (say "Store X (0099)" created before
+    provisioning) is NOT adopted: it is reported (`ProblemKind.NAME_TAKEN` into `problems`) and
+    the app creates its own."""
     plan_title = settings.provisioning.plan_title if key.kind is TeamKind.STORE else None
     managed = frozenset(record.managed_user_ids) if record else frozenset()
     if record is not None:
@@ -193,9 +202,20 @@ async def actual_team(
         same_name = [
             t for t in await gateway.find_teams(display_name=display_name) if t.display_name == display_name
         ]
-        if len(same_name) == 1:
+        ours = state is not None and await state.team_creation(str(key)) == display_name
+        if len(same_name) == 1 and ours:
             team = await gateway.get_team_state(same_name[0].team_id, plan_title)
             return ActualTeam(key=key, team=team, mapped=False)
+        if same_name and problems is not None:
+            problems.append(
+                Problem(
+                    kind=ProblemKind.NAME_TAKEN,
+                    detail=f"{len(same_name)} team(s) named {display_name!r} exist that this app did "
+                    f"not create and no mapping names ({', '.join(t.team_id for t in same_name)}); "
+                    "not adopted. Map the right one in Commerce, or rename or delete the others.",
+                    team_key=str(key),
+                )
+            )
     return ActualTeam(key=key)
 
 
@@ -232,6 +252,7 @@ class PassReading:
     target: Any
     actual: ActualTeam
     plan: Plan
+    found: list[Problem]  # what reading Teams reported (e.g. a same-name team not adopted)
 
 
 async def read_and_plan(
@@ -266,13 +287,16 @@ async def read_and_plan(
     identities = await resolve_identities(org, gateway, cache, max_age)
     want = _only(desired(org, settings.provisioning, identities, today or datetime.now(UTC).date()), key)
     target = want.teams.get(label)
-    actual = await actual_team(key, org, record, gateway, settings, target.display_name if target else None)
+    found: list[Problem] = []
+    actual = await actual_team(
+        key, org, record, gateway, settings, target.display_name if target else None, state, found
+    )
     if target is None and actual.team is None and record is None:
         # Nothing wanted, nothing there: report why (blocked store, closed store without team...).
         p = plan(want, ActualState(), settings.provisioning)
     else:
         p = plan(want, ActualState(teams={label: actual}), settings.provisioning)
-    return PassReading(org, record, identities, cache, want, target, actual, p)
+    return PassReading(org, record, identities, cache, want, target, actual, p, found)
 
 
 async def sync_team_pass(
@@ -297,8 +321,11 @@ async def sync_team_pass(
 
     result: ExecutionResult | None = None
     team_id = actual.team.team_id if actual.team else (record.team_id if record else None)
-    problems = list(p.problems)
+    problems = list(p.problems) + [pr for pr in r.found if pr not in p.problems]
     if p.operations and not dry_run:
+        for op in p.operations:
+            if isinstance(op, CreateTeam):  # the intent first: a crash after the POST can adopt it
+                await state.note_team_creation(label, op.display_name)
         # Mark the plan's changes as the app's own before and after executing it, so Graph's
         # notifications about them are recognised as echoes (docs/drift.md).
         known = {label: team_id} if team_id else {}
@@ -309,11 +336,18 @@ async def sync_team_pass(
         problems += [pr for pr in result.problems if pr not in problems]
         await _note_removals(state, label, p, result, identities)
         team_id = result.team_ids.get(label, team_id)
-        await _remember(state, label, team_id, record, target, p, actual, identities, cache)
-    elif actual.team is not None and not dry_run:
-        await _remember(state, label, actual.team.team_id, record, target, p, actual, identities, cache)
-
     outcome = _outcome(p, result, dry_run)
+    # Converged to `target` (nothing failed or held): the nightly run may skip it until it moves.
+    converged = (
+        fingerprint(target) if outcome in ("converged", "changed") and (result is None or result.ok) else None
+    )
+    if result is not None:
+        await _remember(state, label, team_id, record, target, p, actual, identities, cache, converged)
+    elif actual.team is not None and not dry_run:
+        await _remember(
+            state, label, actual.team.team_id, record, target, p, actual, identities, cache, converged
+        )
+
     if not dry_run:
         await state.record_sync(
             SyncRecord(
@@ -370,6 +404,7 @@ async def _remember(
     actual: ActualTeam,
     identities: dict[str, Identity],
     cache: dict[str, CachedIdentity],
+    desired_hash: str | None,
 ) -> None:
     """Record the team and whom the app manages there: everyone it added, plus desired people
     already present (so a later transfer removes them even in flexible mode), minus removals."""
@@ -396,6 +431,7 @@ async def _remember(
         managed_user_ids=sorted(managed),
         managed_personnel=personnel,
         identities=cache,
+        desired_hash=desired_hash,
     )
     if record is None or updated.model_dump(exclude={"updated_at"}) != record.model_dump(
         exclude={"updated_at"}

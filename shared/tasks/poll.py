@@ -14,6 +14,7 @@ round, `DeltaLinks` keeps the links.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -184,3 +185,78 @@ def delta_changes(
         unchanged=len(pairs) - len(changed) - len(missing),
         held=mass_deletion_held(len(pairs), len(missing), settings),
     )
+
+
+# -- adaptive polling: which plans this round lists, within a request budget -------------------
+# Graph publishes no Planner limits ("Service limits for Planner are not available",
+# https://learn.microsoft.com/graph/throttling-limits#tasks-and-plans-service-limits), only the
+# global 130,000 requests per 10 s per app and 429 + Retry-After. So the poll spends what an
+# operator grants it (`poll_budget_per_hour`, inner requests of the $batch calls: each counts
+# against the limits) where changes are likely: plans that changed in the last hour are listed
+# every `poll_interval_seconds`, plans that changed in the last day or have an open task due
+# within a day every `poll_warm_interval_seconds`, quiet plans every `poll_quiet_interval_seconds`.
+HOT_WINDOW = timedelta(hours=1)  # a plan that changed this recently is hot
+WARM_WINDOW = timedelta(hours=24)
+DUE_WINDOW = timedelta(hours=24)  # an open task due (or overdue) within this is likely to change
+
+
+class PlanPoll(_Model):
+    """What the poll remembers of one plan."""
+
+    polled_at: datetime | None = None
+    changed_at: datetime | None = None
+
+
+def plans_due_soon(statuses: Iterable[PairStatus], now: datetime) -> frozenset[str]:
+    """Plans with an open mirrored task due within a day either side of `now`."""
+    return frozenset(
+        s.plan_id
+        for s in statuses
+        if _open(s)
+        and s.planner is not None
+        and s.planner.due is not None
+        and abs(s.planner.due - now) <= DUE_WINDOW
+    )
+
+
+def poll_interval(poll: PlanPoll | None, due_soon: bool, now: datetime, settings: TaskSettings) -> float:
+    """Seconds between two listings of a plan, by how likely it is to change."""
+    changed = poll.changed_at if poll else None
+    if changed is not None and now - changed <= HOT_WINDOW:
+        return float(settings.poll_interval_seconds)
+    if due_soon or (changed is not None and now - changed <= WARM_WINDOW):
+        return float(settings.poll_warm_interval_seconds)
+    return float(settings.poll_quiet_interval_seconds)
+
+
+def allowance(elapsed_seconds: float, settings: TaskSettings) -> int | None:
+    """Listings this round may send: the hourly budget's share of the time since the last round
+    (at most an hour's worth); None = no budget set."""
+    if settings.poll_budget_per_hour <= 0:
+        return None
+    return max(1, int(settings.poll_budget_per_hour * min(max(elapsed_seconds, 0.0), 3600.0) / 3600))
+
+
+def choose_plans(
+    plan_ids: Iterable[str],
+    polls: Mapping[str, PlanPoll],
+    due_soon: frozenset[str],
+    now: datetime,
+    settings: TaskSettings,
+    budget: int | None,
+) -> tuple[str, ...]:
+    """The plans to list now: those whose interval has passed, most overdue first (never
+    listed: first of all), at most `budget` of them (the rest wait for the next round)."""
+    due: list[tuple[float, str]] = []
+    for plan_id in dict.fromkeys(plan_ids):
+        poll = polls.get(plan_id)
+        if poll is None or poll.polled_at is None:
+            due.append((float("inf"), plan_id))
+            continue
+        interval = poll_interval(poll, plan_id in due_soon, now, settings)
+        waited = (now - poll.polled_at).total_seconds()
+        if waited >= interval:
+            due.append((waited / max(interval, 1.0), plan_id))
+    due.sort(key=lambda d: (-d[0], d[1]))
+    chosen = [plan_id for _, plan_id in due]
+    return tuple(sorted(chosen if budget is None else chosen[:budget]))

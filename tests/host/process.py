@@ -14,6 +14,14 @@ import httpx
 
 ROOT = Path(__file__).parents[2]
 
+# What the Functions host needs from every app with non-HTTP triggers or Service Bus bindings
+# (local.host.conformance.required_settings_problems / service_bus_connection_problem).
+HOST_SETTINGS = {
+    "FUNCTIONS_WORKER_RUNTIME": "python",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
+}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -31,7 +39,7 @@ class HostProcess:
         extra_args: list[str] | None = None,
     ) -> None:
         self.app, self.data, self.port = app, data, port
-        self.settings = settings or {}
+        self.settings = {**HOST_SETTINGS, **(settings or {})}
         self.extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data / "host-process.log"

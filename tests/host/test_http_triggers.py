@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from local.host import LocalHost, running_host
+from tests.host.process import HOST_SETTINGS
 
 APP = str(Path(__file__).parent / "apps" / "http_app.py")
 
@@ -14,7 +15,7 @@ APP = str(Path(__file__).parent / "apps" / "http_app.py")
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
     data = tmp_path_factory.mktemp("http-host")
-    settings = {"TIMER_LOG": str(data / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}
+    settings = {**HOST_SETTINGS, "TIMER_LOG": str(data / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}
     with running_host(APP, data, 0, settings, grace_period=5) as running:
         yield running
 

@@ -109,13 +109,13 @@ def test_undefined_settings_bad_schedules_and_routes_are_refused(monkeypatch: py
     def retried(timer: func.TimerRequest) -> None: ...
 
     text = refusal(app)
+    assert "The 'listen' function is in error: '%MISSING_TOPIC%' does not resolve to a value." in text
+    assert "(binding 'msg' (serviceBusTrigger), topicName '%MISSING_TOPIC%'" in text
     assert (
-        "function 'listen', binding 'msg' (serviceBusTrigger): topicName '%MISSING_TOPIC%' "
-        "names app setting 'MISSING_TOPIC', which is not defined" in text
+        "The 'nightly' function is in error: The schedule expression '0 0 25 * * *' was not recognized "
+        "as a valid cron expression or timespan string." in text
     )
-    assert (
-        "function 'nightly', binding 'timer' (timerTrigger): bad schedule: hour: 25 is outside 0-23" in text
-    )
+    assert "bad schedule: hour: 25 is outside 0-23" in text
     assert (
         "function 'odd', binding 'req' (httpTrigger): route 'x/{id:nosuch}': unknown route constraint" in text
     )

@@ -11,6 +11,7 @@ import pytest
 
 from local.host import LocalHost, running_host
 from shared.bus.protocol import EntityRef, OutgoingMessage
+from tests.host.process import HOST_SETTINGS
 
 pytest.importorskip("local.host.servicebus", reason="the embedded broker's delivery loop has not landed")
 
@@ -20,7 +21,7 @@ APP = str(Path(__file__).parent / "apps" / "bus_app.py")
 @pytest.fixture
 def host(tmp_path: Path) -> Iterator[LocalHost]:
     (tmp_path / "host").mkdir()
-    settings = {"BUS_LOG": str(tmp_path / "bus.log"), "WORK_QUEUE": "work"}
+    settings = {**HOST_SETTINGS, "BUS_LOG": str(tmp_path / "bus.log"), "WORK_QUEUE": "work"}
     with running_host(APP, tmp_path / "host", 0, settings, grace_period=5) as running:
         yield running
 

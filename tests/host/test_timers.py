@@ -8,6 +8,7 @@ from pathlib import Path
 
 from local.host import running_host
 from local.host.timers import TimerStatus, TimerStatusStore
+from tests.host.process import HOST_SETTINGS
 
 APP = str(Path(__file__).parent / "apps" / "http_app.py")
 
@@ -24,7 +25,7 @@ def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untype
 
 
 def settings(data: Path) -> dict[str, str]:
-    return {"TIMER_LOG": str(data / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}
+    return {**HOST_SETTINGS, "TIMER_LOG": str(data / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}
 
 
 def test_run_on_startup_fires_once_at_start_and_a_yearly_timer_does_not(tmp_path: Path) -> None:

@@ -124,6 +124,7 @@ def ops_stack(tmp_path: Path) -> Iterator[OpsStack]:
     flag, handled = tmp_path / "fixed", tmp_path / "handled.log"
     settings = {
         "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",  # the host needs it for non-HTTP triggers
         "CTS_BUS__LOCAL_BROKER": str(data / "host" / "servicebus.sqlite"),
         "CTS_BUS__LOCAL_BROKER_FACTORY": "local.host.broker:open_ops_broker",
         "CTS_BUS__TOPIC": TOPIC,

@@ -29,7 +29,7 @@ def test_replay_after_the_cause_is_fixed_reaches_the_handler_once_with_provenanc
     assert (dead.dead_letter_reason, dead.delivery_count) == ("MaxDeliveryCountExceeded", 10)
     ops_stack.fix()
 
-    result = ops_stack.cts("dlq", "replay", "--yes")
+    result = ops_stack.cts("dlq", "replay", "--all", "--yes")
 
     assert result.exit_code == 0, result.output
     assert "1 replayed" in result.stdout
@@ -53,11 +53,11 @@ def test_a_message_failing_again_returns_to_the_dlq_with_its_replay_count_then_i
 ) -> None:
     ops_stack.dead_letter({**event("0042"), "id": "evt-7"})
 
-    assert ops_stack.cts("dlq", "replay", "--yes").exit_code == 0
+    assert ops_stack.cts("dlq", "replay", "--all", "--yes").exit_code == 0
     [back] = wait_for(lambda: dlq_json(ops_stack), 20, "the copy to be dead-lettered again")
     assert (back["replay_count"], back["original_message_id"]) == (1, "evt-7")
 
-    refused = ops_stack.cts("dlq", "replay", "--yes", "--max-replays", "1")
+    refused = ops_stack.cts("dlq", "replay", "--all", "--yes", "--max-replays", "1")
     assert refused.exit_code == 0, refused.output
     assert "1 refused" in refused.stdout
     assert [m["sequence_number"] for m in dlq_json(ops_stack)] == [back["sequence_number"]]
@@ -129,7 +129,7 @@ def test_the_copy_is_not_dropped_by_duplicate_detection(ops_stack: OpsStack) -> 
     # the window is on: the same id again is accepted and dropped
     ops_stack.bus(lambda b: b.send(TOPIC, [OutgoingMessage(body=b"{}", message_id="evt-dup")]))
 
-    assert ops_stack.cts("dlq", "replay", "--yes").exit_code == 0
+    assert ops_stack.cts("dlq", "replay", "--all", "--yes").exit_code == 0
 
     [handled] = wait_for(ops_stack.handled, what="the copy")
     assert handled["props"][ORIGINAL_MESSAGE_ID] == "evt-dup"

@@ -1,7 +1,7 @@
 """The ops surface on the real local stack with the sample org: `cts status`, `cts reconcile`, and
 the ops page in a real headless Chromium (Debian's `chromium` + `chromium-driver`, installed by
-`make browser`): it loads, lists the sample org's stores, shows a dead letter, and its Replay
-button replays it.
+`make browser`): it loads without a key in its URL, takes the ops key in a form, lists the sample
+org's stores, shows a dead letter, and its Replay button replays it after a confirmation.
 
 Everything is served by the stack's own host running function_app.py, as `make run` does.
 """
@@ -98,8 +98,13 @@ def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(stack: Sta
     [dead] = wait_for(stack.bus.dead_letters, 30, "the poison event in the DLQ")
     browser = _browser()
     try:
-        browser.get(url(stack, "ops", key="master"))
+        browser.get(url(stack, "ops", key=None))  # no key in the address bar, ever
         assert "operations" in browser.title
+        key_field = WebDriverWait(browser, 15).until(ec.visibility_of_element_located((By.ID, "ops-key")))
+        key_field.send_keys(stack.function_key)
+        browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "stores")))
+        assert stack.function_key not in browser.current_url
         shown = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#stores td.key")]
         assert set(stores_of_the_sample_org()) <= set(shown)
         row = browser.find_element(By.CSS_SELECTOR, f'tr.dead-letter[data-seq="{dead.sequence_number}"]')
@@ -109,6 +114,8 @@ def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(stack: Sta
         browser.save_screenshot(str(SCREENSHOT))  # the whole page, for a human to look at
 
         row.find_element(By.CSS_SELECTOR, "button.replay").click()
+        WebDriverWait(browser, 5).until(ec.alert_is_present())
+        browser.switch_to.alert.accept()  # Replay asks first
         WebDriverWait(browser, 15).until(
             ec.text_to_be_present_in_element((By.CSS_SELECTOR, "tr.dead-letter .result"), "replayed as")
         )
@@ -126,16 +133,21 @@ def test_the_ops_page_lists_stores_shows_a_dead_letter_and_replays_it(stack: Sta
     assert again.application_properties["x-replay-count"] == 1
     audit = wait_for(lambda: stack.loop.run(stack.state().audit_trail("dlq")), 5, "the audit record")
     assert audit[-1]["action"] == "replay" and audit[-1]["actor"] == "http:ops/dlq/replay"
-    page = httpx.get(url(stack, "ops", key="master") + "&format=json", timeout=30).json()
+    page = httpx.get(url(stack, "ops/view") + "&format=json", timeout=30).json()
     assert [d["replay_count"] for d in page["dead_letters"]] == [1]
 
 
 def test_the_dead_letter_functions_need_a_key_and_default_to_a_dry_run(stack: Stack) -> None:
     assert httpx.post(url(stack, "ops/dlq/replay", key=None), timeout=30).status_code == 401
-    assert httpx.get(url(stack, "ops", key="function"), timeout=30).status_code == 401  # admin key only
+    assert httpx.get(url(stack, "ops/view", key=None), timeout=30).status_code == 401
     before = [m.sequence_number for m in stack.bus.dead_letters()]
     dry = httpx.post(url(stack, "ops/dlq/replay"), timeout=30).json()
     assert dry["dry_run"] is True and dry["done"] == len(before)
+    assert [m.sequence_number for m in stack.bus.dead_letters()] == before
+    unfiltered = httpx.post(url(stack, "ops/dlq/replay") + "&dry_run=false", timeout=30)
+    assert unfiltered.status_code == 400 and "needs a filter" in unfiltered.json()["error"]
+    foreign = httpx.get(url(stack, "ops/dlq") + "&entity=someone-elses-queue", timeout=30)
+    assert foreign.status_code == 400 and "not one of the app's" in foreign.json()["error"]
     assert [m.sequence_number for m in stack.bus.dead_letters()] == before
     bad = httpx.get(url(stack, "ops/dlq") + "&since=soon", timeout=30)
     assert bad.status_code == 400 and "bad --since" in bad.json()["error"]
@@ -191,3 +203,63 @@ def test_provisioning_mirrors_the_task_lists_commerce_already_published(stack: S
     outcomes = {row["key"]: (row["last_pass"] or {}).get("outcome") for row in pairs}
     for store in set(published["stores"]) - set(with_team):  # a store without a team: blocked, said
         assert {o for k, o in outcomes.items() if k.endswith(f"@{store}")} == {"blocked"}, outcomes
+
+
+# -- issue #17: keys and privileges ----------------------------------------------------------------
+def test_the_webhook_key_in_the_graph_url_opens_only_its_webhook(stack: Stack) -> None:
+    key = stack.webhook_keys["graph_notifications"]
+    assert stack.settings["CTS_WEBHOOK__NOTIFICATION_URL"].endswith(f"?code={key}")
+    assert key not in stack.settings["CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL"]
+    base = f"{stack.host_url}/api"
+    for method, route in (("POST", "ops/dlq/replay"), ("GET", "ops/view"), ("POST", "ops/reconcile"),
+                          ("POST", "ops/subscriptions/recreate"), ("POST", "graph/lifecycle")):  # fmt: skip
+        refused = httpx.request(method, f"{base}/{route}?code={key}&validationToken=x", timeout=30)
+        assert refused.status_code == 401, route
+    handshake = httpx.post(f"{base}/graph/notifications?code={key}&validationToken=abc", timeout=30)
+    assert handshake.status_code == 200 and handshake.text == "abc"
+    assert handshake.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_ops_page_holds_no_data_without_a_key_and_sends_a_csp(stack: Stack) -> None:
+    page = httpx.get(url(stack, "ops", key=None), timeout=30)
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert not any(f">{n}<" in page.text for n in stores_of_the_sample_org())
+    assert "confirm(" in page.text and "code=" not in page.text
+    view = httpx.get(f"{stack.host_url}/api/ops/view", headers={"x-functions-key": stack.function_key})
+    assert view.status_code == 200 and all(f">{n}<" in view.text for n in stores_of_the_sample_org()[:3])
+
+
+def test_reconcile_is_a_dry_run_by_default_and_returns_no_system_key(stack: Stack) -> None:
+    started = httpx.post(url(stack, "ops/reconcile"), timeout=30)
+    assert started.status_code == 202
+    body = started.json()
+    assert body["dry_run"] is True
+    assert "code=" not in started.text and "statusQueryGetUri" not in body
+    unscoped = httpx.post(url(stack, "ops/reconcile") + "&dry_run=false", timeout=30)
+    assert unscoped.status_code == 400 and unscoped.json()["reason"] == "no_scope"
+    bad = httpx.post(url(stack, "ops/reconcile") + "&store=../x", timeout=30)
+    assert bad.status_code == 400 and bad.json()["reason"] == "invalid_id"
+
+
+def test_the_logs_of_the_run_hold_no_upn_token_key_or_client_state(stack: Stack) -> None:
+    """The host's log of this module's end-to-end run (provisioning the sample org, a poison
+    event dead-lettered and replayed, ops calls, webhook handshakes) is scanned for personal data
+    and secrets (docs/security.md, "What is logged")."""
+    log = (stack.data / "host.log").read_text(errors="replace")
+    assert "Executed" in log and "graph subscriptions kept" in log  # the run was really logged
+    secrets = {
+        "clientState": stack.settings["CTS_WEBHOOK__CLIENT_STATE"],
+        "Graph token": stack.settings["CTS_GRAPH__STATIC_TOKEN"],
+        "Commerce token": stack.settings["CTS_COMMERCE__STATIC_TOKEN"],
+        "master key": stack.master_key,
+        "host key": stack.function_key,
+        **{f"{name} key": key for name, key in stack.webhook_keys.items()},
+    }
+    leaked = [what for what, value in secrets.items() if value and value in log]
+    assert leaked == []
+    directory = json.loads(SAMPLE_ORG.read_text())["directory"]
+    upns = [p["upn"] for p in directory] + [p["upn"].lower() for p in directory]
+    assert [u for u in upns if u in log] == []
+    assert "Bearer " not in log and "code=" not in log

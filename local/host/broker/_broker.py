@@ -74,6 +74,16 @@ def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
+MAX_MESSAGE_BYTES = 256 * 1024
+"""Service Bus Standard: 256 KB per message, headers included
+(https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas). The broker refuses
+a larger body, as the service does (azure-servicebus raises MessageSizeExceededError)."""
+
+
+class MessageSizeExceeded(ValueError):
+    pass
+
+
 _PROPS = ("content_type", "subject", "correlation_id", "session_id", "to", "reply_to", "partition_key")
 
 
@@ -178,6 +188,12 @@ class Broker:
 
     async def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
         """Accept messages for a topic or queue. A message without an id gets a new one."""
+        for m in messages:
+            if len(m.body) > MAX_MESSAGE_BYTES:
+                raise MessageSizeExceeded(
+                    f"The message of {len(m.body)} bytes exceeds the maximum size of "
+                    f"{MAX_MESSAGE_BYTES} bytes (Service Bus Standard tier)."
+                )
         rows = []
         for m in messages:
             props: dict[str, Any] = {k: getattr(m, k) for k in _PROPS if getattr(m, k) is not None}

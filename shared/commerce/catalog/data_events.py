@@ -76,6 +76,16 @@ DATA_ENTITIES: tuple[DataEntitySpec, ...] = (
     DataEntitySpec(
         "CTSTaskListEntity", HintScope.TASK_LIST, (("task_list", "TaskListId"),), "ours (CTS extension model)"
     ),
+    # Dataverse's own tables (record-connected channels): a Service Bus step on Create/Update/Delete
+    # of account and opportunity sends the same RemoteExecutionContext; the primary key is always
+    # in the Target (or, for a delete, the EntityReference images). docs/records.md.
+    DataEntitySpec("account", HintScope.ACCOUNT, (("account", "accountid"),), "Dataverse table account"),
+    DataEntitySpec(
+        "opportunity",
+        HintScope.OPPORTUNITY,
+        (("opportunity", "opportunityid"),),
+        "Dataverse table opportunity",
+    ),
     DataEntitySpec(
         "CTSTaskEntity",
         HintScope.TASK,

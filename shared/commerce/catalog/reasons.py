@@ -27,6 +27,9 @@ class RejectReason(StrEnum):
     UNSUPPORTED_MESSAGE_NAME = "unsupported_message_name"
     UNSUPPORTED_ENTITY = "unsupported_entity"
     MISSING_KEY = "missing_key"
+    INVALID_ID = "invalid_id"
+    BAD_CONTROL_NUMBER = "bad_control_number"
+    OTHER_LEGAL_ENTITY = "other_legal_entity"
 
 
 DOCS = "docs/events.md"

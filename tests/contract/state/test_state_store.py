@@ -305,3 +305,53 @@ async def test_mirror_requests_are_counted_apart_from_team_syncs(store: StateSto
     assert got is not None and got.problems == [problem] and len(await store.list_mirrors()) == 1
     await store.put_value("plan", "0042", {"plan_id": "p-1"})
     assert await store.get_value("plan", "0042") == {"plan_id": "p-1"}
+
+
+async def test_a_batch_write_is_all_or_nothing_and_deleting_an_absent_row_is_no_error(
+    store: StateStore,
+) -> None:
+    from shared.state.backend import Write
+
+    await store.backend.write("misc", "p", [Write("a", {"v": 1}), Write("b", {"v": 2}), Write("gone", None)])
+    assert [e.row async for e in store.backend.query("misc", "p")] == ["a", "b"]
+    await store.backend.write("misc", "p", [Write("a", None), Write("c", {"v": 3})])
+    assert [(e.row, e.data) async for e in store.backend.query("misc", "p")] == [
+        ("b", {"v": 2}),
+        ("c", {"v": 3}),
+    ]
+    with pytest.raises(ValueError):
+        await store.backend.write("misc", "p", [Write(f"r{i}", {}) for i in range(101)])
+    assert [e.row async for e in store.backend.query("misc", "p")] == ["b", "c"]
+
+
+async def test_a_range_read_returns_only_rows_in_the_range(store: StateStore) -> None:
+    for row in ("~x:1:a", "~x:1:b", "~x:10:a", "~x:2:a", "store:1"):
+        await store.backend.upsert("misc", "p", row, {"row": row})
+    got = [e.row async for e in store.backend.query("misc", "p", start="~x:1:", stop="~x:1;")]
+    assert got == ["~x:1:a", "~x:1:b"]
+    assert [e.row async for e in store.backend.query("misc", "p", stop="~")] == ["store:1"]
+
+
+async def test_reverse_lookups_follow_a_team_that_is_replaced_and_a_big_team(store: StateStore) -> None:
+    # A team id change moves the id index; 230 people (more than one transaction) are all indexed.
+    people = [f"{i:06d}" for i in range(230)]
+    await store.put_team(TeamRecord(key="communications:hq", team_id="t-old", managed_personnel=people))
+    await store.put_team(TeamRecord(key="communications:hq", team_id="t-new", managed_personnel=people[5:]))
+    assert await store.team_key_of("t-old") is None
+    assert await store.team_key_of("t-new") == "communications:hq"
+    assert await store.teams_of_person("000004") == []
+    assert await store.teams_of_person("000229") == ["communications:hq"]
+    assert [r.key for r in await store.list_teams()] == ["communications:hq"]  # index rows not listed
+
+
+async def test_records_saved_before_the_indexes_existed_are_indexed_once(store: StateStore) -> None:
+    from shared.state.store import MAPPINGS
+
+    old = TeamRecord(key="store:0042", team_id="t-1", managed_personnel=["000321"])
+    # Saved as an older version did: the record alone.
+    await store.backend.upsert(MAPPINGS, "team", old.key, old.model_dump(mode="json"))
+    assert await store.team_key_of("t-1") is None
+    assert await store.ensure_indexes() == 1
+    assert await store.team_key_of("t-1") == "store:0042"
+    assert await store.teams_of_person("000321") == ["store:0042"]
+    assert await store.ensure_indexes() == 0

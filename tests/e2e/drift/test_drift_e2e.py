@@ -103,6 +103,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         base = f"http://127.0.0.1:{port}/api/graph"
         settings = {
             "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",  # the host needs it for non-HTTP triggers
             "CTS_WEBHOOK__NOTIFICATION_URL": f"{base}/notifications?code={KEY}",
             "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL": f"{base}/lifecycle?code={KEY}",
             "CTS_WEBHOOK__CLIENT_STATE": SECRET,

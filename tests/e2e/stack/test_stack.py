@@ -36,7 +36,9 @@ def test_both_sandboxes_and_the_host_answer(stack: Stack) -> None:
                        headers={"Authorization": "Bearer sandbox-token"}).json()["value"]  # fmt: skip
     assert len(stores) == 2
     assert httpx.get(stack.host_url + "/").json()["state"] == "Running"
-    assert stack.settings["CTS_WEBHOOK__NOTIFICATION_URL"].endswith(f"?code={stack.function_key}")
+    assert stack.settings["CTS_WEBHOOK__NOTIFICATION_URL"].endswith(
+        f"?code={stack.webhook_keys['graph_notifications']}"
+    )
 
 
 def test_the_report_reads_the_existing_team_back_through_graph(stack: Stack) -> None:

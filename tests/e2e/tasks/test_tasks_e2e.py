@@ -202,6 +202,7 @@ def running_world(
         )
         base = {
             "ServiceBusConnection": "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=local;SharedAccessKey=local",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",  # the host needs it for non-HTTP triggers
             "CTS_BUS__TOPIC": "commerce-events",
             "CTS_BUS__SUBSCRIPTION": "teams-sync",
             "CTS_GRAPH__BASE_URL": graph.base_url,
@@ -214,6 +215,9 @@ def running_world(
             "CTS_STATE__SQLITE_PATH": str(tmp / "state.sqlite"),
             "CTS_TASKS__POLL_SCHEDULE": "* * * * * *",
             "CTS_TASKS__POLL_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_WARM_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_QUIET_INTERVAL_SECONDS": "0",
+            "CTS_TASKS__POLL_BUDGET_PER_HOUR": "0",
             "CTS_TASKS__RECONCILE_SCHEDULE": "0 0 0 1 1 *",
         }
         get_settings.cache_clear()

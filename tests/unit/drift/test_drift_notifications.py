@@ -31,12 +31,12 @@ MEMBERSHIP = base64.b64encode(f"0#{TEAM}##{USER}".encode()).decode()
 def change(**over: object) -> dict[str, object]:
     item: dict[str, object] = {
         "id": "n-1",
-        "subscriptionId": "s-1",
+        "subscriptionId": "5a1f0c3e-0000-4000-8000-000000000001",
         "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
         "clientState": "secret",
         "changeType": "deleted",
         "resource": f"teams('{TEAM}')/members('{MEMBERSHIP}')",
-        "tenantId": "t",
+        "tenantId": "7c2d9e4f-0000-4000-8000-00000000000a",
         "resourceData": {"@odata.type": "#Microsoft.Graph.aadUserConversationMember", "id": MEMBERSHIP},
     }
     item.update(over)
@@ -45,11 +45,11 @@ def change(**over: object) -> dict[str, object]:
 
 def lifecycle(event: str = "reauthorizationRequired", **over: object) -> dict[str, object]:
     item: dict[str, object] = {
-        "subscriptionId": "s-1",
+        "subscriptionId": "5a1f0c3e-0000-4000-8000-000000000001",
         "clientState": "secret",
         "lifecycleEvent": event,
         "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
-        "tenantId": "t",
+        "tenantId": "7c2d9e4f-0000-4000-8000-00000000000a",
     }
     item.update(over)
     return item
@@ -122,7 +122,11 @@ def test_screening_drops_only_the_mismatched_notifications() -> None:
 
 def test_the_queued_form_never_carries_the_client_state() -> None:
     data = wire(parse_notifications(json.dumps({"value": [change()]}))[0])
-    assert "clientState" not in data and data["changeType"] == "deleted" and data["subscriptionId"] == "s-1"
+    assert (
+        "clientState" not in data
+        and data["changeType"] == "deleted"
+        and data["subscriptionId"] == "5a1f0c3e-0000-4000-8000-000000000001"
+    )
 
 
 @pytest.mark.parametrize(

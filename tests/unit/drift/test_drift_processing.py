@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.domain.plan import AddMembers, CreateChannel, Plan, RemoveMember, SetRole, UpdateTeam
+from shared.domain.subscriptions import Subscription
 from shared.domain.teams import MemberRole, TeamKey
 from shared.drift.echoes import echo_candidates, note_plan_changes, own_change_keys
 from shared.drift.notifications import ResourceKind, ResourceRef
@@ -23,6 +24,9 @@ from shared.state.sqlite import SqliteBackend
 from shared.sync.requests import TEAMS
 
 KEY = TeamKey.store("0042")
+SUB = "5a1f0c3e-0000-4000-8000-000000000001"
+OURS = "5a1f0c3e-0000-4000-8000-000000000002"
+GONE = "5a1f0c3e-0000-4000-8000-000000000003"
 
 
 def membership(team: str, user: str) -> str:
@@ -53,7 +57,7 @@ class FakeKeeper:
 
     async def reauthorize(self, subscription_id: str) -> object:
         self.calls.append(("reauthorize", subscription_id))
-        return object() if subscription_id == "ours" else None
+        return object() if subscription_id == OURS else None
 
     async def replace_removed(self, subscription_id: str) -> object:
         self.calls.append(("replace", subscription_id))
@@ -64,6 +68,16 @@ class FakeKeeper:
 async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
     s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
     await s.put_team(TeamRecord(key=str(KEY), team_id="team-1"))
+    for sid in (SUB, OURS, GONE):  # the subscriptions the app holds (the keeper records them)
+        await s.put_subscription(
+            Subscription(
+                subscription_id=sid,
+                resource="/teams/getAllMembers",
+                change_type="created,updated,deleted",
+                notification_url="https://app/api/graph/notifications",
+                expiration=datetime(2030, 1, 1, tzinfo=UTC),
+            )
+        )
     yield s
     await s.close()
 
@@ -74,7 +88,7 @@ def message(*items: dict[str, Any]) -> bytes:
 
 def member_change(team: str, user: str, change_type: str = "deleted") -> dict[str, Any]:
     return {
-        "subscriptionId": "s",
+        "subscriptionId": SUB,
         "changeType": change_type,
         "resource": f"teams('{team}')/members('{membership(team, user)}')",
     }
@@ -96,7 +110,8 @@ async def test_a_burst_for_one_team_starts_one_orchestration(state: StateStore) 
     items = [member_change("team-1", f"u-{i}") for i in range(5)]
     outcomes = await DriftProcessor(state, durable).process(message(*items))
     assert [o.what for o in outcomes] == ["sync-started"] + ["sync-pending"] * 4
-    assert len(durable.started) == 1 and await RequestQueue(state, TEAMS).seen("store:0042") == 5
+    # One message is one batch: one sync request for the team, however many notifications.
+    assert len(durable.started) == 1 and await RequestQueue(state, TEAMS).seen("store:0042") == 1
 
 
 async def test_unmapped_teams_are_ignored(state: StateStore) -> None:
@@ -121,7 +136,7 @@ async def test_channel_creations_by_a_pass_are_echoes_for_that_team_only(state: 
     await note_plan_changes(
         state, Plan(operations=(CreateChannel(key=KEY, reason="configured", team_id="team-1", name="Ops"),))
     )
-    channel = {"subscriptionId": "s", "changeType": "created", "resource": "teams('team-1')/channels('19:c')"}
+    channel = {"subscriptionId": SUB, "changeType": "created", "resource": "teams('team-1')/channels('19:c')"}
     other = {**channel, "resource": "teams('team-2')/channels('19:d')"}
     outcomes = await DriftProcessor(state, FakeDurable()).process(message(channel, other))
     assert [o.what for o in outcomes] == ["echo", "sync-started"]
@@ -155,7 +170,7 @@ def test_a_member_notification_is_matched_by_user_and_by_membership() -> None:
 
 async def test_other_resources_are_counted_not_synced(state: StateStore) -> None:
     outcomes = await DriftProcessor(state, FakeDurable()).process(
-        message({"subscriptionId": "s", "changeType": "updated", "resource": "Groups/team-1"})
+        message({"subscriptionId": SUB, "changeType": "updated", "resource": "Groups/team-1"})
     )
     assert [o.what for o in outcomes] == ["not-a-team"]
 
@@ -183,12 +198,30 @@ async def test_lifecycle_events_go_to_the_keeper_and_missed_reconciles_everythin
     durable, keeper = FakeDurable(), FakeKeeper()
     processor = DriftProcessor(state, durable, keeper)
     events = [
-        {"subscriptionId": "ours", "lifecycleEvent": "reauthorizationRequired"},
-        {"subscriptionId": "gone", "lifecycleEvent": "subscriptionRemoved"},
-        {"subscriptionId": "ours", "lifecycleEvent": "missed"},
-        {"subscriptionId": "ours", "lifecycleEvent": "missed"},
+        {"subscriptionId": OURS, "lifecycleEvent": "reauthorizationRequired"},
+        {"subscriptionId": GONE, "lifecycleEvent": "subscriptionRemoved"},
+        {"subscriptionId": OURS, "lifecycleEvent": "missed"},
+        {"subscriptionId": OURS, "lifecycleEvent": "missed"},
     ]
     outcomes = await processor.process(message(*events))
     assert [o.what for o in outcomes] == ["renewed", "recreated", "reconcile-started", "reconcile-pending"]
-    assert keeper.calls == [("reauthorize", "ours"), ("replace", "gone")]
+    assert keeper.calls == [("reauthorize", OURS), ("replace", GONE)]
     assert [(o, i) for o, i, _ in durable.started] == [("reconcile_all", "drift-missed-reconcile")]
+
+
+async def test_a_change_to_a_channel_connected_to_records_requests_its_accounts_records_pass(
+    state: StateStore,
+) -> None:
+    await state.put_value("records-channels", "19:c1@thread.tacv2", {"key": "account:abc"})
+    durable = FakeDurable()
+    item = {
+        "subscriptionId": SUB,
+        "changeType": "deleted",
+        "resource": "teams('team-9')/channels('19:c1@thread.tacv2')",
+    }
+    outcomes = await DriftProcessor(state, durable).process(message(item))
+    assert [o.what for o in outcomes] == ["records-started"]
+    ((orchestrator, instance, data),) = durable.started
+    assert orchestrator == "sync_records" and data["key"] == "account:abc"
+    assert instance == "records-account-abc"
+    assert await state.requests_counted("records", "account:abc") == 1

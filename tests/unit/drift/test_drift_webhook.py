@@ -13,11 +13,11 @@ from shared.drift.webhook import MESSAGE_SCHEMA, answer
 
 SECRET = "s3cret-client-state"
 ITEM = {
-    "subscriptionId": "s-1",
+    "subscriptionId": "5a1f0c3e-0000-4000-8000-000000000001",
     "clientState": SECRET,
     "changeType": "deleted",
     "resource": "teams('t-1')/members('m-1')",
-    "tenantId": "x",
+    "tenantId": "7c2d9e4f-0000-4000-8000-00000000000a",
 }
 
 
@@ -52,7 +52,9 @@ def test_accepted_notifications_become_one_message_without_the_secret() -> None:
     assert reply.message is not None and SECRET not in reply.message
     document = json.loads(reply.message)
     assert document["schema"] == MESSAGE_SCHEMA and document["received_at"] == now.isoformat()
-    assert [n.subscription_id for n in read_message(reply.message)] == ["s-1"]
+    assert [n.subscription_id for n in read_message(reply.message)] == [
+        "5a1f0c3e-0000-4000-8000-000000000001"
+    ]
 
 
 def test_all_mismatched_still_answers_202_and_queues_nothing() -> None:
@@ -75,8 +77,11 @@ def test_any_body_gets_an_answer_and_never_leaks_the_secret(raw: bytes) -> None:
 
 @given(st.lists(st.sampled_from([SECRET, "forged", None, ""]), max_size=6))
 def test_exactly_the_matching_notifications_are_queued(states: list[str | None]) -> None:
-    items = [{**ITEM, "clientState": s, "subscriptionId": f"s-{i}"} for i, s in enumerate(states)]
+    items = [
+        {**ITEM, "clientState": s, "subscriptionId": f"5a1f0c3e-0000-4000-8000-{i:012d}"}
+        for i, s in enumerate(states)
+    ]
     reply = answer(None, body(*items), SECRET)
-    expected = [f"s-{i}" for i, s in enumerate(states) if s == SECRET]
+    expected = [f"5a1f0c3e-0000-4000-8000-{i:012d}" for i, s in enumerate(states) if s == SECRET]
     queued = [] if reply.message is None else [n.subscription_id for n in read_message(reply.message)]
     assert queued == expected and reply.dropped == len(states) - len(expected)

@@ -134,6 +134,18 @@ CASES: list[tuple[str, bytes, str, str]] = [
         "StoreNumber",
     ),
     (
+        "store number with a slash",
+        edited(STORE, lambda d: d.update(StoreNumber="00/42")),
+        "invalid_id",
+        "StoreNumber",
+    ),
+    (
+        "fractional control number",
+        edited(STORE, lambda d: d.update(ControlNumber=1.5e30)),
+        "bad_control_number",
+        "ControlNumber",
+    ),
+    (
         "bad operation time",
         edited(DATA, lambda d: d.update(OperationCreatedOn="yesterday")),
         "bad_event_time",
@@ -151,7 +163,8 @@ def test_bad_input_is_rejected_with_its_reason(data: bytes, reason: str, mention
 
 
 def test_cases_cover_every_reason_code() -> None:
-    assert {c[2] for c in CASES} == {r.value for r in RejectReason}
+    # other_legal_entity needs the served entities: tests/unit/hardening/test_ids_at_the_edges.py
+    assert {c[2] for c in CASES} | {"other_legal_entity"} == {r.value for r in RejectReason}
 
 
 def test_rejection_carries_the_event_id_when_there_is_one() -> None:

@@ -38,7 +38,7 @@ def test_keys_parse_and_name_one_orchestration_per_pair() -> None:
     key = PairKey.parse("TL-7/1@0042")
     assert (key.task_list, key.task, key.store) == ("TL-7", "1", "0042") and str(key) == "TL-7/1@0042"
     assert instance_id("TL-7/1@0042") == instance_id("TL-7/1@0042") != instance_id("TL-7_1@0042")
-    assert instance_id("TL-7/1@0042").startswith("mirror-TL-7_1_0042-")
+    assert instance_id("TL-7/1@0042") == "mirror-TL-7_2F1_400042"
     with pytest.raises(ValueError):
         PairKey.parse("TL-7@0042")
 

@@ -112,7 +112,7 @@ def connections(actual: ActualRecords) -> set[tuple[RecordRef, str, str]]:
     return {(t.record, t.team_id, t.channel_id) for t in actual.tabs}
 
 
-PROPS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPS

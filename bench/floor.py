@@ -1,0 +1,99 @@
+"""The Graph floor of a first provisioning: `python -m bench.floor` (run by the `graph_floor`
+bench case in its own process, with the host's CTS_* settings in the environment).
+
+The same Graph requests the app's passes send -- identity look-ups (20 per `$batch`, `--concurrency`
+of them at once), then each
+team's plan through the app's own executor (`execute_plan`: POST /teams + async-operation polls,
+members/add chunks, channel/plan writes in `$batch`es) -- sent straight from one process with
+every team at once (`--concurrency`), with no host, durable orchestration, queue, state store or
+change notifications in between. What limits it is the Graph sandbox: its throttling buckets
+(at the stack's time scale), its async team creation and its CPU. The org is read from Commerce
+once (a bulk read), as the floor of the reads too.
+
+Prints one JSON object: seconds, teams, operations, and the executor's request count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from shared.commerce.client import CommerceClient
+from shared.domain import ActualState
+from shared.domain.plan import Operation, Plan
+from shared.domain.teams import Identity
+from shared.graph import Gateway, execute_plan
+from shared.provisioning import desired, plan
+from shared.settings import get_settings
+
+
+async def floor(concurrency: int) -> dict[str, object]:
+    settings = get_settings()
+    commerce = CommerceClient.from_settings(settings)
+    gateway = Gateway(settings.graph)
+    start = time.perf_counter()
+    try:
+        org = await commerce.read_org()
+        t_read = time.perf_counter() - start
+        upns = {w.upn.lower(): w.personnel_number for w in org.workers if w.upn}
+        gate = asyncio.Semaphore(concurrency)
+
+        async def look_up(part: list[str]) -> dict[str, Identity]:
+            async with gate:  # one $batch of 20 look-ups, as a pass sends them
+                return await gateway.resolve_upns(part)
+
+        wanted = sorted(upns)
+        parts = await asyncio.gather(*(look_up(wanted[i : i + 20]) for i in range(0, len(wanted), 20)))
+        found = {u: ident for part in parts for u, ident in part.items()}
+        identities = {upns[u.lower()]: ident for u, ident in found.items() if u.lower() in upns}
+        want = desired(org, settings.provisioning, identities, datetime.now(UTC).date())
+        whole = plan(want, ActualState(), settings.provisioning)
+        per_team: dict[str, list[Operation]] = defaultdict(list)
+        for op in whole.operations:
+            per_team[str(op.key)].append(op)
+        gate = asyncio.Semaphore(concurrency)
+
+        problems: list[str] = []
+
+        async def one(ops: list[Operation]) -> int:
+            async with gate:
+                result = await execute_plan(Plan(operations=tuple(ops)), gateway)
+                bad = [o for o in result.outcomes if o.status.value not in ("done", "already")]
+                problems.extend(f"{o.status.value}: {o.detail}"[:200] for o in bad)
+                return len(bad)
+
+        failed = sum(await asyncio.gather(*(one(ops) for ops in per_team.values())))
+        return {
+            "floor_s": time.perf_counter() - start,
+            "commerce_read_s": t_read,
+            "teams": len(per_team),
+            "operations": len(whole.operations),
+            "operations_not_done": failed,
+            "not_done_sample": sorted(set(problems))[:5],
+            "requests_sent": gateway.stats.sent,
+        }
+    finally:
+        await gateway.aclose()
+        await commerce.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(os.environ.get("CTS_BENCH_FLOOR_CONCURRENCY", "25")),
+        help="teams provisioned at once",
+    )
+    args = parser.parse_args(argv)
+    print(json.dumps(asyncio.run(floor(args.concurrency))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
