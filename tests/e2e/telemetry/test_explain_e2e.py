@@ -159,8 +159,14 @@ def test_the_ops_page_opens_the_explanation_of_a_stores_row(stack: Stack) -> Non
         options.add_argument(arg)
     browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
-        browser.get(f"{stack.host_url}/api/ops?code={stack.master_key}")
-        browser.find_element(By.CSS_SELECTOR, 'tr.store[data-key="store:0044"] td.key').click()
+        browser.get(f"{stack.host_url}/api/ops")  # the key goes into the page's form, never the URL
+        key_field = WebDriverWait(browser, 15).until(ec.visibility_of_element_located((By.ID, "ops-key")))
+        key_field.send_keys(stack.function_key)
+        browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+        row = WebDriverWait(browser, 30).until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, 'tr.store[data-key="store:0044"] td.key'))
+        )
+        row.click()
         try:
             WebDriverWait(browser, 30).until(
                 ec.text_to_be_present_in_element((By.CSS_SELECTOR, "tr.explain pre"), "last pass:")
