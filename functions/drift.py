@@ -136,8 +136,14 @@ async def graph_notification_processor(
 async def graph_subscriptions(timer: func.TimerRequest) -> None:
     from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionKeeper
+    from shared.sync.control import write_gate
 
     c = drift_clients()
+    if (gate := await write_gate(c.state, c.settings)).suspended:  # kill switch: no Graph write at all
+        telemetry.log_event(
+            log, "graph subscriptions not kept: writes suspended", level=logging.WARNING, reason=gate.reason
+        )
+        return
     report = await SubscriptionKeeper(c.gateway, c.state, c.settings.webhook).ensure()
     telemetry.log_event(
         log, "graph subscriptions kept", subscriptions=report.as_dict(), past_due=timer.past_due

@@ -257,6 +257,75 @@ async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
     return _json(report) if report else _json({"error": "no such report"}, 404)
 
 
+@bp.route(route="ops/suspend", methods=["GET", "POST", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def ops_suspend(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The kill switch (docs/control.md): GET shows it, POST suspends every write (`?reason=`,
+    `?by=`), DELETE lifts it and starts a reconciliation so what was held converges."""
+    from shared.sync.control import set_switch, write_gate
+    from shared.sync.services import services
+
+    s = services()
+    if req.method == "POST":
+        await set_switch(
+            s.state,
+            suspended=True,
+            by=(req.params.get("by") or "ops")[:100],
+            reason=(req.params.get("reason") or "")[:500],
+        )
+    elif req.method == "DELETE":
+        await set_switch(s.state, suspended=False, by=(req.params.get("by") or "ops")[:100])
+    gate = await write_gate(s.state, s.settings)
+    body: dict[str, Any] = {
+        "suspended": gate.suspended,
+        "reason": gate.reason,
+        "by_setting": s.settings.control.suspend_all_writes,
+        "excluded_stores": sorted(gate.excluded_stores),
+        "excluded_regions": sorted(gate.excluded_regions),
+    }
+    if req.method == "DELETE" and not gate.suspended:
+        report_id = "r-" + uuid.uuid4().hex[:12]
+        body["reconcile_instance"] = await client.start_new(
+            "reconcile_all",
+            instance_id=f"reconcile-{report_id}",
+            # full: hand edits made in Teams while suspended changed nothing in Commerce, so the
+            # nightly delta would skip them.
+            client_input={"dry_run": False, "keys": None, "report_id": report_id, "full": True},
+        )
+        body["report_id"] = report_id
+        # Task pairs whose last pass was suspended: a Planner-side change the poll has already
+        # seen would otherwise wait for the next change (the task reconcile compares Commerce only).
+        from shared.mirror.requests import TASK_PAIRS
+        from shared.spine import RequestQueue, request_many
+
+        held = [m.key for m in await s.state.list_mirrors() if m.outcome == "suspended"]
+        body["task_pairs_resumed"] = await request_many(
+            TASK_PAIRS, held, DurableClientAdapter(client), RequestQueue(s.state, TASK_PAIRS),
+            reason="writes resumed",
+        )  # fmt: skip
+    return _json(body)
+
+
+@bp.route(route="ops/hierarchy", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_hierarchy(req: func.HttpRequest) -> func.HttpResponse:
+    """The Teams targeting hierarchy CSV from Commerce + the team mapping (docs/hierarchy.md).
+    GET: the CSV, its fingerprint and whether it is stale against the last export. POST
+    `?fingerprint=` records that the file with that fingerprint was exported (`cts hierarchy export`)."""
+    from shared.hierarchy.service import current_hierarchy, mark_exported
+    from shared.sync.services import services
+
+    s = services()
+    data = await current_hierarchy(s.commerce.client, s.state, s.settings)  # type: ignore[attr-defined]
+    if req.method == "POST":
+        if req.params.get("fingerprint") != data["fingerprint"]:
+            return _json({"error": "the hierarchy changed since it was read; export it again"}, 409)
+        data["last_export"] = await mark_exported(
+            s.state, data["fingerprint"], nodes=data["nodes"], by=(req.params.get("by") or "ops")[:100]
+        )
+        data["stale"] = False
+    return _json(data)
+
+
 @bp.route(route="ops/explain/{what}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_explain(req: func.HttpRequest) -> func.HttpResponse:
     """Why a team is as it is (`store:0042`), or where a person is and why (`person:000123`).

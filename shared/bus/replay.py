@@ -113,10 +113,15 @@ class DeadLetterFilter:
     sequence_numbers: frozenset[int] | None = None
     limit: int | None = None
     everything: bool = False  # the operator said "all" (`--all`, `all=true`): no filter is meant
+    # The app's own reason for a dead letter whose Service Bus reason says only that delivery
+    # failed (shared.ops.dlq.app_reason); `reasons` matches either.
+    reason_of: Callable[[ReceivedMessage], str | None] | None = field(default=None, compare=False)
 
     def matches(self, message: ReceivedMessage) -> bool:
-        if self.reasons is not None and message.dead_letter_reason not in self.reasons:
-            return False
+        if self.reasons is not None:
+            own = self.reason_of(message) if self.reason_of is not None else None
+            if message.dead_letter_reason not in self.reasons and own not in self.reasons:
+                return False
         if self.event_types is not None and event_type_of(message) not in self.event_types:
             return False
         if self.stores is not None and store_of(message) not in self.stores:

@@ -16,14 +16,17 @@ from typing import Any
 from shared import spine, telemetry
 from shared.domain.plan import Problem, ProblemKind
 from shared.domain.tasks import TaskStatus
+from shared.domain.teams import TeamKey
 from shared.graph.errors import NotFound as GraphNotFound
 from shared.graph.errors import PlannerLimitExceeded
 from shared.mirror.context import NoPlan, mirror_context, store_context, task_list
 from shared.mirror.executor import Buckets, Stale, execute
 from shared.mirror.keys import PairKey
 from shared.mirror.reader import read_planner_task, read_store_task
+from shared.provisioning.control import closed_for
 from shared.settings import Settings
 from shared.state import MirrorRecord, StateStore
+from shared.sync.control import write_gate
 from shared.tasks import (
     Decision,
     DesiredPlannerTask,
@@ -97,6 +100,16 @@ async def mirror_pass(
             held = bool((await state.get_value("held", store.plan_id) or {}).get("held"))
         ctx = mirror_context(store, listed, pair.task, settings, deletions_held=held)
         decision = decide(row, view, current, ctx)
+        if decision.writes and (
+            closed := closed_for(TeamKey.store(pair.store), (), await write_gate(state, settings))
+        ):
+            # Kill switch / opt-out (docs/control.md): decided and recorded, nothing written.
+            outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
+            await state.record_mirror(
+                MirrorRecord(key=key, outcome=outcome, rounds=round_no, problems=[closed])
+            )
+            await state.bump(f"tasks.{outcome}")
+            return PassResult(key=key, outcome=outcome, rounds=round_no)
         try:
             executed = await execute(
                 decision,

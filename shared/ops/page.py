@@ -185,6 +185,12 @@ def _report_block(report: Mapping[str, Any] | None) -> str:
     )
 
 
+def _bus_reason(d: Mapping[str, Any]) -> str:
+    """What Service Bus recorded, when the app's reason (shared.ops.dlq.app_reason) differs."""
+    bus = d.get("dead_letter_reason")
+    return f"{_e(bus)}: " if bus and bus != d.get("reason") else ""
+
+
 def _dead_letters_table(dead_letters: Sequence[Mapping[str, Any]]) -> str:
     if not dead_letters:
         return '<p class="empty" id="no-dead-letters">No dead letters.</p>'
@@ -194,7 +200,8 @@ def _dead_letters_table(dead_letters: Sequence[Mapping[str, Any]]) -> str:
             f'<tr class="dead-letter" data-entity="{_e(d["entity"])}" data-seq="{_e(d["sequence_number"])}">'
             f'<td class="mono small">{_e(d["entity"])}</td><td class="mono">{_e(d["sequence_number"])}</td>'
             f"<td>{_time(d['enqueued_time'])}</td>"
-            f'<td><strong>{_e(d["reason"])}</strong><div class="small">{_e(d["description"])}</div></td>'
+            f"<td><strong>{_e(d['reason'])}</strong>"
+            f'<div class="small">{_bus_reason(d)}{_e(d["description"])}</div></td>'
             f"<td>{_e(d['event_type']) or '—'}</td><td>{_e(d['store']) or '—'}</td>"
             f'<td class="num">{_e(d["delivery_count"])}</td><td class="num">{_e(d["replay_count"])}</td>'
             '<td><button class="replay" type="button">Replay</button>'

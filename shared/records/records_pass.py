@@ -62,6 +62,7 @@ from shared.records.template import Template
 from shared.settings import Settings
 from shared.spine import BUSY, PassResult
 from shared.state import StateStore
+from shared.sync.control import write_gate
 
 PARTITION = "records"
 STATUS = "records-status"
@@ -516,6 +517,17 @@ async def records_pass(
         dry_run=dry_run,
     )
     if dry_run:
+        return result
+    if p.operations and (gate := await write_gate(state, settings)).suspended:
+        # Kill switch (docs/control.md): planned and reported, nothing written to Teams or Dataverse.
+        result = RecordsPassResult(
+            key=key,
+            outcome="suspended",
+            operations=describe(p.operations),
+            problems=[*p.problems, f"suspended: writes off ({gate.reason}); planned, not written"],
+            dry_run=False,
+        )
+        await state.put_value(STATUS, key, result.to_json())
         return result
     if p.operations:
         executor = Executor(

@@ -64,6 +64,7 @@ def new_report_id() -> str:
 class CachedIdentity(BaseModel):
     user_id: str
     at: datetime
+    teams_licensed: bool | None = None
 
 
 class TeamRecord(BaseModel):

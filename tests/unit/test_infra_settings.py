@@ -56,10 +56,10 @@ OPTIONAL_IN_AZURE = {
     "CTS_RECORDS__APP_MODULE_ID": "record channels are off by default",
     "CTS_PROVISIONING__CHANNELS": "no channels beyond General is a valid choice",
     "CTS_COMMERCE__FIELD_NAMES": "no overrides is the default mapping",
-    "CTS_COMMERCE__LEGAL_ENTITIES": "empty serves CTS_COMMERCE__LEGAL_ENTITY alone, which is provisioned",
+    "CTS_COMMERCE__LEGAL_ENTITIES": "empty: only CTS_COMMERCE__LEGAL_ENTITY is served",
 }
-# Defaults that only work on the local stack or are placeholders.
-LOCAL_DEFAULTS = {"sqlite", ".local/state.sqlite", "USRT"}  # USRT: the demo company
+# Defaults that only work on the local stack or are placeholders (USRT: the demo data's company).
+LOCAL_DEFAULTS = {"sqlite", ".local/state.sqlite", "USRT"}
 
 
 def provisioned(bicep: Path = BICEP) -> dict[str, str]:
