@@ -28,6 +28,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions.root import root
+from shared import telemetry
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.ops")
@@ -129,14 +130,13 @@ async def ops_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
             dry_run=dry_run,
             actor="http:ops/dlq/replay",
         )
-        log.info(
+        telemetry.log_event(
+            log,
             "dead letters replayed",
-            extra={
-                "dry_run": dry_run,
-                "done": summary.done,
-                "refused": summary.refused,
-                "failed": summary.failed,
-            },
+            dry_run=dry_run,
+            done=summary.done,
+            refused=summary.refused,
+            failed=summary.failed,
         )
         return summary_view(summary)
 

@@ -16,6 +16,7 @@ import azure.functions as func
 from functions import spine
 from functions.durable_client import DurableClientAdapter
 from functions.root import root
+from shared import telemetry
 from shared.spine import PassResult
 from shared.spine.features import TEAMS
 
@@ -35,6 +36,12 @@ async def _team_pass(key: str, instance_id: str | None) -> PassResult:
 spine.register(bp, TEAMS, run=_team_pass)
 
 
+def _trace(data: dict[str, Any]) -> dict[str, str]:
+    """The trace context an orchestration's input carries (traceparent, baggage), handed on to
+    its activities (shared/telemetry/context.py)."""
+    return telemetry.carrier_of(data)
+
+
 # -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
 RECONCILE_CHUNK = 4  # fan-out batches per orchestration generation (bounded history)
 
@@ -48,12 +55,13 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
     generation holds at most RECONCILE_CHUNK x batch_size activities (docs/sync.md)."""
     data = context.get_input() or {}
     dry_run = bool(data.get("dry_run", False))
+    trace = _trace(data)
     scope = data.get("scope")
     if scope is None:
         scope = yield context.call_activity(
             "reconcile_begin",
             {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id"),
-             "full": bool(data.get("full", False))},
+             "full": bool(data.get("full", False)), **trace},
         )  # fmt: skip
     keys: list[str] = scope["keys"]
     counts: dict[str, int] = dict(data.get("counts") or {})
@@ -71,6 +79,7 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
                         "dry_run": dry_run,
                         "report_id": scope["report_id"],
                         "instance_id": f"{context.instance_id}:{key}",
+                        **trace,
                     },
                 )
                 for key in batch
@@ -117,28 +126,45 @@ async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
 async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import reconcile_team as run
 
-    return await run(
-        root(),
-        payload["key"],
-        report_id=payload["report_id"],
-        dry_run=bool(payload["dry_run"]),
+    with telemetry.span(
+        "activity reconcile_team",
+        parent=payload,
+        team_key=payload["key"],
         instance_id=payload.get("instance_id"),
-    )
+        report_id=payload["report_id"],
+    ):
+        return await run(
+            root(),
+            payload["key"],
+            report_id=payload["report_id"],
+            dry_run=bool(payload["dry_run"]),
+            instance_id=payload.get("instance_id"),
+        )
 
 
 @bp.activity_trigger(input_name="payload")
 async def reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import finish
 
-    return await finish(root(), payload)
+    summary = await finish(root(), payload)
+    # infra/alerts.bicep (reconciliation late) looks for this line.
+    telemetry.log_event(
+        log,
+        "reconciliation finished",
+        report_id=payload.get("report_id"),
+        dry_run=bool(payload.get("dry_run")),
+        teams=payload.get("teams"),
+        outcomes=payload.get("outcomes"),
+    )
+    return summary
 
 
 # -- timers ----------------------------------------------------------------------------------
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SCHEDULE%", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def reconcile_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    instance = await client.start_new("reconcile_all", client_input={"dry_run": False})
-    log.info("nightly reconciliation started", extra={"instance_id": instance, "past_due": timer.past_due})
+    instance = await client.start_new("reconcile_all", client_input={"dry_run": False, **telemetry.carry()})
+    telemetry.log_event(log, "nightly reconciliation started", instance_id=instance, past_due=timer.past_due)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SWEEP_SCHEDULE%", run_on_startup=True)
@@ -155,7 +181,7 @@ async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestration
         failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds,
     )
     if started:
-        log.info("sweeper restarted syncs", extra={"keys": started})
+        telemetry.log_event(log, "sweeper restarted syncs", team_keys=started)
 
 
 # -- ops endpoints (function key) -------------------------------------------------------------
@@ -183,7 +209,13 @@ async def ops_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationCl
     instance = await client.start_new(
         "reconcile_all",
         instance_id=f"reconcile-{report_id}",
-        client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id, "full": asked.full},
+        client_input={
+            "dry_run": dry_run,
+            "keys": keys,
+            "report_id": report_id,
+            "full": asked.full,
+            **telemetry.carry(),
+        },
     )
     body = {"id": instance, "report_id": report_id, "dry_run": dry_run, "keys": keys}
     return _json({**body, "report": f"ops/report/{report_id}", "status": "ops/status"}, 202)
@@ -274,3 +306,29 @@ async def ops_hierarchy(req: func.HttpRequest) -> func.HttpResponse:
         )
         data["stale"] = False
     return _json(data)
+
+
+@bp.route(route="ops/explain/{what}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_explain(req: func.HttpRequest) -> func.HttpResponse:
+    """Why a team is as it is (`store:0042`), or where a person is and why (`person:000123`).
+    Reads like a pass, writes nothing (shared/sync/explain.py)."""
+    from shared.domain.teams import TeamKey
+    from shared.sync.explain import explain_person, explain_team
+
+    what = req.route_params.get("what") or ""
+    s = root()
+    ports = {"commerce": s.commerce, "gateway": s.gateway, "state": s.state, "settings": s.settings}
+    if what.startswith("person:"):
+        person = what.removeprefix("person:").strip()
+        if not person.isdigit() or len(person) > 20:
+            return _json({"error": f"bad personnel number {person!r} (digits, e.g. person:000123)"}, 400)
+        try:
+            also = tuple(TeamKey.parse(k) for k in req.params.get("team", "").split(",") if k.strip())
+        except ValueError as exc:
+            return _json({"error": f"bad team key: {exc}"}, 400)
+        return _json(await explain_person(person, also=also, **ports))
+    try:
+        key = TeamKey.parse(what if ":" in what else f"store:{what}")
+    except ValueError as exc:
+        return _json({"error": f"bad team key {what!r}: {exc}"}, 400)
+    return _json(await explain_team(key, **ports))

@@ -22,6 +22,7 @@ from functions import spine
 from functions.commerce_events import RejectedMessage
 from functions.durable_client import DurableClientAdapter
 from functions.root import root
+from shared import telemetry
 from shared.spine import PassResult
 from shared.spine.features import RECORDS
 
@@ -140,7 +141,13 @@ async def record_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrat
     if isinstance(result, TestMessage):
         return
     if isinstance(result, Rejection):
-        log.warning("dataverse event rejected", extra={"message_id": msg.message_id, "reason": result.reason})
+        telemetry.log_event(
+            log,
+            "dataverse event rejected",
+            level=logging.WARNING,
+            message_id=msg.message_id,
+            reason=result.reason,
+        )
         raise RejectedMessage(result)
     assert isinstance(result, CommerceHint)
     from shared.mirror import request_task_mirrors
@@ -159,14 +166,13 @@ async def record_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrat
         tasks=request_task_mirrors,
         records=records,
     )
-    log.info(
+    telemetry.log_event(
+        log,
         "dataverse event",
-        extra={
-            "message_id": msg.message_id,
-            "event_type": result.event_type,
-            "outcome": handled.outcome,
-            "keys": list(handled.keys),
-        },
+        message_id=msg.message_id,
+        event_type=result.event_type,
+        outcome=handled.outcome,
+        record_keys=list(handled.keys),
     )
 
 
@@ -177,7 +183,7 @@ async def records_reconcile_timer(timer: func.TimerRequest, client: df.DurableOr
     if not _enabled():
         return
     instance = await client.start_new("reconcile_records", client_input={"dry_run": False})
-    log.info("nightly records reconciliation started", extra={"instance_id": instance})
+    telemetry.log_event(log, "nightly records reconciliation started", instance_id=instance)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SWEEP_SCHEDULE%", run_on_startup=True)
@@ -196,7 +202,7 @@ async def records_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrat
         failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds,
     )
     if started:
-        log.info("sweeper restarted records passes", extra={"keys": started})
+        telemetry.log_event(log, "sweeper restarted records passes", record_keys=started)
 
 
 # -- ops endpoints (function key) ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from functions.root import root
+from shared import telemetry
 from shared.spine import Feature, PassResult, RequestQueue, orchestrate, run_pass
 from shared.spine.run import activity_result
 
@@ -40,9 +41,27 @@ def register(bp: df.Blueprint, feature: Feature, *, run: FeaturePass) -> None:
         key = str(payload["key"])
         instance_id = payload.get("instance_id")
         queue = RequestQueue(root().state, feature)
-        result = await run_pass(queue, key, lambda k: run(k, instance_id), owner=instance_id)
-        out = activity_result(result)
-        log.info(f"{feature.name} pass", extra={"key": key, "outcome": result.outcome, **result.summary()})
+        # The activity continues the trace its payload carries (shared/telemetry/context.py).
+        ids = {telemetry.key_name(feature.name): key, "instance_id": instance_id}
+        with telemetry.span(f"activity {feature.pass_activity}", parent=payload, **ids) as span:
+            result = await run_pass(queue, key, lambda k: run(k, instance_id), owner=instance_id)
+            out = activity_result(result)
+            summary = result.summary()
+            telemetry.annotate(span, outcome=result.outcome, **summary)
+            telemetry.count("cts.passes", kind=feature.name, outcome=result.outcome)
+            planned = summary.get("operations")
+            if isinstance(planned, int):  # a team pass: its plan is the drift it found
+                telemetry.count("cts.drift.found", planned, kind=feature.name)
+                telemetry.count(
+                    "cts.drift.fixed", planned if result.outcome == "changed" else 0, kind=feature.name
+                )
+            telemetry.log_event(
+                log,
+                f"{feature.name} pass",
+                **ids,
+                outcome=result.outcome,
+                **summary,
+            )
         return out
 
     async def finish_activity(payload: dict[str, Any]) -> bool:

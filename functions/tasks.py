@@ -19,6 +19,7 @@ import azure.functions as func
 from functions import spine
 from functions.durable_client import DurableClientAdapter
 from functions.root import root
+from shared import telemetry
 from shared.spine import PassResult
 from shared.spine.features import TASK_PAIRS
 
@@ -58,8 +59,9 @@ async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[s
         TASK_PAIRS, adapter, queue, failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds
     )
     out = {**result.to_json(), "started": started, "swept": swept}
+    telemetry.observe("cts.tasks.poll.requests", result.requests, mode=result.mode)
     if result.to_mirror or swept:
-        log.info("planner poll", extra=out)
+        telemetry.log_event(log, "planner poll", **out)
     return out
 
 
@@ -89,7 +91,7 @@ async def _reconcile_tasks(client: df.DurableOrchestrationClient, *, dry_run: bo
     started = await request_many(
         TASK_PAIRS, keys, DurableClientAdapter(client), queue, reason="task reconciliation"
     )
-    log.info("task reconciliation", extra={"pairs": len(keys), "started": started})
+    telemetry.log_event(log, "task reconciliation", pairs=len(keys), started=started)
     return {"pairs": len(keys), "started": started}
 
 

@@ -251,6 +251,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId } // DefaultAzureCredential (state tables, DLQ tools)
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
+        // The worker hands each invocation the host's trace context (host.json telemetryMode:
+        // OpenTelemetry); functions/telemetry.py exports the app's spans, metrics and logs.
+        { name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY', value: 'true' }
+        // httpx is instrumented by shared/telemetry/http.py (routes only, no query or UPN in URLs).
+        { name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS', value: 'httpx,django,fastapi,flask,psycopg2,requests,urllib,urllib3' }
         { name: 'CTS_DURABLE_HUB', value: 'cts' }
         { name: 'CTS_BUS__TOPIC', value: topicName }
         { name: 'CTS_BUS__SUBSCRIPTION', value: subscriptionName }
@@ -393,6 +398,8 @@ output functionAppName string = app.name
 output principalId string = principalId
 output clientId string = identity.properties.clientId
 output serviceBusNamespace string = bus.name
+output serviceBusId string = bus.id
+output insightsId string = insights.id
 output serviceBusFqdn string = '${bus.name}.servicebus.windows.net'
 output hostUrl string = 'https://${app.properties.defaultHostName}'
 output tableEndpoint string = storage.properties.primaryEndpoints.table

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared import telemetry
 from shared.domain.teams import TeamKey
 from shared.drift.echoes import is_echo
 from shared.drift.notifications import (
@@ -154,7 +155,7 @@ class DriftProcessor:
         for key, drifts in batch.drift.items():
             queue = RequestQueue(self.state, TEAMS)
             done = await request(TEAMS, str(TeamKey.parse(key)), self.client, queue, reason=_reason(drifts))
-            log.info("drift: sync requested", extra={"key": key, "reason": drifts[0][1], "request": done})
+            telemetry.log_event(log, "drift: sync requested", team_key=key, reason=drifts[0][1], request=done)
             outcomes[drifts[0][0]] = Outcome(f"sync-{done}", key)
             for i, _ in drifts[1:]:  # covered by that same request
                 outcomes[i] = Outcome("sync-pending", key)
@@ -183,7 +184,7 @@ class DriftProcessor:
             return Outcome("mirror-pending", key)
         ref = resource_ref(n.resource)
         if ref is None:
-            log.info("notification for a resource drift does not watch", extra={"resource": n.resource})
+            telemetry.log_event(log, "notification for a resource drift does not watch", resource=n.resource)
             return Outcome("not-a-team", n.resource)
         key = await batch.key_of(ref.team_id)
         if key is None and ref.kind is ResourceKind.CHANNEL:
@@ -202,11 +203,16 @@ class DriftProcessor:
                 )
                 return Outcome(f"records-{done}", records_key)
         if key is None:
-            log.debug("notification for a team the app does not manage", extra={"team_id": ref.team_id})
+            telemetry.log_event(
+                log,
+                "notification for a team the app does not manage",
+                level=logging.DEBUG,
+                team_id=ref.team_id,
+            )
             return Outcome("unknown-team", ref.team_id)
         echo = await is_echo(self.state, ref, n.change_type)
         if echo is not None:
-            log.info("own change echoed by Graph: skipped", extra={"key": key, "echo": echo})
+            telemetry.log_event(log, "own change echoed by Graph: skipped", team_key=key, echo=echo)
             return Outcome("echo", echo)
         batch.drift.setdefault(key, []).append(
             (index, f"teams drift: {ref.kind.value} {ref.item_id} {n.change_type}")
@@ -222,8 +228,12 @@ class DriftProcessor:
 
     async def _lifecycle(self, n: LifecycleNotification) -> Outcome:
         sid = n.subscription_id
-        log.warning(
-            "subscription lifecycle event", extra={"subscription_id": sid, "event": n.lifecycle_event.value}
+        telemetry.log_event(
+            log,
+            "subscription lifecycle event",
+            level=logging.WARNING,
+            subscription_id=sid,
+            lifecycle_event=n.lifecycle_event.value,
         )
         if n.lifecycle_event is LifecycleEvent.MISSED:
             return Outcome("reconcile-" + await self._reconcile_all(), sid)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from shared import spine
+from shared import spine, telemetry
 from shared.control import write_gate
 from shared.domain.plan import Problem, ProblemKind
 from shared.domain.tasks import TaskStatus
@@ -122,7 +122,9 @@ async def mirror_pass(
                 on_created=partial(put_pair, state),
             )
         except Stale as exc:
-            log.info("stale version, deciding again", extra={"key": key, "round": round_no, "why": str(exc)})
+            telemetry.log_event(
+                log, "stale version, deciding again", task_key=key, round=round_no, why=str(exc)
+            )
             await state.bump("tasks.stale_rounds")
             attempted = decision.status
             continue
@@ -139,7 +141,7 @@ async def mirror_pass(
                 MirrorRecord(key=key, outcome="held", rounds=round_no, problems=[problem], error=str(exc))
             )
             await state.bump("tasks.planner_limit")
-            log.warning("planner limit", extra={"key": key, "error": str(exc)})
+            telemetry.log_event(log, "planner limit", level=logging.WARNING, task_key=key, error=str(exc))
             return PassResult(key=key, outcome="held", rounds=round_no)
         if executed.status is None:
             if status is not None:
@@ -174,7 +176,13 @@ async def _todo_in(key: str, *, state: StateStore, gateway: Any) -> tuple[str | 
     try:
         return await todo_inbound(key, planner_task_id=planner_task, gateway=gateway, state=state)
     except Exception as exc:
-        log.warning("To Do read failed; the pass goes on without it", extra={"key": key, "error": str(exc)})
+        telemetry.log_event(
+            log,
+            "To Do read failed; the pass goes on without it",
+            level=logging.WARNING,
+            task_key=key,
+            error=str(exc),
+        )
         await state.bump("tasks.todo.failed")
         return None, None
 
@@ -194,7 +202,13 @@ async def _todo_out(
     try:
         await todo_outbound(key, status, desired, seen=seen, gateway=gateway, state=state, settings=settings)
     except Exception as exc:
-        log.warning("To Do copy not updated; the next pass retries", extra={"key": key, "error": str(exc)})
+        telemetry.log_event(
+            log,
+            "To Do copy not updated; the next pass retries",
+            level=logging.WARNING,
+            task_key=key,
+            error=str(exc),
+        )
         await state.bump("tasks.todo.failed")
 
 
@@ -206,7 +220,7 @@ async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) 
         buckets = {b.bucket_id: b.name for b in await gateway.list_buckets(status.plan_id)}
     except GraphNotFound:
         # The plan is gone (or never was): nothing to adopt there; deciding again handles it.
-        log.info("interrupted create: its plan is not there", extra={"key": status.key})
+        telemetry.log_event(log, "interrupted create: its plan is not there", task_key=status.key)
         return status.model_copy(update={"creating_since": None})
     claimed = {
         p.planner.task_id
@@ -215,14 +229,18 @@ async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) 
     }
     orphan = find_orphan(status, tasks, buckets, claimed)
     if orphan is None:
-        log.info("interrupted create left no task; creating", extra={"key": status.key})
+        telemetry.log_event(log, "interrupted create left no task; creating", task_key=status.key)
         return status
     adopted = status.adopted(orphan.task_id, orphan.etag)
     await put_pair(state, adopted)
     await state.bump("tasks.orphans_adopted")
-    log.warning(
+    telemetry.log_event(
+        log,
         "adopted the Planner task of an interrupted create",
-        extra={"key": status.key, "task_id": orphan.task_id, "plan_id": status.plan_id},
+        level=logging.WARNING,
+        task_key=status.key,
+        task_id=orphan.task_id,
+        plan_id=status.plan_id,
     )
     return adopted
 
@@ -241,8 +259,8 @@ async def _record(state: StateStore, decision: Decision, writes: int, rounds: in
         if previous is not None:
             reports, problems = previous.reports, previous.problems
     for r in decision.reports:
-        log.info(
-            "task decision reported", extra={"key": decision.key, "kind": r.kind.value, "detail": r.detail}
+        telemetry.log_event(
+            log, "task decision reported", task_key=decision.key, kind=r.kind.value, detail=r.detail
         )
         await state.bump(f"tasks.report.{r.kind.value}")
     await state.bump(f"tasks.{decision.outcome.value}")

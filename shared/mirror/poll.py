@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import telemetry
 from shared.domain.planner import PlannerTask
 from shared.graph.batch import BatchRequest, BatchResponse
 from shared.graph.delta import RESYNC_CODES
@@ -189,7 +190,9 @@ async def _delta_plans(
                 result.skipped_plans.append(plan_id)
                 continue
             if _expired(response) and not snapshot:
-                log.info("planner delta link expired; reading the plan again", extra={"plan": plan_id})
+                telemetry.log_event(
+                    log, "planner delta link expired; reading the plan again", plan_id=plan_id
+                )
                 links = links.expired(plan_id)
                 restart.append(plan_id)
                 continue

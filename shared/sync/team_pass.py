@@ -286,20 +286,35 @@ def busy_result(key: str) -> PassResult:
     return PassResult(key=key, outcome=spine.BUSY)
 
 
-async def sync_team_pass(
+@dataclass(frozen=True)
+class PassReading:
+    """What a pass read and planned for one key: the Commerce slice (and its mapping rows as
+    Commerce has them), the identities it resolved, the desired team (with why each person is in
+    it), the actual team and the plan. The pass acts on it; `cts explain` (shared/sync/explain.py)
+    shows it."""
+
+    org: CommerceOrg
+    commerce_rows: tuple[TeamMapping, ...]
+    record: TeamRecord | None
+    identities: dict[str, Identity]
+    cache: dict[str, CachedIdentity]
+    want: DesiredState
+    target: Any
+    actual: ActualTeam
+    plan: Plan
+    found: list[Problem]  # what reading Teams reported (e.g. a same-name team not adopted)
+
+
+async def read_and_plan(
     key: TeamKey,
     *,
     commerce: CommerceReader,
     gateway: TeamsGateway,
-    execute: PlanExecutor,
     state: StateStore,
     settings: Settings,
     today: date | None = None,
-    dry_run: bool = False,
-    instance_id: str | None = None,
-) -> PassResult:
-    """One pass for `key`. Run it through `shared.spine.run_pass` (the team's lease, and the
-    request number it covers) unless it is a dry run, which writes nothing."""
+) -> PassReading:
+    """Read the truth for `key` (Commerce, the mapping table, Graph) and plan; no writes."""
     label = str(key)
     org = await commerce.read_scope(key)
     commerce_rows = org.mappings  # as Commerce has them (before the app's own mapping joins)
@@ -334,6 +349,29 @@ async def sync_team_pass(
         p = plan(want, ActualState(), settings.provisioning)
     else:
         p = plan(want, ActualState(teams={label: actual}), settings.provisioning)
+    return PassReading(org, commerce_rows, record, identities, cache, want, target, actual, p, found)
+
+
+async def sync_team_pass(
+    key: TeamKey,
+    *,
+    commerce: CommerceReader,
+    gateway: TeamsGateway,
+    execute: PlanExecutor,
+    state: StateStore,
+    settings: Settings,
+    today: date | None = None,
+    dry_run: bool = False,
+    instance_id: str | None = None,
+) -> PassResult:
+    """One pass for `key`. Run it through `shared.spine.run_pass` (the team's lease, and the
+    request number it covers) unless it is a dry run, which writes nothing."""
+    label = str(key)
+    r = await read_and_plan(
+        key, commerce=commerce, gateway=gateway, state=state, settings=settings, today=today
+    )
+    org, commerce_rows, record, identities, cache = r.org, r.commerce_rows, r.record, r.identities, r.cache
+    target, actual, p, found = r.target, r.actual, r.plan, r.found
     closed = closed_for(key, _places(key, org), await write_gate(state, settings))
     p = gated(p, closed)
     if closed is not None and closed not in p.problems:
@@ -356,6 +394,7 @@ async def sync_team_pass(
         if result.team_ids:
             await note_plan_changes(state, p, result.team_ids)
         problems += [pr for pr in result.problems if pr not in problems]
+        await _note_removals(state, label, p, result, identities)
         team_id = result.team_ids.get(label, team_id)
 
     if closed is None and not dry_run and (result is None or result.ok):
@@ -435,6 +474,27 @@ async def _write_back(
     return []
 
 
+REMOVALS = "removals-"  # audit kind per person: which team they left, and why (cts explain)
+
+
+async def _note_removals(
+    state: StateStore,
+    label: str,
+    p: Plan,
+    result: ExecutionResult,
+    identities: dict[str, Identity],
+) -> None:
+    """One audit row per person removed, by personnel number when the pass knows it, else by
+    Entra user id (someone who left the store is no longer in its Commerce slice), for
+    `cts explain`. Never by UPN (state keys are ids)."""
+    person_of = {ident.user_id: person for person, ident in identities.items()}
+    failed = {o.index for o in result.outcomes if o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED)}
+    for i, op in enumerate(p.operations):
+        if op.op == "remove_member" and i not in failed:
+            who = person_of.get(op.user_id, op.user_id)
+            await state.audit(REMOVALS + who, {"key": label, "reason": op.reason, "team_id": op.team_id})
+
+
 async def _remember(
     state: StateStore,
     label: str,
@@ -482,9 +542,11 @@ async def _remember(
 
 __all__ = [
     "CommerceReader",
+    "PassReading",
     "PassResult",
     "TeamsGateway",
     "busy_result",
+    "read_and_plan",
     "resolve_identities",
     "sync_team_pass",
 ]

@@ -35,6 +35,8 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",  # host telemetry
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra auth for it
     "AZURE_CLIENT_ID",  # azure-identity DefaultAzureCredential: the user-assigned identity
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",  # the Python worker's OpenTelemetry hand-off
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",  # the Azure Monitor distro (functions/telemetry.py)
 }
 HOST_PREFIXES = ("AzureWebJobsStorage__",)
 
