@@ -55,6 +55,21 @@ module resources 'resources.bicep' = {
   }
 }
 
+@description('Mail address for the alerts (infra/alerts.bicep); empty = no notification.')
+param alertEmail string = ''
+
+module alerts 'alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    insightsId: resources.outputs.insightsId
+    serviceBusId: resources.outputs.serviceBusId
+    alertEmail: alertEmail
+  }
+}
+
 // azd keeps these in the environment (`azd env get-values`): the hooks read them, and the names
 // that are app settings (ServiceBusConnection__fullyQualifiedNamespace, CTS_STATE__*,
 // CTS_OPS__HOST_URL) are what `cts --target azure` reads (cts/target.py).

@@ -21,8 +21,8 @@ from shared.domain.teams import TeamKey
 from shared.graph.delta import first_url
 from shared.mirror.keys import PairKey
 from shared.mirror.keys import instance_id as mirror_instance_id
+from shared.spine.features import team_instance_id as sync_instance_id
 from shared.state.backend import InvalidKey, stored_key
-from shared.sync.requests import instance_id as sync_instance_id
 
 FIXTURES = Path(__file__).parents[1] / "intake" / "fixtures"
 
