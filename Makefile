@@ -8,11 +8,13 @@ INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test demo bench fuzz lint typecheck clean help
+.PHONY: run test test-alone test-random demo bench fuzz lint typecheck clean help
 
 help:
 	@echo "make run    - start the whole app on the local stack (Ctrl-C to stop)"
 	@echo "make test   - set up and run the test suite"
+	@echo "make test-alone  - run every end-to-end test alone, one pytest process each (slow)"
+	@echo "make test-random - the unit, contract and end-to-end tests in a random order"
 	@echo "make demo   - play the default scenario and write a report"
 	@echo "make bench  - run the benchmarks (JSON + table in bench/results/)"
 	@echo "make fuzz   - the fuzz suite (tests/fuzz) with 5,000 examples per property"
@@ -35,6 +37,14 @@ run: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP) browser
 	$(PY) -m pytest -q
+
+# Order independence: every test passes alone and in any order (tests/tools/run_alone.py; the
+# suite itself runs a sample of two alone: tests/e2e/test_each_test_passes_alone.py).
+test-alone: $(STAMP) $(NODE_STAMP)
+	$(PY) -m tests.tools.run_alone --all
+
+test-random: $(STAMP) $(NODE_STAMP)
+	$(PY) -m pytest -q --random-order tests/unit tests/contract tests/e2e
 
 demo: $(STAMP)
 	$(PY) -m local demo --scenario local/scenarios/demo.json --report .local/demo-report.json

@@ -12,7 +12,9 @@ from functions.ops import bp as ops
 from functions.provisioning import bp as provisioning
 from functions.records import bp as records
 from functions.tasks import bp as tasks
+from functions.telemetry import configure as configure_telemetry
 
+configure_telemetry()  # once, before any client is built (functions/telemetry.py)
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(commerce_events)
 app.register_functions(provisioning)

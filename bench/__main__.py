@@ -37,6 +37,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "planner_poll": cases.planner_poll,
     "stack_10000_stores": cases.stack_10000_stores,
     "records_connections": records.records_connections,
+    "tracing_overhead": cases.tracing_overhead,
 }
 OPT_IN = {"stack_10000_stores"}  # only with --only: hours, not minutes
 

@@ -422,3 +422,56 @@ def planner_poll(plan_counts: tuple[int, ...] = (1000, 10_000), seed: int = 7) -
             f"plans_{n}_simulation_s": time.perf_counter() - wall,
         }
     return out
+
+
+def event_burst(stack: Any, org: dict[str, Any], events: int, tag: str = "BENCH") -> dict[str, Any]:
+    """`events` store-changed events for a converged org, sent at once; events/s until converged."""
+    import json
+
+    numbers = [s["number"] for s in org["stores"]]
+    start = time.perf_counter()
+    for i in range(events):
+        body = {"BusinessEventId": "CTS_StoreChangedBusinessEvent", "EventId": f"{tag}-{i:06d}",
+                "BusinessEventLegalEntity": org.get("legal_entity", "USRT"),
+                "ControlNumber": 9_000_000_000 + i, "EventTime": f"/Date({int(time.time() * 1000)})/",
+                "MajorVersion": 0, "MinorVersion": 0, "StoreNumber": numbers[i % len(numbers)],
+                "ChangeKind": "Changed"}  # fmt: skip
+        stack.bus.send_raw(json.dumps(body).encode(), message_id=f"{tag.lower()}-{i}")
+    sent = time.perf_counter() - start
+    done = stack.converged(timeout=3600, stable=0.5)
+    elapsed = time.perf_counter() - start
+    return {"events": events, "events_send_s": sent, "events_until_converged_s": elapsed,
+            "events_per_s": events / elapsed, "events_converged": done}  # fmt: skip
+
+
+def tracing_overhead(stores: int | None = None, events: int | None = None) -> dict[str, Any]:
+    """Events/s through the host with the OpenTelemetry pipeline on (spans and metrics to
+    <data>/host/telemetry/*.jsonl, local/host/telemetry.py) and off (CTS_LOCAL_TRACING=0), on the
+    same generated org (CTS_BENCH_TRACING_STORES, default 100 stores; CTS_BENCH_TRACING_EVENTS,
+    default 600 events). Each run gets a fresh stack, provisioned first."""
+    import os
+    import tempfile
+
+    from local.scenarios.generate import dump_org, generate_org
+    from local.scenarios.player import provision_org
+    from local.stack import Stack, StackConfig
+
+    n = stores or int(os.environ.get("CTS_BENCH_TRACING_STORES", "100"))
+    count = events or int(os.environ.get("CTS_BENCH_TRACING_EVENTS", "600"))
+    org = generate_org(stores=n, workers=n * 20, seed=1)
+    out: dict[str, Any] = {"stores": n, "events": count}
+    for mode, flag in (("traced", "1"), ("untraced", "0")):
+        data = Path(tempfile.mkdtemp(prefix=f"cts-bench-{mode}-"))
+        (data / "org.json").write_text(dump_org(org), encoding="utf-8")
+        config = StackConfig(org=data / "org.json", data_dir=data / "stack", port_base=0, graph_scale=0.05,
+                             extra_settings={"CTS_LOCAL_TRACING": flag})  # fmt: skip
+        with Stack(config) as stack:
+            provision_org(stack, converge_timeout=3600)
+            burst = event_burst(stack, org, count, tag=f"TRACE{flag}")
+            spans = stack.data / "host" / "telemetry" / "spans.jsonl"
+            out[f"{mode}_events_per_s"] = burst["events_per_s"]
+            out[f"{mode}_converged"] = burst["events_converged"]
+            if flag == "1":
+                out["traced_span_file_mb"] = spans.stat().st_size / 1e6 if spans.is_file() else 0.0
+    out["tracing_overhead_pct"] = 100.0 * (1 - out["traced_events_per_s"] / out["untraced_events_per_s"])
+    return out

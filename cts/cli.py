@@ -26,14 +26,20 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(intake_app, name="intake")
 
 # Operations (docs/ops.md): --target/--data/--host/--key for every command, then the commands.
-from cts import dlq, records, status, subscriptions, target  # noqa: E402
+from cts import control, dlq, explain, hierarchy, records, status, subscriptions, target  # noqa: E402
 
 app.callback()(target.target_options)
 app.add_typer(dlq.app, name="dlq")
 app.command("status")(status.status)
 app.command("reconcile")(status.reconcile)
 app.add_typer(subscriptions.app, name="subscriptions")
+app.command("explain")(explain.explain)
+app.command("trace")(explain.trace)
 app.add_typer(records.app, name="records")
+app.add_typer(hierarchy.app, name="hierarchy")
+app.command("suspend")(control.suspend)
+app.command("resume")(control.resume)
+app.command("suspended")(control.suspended)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 

@@ -31,7 +31,13 @@ Entity = Annotated[
     ),
 ]
 Reason = Annotated[
-    list[str] | None, typer.Option("--reason", "-r", help="Dead-letter reason, exact (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--reason",
+        "-r",
+        help="Reason, exact (repeatable): the app's rejection code (not_json, missing_key, ...) or "
+        "what Service Bus recorded (MaxDeliveryCountExceeded, TTLExpiredException, ...).",
+    ),
 ]
 EventType = Annotated[
     list[str] | None,
@@ -164,10 +170,10 @@ def dlq_show(
     if json_out:
         echo_json(data)
         return
-    for name in ("entity", "sequence_number", "message_id", "reason", "description", "dead_letter_source",
-                 "delivery_count", "enqueued_time", "event_type", "store", "replay_count",
-                 "original_message_id",
-                 "session_id", "content_type", "subject", "correlation_id"):  # fmt: skip
+    for name in ("entity", "sequence_number", "message_id", "reason", "dead_letter_reason", "description",
+                 "dead_letter_source", "delivery_count", "enqueued_time", "event_type", "store",
+                 "replay_count", "original_message_id", "session_id", "content_type", "subject",
+                 "correlation_id"):  # fmt: skip
         if data.get(name) not in (None, ""):
             typer.echo(f"{name + ':':22}{data[name]}")
     typer.echo("application properties:")

@@ -73,15 +73,14 @@ def status(
         return
     key = _team_key(what)
     if key is not None:
-        from shared.domain.teams import TeamKey
-        from shared.sync.requests import instance_id
+        from shared.spine.features import TEAMS
 
         def one_team() -> dict[str, Any]:
             r = target.call("GET", f"/api/ops/status/{quote(key, safe=':')}", ok=(200, 404))
             if r.status_code == 404:
                 raise CtsError(f"no team or sync recorded for {key}")
             try:
-                iid = instance_id(TeamKey.parse(key))
+                iid = TEAMS.instance_id(key)
             except ValueError:
                 iid = None
             return {"team": r.json()[0], "orchestration": _instance(target, iid) if iid else None}

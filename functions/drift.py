@@ -16,11 +16,14 @@ Thin: the decisions are in shared/drift (docs/drift.md).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from functions.durable_client import DurableClientAdapter
+from functions.root import root
+from shared import telemetry
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.drift")
@@ -50,20 +53,24 @@ async def _webhook(req: func.HttpRequest, out: func.Out[str], endpoint: str) -> 
             await bus.send(QUEUE, [OutgoingMessage(body=m.encode("utf-8")) for m in reply.messages])
     if reply.problem:
         # Never log the presented or configured clientState.
-        log.warning(
+        telemetry.count("cts.webhook.failures", endpoint=endpoint, problem=reply.problem)
+        telemetry.log_event(
+            log,
             "graph notifications refused",
-            extra={
-                "problem": reply.problem,
-                "reasons": reply.reasons,
-                "dropped": reply.dropped,
-                "accepted": reply.accepted,
-                "endpoint": endpoint,
-            },
+            level=logging.WARNING,
+            problem=reply.problem,
+            reasons=reply.reasons,
+            dropped=reply.dropped,
+            accepted=reply.accepted,
+            endpoint=endpoint,
         )
     if reply.accepted:
-        log.info(
+        telemetry.log_event(
+            log,
             "graph notifications queued",
-            extra={"accepted": reply.accepted, "messages": len(reply.messages), "endpoint": endpoint},
+            accepted=reply.accepted,
+            messages=len(reply.messages),
+            endpoint=endpoint,
         )
     return func.HttpResponse(
         reply.body, status_code=reply.status, mimetype=reply.content_type, headers=reply.headers
@@ -91,34 +98,57 @@ async def graph_notification_processor(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
     from shared.drift.processing import BadNotificationMessage, DriftProcessor
-    from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionKeeper
+    from shared.mirror.todo import pair_of_todo_task
 
-    c = drift_clients()
+    c = root()
     keeper = SubscriptionKeeper(c.gateway, c.state, c.settings.webhook)
-    try:
-        outcomes = await DriftProcessor(c.state, DurableClientAdapter(client), keeper).process(msg.get_body())
-    except BadNotificationMessage as exc:
-        # Raised on purpose: the bus retries, then dead-letters with this text (see commerce_events).
-        log.error(
-            "graph notification message rejected", extra={"message_id": msg.message_id, "reason": exc.reason}
+    enqueued = getattr(msg, "enqueued_time_utc", None)
+    if enqueued is not None:
+        lag = (
+            datetime.now(UTC) - (enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC))
+        ).total_seconds()
+        telemetry.observe("cts.notification.lag", max(0.0, lag))
+    with telemetry.span("graph notifications", kind=telemetry.SpanKind.CONSUMER, message_id=msg.message_id):
+        try:
+            processor = DriftProcessor(
+                c.state, DurableClientAdapter(client), keeper, todo_pairs=pair_of_todo_task
+            )
+            outcomes = await processor.process(msg.get_body())
+        except BadNotificationMessage as exc:
+            # Raised on purpose: the bus retries, then dead-letters with this text (see commerce_events).
+            telemetry.count("cts.dead_letters", entity="notifications", reason=exc.reason)
+            telemetry.log_event(
+                log,
+                "graph notification message rejected",
+                level=logging.ERROR,
+                message_id=msg.message_id,
+                reason=exc.reason,
+            )
+            raise
+        telemetry.log_event(
+            log,
+            "graph notifications processed",
+            message_id=msg.message_id,
+            outcomes=[o.what for o in outcomes],
         )
-        raise
-    log.info(
-        "graph notifications processed",
-        extra={"message_id": msg.message_id, "outcomes": [o.what for o in outcomes]},
-    )
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE%", run_on_startup=True)
 async def graph_subscriptions(timer: func.TimerRequest) -> None:
-    from shared.drift.runtime import drift_clients
+    from shared.control import write_gate
     from shared.drift.subscriptions import SubscriptionKeeper
 
-    c = drift_clients()
+    c = root()
+    if (gate := await write_gate(c.state, c.settings)).suspended:  # kill switch: no Graph write at all
+        telemetry.log_event(
+            log, "graph subscriptions not kept: writes suspended", level=logging.WARNING, reason=gate.reason
+        )
+        return
     report = await SubscriptionKeeper(c.gateway, c.state, c.settings.webhook).ensure()
-    log.info(
-        "graph subscriptions kept", extra={"subscriptions": report.as_dict(), "past_due": timer.past_due}
+    telemetry.log_event(
+        log, "graph subscriptions kept", subscriptions=report.as_dict(), past_due=timer.past_due
     )
     if report.failed:
+        telemetry.count("cts.subscriptions.failed", len(report.failed))
         raise RuntimeError(f"{len(report.failed)} subscription action(s) failed: {report.failed}")

@@ -1,4 +1,4 @@
-"""Adapts Durable's `DurableOrchestrationClient` to `shared.sync.requests.OrchestrationClient`
+"""Adapts Durable's `DurableOrchestrationClient` to `shared.spine.OrchestrationClient`
 (shared/ may not import azure.durable_functions)."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
+
+from shared import telemetry
 
 
 class DurableClientAdapter:
@@ -21,6 +23,10 @@ class DurableClientAdapter:
         return str(status.runtime_status.value)
 
     async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None:
+        # The orchestration continues the caller's trace: its input carries the traceparent,
+        # which the orchestrator hands to its activities (see shared/telemetry/context.py).
+        if isinstance(input, dict):
+            input = {**input, **telemetry.carry()}
         await self._client.start_new(orchestrator, instance_id=instance_id, client_input=input)
 
     async def last_updated(self, instance_id: str) -> datetime | None:

@@ -27,6 +27,9 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.root import root
+from shared import telemetry
+
 bp = df.Blueprint()
 log = logging.getLogger("cts.ops")
 
@@ -114,28 +117,26 @@ async def ops_dlq_replay(req: func.HttpRequest) -> func.HttpResponse:
     """Replay the selected dead letters to their own subscription; a dry run unless dry_run=false."""
     from shared.ops.dlq import replay, summary_view
     from shared.settings import get_settings
-    from shared.sync.services import services
 
     dry_run = (req.params.get("dry_run") or "true").lower() not in ("false", "0", "no")
 
     async def work(bus: Any, entities: list[Any], selection: Any) -> Any:
         summary = await replay(
             bus,
-            services().state,
+            root().state,
             entities,
             selection,
             max_replays=get_settings().bus.max_replays,
             dry_run=dry_run,
             actor="http:ops/dlq/replay",
         )
-        log.info(
+        telemetry.log_event(
+            log,
             "dead letters replayed",
-            extra={
-                "dry_run": dry_run,
-                "done": summary.done,
-                "refused": summary.refused,
-                "failed": summary.failed,
-            },
+            dry_run=dry_run,
+            done=summary.done,
+            refused=summary.refused,
+            failed=summary.failed,
         )
         return summary_view(summary)
 
@@ -158,12 +159,11 @@ async def ops_view(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     from shared.ops.dlq import app_entities, existing_entities, list_all, view
     from shared.ops.page import page_model, render
     from shared.settings import get_settings
-    from shared.sync.services import services
     from shared.sync.status import team_status
 
     notes: list[str] = []
-    teams = await team_status()
-    report = await services().state.get_report()
+    teams = await team_status(root().state)
+    report = await root().state.get_report()
     dead: list[dict[str, Any]] = []
     try:
         async with _bus() as bus:
@@ -193,7 +193,7 @@ async def ops_view(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     if get_settings().records.enabled:
         from shared.records.records_pass import STATUS
 
-        records = await services().state.list_values(STATUS)
+        records = await root().state.list_values(STATUS)
     model = page_model(
         teams=teams,
         report=report,
@@ -215,10 +215,9 @@ async def ops_view(req: func.HttpRequest, client: df.DurableOrchestrationClient)
 @bp.route(route="ops/subscriptions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     """Graph subscriptions with their expiry and the keeper's next action."""
-    from shared.drift.runtime import drift_clients
     from shared.ops.subscriptions import subscription_rows
 
-    c = drift_clients()
+    c = root()
     from shared.drift.subscriptions import todo_resources
 
     existing = await c.gateway.list_subscriptions()
@@ -230,11 +229,10 @@ async def ops_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="ops/subscriptions/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_subscriptions_action(req: func.HttpRequest) -> func.HttpResponse:
     """`renew` now, or `recreate` (a dry run unless dry_run=false); `id=` limits to some."""
-    from shared.drift.runtime import drift_clients
     from shared.drift.subscriptions import SubscriptionsNotConfigured
     from shared.ops import subscriptions
 
-    c = drift_clients()
+    c = root()
     ids = _list(req, "id") or []
     action = req.route_params.get("action")
     try:

@@ -15,8 +15,10 @@ import azure.functions as func
 
 from functions import spine
 from functions.durable_client import DurableClientAdapter
-from shared.spine import PassResult, RequestStore
-from shared.sync.requests import TEAMS
+from functions.root import root
+from shared import telemetry
+from shared.spine import PassResult
+from shared.spine.features import TEAMS
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.provisioning")
@@ -26,29 +28,18 @@ PASS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_num
 
 # -- the team's sync on the spine: `sync_team` orchestrator, `sync_team_pass`, `sync_finish_pass` --
 async def _team_pass(key: str, instance_id: str | None) -> PassResult:
-    from shared.domain.teams import TeamKey
-    from shared.sync.services import services
-    from shared.sync.team_pass import sync_team_pass
+    from shared.sync.reconcile import team_pass
 
-    s = services()
-    return await sync_team_pass(
-        TeamKey.parse(key),
-        commerce=s.commerce,
-        gateway=s.gateway,
-        execute=s.execute,
-        state=s.state,
-        settings=s.settings,
-        instance_id=instance_id,
-    )
+    return await team_pass(root(), key, instance_id=instance_id)
 
 
-def _state() -> RequestStore:
-    from shared.sync.services import services
-
-    return services().state
+spine.register(bp, TEAMS, run=_team_pass)
 
 
-spine.register(bp, TEAMS, run=_team_pass, store=_state)
+def _trace(data: dict[str, Any]) -> dict[str, str]:
+    """The trace context an orchestration's input carries (traceparent, baggage), handed on to
+    its activities (shared/telemetry/context.py)."""
+    return telemetry.carrier_of(data)
 
 
 # -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
@@ -64,12 +55,13 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
     generation holds at most RECONCILE_CHUNK x batch_size activities (docs/sync.md)."""
     data = context.get_input() or {}
     dry_run = bool(data.get("dry_run", False))
+    trace = _trace(data)
     scope = data.get("scope")
     if scope is None:
         scope = yield context.call_activity(
             "reconcile_begin",
             {"keys": data.get("keys"), "dry_run": dry_run, "report_id": data.get("report_id"),
-             "full": bool(data.get("full", False))},
+             "full": bool(data.get("full", False)), **trace},
         )  # fmt: skip
     keys: list[str] = scope["keys"]
     counts: dict[str, int] = dict(data.get("counts") or {})
@@ -87,6 +79,7 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
                         "dry_run": dry_run,
                         "report_id": scope["report_id"],
                         "instance_id": f"{context.instance_id}:{key}",
+                        **trace,
                     },
                 )
                 for key in batch
@@ -121,6 +114,7 @@ async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import begin
 
     return await begin(
+        root(),
         payload.get("keys"),
         report_id=payload.get("report_id"),
         full=bool(payload.get("full", False)),
@@ -132,37 +126,54 @@ async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
 async def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import reconcile_team as run
 
-    return await run(
-        payload["key"],
-        report_id=payload["report_id"],
-        dry_run=bool(payload["dry_run"]),
+    with telemetry.span(
+        "activity reconcile_team",
+        parent=payload,
+        team_key=payload["key"],
         instance_id=payload.get("instance_id"),
-    )
+        report_id=payload["report_id"],
+    ):
+        return await run(
+            root(),
+            payload["key"],
+            report_id=payload["report_id"],
+            dry_run=bool(payload["dry_run"]),
+            instance_id=payload.get("instance_id"),
+        )
 
 
 @bp.activity_trigger(input_name="payload")
 async def reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.sync.reconcile import finish
 
-    return await finish(payload)
+    summary = await finish(root(), payload)
+    # infra/alerts.bicep (reconciliation late) looks for this line.
+    telemetry.log_event(
+        log,
+        "reconciliation finished",
+        report_id=payload.get("report_id"),
+        dry_run=bool(payload.get("dry_run")),
+        teams=payload.get("teams"),
+        outcomes=payload.get("outcomes"),
+    )
+    return summary
 
 
 # -- timers ----------------------------------------------------------------------------------
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SCHEDULE%", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def reconcile_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    instance = await client.start_new("reconcile_all", client_input={"dry_run": False})
-    log.info("nightly reconciliation started", extra={"instance_id": instance, "past_due": timer.past_due})
+    instance = await client.start_new("reconcile_all", client_input={"dry_run": False, **telemetry.carry()})
+    telemetry.log_event(log, "nightly reconciliation started", instance_id=instance, past_due=timer.past_due)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SWEEP_SCHEDULE%", run_on_startup=True)
 @bp.durable_client_input(client_name="client")
 async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Restart the sync of any team left with requests no pass covered (see shared/sync/requests)."""
+    """Restart the sync of any team left with requests no pass covered (see shared/spine)."""
     from shared.spine import RequestQueue, sweep
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     started = await sweep(
         TEAMS,
         DurableClientAdapter(client),
@@ -170,7 +181,7 @@ async def sync_sweeper(timer: func.TimerRequest, client: df.DurableOrchestration
         failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds,
     )
     if started:
-        log.info("sweeper restarted syncs", extra={"keys": started})
+        telemetry.log_event(log, "sweeper restarted syncs", team_keys=started)
 
 
 # -- ops endpoints (function key) -------------------------------------------------------------
@@ -198,7 +209,13 @@ async def ops_reconcile(req: func.HttpRequest, client: df.DurableOrchestrationCl
     instance = await client.start_new(
         "reconcile_all",
         instance_id=f"reconcile-{report_id}",
-        client_input={"dry_run": dry_run, "keys": keys, "report_id": report_id, "full": asked.full},
+        client_input={
+            "dry_run": dry_run,
+            "keys": keys,
+            "report_id": report_id,
+            "full": asked.full,
+            **telemetry.carry(),
+        },
     )
     body = {"id": instance, "report_id": report_id, "dry_run": dry_run, "keys": keys}
     return _json({**body, "report": f"ops/report/{report_id}", "status": "ops/status"}, 202)
@@ -210,7 +227,7 @@ async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
     from shared.sync.status import team_status
 
     key = req.route_params.get("key")
-    data = await team_status(key)
+    data = await team_status(root().state, key)
     if key and not data:
         return _json({"error": f"no team or sync recorded for {key}"}, 404)
     return _json(data)
@@ -219,7 +236,99 @@ async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="ops/report/{report_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
     """A drift report (the latest when no id is given)."""
-    from shared.sync.services import services
 
-    report = await services().state.get_report(req.route_params.get("report_id"))
+    report = await root().state.get_report(req.route_params.get("report_id"))
     return _json(report) if report else _json({"error": "no such report"}, 404)
+
+
+@bp.route(route="ops/suspend", methods=["GET", "POST", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def ops_suspend(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The kill switch (docs/control.md): GET shows it, POST suspends every write (`?reason=`,
+    `?by=`), DELETE lifts it and starts a reconciliation so what was held converges."""
+    from shared.control import set_switch, write_gate
+
+    s = root()
+    if req.method == "POST":
+        await set_switch(
+            s.state,
+            suspended=True,
+            by=(req.params.get("by") or "ops")[:100],
+            reason=(req.params.get("reason") or "")[:500],
+        )
+    elif req.method == "DELETE":
+        await set_switch(s.state, suspended=False, by=(req.params.get("by") or "ops")[:100])
+    gate = await write_gate(s.state, s.settings)
+    body: dict[str, Any] = {
+        "suspended": gate.suspended,
+        "reason": gate.reason,
+        "by_setting": s.settings.control.suspend_all_writes,
+        "excluded_stores": sorted(gate.excluded_stores),
+        "excluded_regions": sorted(gate.excluded_regions),
+    }
+    if req.method == "DELETE" and not gate.suspended:
+        report_id = "r-" + uuid.uuid4().hex[:12]
+        body["reconcile_instance"] = await client.start_new(
+            "reconcile_all",
+            instance_id=f"reconcile-{report_id}",
+            # full: hand edits made in Teams while suspended changed nothing in Commerce, so the
+            # nightly delta would skip them.
+            client_input={"dry_run": False, "keys": None, "report_id": report_id, "full": True},
+        )
+        body["report_id"] = report_id
+        # Task pairs whose last pass was suspended: a Planner-side change the poll has already
+        # seen would otherwise wait for the next change (the task reconcile compares Commerce only).
+        from shared.spine import RequestQueue, request_many
+        from shared.spine.features import TASK_PAIRS
+
+        held = [m.key for m in await s.state.list_mirrors() if m.outcome == "suspended"]
+        body["task_pairs_resumed"] = await request_many(
+            TASK_PAIRS, held, DurableClientAdapter(client), RequestQueue(s.state, TASK_PAIRS),
+            reason="writes resumed",
+        )  # fmt: skip
+    return _json(body)
+
+
+@bp.route(route="ops/hierarchy", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_hierarchy(req: func.HttpRequest) -> func.HttpResponse:
+    """The Teams targeting hierarchy CSV from Commerce + the team mapping (docs/hierarchy.md).
+    GET: the CSV, its fingerprint and whether it is stale against the last export. POST
+    `?fingerprint=` records that the file with that fingerprint was exported (`cts hierarchy export`)."""
+    from shared.hierarchy.service import current_hierarchy, mark_exported
+
+    s = root()
+    data = await current_hierarchy(s.commerce.client, s.state, s.settings)  # type: ignore[attr-defined]
+    if req.method == "POST":
+        if req.params.get("fingerprint") != data["fingerprint"]:
+            return _json({"error": "the hierarchy changed since it was read; export it again"}, 409)
+        data["last_export"] = await mark_exported(
+            s.state, data["fingerprint"], nodes=data["nodes"], by=(req.params.get("by") or "ops")[:100]
+        )
+        data["stale"] = False
+    return _json(data)
+
+
+@bp.route(route="ops/explain/{what}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_explain(req: func.HttpRequest) -> func.HttpResponse:
+    """Why a team is as it is (`store:0042`), or where a person is and why (`person:000123`).
+    Reads like a pass, writes nothing (shared/sync/explain.py)."""
+    from shared.domain.teams import TeamKey
+    from shared.sync.explain import explain_person, explain_team
+
+    what = req.route_params.get("what") or ""
+    s = root()
+    ports = {"commerce": s.commerce, "gateway": s.gateway, "state": s.state, "settings": s.settings}
+    if what.startswith("person:"):
+        person = what.removeprefix("person:").strip()
+        if not person.isdigit() or len(person) > 20:
+            return _json({"error": f"bad personnel number {person!r} (digits, e.g. person:000123)"}, 400)
+        try:
+            also = tuple(TeamKey.parse(k) for k in req.params.get("team", "").split(",") if k.strip())
+        except ValueError as exc:
+            return _json({"error": f"bad team key: {exc}"}, 400)
+        return _json(await explain_person(person, also=also, **ports))
+    try:
+        key = TeamKey.parse(what if ":" in what else f"store:{what}")
+    except ValueError as exc:
+        return _json({"error": f"bad team key {what!r}: {exc}"}, 400)
+    return _json(await explain_team(key, **ports))

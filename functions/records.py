@@ -21,8 +21,10 @@ import azure.functions as func
 from functions import spine
 from functions.commerce_events import RejectedMessage
 from functions.durable_client import DurableClientAdapter
-from shared.records.requests import RECORDS
-from shared.spine import PassResult, RequestStore
+from functions.root import root
+from shared import telemetry
+from shared.spine import PassResult
+from shared.spine.features import RECORDS
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.records")
@@ -38,18 +40,10 @@ def _enabled() -> bool:
 
 # -- the account's records pass on the spine: `sync_records`, `records_pass`, `records_finish_pass` --
 async def _records_pass(key: str, instance_id: str | None) -> PassResult:
-    from shared.records.services import record_services
-
-    return await record_services().run_pass(key.removeprefix("account:"))
+    return await root().records.run_pass(key.removeprefix("account:"))
 
 
-def _state() -> RequestStore:
-    from shared.sync.services import services
-
-    return services().state
-
-
-spine.register(bp, RECORDS, run=_records_pass, store=_state)
+spine.register(bp, RECORDS, run=_records_pass)
 
 
 # -- the reconciliation of every connection (deterministic) -------------------------------------
@@ -103,7 +97,7 @@ def reconcile_records(context: df.DurableOrchestrationContext):  # type: ignore[
 async def records_reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.records.reconcile import begin
 
-    return await begin(payload.get("accounts"), report_id=payload.get("report_id"))
+    return await begin(root().records, payload.get("accounts"), report_id=payload.get("report_id"))
 
 
 @bp.activity_trigger(input_name="payload")
@@ -111,6 +105,7 @@ async def records_reconcile_account(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.records.reconcile import reconcile_account
 
     return await reconcile_account(
+        root().records,
         payload["account"],
         report_id=payload["report_id"],
         dry_run=bool(payload["dry_run"]),
@@ -122,7 +117,7 @@ async def records_reconcile_account(payload: dict[str, Any]) -> dict[str, Any]:
 async def records_reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.records.reconcile import finish
 
-    return await finish(payload)
+    return await finish(root().records, payload)
 
 
 # -- Dataverse events (same parser, dead-letter rule and dedupe as Commerce events) ---------------
@@ -146,34 +141,38 @@ async def record_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrat
     if isinstance(result, TestMessage):
         return
     if isinstance(result, Rejection):
-        log.warning("dataverse event rejected", extra={"message_id": msg.message_id, "reason": result.reason})
+        telemetry.log_event(
+            log,
+            "dataverse event rejected",
+            level=logging.WARNING,
+            message_id=msg.message_id,
+            reason=result.reason,
+        )
         raise RejectedMessage(result)
     assert isinstance(result, CommerceHint)
+    from shared.mirror import request_task_mirrors
     from shared.sync.intake import handle_hint
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     records = None
     if s.settings.records.enabled:
-        from shared.records.services import record_services
-
-        records = record_services().dataverse
+        records = root().records.dataverse
     handled = await handle_hint(
         result,
         commerce=s.commerce,
         state=s.state,
         client=DurableClientAdapter(client),
         settings=s.settings,
+        tasks=request_task_mirrors,
         records=records,
     )
-    log.info(
+    telemetry.log_event(
+        log,
         "dataverse event",
-        extra={
-            "message_id": msg.message_id,
-            "event_type": result.event_type,
-            "outcome": handled.outcome,
-            "keys": list(handled.keys),
-        },
+        message_id=msg.message_id,
+        event_type=result.event_type,
+        outcome=handled.outcome,
+        record_keys=list(handled.keys),
     )
 
 
@@ -184,7 +183,7 @@ async def records_reconcile_timer(timer: func.TimerRequest, client: df.DurableOr
     if not _enabled():
         return
     instance = await client.start_new("reconcile_records", client_input={"dry_run": False})
-    log.info("nightly records reconciliation started", extra={"instance_id": instance})
+    telemetry.log_event(log, "nightly records reconciliation started", instance_id=instance)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_RECONCILE__SWEEP_SCHEDULE%", run_on_startup=True)
@@ -194,9 +193,8 @@ async def records_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrat
     if not _enabled():
         return
     from shared.spine import RequestQueue, sweep
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     started = await sweep(
         RECORDS,
         DurableClientAdapter(client),
@@ -204,7 +202,7 @@ async def records_sweeper(timer: func.TimerRequest, client: df.DurableOrchestrat
         failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds,
     )
     if started:
-        log.info("sweeper restarted records passes", extra={"keys": started})
+        telemetry.log_event(log, "sweeper restarted records passes", record_keys=started)
 
 
 # -- ops endpoints (function key) ------------------------------------------------------------------
@@ -243,7 +241,7 @@ async def ops_records_report(req: func.HttpRequest) -> func.HttpResponse:
     """A records drift report (the latest when no id is given)."""
     from shared.records.reconcile import get_report
 
-    report = await get_report(req.route_params.get("report_id"))
+    report = await get_report(root().records, req.route_params.get("report_id"))
     return _json(report) if report else _json({"error": "no such report"}, 404)
 
 
@@ -251,9 +249,8 @@ async def ops_records_report(req: func.HttpRequest) -> func.HttpResponse:
 async def ops_records_status(req: func.HttpRequest) -> func.HttpResponse:
     """The last pass of every account (or of `account:<id>`): outcome, operations, problems."""
     from shared.records.records_pass import STATUS
-    from shared.sync.services import services
 
-    state = services().state
+    state = root().state
     key = req.route_params.get("key")
     if key:
         from shared.dataverse.client import guid
@@ -274,13 +271,12 @@ async def ops_records_connections(req: func.HttpRequest) -> func.HttpResponse:
         return _json({"error": "record-connected channels are not enabled (CTS_RECORDS__ENABLED)"}, 409)
     from shared.dataverse.client import guid
     from shared.records.inspect import connections
-    from shared.records.services import record_services
 
     try:
         account = guid(str(req.route_params.get("account")).removeprefix("account:"))
     except ValueError as exc:
         return _json({"error": f"bad account: {exc}"}, 400)
-    s = record_services()
+    s = root().records
     data = await connections(
         account,
         dataverse=s.dataverse,

@@ -18,8 +18,10 @@ import azure.functions as func
 
 from functions import spine
 from functions.durable_client import DurableClientAdapter
-from shared.mirror.requests import TASK_PAIRS
-from shared.spine import PassResult, RequestStore
+from functions.root import root
+from shared import telemetry
+from shared.spine import PassResult
+from shared.spine.features import TASK_PAIRS
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.tasks")
@@ -28,34 +30,26 @@ log = logging.getLogger("cts.tasks")
 # -- the pair's mirror on the spine: `mirror_task` orchestrator, `mirror_task_pass`, `mirror_finish_pass`
 async def _mirror_pass(key: str, instance_id: str | None) -> PassResult:
     from shared.mirror import mirror_pass
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     return await mirror_pass(
         key,
-        commerce=s.commerce.client,  # type: ignore[attr-defined]
+        commerce=s.commerce.client,
         gateway=s.gateway,
         state=s.state,
         settings=s.settings,
     )
 
 
-def _state() -> RequestStore:
-    from shared.sync.services import services
-
-    return services().state
-
-
-spine.register(bp, TASK_PAIRS, run=_mirror_pass, store=_state)
+spine.register(bp, TASK_PAIRS, run=_mirror_pass)
 
 
 # -- timers ----------------------------------------------------------------------------------------
 async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[str, Any]:
     from shared.mirror import commit_delta_links, poll_plans
     from shared.spine import RequestQueue, request_many, sweep
-    from shared.sync.services import services
 
-    s = services()
+    s = root()
     adapter = DurableClientAdapter(client)
     queue = RequestQueue(s.state, TASK_PAIRS)
     result = await poll_plans(gateway=s.gateway, state=s.state, settings=s.settings, force=force)
@@ -65,8 +59,9 @@ async def _poll(client: df.DurableOrchestrationClient, *, force: bool) -> dict[s
         TASK_PAIRS, adapter, queue, failed_retry_after_seconds=s.settings.reconcile.failed_retry_after_seconds
     )
     out = {**result.to_json(), "started": started, "swept": swept}
+    telemetry.observe("cts.tasks.poll.requests", result.requests, mode=result.mode)
     if result.to_mirror or swept:
-        log.info("planner poll", extra=out)
+        telemetry.log_event(log, "planner poll", **out)
     return out
 
 
@@ -87,17 +82,16 @@ async def task_reconcile(timer: func.TimerRequest, client: df.DurableOrchestrati
 async def _reconcile_tasks(client: df.DurableOrchestrationClient, *, dry_run: bool = False) -> dict[str, Any]:
     from shared.mirror import reconcile_keys
     from shared.spine import RequestQueue, request_many
-    from shared.sync.services import services
 
-    s = services()
-    keys = await reconcile_keys(s.commerce.client, s.state)  # type: ignore[attr-defined]
+    s = root()
+    keys = await reconcile_keys(s.commerce.client, s.state)
     if dry_run:
         return {"pairs": len(keys), "started": 0, "dry_run": True, "keys": keys[:100]}
     queue = RequestQueue(s.state, TASK_PAIRS)
     started = await request_many(
         TASK_PAIRS, keys, DurableClientAdapter(client), queue, reason="task reconciliation"
     )
-    log.info("task reconciliation", extra={"pairs": len(keys), "started": started})
+    telemetry.log_event(log, "task reconciliation", pairs=len(keys), started=started)
     return {"pairs": len(keys), "started": started}
 
 
@@ -109,14 +103,14 @@ def _json(data: Any, status: int = 200) -> func.HttpResponse:
 @bp.route(route="ops/tasks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_tasks(req: func.HttpRequest) -> func.HttpResponse:
     """Every mirrored pair (or `?key=TL-7/1@0042`): its status row and last pass with problems."""
-    from shared.sync.services import services
+    from shared.mirror.pairs import get_pair, list_pairs
 
-    state = services().state
+    state = root().state
     key = req.params.get("key")
-    pairs = {p.key: p for p in await state.list_pairs()} if key is None else {}
+    pairs = {p.key: p for p in await list_pairs(state)} if key is None else {}
     mirrors = {m.key: m for m in await state.list_mirrors()} if key is None else {}
     if key is not None:
-        pair, mirror = await state.get_pair(key), await state.get_mirror(key)
+        pair, mirror = await get_pair(state, key), await state.get_mirror(key)
         if pair is None and mirror is None:
             return _json({"error": f"no mirrored task {key}"}, 404)
         pairs = {key: pair} if pair else {}

@@ -12,8 +12,11 @@ param location string
 @description('Finance and Operations (Commerce HQ) environment URL, e.g. https://contoso.operations.dynamics.com')
 param commerceBaseUrl string
 
-@description('The Commerce legal entity (company) whose events the app serves, e.g. USRT. Events of any other company are dead-lettered (other_legal_entity).')
+@description('F&O legal entity (dataAreaId) of the integration user.')
 param commerceLegalEntity string
+
+@description('Legal entities whose events are handled, comma-separated; empty: only commerceLegalEntity.')
+param commerceLegalEntities string = ''
 
 @description('Entra tenant id the app reads and writes Teams in.')
 param graphTenantId string = subscription().tenantId
@@ -44,10 +47,26 @@ module resources 'resources.bicep' = {
     tags: tags
     commerceBaseUrl: commerceBaseUrl
     commerceLegalEntity: commerceLegalEntity
+    commerceLegalEntities: commerceLegalEntities
     graphTenantId: graphTenantId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
     fnoKeyVaultReaderPrincipalId: fnoKeyVaultReaderPrincipalId
+  }
+}
+
+@description('Mail address for the alerts (infra/alerts.bicep); empty = no notification.')
+param alertEmail string = ''
+
+module alerts 'alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    insightsId: resources.outputs.insightsId
+    serviceBusId: resources.outputs.serviceBusId
+    alertEmail: alertEmail
   }
 }
 

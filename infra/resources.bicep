@@ -8,7 +8,10 @@ param environmentName string
 param location string
 param tags object
 param commerceBaseUrl string
+@description('F&O legal entity (dataAreaId) of the integration user, e.g. USRT in the demo data.')
 param commerceLegalEntity string
+@description('Legal entities whose events are handled, comma-separated; empty: only commerceLegalEntity.')
+param commerceLegalEntities string = ''
 param graphTenantId string
 
 @description('Service Bus topic Commerce business/data events are delivered to.')
@@ -248,6 +251,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId } // DefaultAzureCredential (state tables, DLQ tools)
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
+        // The worker hands each invocation the host's trace context (host.json telemetryMode:
+        // OpenTelemetry); functions/telemetry.py exports the app's spans, metrics and logs.
+        { name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY', value: 'true' }
+        // httpx is instrumented by shared/telemetry/http.py (routes only, no query or UPN in URLs).
+        { name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS', value: 'httpx,django,fastapi,flask,psycopg2,requests,urllib,urllib3' }
         { name: 'CTS_DURABLE_HUB', value: 'cts' }
         { name: 'CTS_BUS__TOPIC', value: topicName }
         { name: 'CTS_BUS__SUBSCRIPTION', value: subscriptionName }
@@ -255,9 +263,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_GRAPH__TENANT_ID', value: graphTenantId }
         { name: 'CTS_GRAPH__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_COMMERCE__BASE_URL', value: commerceBaseUrl }
-        { name: 'CTS_COMMERCE__LEGAL_ENTITY', value: commerceLegalEntity }
         { name: 'CTS_COMMERCE__AUTH', value: 'managed_identity' }
         { name: 'CTS_COMMERCE__CLIENT_ID', value: identity.properties.clientId }
+        { name: 'CTS_COMMERCE__LEGAL_ENTITY', value: commerceLegalEntity }
+        { name: 'CTS_COMMERCE__LEGAL_ENTITIES', value: commerceLegalEntities }
         { name: 'CTS_RECONCILE__SCHEDULE', value: '0 0 2 * * *' } // nightly, UTC (timer binding expression)
         { name: 'CTS_RECONCILE__SWEEP_SCHEDULE', value: '0 */1 * * * *' }
         { name: 'CTS_TASKS__POLL_SCHEDULE', value: '0 */2 * * * *' } // Planner has no change notifications
@@ -272,6 +281,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_STATE__BACKEND', value: 'table' }
         { name: 'CTS_STATE__TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
         { name: 'CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE', value: '0 */30 * * * *' }
+        // Kill switch and opt-outs (docs/control.md); `cts suspend` is the runtime switch.
+        { name: 'CTS_CONTROL__SUSPEND_ALL_WRITES', value: 'false' }
+        { name: 'CTS_CONTROL__EXCLUDED_STORES', value: '[]' }
+        { name: 'CTS_CONTROL__EXCLUDED_REGIONS', value: '[]' }
+        // Licences before teams and the mapping written back to Commerce (docs/provisioning.md, docs/commerce.md)
+        { name: 'CTS_PROVISIONING__REQUIRE_TEAMS_LICENCE', value: 'true' }
+        { name: 'CTS_COMMERCE__WRITE_TEAM_MAPPINGS', value: 'true' }
+        { name: 'CTS_PROVISIONING__ROLE_TAGS', value: '{}' } // e.g. {"Shift lead": "Shift leads"}; needs TeamworkTag.ReadWrite.All
         { name: 'CTS_WEBHOOK__CLIENT_STATE', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.clientState})' }
         { name: 'CTS_WEBHOOK__NOTIFICATION_URL', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.notificationUrl})' }
         { name: 'CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.lifecycleUrl})' }
@@ -381,6 +398,8 @@ output functionAppName string = app.name
 output principalId string = principalId
 output clientId string = identity.properties.clientId
 output serviceBusNamespace string = bus.name
+output serviceBusId string = bus.id
+output insightsId string = insights.id
 output serviceBusFqdn string = '${bus.name}.servicebus.windows.net'
 output hostUrl string = 'https://${app.properties.defaultHostName}'
 output tableEndpoint string = storage.properties.primaryEndpoints.table

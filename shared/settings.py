@@ -45,6 +45,14 @@ class ProvisioningSettings(BaseModel):
         default=4, ge=0, description="Teams smaller than this are not guarded"
     )
     max_archives_per_run: int = Field(default=5, ge=0)
+    # Licences before teams (docs/provisioning.md): an owner without a Teams licence makes team
+    # creation fail, so unlicensed managers are members, not owners, and a store without any
+    # licensed manager is reported blocked. The licence is read with the identity (assignedPlans).
+    require_teams_licence: bool = True
+    # Role tags (docs/provisioning.md): Commerce job -> Teams tag name on the store team, e.g.
+    # {"Shift lead": "Shift leads", "Cashier": "Cashiers"}, so a manager can @mention a role.
+    # Empty: off (tags are neither read nor written).
+    role_tags: dict[str, str] = Field(default_factory=dict)
 
 
 class GraphSettings(BaseModel):
@@ -62,6 +70,11 @@ class GraphSettings(BaseModel):
     # (kept on the team's record), so a pass over a converged team does not look up every worker
     # again. 0 = look up every time. A UPN moved to another account is seen within this time.
     identity_cache_minutes: int = Field(default=360, ge=0)
+    # Service plans that count as a Microsoft Teams licence (assignedPlans with capabilityStatus
+    # Enabled). Default TEAMS1, part of Microsoft 365 Business Standard/E3/F1/F3 and Office 365 SKUs.
+    teams_service_plan_ids: list[str] = Field(
+        default_factory=lambda: ["57ff2da0-773e-42df-b2af-ffb7a2317929"]
+    )
 
 
 class CommerceEntitySets(BaseModel):
@@ -102,6 +115,9 @@ class CommerceSettings(BaseModel):
     # Overrides of OData field names, "<entity>.<field>" -> name, e.g. {"store.status": "StoreStatus"};
     # the keys and defaults are listed in docs/commerce.md (shared/commerce/schema.py).
     field_names: dict[str, str] = Field(default_factory=dict)
+    # Write each store's team to Commerce's "Teams mapping between source and team" entity
+    # (SOURCETYPE RetailStore), so Microsoft's POS task integration finds it (docs/commerce.md).
+    write_team_mappings: bool = True
 
     @property
     def served_legal_entities(self) -> frozenset[str]:
@@ -134,6 +150,9 @@ class BusSettings(BaseModel):
     max_replays: int = 3
     # Local stack only: the embedded broker's SQLite file, for the DLQ tools (shared/ops/connection.py).
     local_broker: str = ""
+    # ... and the factory that opens it, `module:callable` (the edge picks the stand-in: shared/ and
+    # functions/ never import local/), e.g. local.host.broker:open_ops_broker.
+    local_broker_factory: str = ""
 
 
 class StateSettings(BaseModel):
@@ -211,6 +230,19 @@ class WebhookSettings(BaseModel):
     renew_margin_minutes: int = Field(default=720, ge=30)
 
 
+class ControlSettings(BaseModel):
+    """The kill switch and opt-outs (docs/control.md), like the Shifts connector's SuspendAllSyncs
+    and per-team enable flag: passes still read, plan and report; they write nothing.
+
+    `suspend_all_writes` is the deployment's switch; `cts suspend` sets a second, runtime one in
+    the state store (either suspends). Excluded stores, and stores in an excluded region or
+    district, are planned and reported as excluded, never written."""
+
+    suspend_all_writes: bool = False
+    excluded_stores: list[str] = Field(default_factory=list, description="Store numbers")
+    excluded_regions: list[str] = Field(default_factory=list, description="Region or district ids")
+
+
 class RecordsSettings(BaseModel):
     """Record-connected channels (docs/records.md). The template is a JSON document
     (CTS_RECORDS__TEMPLATE), validated by shared.records.template.parse_template."""
@@ -241,6 +273,7 @@ class Settings(BaseSettings):
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
     dataverse: DataverseSettings = Field(default_factory=DataverseSettings)
     records: RecordsSettings = Field(default_factory=lambda: RecordsSettings())
 

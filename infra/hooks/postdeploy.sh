@@ -28,6 +28,13 @@ roles="Team.Create TeamMember.ReadWrite.All TeamSettings.ReadWrite.All Channel.C
 Channel.ReadBasic.All User.Read.All GroupMember.Read.All Tasks.ReadWrite.All"
 # The beta Planner delta (CTS_TASKS__USE_BETA_DELTA=true) documents Tasks.Read.All as its permission.
 if [ "${WITH_PLANNER_DELTA:-0}" = "1" ]; then roles="$roles Tasks.Read.All"; fi
+# Role tags (CTS_PROVISIONING__ROLE_TAGS): teamworktag-post documents TeamworkTag.ReadWrite.All.
+if [ "${WITH_ROLE_TAGS:-0}" = "1" ]; then roles="$roles TeamworkTag.ReadWrite.All"; fi
+# Record-connected channels (CTS_RECORDS__ENABLED, docs/records.md): the Dynamics 365 app installed
+# in a team, its channel tabs, and the channel's files folder.
+if [ "${WITH_RECORDS:-0}" = "1" ]; then
+  roles="$roles TeamsAppInstallation.ReadWriteForTeam.All TeamsTab.ReadWriteForTeam.All Files.Read.All"
+fi
 
 if [ "${CTS_SKIP_GRAPH_GRANT:-0}" = "1" ]; then
   echo "postdeploy: CTS_SKIP_GRAPH_GRANT=1: not granting Graph permissions ($roles)"

@@ -14,7 +14,7 @@ fail() { echo "preprovision: $*" >&2; exit 1; }
 command -v az >/dev/null 2>&1 || fail "the Azure CLI (az) is not installed; see docs/deployment.md, step 1"
 az account show >/dev/null 2>&1 || fail "not signed in to the Azure CLI: run 'az login' (azd and az keep separate sign-ins)"
 [ -n "${CTS_COMMERCE_BASE_URL:-}" ] || fail "CTS_COMMERCE_BASE_URL is unset: azd env set CTS_COMMERCE_BASE_URL https://<env>.operations.dynamics.com"
-[ -n "${CTS_COMMERCE_LEGAL_ENTITY:-}" ] || fail "CTS_COMMERCE_LEGAL_ENTITY is unset: azd env set CTS_COMMERCE_LEGAL_ENTITY <your company, e.g. USRT> (events of other companies are dead-lettered)"
+[ -n "${CTS_COMMERCE_LEGAL_ENTITY:-}" ] || fail "CTS_COMMERCE_LEGAL_ENTITY is unset: azd env set CTS_COMMERCE_LEGAL_ENTITY <dataAreaId, e.g. USRT>"
 
 if [ "${CTS_SKIP_GRAPH_GRANT:-0}" = "1" ]; then
   echo "preprovision: CTS_SKIP_GRAPH_GRANT=1: Graph permissions will NOT be granted; an administrator must run infra/hooks/postdeploy.sh"

@@ -31,6 +31,7 @@ class EntitySpec:
     keys: tuple[str, ...]  # physical key fields, dataAreaId first when company-specific
     company: bool
     writable: frozenset[str] = frozenset()
+    creatable: bool = False  # accepts OData POST (insert)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -81,6 +82,8 @@ def entity_specs(sets: CommerceEntitySets | None = None) -> dict[str, EntitySpec
             "RetailTeamsSourceTeamMappingEntity",
             (_f("team_mapping.source_type"), _f("team_mapping.source_id")),
             False,
+            frozenset({_f("team_mapping.team_id")}),
+            creatable=True,
         ),
         EntitySpec("task_list", s.task_lists, "CTSTaskListEntity", (*le, _f("task_list.id")), True),
         EntitySpec(

@@ -335,6 +335,18 @@ class CommerceModel:
             self._update("hierarchy", node, **{F["hierarchy.name"]: name})
         self._store_event(row, "Changed")
 
+    def do_move_store(self, store: str, region: str) -> None:
+        """The store's node moves under another region or district of the retail reporting
+        hierarchy (its operating unit's parent changes)."""
+        if not self.db.get("hierarchy", (region,)):
+            raise SandboxError(400, f"region {region!r} does not exist")
+        row = self.store(store)
+        node = self.db.get("hierarchy", (row[F["store.operating_unit_number"]],))
+        if node is None:
+            raise SandboxError(400, f"store {store!r} has no node in the hierarchy")
+        self._update("hierarchy", node, **{F["hierarchy.parent"]: region})
+        self._store_event(row, "Changed")
+
     def _worker_event(self, personnel_number: str, kind: str) -> None:
         self._pending.append(
             _be("CTS_WorkerChangedBusinessEvent", "", PersonnelNumber=personnel_number, ChangeKind=kind)
@@ -402,6 +414,19 @@ class CommerceModel:
             row,
             **{F["assignment.job"]: MANAGER_JOB if role == "manager" else DEFAULT_WORKER_JOB},
         )
+        self._assignment_event(target, personnel_number, "Changed")
+        self._worker_event(personnel_number, "RoleChanged")
+
+    def do_change_job(self, personnel_number: str, store: str, job: str) -> None:
+        """The worker's job (position) at the store changes, e.g. to "Shift lead"; a manager job
+        makes them a store manager, as `change_role` does."""
+        if not job.strip():
+            raise SandboxError(400, "job must not be empty")
+        target = self.store(store)
+        row = self.assignment(personnel_number, target)
+        if row is None:
+            raise SandboxError(400, f"worker {personnel_number} does not work at store {store}")
+        self._update("assignment", row, **{F["assignment.job"]: job})
         self._assignment_event(target, personnel_number, "Changed")
         self._worker_event(personnel_number, "RoleChanged")
 

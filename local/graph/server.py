@@ -21,11 +21,13 @@ from . import (
     channels,
     delta,
     files,
+    licences,
     members,
     planner,
     sidechannel,
     subscriptions,
     tabs,
+    tags,
     teams,
     todo,
     users,
@@ -44,7 +46,21 @@ METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 def build_router() -> Router:
     router = Router()
-    for module in (users, delta, teams, members, channels, tabs, files, planner, todo, subscriptions, batch):
+    for module in (
+        users,
+        licences,
+        delta,
+        teams,
+        members,
+        channels,
+        tabs,
+        files,
+        planner,
+        todo,
+        subscriptions,
+        tags,
+        batch,
+    ):
         module.register(router)
     return router
 

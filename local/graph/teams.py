@@ -20,6 +20,7 @@ from .channels import create_general
 from .core import Router, Sandbox
 from .errors import GraphError, not_found, now_iso
 from .filters import compile_filter
+from .licences import has_teams
 from .members import add_member, bound_user_id
 from .users import resolve_user
 from .wire import Req, Resp, collection, entity, page_params
@@ -179,6 +180,23 @@ async def create_team(sb: Sandbox, req: Req) -> Resp:
         if user is None:
             raise GraphError(400, "BadRequest", f"Invalid user specified in members: '{uid}'.")
         users.append((user, m.get("roles") or []))
+    for user, roles in users:
+        if "owner" in roles and not has_teams(user):
+            # An owner without a Teams licence: Teams' template service refuses the team. Status,
+            # code and message as reported for POST /teams in microsoftgraph/microsoft-graph-docs
+            # issue #11979 (the older PUT /groups/{id}/team said "Failed to retrieve appliable Sku
+            # categories for the user", issues #3575/#7603); the cause is our reading, see the
+            # Commerce docs' "Provision Teams from Commerce" (same message when nobody is licensed).
+            raise GraphError(
+                403,
+                "Forbidden",
+                "Failed to execute Templates backend request CreateTeamFromTemplateRequest. Request Url: "
+                "https://teams.microsoft.com/fabric/templates/api/team, Request Method: POST, "
+                'Response Status Code: Forbidden, ErrorMessage : {"errors":[{"message":'
+                '"Error when calling Middle Tier. '
+                "Message: ''. Error code: 'GetApplicableSkuCategoriesForUserFailed'. Status code: "
+                'Forbidden.","errorCode":"Unknown"}]}',
+            )
     with sb.store.tx():
         group = new_group(sb, body["displayName"], body.get("description"), body.get("visibility"), team=True)
         op = new_operation(sb, group["id"], "createTeam")

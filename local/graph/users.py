@@ -54,18 +54,27 @@ def resolve_user(sb: Sandbox, ident: str) -> dict[str, Any] | None:
     return user
 
 
+def _shown(user: dict[str, Any], req: Req) -> dict[str, Any]:
+    """assignedPlans is "returned only on $select" (resources/user); derived from the licences."""
+    if "assignedPlans" in req.query.get("$select", ""):
+        from .licences import assigned_plans
+
+        return {**user, "assignedPlans": assigned_plans(user)}
+    return user
+
+
 async def get_user(sb: Sandbox, req: Req) -> Resp:
     user = resolve_user(sb, req.params["id"])
     if user is None:
         raise not_found(req.params["id"])
-    return entity(req, "users", user)
+    return entity(req, "users", _shown(user, req))
 
 
 async def list_users(sb: Sandbox, req: Req) -> Resp:
     top, after = page_params(req, default=100, maximum=999)
     where, args = compile_filter(req.query["$filter"]) if req.query.get("$filter") else ("", [])
     rows = sb.store.query("user", where=where, args=args, after=after, limit=top + 1)
-    return collection(req, "users", rows, top)
+    return collection(req, "users", [(n, _shown(u, req)) for n, u in rows], top)
 
 
 def register(router: Router) -> None:

@@ -133,6 +133,7 @@ class BusTriggers:
                 reason=f"new message on {label}",
                 executor=executor,
                 details={"message_id": message.message_id, "delivery_count": message.delivery_count},
+                trace_carrier=dict(message.application_properties or {}),
             )
 
         return handle

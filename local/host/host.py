@@ -30,6 +30,8 @@ from local.host.http_triggers import HttpTriggers, build_asgi_app
 from local.host.invoke import Invoker
 from local.host.keys import HostKeys
 from local.host.loader import AppLoadError, HostConfig, LoadedApp, app_root, load_app
+from local.host.telemetry import register as register_telemetry
+from local.host.telemetry import unregister as unregister_telemetry
 from local.host.timers import TimerScheduler, TimerStatusStore
 
 log = logging.getLogger("local.host")
@@ -86,6 +88,7 @@ class LocalHost:
         self._executor: ThreadPoolExecutor | None = None
         self._timer_store: TimerStatusStore | None = None
         self._saved_env: dict[str, str | None] = {}
+        self.telemetry_dir: Path | None = None  # spans.jsonl / metrics.jsonl (local/host/telemetry.py)
 
     @property
     def base_url(self) -> str:
@@ -106,6 +109,7 @@ class LocalHost:
         self.app = app = load_app(self.app_module)
         self.config = HostConfig.read(app.root / "host.json")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.telemetry_dir = register_telemetry(self.data_dir)
         http_functions = app.of_type("httpTrigger")
         self.keys = HostKeys.load_or_create(
             self.data_dir / "host-keys.json", [f.name for f in http_functions]
@@ -239,6 +243,7 @@ class LocalHost:
         if self._socket is not None:
             self._socket.close()
         self._server = None
+        unregister_telemetry(self.data_dir)
         self.state = "Stopped"
         self._restore_env()
         log.info("Host stopped", extra={"event": "host_stopped"})

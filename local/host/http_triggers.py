@@ -113,6 +113,7 @@ class HttpTriggers:
                     reason="HTTP request",
                     executor=self.executor,
                     details={"method": request.method, "path": request.url.path},
+                    trace_carrier=dict(request.headers),
                 )
                 return to_response(result)
             except Exception:  # logged by the invoker; Azure answers a bare 500

@@ -24,6 +24,7 @@ from azure.functions import _abc
 
 from local.host.loader import FunctionSpec
 from local.host.logs import current_function, current_invocation
+from local.host.telemetry import invocation_span
 
 log = logging.getLogger("local.host")
 
@@ -31,8 +32,9 @@ SendMessages = Callable[[str, Sequence[Any]], Awaitable[None]]
 
 
 class _TraceContext(_abc.TraceContext):
-    def __init__(self, invocation_id: str) -> None:
-        self._parent = f"00-{uuid.uuid4().hex}-{invocation_id.replace('-', '')[:16]}-01"
+    def __init__(self, invocation_id: str, traceparent: str | None = None) -> None:
+        # The invocation span's context when the host traces (local/host/telemetry.py).
+        self._parent = traceparent or f"00-{uuid.uuid4().hex}-{invocation_id.replace('-', '')[:16]}-01"
 
     @property
     def trace_state(self) -> str:
@@ -50,12 +52,14 @@ class _TraceContext(_abc.TraceContext):
 class InvocationContext(func.Context):
     """The `context` argument the worker passes to functions that declare one."""
 
-    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+    def __init__(
+        self, invocation_id: str, function_name: str, function_directory: str, traceparent: str | None = None
+    ) -> None:
         self._invocation_id = invocation_id
         self._function_name = function_name
         self._function_directory = function_directory
         self._thread_local = threading.local()
-        self._trace = _TraceContext(invocation_id)
+        self._trace = _TraceContext(invocation_id, traceparent)
 
     @property
     def invocation_id(self) -> str:
@@ -120,9 +124,28 @@ class Invoker:
         reason: str,
         executor: Executor | None = None,
         details: Mapping[str, Any] | None = None,
+        trace_carrier: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Invoke ``spec`` with ``trigger_value`` bound to its trigger; re-raises the function's error."""
+        """Invoke ``spec`` with ``trigger_value`` bound to its trigger; re-raises the function's error.
+
+        ``trace_carrier``: the trigger's trace context (message application properties, request
+        headers); the invocation's span is its child, as the Functions host does."""
         invocation_id = str(uuid.uuid4())
+        with invocation_span(
+            spec.name, str(spec.trigger.get("type")), invocation_id, trace_carrier
+        ) as parent:
+            return await self._invoke(spec, trigger_value, invocation_id, parent, reason, executor, details)
+
+    async def _invoke(
+        self,
+        spec: FunctionSpec,
+        trigger_value: Any,
+        invocation_id: str,
+        traceparent: str | None,
+        reason: str,
+        executor: Executor | None,
+        details: Mapping[str, Any] | None,
+    ) -> Any:
         kwargs: dict[str, Any] = {str(spec.trigger["name"]): trigger_value}
         if spec.durable_client_arg:
             if self._durable_client_json is None:
@@ -131,7 +154,7 @@ class Invoker:
         outputs = {str(b["name"]): OutValue() for b in spec.bus_outputs if b["name"] != "$return"}
         kwargs.update(outputs)
         if spec.wants_context:
-            kwargs["context"] = InvocationContext(invocation_id, spec.name, self._directory)
+            kwargs["context"] = InvocationContext(invocation_id, spec.name, self._directory, traceparent)
         if spec.parameters:
             kwargs = {k: v for k, v in kwargs.items() if k in spec.parameters}
 

@@ -34,6 +34,8 @@ class InvocationFilter(logging.Filter):
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    if getattr(record, "cts_ids_in_message", False):  # shared.telemetry.log_event: ids already in text
+        return {}
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and k not in _OWN}
 
 
@@ -49,7 +51,7 @@ class TextFormatter(logging.Formatter):
         if invocation:
             parts.append(f"[{invocation[:8]}]")
         parts.append(record.getMessage())
-        outcome = getattr(record, "outcome", None)
+        outcome = None if getattr(record, "cts_ids_in_message", False) else getattr(record, "outcome", None)
         if outcome:
             parts.append(f"outcome={outcome}")
         duration = getattr(record, "duration_ms", None)
@@ -77,7 +79,11 @@ class JsonFormatter(logging.Formatter):
         for key in ("event", "outcome", "duration_ms"):
             if getattr(record, key, None) is not None:
                 document[key] = getattr(record, key)
-        document.update(_extras(record))
+        if getattr(record, "cts_ids_in_message", False):  # the ids as fields too (customDimensions)
+            document.update({k: v for k, v in vars(record).items() if k not in _STANDARD and k not in _OWN})
+            document.pop("cts_ids_in_message", None)
+        else:
+            document.update(_extras(record))
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return json.dumps(document, default=str)

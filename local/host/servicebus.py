@@ -4,9 +4,8 @@
 metadata as `Datum`s (the names and formats the Functions host sends), decoded by
 `azure.functions`' own `ServiceBusMessageInConverter`. `run_delivery_loop` plays the Service Bus
 extension: peek-lock, call, complete on success, abandon on failure (the exception text is kept
-as the last error: it becomes the DeadLetterErrorDescription if the message is dead-lettered
-after max delivery count), lock renewal while the handler runs (host.json
-`maxAutoLockRenewalDuration`), `maxConcurrentCalls`.
+as the last error, for the logs; as in Azure it does not become the DeadLetterErrorDescription),
+lock renewal while the handler runs (host.json `maxAutoLockRenewalDuration`), `maxConcurrentCalls`.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ COMMERCE: dict[str, tuple[set[str], set[str]]] = {
     "assign_worker": ({"personnel_number", "store", "role"}, set()),
     "transfer_worker": ({"personnel_number", "to_store"}, {"from_store"}),
     "change_role": ({"personnel_number", "store", "role"}, set()),
+    "change_job": ({"personnel_number", "store", "job"}, set()),
+    "move_store": ({"store", "region"}, set()),
     "terminate_worker": ({"personnel_number"}, {"termination_date"}),
     "change_region_managers": ({"region", "managers"}, set()),
     "publish_task_list": ({"task_list", "stores"}, {"target_date"}),

@@ -122,8 +122,11 @@ def _dead_letter(message: Any) -> dict[str, Any]:
             event_id = body.get("EventId") or body.get("RequestId")
     except (UnicodeDecodeError, ValueError):
         pass
+    from shared.ops.dlq import app_reason
+
     return {
-        "reason": message.dead_letter_reason,
+        "reason": app_reason(message) or message.dead_letter_reason,  # as `cts dlq list` shows it
+        "dead_letter_reason": message.dead_letter_reason,
         "description": message.dead_letter_error_description,
         "event_id": event_id,
         "delivery_count": message.delivery_count,

@@ -525,7 +525,7 @@ class Stack:
         if not Path(self.settings["CTS_STATE__SQLITE_PATH"]).exists():
             return []
         from shared.spine import RequestQueue
-        from shared.sync.requests import TEAMS
+        from shared.spine.features import TEAMS
 
         return list(self.loop.run(RequestQueue(self.state(), TEAMS).pending()))
 
@@ -546,8 +546,8 @@ class Stack:
         """Task pairs with mirror requests no pass has covered yet."""
         if not Path(self.settings["CTS_STATE__SQLITE_PATH"]).exists():
             return []
-        from shared.mirror.requests import TASK_PAIRS
         from shared.spine import RequestQueue
+        from shared.spine.features import TASK_PAIRS
 
         return list(self.loop.run(RequestQueue(self.state(), TASK_PAIRS).pending()))
 

@@ -27,6 +27,8 @@ def _directory_user(entry: dict[str, Any]) -> dict[str, Any]:
         user["employeeId"] = str(entry["employee_id"])
     if entry.get("id"):
         user["id"] = str(entry["id"])
+    if entry.get("teams_licence") is False:  # no licence at all (local/graph/licences.py)
+        user["_licences"] = []
     return user
 
 

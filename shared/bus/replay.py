@@ -31,6 +31,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from shared import telemetry
+from shared.telemetry.context import DIAGNOSTIC_ID, ORIGINAL_TRACEPARENT
+
 from .protocol import (
     TARGET_SUBSCRIPTION_PROPERTY,
     DeadLetterBus,
@@ -110,10 +113,15 @@ class DeadLetterFilter:
     sequence_numbers: frozenset[int] | None = None
     limit: int | None = None
     everything: bool = False  # the operator said "all" (`--all`, `all=true`): no filter is meant
+    # The app's own reason for a dead letter whose Service Bus reason says only that delivery
+    # failed (shared.ops.dlq.app_reason); `reasons` matches either.
+    reason_of: Callable[[ReceivedMessage], str | None] | None = field(default=None, compare=False)
 
     def matches(self, message: ReceivedMessage) -> bool:
-        if self.reasons is not None and message.dead_letter_reason not in self.reasons:
-            return False
+        if self.reasons is not None:
+            own = self.reason_of(message) if self.reason_of is not None else None
+            if message.dead_letter_reason not in self.reasons and own not in self.reasons:
+                return False
         if self.event_types is not None and event_type_of(message) not in self.event_types:
             return False
         if self.stores is not None and store_of(message) not in self.stores:
@@ -180,6 +188,22 @@ def replay_target(entity: EntityRef) -> tuple[str, dict[str, PropertyValue]]:
     return entity.name, {TARGET_SUBSCRIPTION_PROPERTY: entity.subscription}
 
 
+def replay_trace(properties: Mapping[str, Any]) -> dict[str, PropertyValue]:
+    """The copy continues the replay's own trace (or, replayed by an untraced `cts`, starts a new
+    one on delivery) and keeps the original delivery's as `cts-original-traceparent` (kept across
+    replays of replays), which the trigger links (shared/telemetry/context.py). Diagnostic-Id is
+    the Azure SDKs' name for the same value."""
+    original = telemetry.traceparent_of({"traceparent": properties.get(ORIGINAL_TRACEPARENT)})
+    original = original or telemetry.traceparent_of(properties)
+    out: dict[str, PropertyValue] = {}
+    if original:
+        out[ORIGINAL_TRACEPARENT] = original
+    current = telemetry.carry().get(telemetry.TRACEPARENT)
+    if current:  # else (an untraced cts): the copy's delivery starts a new trace, linked
+        out[telemetry.TRACEPARENT] = out[DIAGNOSTIC_ID] = current
+    return out
+
+
 def replay_copy(message: ReceivedMessage, *, now: datetime, message_id: str | None = None) -> OutgoingMessage:
     """The copy to send for a dead letter: new id, provenance properties, routed to its entity."""
     _, routing = replay_target(message.entity)
@@ -196,6 +220,9 @@ def replay_copy(message: ReceivedMessage, *, now: datetime, message_id: str | No
         props[ORIGINAL_DLQ_REASON] = message.dead_letter_reason[:_MAX_PROPERTY_LENGTH]
     if message.dead_letter_error_description is not None:
         props[ORIGINAL_DLQ_DESCRIPTION] = message.dead_letter_error_description[:_MAX_PROPERTY_LENGTH]
+    for name in (telemetry.TRACEPARENT, DIAGNOSTIC_ID):
+        props.pop(name, None)
+    props.update(replay_trace(message.application_properties))
     return OutgoingMessage(
         body=message.body,
         message_id=message_id or uuid.uuid4().hex,

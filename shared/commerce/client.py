@@ -281,6 +281,17 @@ class CommerceClient:
             rows = await self.query(self.sets.team_mappings, kind)
         return [m for r in rows if (m := self.rows.team_mapping(r)) is not None]
 
+    async def create_team_mapping(self, mapping: TeamMapping) -> None:
+        """POST one "Teams mapping between source and team" row (F&O answers a create with 201;
+        a row that exists already is an error, never an upsert: OData create = insert)."""
+        f = self.fields
+        body = {
+            f["team_mapping.source_type"]: mapping.source_type.value,
+            f["team_mapping.source_id"]: mapping.source_id,
+            f["team_mapping.team_id"]: mapping.team_id,
+        }
+        await self._send("POST", self.sets.team_mappings, params=self._params(), json=body)
+
     async def read_org(self, *, store: str | None = None, region: str | None = None) -> CommerceOrg:
         """The org at this moment: all of it, one store's slice (the store, its assignments, those
         workers, the region managers above it, its mapping), or one region's slice (the

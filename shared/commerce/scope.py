@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.commerce.client import CommerceClient
-from shared.domain.commerce import CommerceOrg, TeamSourceType
+from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
 from shared.domain.teams import TeamKey, TeamKind
 from shared.settings import Settings
 
@@ -43,6 +43,9 @@ class CommerceScopeReader:
             communications_managers=tuple(comms),
             mappings=tuple(mappings),
         )
+
+    async def create_team_mapping(self, mapping: TeamMapping) -> None:
+        await self.client.create_team_mapping(mapping)
 
     async def read_org(self) -> CommerceOrg:
         """The whole org in bulk pages (the nightly reconciliation's one Commerce read)."""

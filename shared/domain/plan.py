@@ -29,6 +29,11 @@ class ProblemKind(StrEnum):
     PLANNER_LIMIT = "planner limit"
     OWNED_FIELD_OVERWRITTEN = "owned field overwritten"
     GRAPH_ERROR = "graph error"
+    SUSPENDED = "suspended: writes off"
+    EXCLUDED = "excluded: opted out"
+    BLOCKED_NO_LICENCE = "blocked: no Teams licence"
+    MAPPING_CONFLICT = "mapping conflict"
+    MAPPING_NOT_WRITTEN = "mapping not written"
     NAME_TAKEN = "team name taken"  # a team with the desired name the app neither created nor maps
 
 
@@ -56,6 +61,16 @@ class DesiredTeam(_Model):
     )
     # Why each person is there, for explanations: user id -> e.g. "store manager 000321".
     why: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, frozenset[str]] = Field(
+        default_factory=dict,
+        description="Role tags the integration keeps: tag name -> user ids (every configured name, "
+        "empty when nobody holds the role)",
+    )
+    unlicensed_owners: frozenset[str] = Field(
+        default=frozenset(),
+        description="Would-be owners without a Teams licence: in `members` (added as members), never "
+        "promoted, and not demoted when they already are owners",
+    )
 
 
 class DesiredState(_Model):
@@ -127,6 +142,34 @@ class CreatePlan(_Op):
     title: str
 
 
+class CreateTag(_Op):
+    op: Literal["create_tag"] = "create_tag"
+    team_id: str | None = None
+    name: str
+    user_ids: tuple[str, ...] = Field(description="At least one; more than 25 are added after creation")
+
+
+class AddTagMember(_Op):
+    op: Literal["add_tag_member"] = "add_tag_member"
+    team_id: str
+    tag_id: str
+    user_id: str
+
+
+class RemoveTagMember(_Op):
+    op: Literal["remove_tag_member"] = "remove_tag_member"
+    team_id: str
+    tag_id: str
+    member_id: str
+    user_id: str
+
+
+class DeleteTag(_Op):
+    op: Literal["delete_tag"] = "delete_tag"
+    team_id: str
+    tag_id: str
+
+
 class ArchiveTeam(_Op):
     op: Literal["archive_team"] = "archive_team"
     team_id: str
@@ -146,6 +189,10 @@ Operation = Annotated[
     | SetRole
     | CreateChannel
     | CreatePlan
+    | CreateTag
+    | AddTagMember
+    | RemoveTagMember
+    | DeleteTag
     | ArchiveTeam
     | UnarchiveTeam,
     Field(discriminator="op"),

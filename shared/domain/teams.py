@@ -55,6 +55,8 @@ class Identity(_Model):
     user_id: str
     upn: str | None = None
     display_name: str | None = None
+    # A Microsoft Teams service plan is enabled (assignedPlans); None: not looked up.
+    teams_licensed: bool | None = None
 
 
 class Member(_Model):
@@ -75,6 +77,14 @@ class PlanRef(_Model):
     title: str
 
 
+class Tag(_Model):
+    """A team's tag (teamworkTag) with its members: user id -> tag member id."""
+
+    tag_id: str
+    name: str
+    members: dict[str, str] = Field(default_factory=dict)
+
+
 class Team(_Model):
     """A team as read from Graph."""
 
@@ -87,6 +97,7 @@ class Team(_Model):
     members: tuple[Member, ...] = ()
     channels: tuple[Channel, ...] = ()
     plan: PlanRef | None = None
+    tags: tuple[Tag, ...] | None = None  # None: not read (role tags are off)
 
     @property
     def owners(self) -> frozenset[str]:

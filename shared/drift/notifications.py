@@ -154,6 +154,11 @@ def screen_body(body: bytes | str, secret: str, *, tenant_id: str = "") -> Scree
         if expected_tenant is not None and (notification.tenant_id or "").lower() != expected_tenant:
             reasons["other-tenant"] += 1
             continue
+        try:
+            wire(notification)  # a lone surrogate deep in resourceData cannot be queued (tests/fuzz)
+        except (UnicodeError, ValueError):
+            reasons["invalid-notification"] += 1
+            continue
         accepted.append(notification)
     return Screened(accepted=tuple(accepted), dropped=sum(reasons.values()), reasons=dict(reasons))
 

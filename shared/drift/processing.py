@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared import telemetry
 from shared.domain.teams import TeamKey
 from shared.drift.echoes import is_echo
 from shared.drift.notifications import (
@@ -33,8 +34,8 @@ from shared.drift.notifications import (
 )
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import ACTIVE_STATUSES, OrchestrationClient, RequestQueue, request
+from shared.spine.features import RECORDS, RECORDS_CHANNEL_INDEX, TASK_PAIRS, TEAMS
 from shared.state import StateStore
-from shared.sync.requests import TEAMS
 
 log = logging.getLogger("cts.drift")
 
@@ -48,6 +49,10 @@ class BadNotificationMessage(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+class TodoPairs(Protocol):
+    async def __call__(self, state: StateStore, task_id: str) -> str | None: ...
 
 
 class LifecycleHandler(Protocol):
@@ -86,8 +91,9 @@ class _Batch:
     """What one message's notifications resolved to: lookups made once per id, and the
     notifications (by position) that ask for each team's sync or each pair's mirror pass."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: StateStore, todo_pairs: TodoPairs | None) -> None:
         self.state = state
+        self.todo_pairs = todo_pairs
         self.keys: dict[str, str | None] = {}
         self.pairs: dict[str, str | None] = {}
         self.drift: dict[str, list[tuple[int, str]]] = {}
@@ -100,9 +106,8 @@ class _Batch:
 
     async def pair_of(self, task_id: str) -> str | None:
         if task_id not in self.pairs:
-            from shared.mirror.todo import pair_of_todo_task
-
-            self.pairs[task_id] = await pair_of_todo_task(self.state, task_id)
+            found = None if self.todo_pairs is None else await self.todo_pairs(self.state, task_id)
+            self.pairs[task_id] = found
         return self.pairs[task_id]
 
 
@@ -113,11 +118,20 @@ def _reason(drifts: list[tuple[int, str]]) -> str:
 
 class DriftProcessor:
     def __init__(
-        self, state: StateStore, client: OrchestrationClient, lifecycle: LifecycleHandler | None = None
+        self,
+        state: StateStore,
+        client: OrchestrationClient,
+        lifecycle: LifecycleHandler | None = None,
+        *,
+        todo_pairs: TodoPairs | None = None,
     ) -> None:
+        """`todo_pairs` maps a To Do task id to the pair it mirrors (task mirroring's
+        `pair_of_todo_task`, passed in so drift does not import it); without it, To Do
+        notifications are answered `unknown-todo`."""
         self.state = state
         self.client = client
         self.lifecycle = lifecycle
+        self.todo_pairs = todo_pairs
 
     async def process(self, body: bytes | str) -> list[Outcome]:
         """Handle one queue message (one webhook POST's accepted notifications) as a batch: one
@@ -127,7 +141,7 @@ class DriftProcessor:
         records, written by the keeper when it creates one) is dropped: outcome
         `unknown-subscription`, nothing else -- in particular a `subscriptionRemoved` for an
         unknown id does not run a full `ensure()`."""
-        batch = _Batch(self.state)
+        batch = _Batch(self.state, self.todo_pairs)
         known: dict[str, bool] = {}
         outcomes: list[Outcome] = []
         for i, notification in enumerate(read_message(body)):
@@ -146,7 +160,7 @@ class DriftProcessor:
         for key, drifts in batch.drift.items():
             queue = RequestQueue(self.state, TEAMS)
             done = await request(TEAMS, str(TeamKey.parse(key)), self.client, queue, reason=_reason(drifts))
-            log.info("drift: sync requested", extra={"key": key, "reason": drifts[0][1], "request": done})
+            telemetry.log_event(log, "drift: sync requested", team_key=key, reason=drifts[0][1], request=done)
             outcomes[drifts[0][0]] = Outcome(f"sync-{done}", key)
             for i, _ in drifts[1:]:  # covered by that same request
                 outcomes[i] = Outcome("sync-pending", key)
@@ -175,16 +189,14 @@ class DriftProcessor:
             return Outcome("mirror-pending", key)
         ref = resource_ref(n.resource)
         if ref is None:
-            log.info("notification for a resource drift does not watch", extra={"resource": n.resource})
+            telemetry.log_event(log, "notification for a resource drift does not watch", resource=n.resource)
             return Outcome("not-a-team", n.resource)
         key = await batch.key_of(ref.team_id)
         if key is None and ref.kind is ResourceKind.CHANNEL:
             # A channel connected to Dynamics records (docs/records.md): its account's records pass
             # re-reads it (a deleted channel loses its tab, collaboration row and location).
-            from shared.records.intake import CHANNEL_INDEX
-            from shared.records.requests import RECORDS
 
-            owner = await self.state.get_value(CHANNEL_INDEX, ref.item_id)
+            owner = await self.state.get_value(RECORDS_CHANNEL_INDEX, ref.item_id)
             if owner and owner.get("key"):
                 records_key = str(owner["key"])
                 done = await request(
@@ -196,11 +208,16 @@ class DriftProcessor:
                 )
                 return Outcome(f"records-{done}", records_key)
         if key is None:
-            log.debug("notification for a team the app does not manage", extra={"team_id": ref.team_id})
+            telemetry.log_event(
+                log,
+                "notification for a team the app does not manage",
+                level=logging.DEBUG,
+                team_id=ref.team_id,
+            )
             return Outcome("unknown-team", ref.team_id)
         echo = await is_echo(self.state, ref, n.change_type)
         if echo is not None:
-            log.info("own change echoed by Graph: skipped", extra={"key": key, "echo": echo})
+            telemetry.log_event(log, "own change echoed by Graph: skipped", team_key=key, echo=echo)
             return Outcome("echo", echo)
         batch.drift.setdefault(key, []).append(
             (index, f"teams drift: {ref.kind.value} {ref.item_id} {n.change_type}")
@@ -210,16 +227,18 @@ class DriftProcessor:
     async def _request_mirror(self, key: str, reason: str) -> str:
         """To Do mode: a worker changed their copy of a store task -> a mirror pass of that pair
         (it reads the To Do task; our own writes come back too and change nothing there)."""
-        from shared.mirror.requests import TASK_PAIRS
-
         return await request(
             TASK_PAIRS, key, self.client, RequestQueue(self.state, TASK_PAIRS), reason=reason
         )
 
     async def _lifecycle(self, n: LifecycleNotification) -> Outcome:
         sid = n.subscription_id
-        log.warning(
-            "subscription lifecycle event", extra={"subscription_id": sid, "event": n.lifecycle_event.value}
+        telemetry.log_event(
+            log,
+            "subscription lifecycle event",
+            level=logging.WARNING,
+            subscription_id=sid,
+            lifecycle_event=n.lifecycle_event.value,
         )
         if n.lifecycle_event is LifecycleEvent.MISSED:
             return Outcome("reconcile-" + await self._reconcile_all(), sid)

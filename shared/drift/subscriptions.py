@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from shared import telemetry
 from shared.domain.subscriptions import Subscription
 from shared.graph.errors import NotFound
 from shared.settings import WebhookSettings
@@ -241,9 +242,13 @@ class SubscriptionKeeper:
             except Exception as exc:  # one failure must not stop the others; the timer retries
                 target = getattr(action, "subscription_id", None) or action.desired.resource  # type: ignore[union-attr]
                 report.failed.append(f"{type(action).__name__} {target}: {exc}")
-                log.error(
+                telemetry.log_event(
+                    log,
                     "subscription action failed",
-                    extra={"action": type(action).__name__, "target": target, "error": str(exc)},
+                    level=logging.ERROR,
+                    action=type(action).__name__,
+                    target=target,
+                    error=str(exc),
                 )
         return report
 
@@ -268,8 +273,11 @@ class SubscriptionKeeper:
         try:
             sub = await self.gateway.renew_subscription(subscription_id, desired.expiration(now))
         except NotFound:
-            log.warning(
-                "renewal found no subscription: recreating", extra={"subscription_id": subscription_id}
+            telemetry.log_event(
+                log,
+                "renewal found no subscription: recreating",
+                level=logging.WARNING,
+                subscription_id=subscription_id,
             )
             await self.state.delete_subscription(subscription_id)
             return await self._create(desired, now)
@@ -315,13 +323,12 @@ class SubscriptionKeeper:
             client_state=self.settings.client_state,
         )
         await self.state.put_subscription(sub)
-        log.info(
+        telemetry.log_event(
+            log,
             "subscription created",
-            extra={
-                "subscription_id": sub.subscription_id,
-                "resource": sub.resource,
-                "expiration": sub.expiration.isoformat(),
-            },
+            subscription_id=sub.subscription_id,
+            resource=sub.resource,
+            expiration=sub.expiration.isoformat(),
         )
         return sub
 

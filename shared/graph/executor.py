@@ -19,16 +19,20 @@ from shared.domain.execution import ExecutionResult, MemberFailure, OperationOut
 from shared.domain.ids import segment
 from shared.domain.plan import (
     AddMembers,
+    AddTagMember,
     AdoptTeam,
     ArchiveTeam,
     CreateChannel,
     CreatePlan,
+    CreateTag,
     CreateTeam,
+    DeleteTag,
     Operation,
     Plan,
     Problem,
     ProblemKind,
     RemoveMember,
+    RemoveTagMember,
     SetRole,
     UnarchiveTeam,
     UpdateTeam,
@@ -87,6 +91,8 @@ class _Run:
             kind = (
                 ProblemKind.PLANNER_LIMIT
                 if isinstance(error, PlannerLimitExceeded)
+                else ProblemKind.BLOCKED_NO_LICENCE
+                if _no_teams_licence(error)
                 else ProblemKind.GRAPH_ERROR
             )
             self.problems.append(
@@ -97,6 +103,15 @@ class _Run:
                     store=op.key.id if op.key.kind.value == "store" else None,
                 )
             )
+
+
+def _no_teams_licence(error: GraphError) -> bool:
+    """Teams refusing an owner without a Teams licence (a licence removed after the pass read it):
+    'GetApplicableSkuCategoriesForUserFailed' from POST /teams, 'Failed to retrieve appliable Sku
+    categories for the user' from the older PUT /groups/{id}/team (microsoftgraph docs issues
+    #11979, #3575; docs/provisioning.md "Licences before teams")."""
+    text = str(error)
+    return "GetApplicableSkuCategoriesForUserFailed" in text or "appliable Sku categories" in text
 
 
 async def execute_plan(plan: Plan, gateway: Gateway, *, set_mail_nickname: bool = False) -> ExecutionResult:
@@ -165,6 +180,9 @@ async def _single(run: _Run, index: int, op: Operation) -> None:
         run.team_ids[key] = op.team_id
         run.record(index, op, OutcomeStatus.DONE)
         return
+    if isinstance(op, CreateTag | AddTagMember | RemoveTagMember | DeleteTag):
+        await _tag(run, index, op)
+        return
     if isinstance(op, ArchiveTeam | UnarchiveTeam):
         try:
             if isinstance(op, ArchiveTeam):
@@ -177,6 +195,26 @@ async def _single(run: _Run, index: int, op: Operation) -> None:
         run.record(index, op, OutcomeStatus.DONE)
         return
     raise TypeError(f"unexpected operation {op!r}")
+
+
+async def _tag(run: _Run, index: int, op: CreateTag | AddTagMember | RemoveTagMember | DeleteTag) -> None:
+    team_id = run.team_of(op)
+    if team_id is None:
+        run.record(index, op, OutcomeStatus.SKIPPED, detail=run.failed.get(str(op.key), "no team"))
+        return
+    try:
+        if isinstance(op, CreateTag):
+            await run.gateway.create_tag(team_id, op.name, op.user_ids)
+        elif isinstance(op, AddTagMember):
+            await run.gateway.add_tag_member(team_id, op.tag_id, op.user_id)
+        elif isinstance(op, RemoveTagMember):
+            await run.gateway.remove_tag_member(team_id, op.tag_id, op.member_id)
+        else:
+            await run.gateway.delete_tag(team_id, op.tag_id)
+    except GraphError as exc:
+        run.record(index, op, OutcomeStatus.FAILED, error=exc)
+        return
+    run.record(index, op, OutcomeStatus.DONE)
 
 
 async def _add_members(run: _Run, group: list[tuple[int, Operation]]) -> None:

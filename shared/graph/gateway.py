@@ -25,7 +25,7 @@ from shared.domain.records import ChannelTab, DriveFile, FilesFolder
 from shared.domain.subscriptions import GroupDelta, Subscription
 from shared.domain.teams import Channel, Identity, Member, MemberRole, Team, Visibility
 from shared.domain.todo import TodoFields, TodoList, TodoTask
-from shared.graph import channels, delta, members, planner, records, subscriptions, teams, todo, users
+from shared.graph import channels, delta, members, planner, records, subscriptions, tags, teams, todo, users
 from shared.graph.batch import BatchRequest, BatchResponse, run_batch
 from shared.graph.client import ClientCache, GraphClient
 from shared.graph.errors import NotFound
@@ -106,7 +106,7 @@ class Gateway:
 
     # users
     async def resolve_upns(self, upns: Iterable[str]) -> dict[str, Identity]:
-        return await users.resolve_upns(self.client(), upns)
+        return await users.resolve_upns(self.client(), upns, self.settings.teams_service_plan_ids)
 
     async def resolve_employee_ids(self, employee_ids: Iterable[str]) -> dict[str, Identity]:
         return await users.resolve_employee_ids(self.client(), employee_ids)
@@ -115,8 +115,23 @@ class Gateway:
     async def get_team(self, team_id: str) -> Team | None:
         return await teams.get_team(self.client(), team_id)
 
-    async def get_team_state(self, team_id: str, plan_title: str | None = None) -> Team | None:
-        return await teams.get_team_state(self.client(), team_id, plan_title)
+    async def get_team_state(
+        self, team_id: str, plan_title: str | None = None, *, with_tags: bool = False
+    ) -> Team | None:
+        return await teams.get_team_state(self.client(), team_id, plan_title, with_tags=with_tags)
+
+    # tags
+    async def create_tag(self, team_id: str, name: str, user_ids: Sequence[str]) -> str:
+        return await tags.create_tag(self.client(), team_id, name, user_ids)
+
+    async def add_tag_member(self, team_id: str, tag_id: str, user_id: str) -> None:
+        await tags.add_tag_member(self.client(), team_id, tag_id, user_id)
+
+    async def remove_tag_member(self, team_id: str, tag_id: str, member_id: str) -> None:
+        await tags.remove_tag_member(self.client(), team_id, tag_id, member_id)
+
+    async def delete_tag(self, team_id: str, tag_id: str) -> None:
+        await tags.delete_tag(self.client(), team_id, tag_id)
 
     async def find_teams(
         self, *, mail_nickname: str | None = None, display_name: str | None = None

@@ -22,6 +22,7 @@ from typing import TypeVar
 import httpx
 
 from shared.graph.errors import NotFound, parse_retry_after
+from shared.telemetry.http import graph_response
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -106,6 +107,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 self.stats.by_status[response.status_code] = (
                     self.stats.by_status.get(response.status_code, 0) + 1
                 )
+                graph_response(request, response.status_code)  # requests and 429s by route
                 delay = self._delay_after_response(request, response, attempt, waited)
                 if delay is None:
                     return response

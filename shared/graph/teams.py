@@ -187,9 +187,12 @@ async def get_team(client: GraphClient, team_id: str) -> Team | None:
     return team_from(data)
 
 
-async def get_team_state(client: GraphClient, team_id: str, plan_title: str | None = None) -> Team | None:
-    """Team + members with roles + channels + archived + nickname + plan, in one $batch call
-    (more only when members span several pages). None when the team does not exist."""
+async def get_team_state(
+    client: GraphClient, team_id: str, plan_title: str | None = None, *, with_tags: bool = False
+) -> Team | None:
+    """Team + members with roles + channels + archived + nickname + plan (+ tags), in one $batch
+    call (more only when members span several pages, and one for the members of the tags).
+    None when the team does not exist."""
     requests = [
         BatchRequest("team", "GET", f"/teams/{segment(team_id)}"),
         BatchRequest("members", "GET", f"/teams/{segment(team_id)}/members"),
@@ -197,6 +200,8 @@ async def get_team_state(client: GraphClient, team_id: str, plan_title: str | No
         BatchRequest("group", "GET", f"/groups/{segment(team_id)}?$select=id,mailNickname"),
         BatchRequest("plans", "GET", f"/groups/{segment(team_id)}/planner/plans"),
     ]
+    if with_tags:
+        requests.append(BatchRequest("tags", "GET", f"/teams/{team_id}/tags"))
     responses = await run_batch(client, requests)
     if responses["team"].status == 404:
         return None
@@ -218,12 +223,18 @@ async def get_team_state(client: GraphClient, team_id: str, plan_title: str | No
         chosen = [p for p in plans if plan_title is None or p.title == plan_title]
         if chosen:
             plan = PlanRef(plan_id=chosen[0].plan_id, title=chosen[0].title)
+    tags = None
+    if with_tags and responses["tags"].ok:
+        from shared.graph.tags import tags_with_members
+
+        listed = (responses["tags"].body or {}).get("value", [])
+        tags = tuple(await tags_with_members(client, team_id, listed))
     return team_from(
         {**team, "mailNickname": nickname or team.get("mailNickname")},
         members=tuple(members),
         channels=tuple(channels),
         plan=plan,
-    )
+    ).model_copy(update={"tags": tags})
 
 
 async def find_teams(

@@ -1,11 +1,15 @@
 """Resolve workers to Entra users by UPN or employeeId, 20 look-ups per `$batch` call.
 
 Permission: User.Read.All (application). https://learn.microsoft.com/graph/api/user-get
+
+The same look-up reads `assignedPlans` (returned only on `$select`, resources/user), so whether a
+Teams service plan is enabled costs no extra request. `/users/{id}/licenseDetails` would say the
+same but supports no application permission (user-list-licensedetails, permissions table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +18,8 @@ from shared.domain.teams import Identity
 from shared.graph.batch import BatchRequest, run_batch
 from shared.graph.client import GraphClient
 
-_SELECT = "id,userPrincipalName,displayName,employeeId"
+_SELECT = "id,userPrincipalName,displayName,employeeId,assignedPlans"
+TEAMS1 = "57ff2da0-773e-42df-b2af-ffb7a2317929"  # Microsoft Teams service plan (TEAMS1)
 
 
 def odata_quote(value: str) -> str:
@@ -24,14 +29,30 @@ def odata_quote(value: str) -> str:
     return quote(odata_string(value), safe="")
 
 
-def identity_from(user: dict[str, Any]) -> Identity:
+def identity_from(user: dict[str, Any], teams_plans: Collection[str] = (TEAMS1,)) -> Identity:
+    plans = user.get("assignedPlans")
+    licensed = (
+        None
+        if plans is None
+        else any(
+            str(p.get("servicePlanId", "")).lower() in {t.lower() for t in teams_plans}
+            and p.get("capabilityStatus") == "Enabled"
+            for p in plans
+        )
+    )
     return Identity(
-        user_id=str(user["id"]), upn=user.get("userPrincipalName"), display_name=user.get("displayName")
+        user_id=str(user["id"]),
+        upn=user.get("userPrincipalName"),
+        display_name=user.get("displayName"),
+        teams_licensed=licensed,
     )
 
 
-async def resolve_upns(client: GraphClient, upns: Iterable[str]) -> dict[str, Identity]:
-    """UPN -> Identity for the UPNs that exist (matched case-insensitively); others are absent."""
+async def resolve_upns(
+    client: GraphClient, upns: Iterable[str], teams_plans: Collection[str] = (TEAMS1,)
+) -> dict[str, Identity]:
+    """UPN (or object id) -> Identity for the users that exist (matched case-insensitively), with
+    whether a Teams plan is enabled; others are absent."""
     wanted = list(dict.fromkeys(u for u in upns if u))
     requests = [
         BatchRequest(id=str(i), method="GET", url=f"/users/{quote(upn, safe='@')}?$select={_SELECT}")
@@ -43,7 +64,7 @@ async def resolve_upns(client: GraphClient, upns: Iterable[str]) -> dict[str, Id
         response = responses[str(i)]
         if response.status == 404:
             continue
-        found[upn] = identity_from(response.json())
+        found[upn] = identity_from(response.json(), teams_plans)
     return found
 
 

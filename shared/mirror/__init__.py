@@ -2,7 +2,7 @@
 decision with If-Match (412 -> re-read, decide again), records the pair's status, polls Planner.
 
 - `mirror_pass(key, ...)`: one pair, one pass (the `mirror_task` orchestration's activity).
-- `TASK_PAIRS`: the feature on the spine (shared/spine): one orchestration per pair, nothing lost.
+- one orchestration per pair, nothing lost: `shared.spine` with `shared.spine.features.TASK_PAIRS`.
 - `poll_plans(...)`: the ETag poll; `request_task_mirrors(hint, ...)`: Commerce task events;
   `reconcile_keys(...)`: the Commerce-side safety net.
 """
@@ -14,12 +14,9 @@ from shared.mirror.keys import PairKey, instance_id
 from shared.mirror.mirror_pass import PassResult, mirror_pass
 from shared.mirror.poll import PollResult, commit_delta_links, poll_plans
 from shared.mirror.reader import read_planner_task, read_store_task
-from shared.mirror.requests import MIRROR_ORCHESTRATOR, TASK_PAIRS
 
 __all__ = [
     "CACHE",
-    "MIRROR_ORCHESTRATOR",
-    "TASK_PAIRS",
     "Buckets",
     "Executed",
     "NoPlan",

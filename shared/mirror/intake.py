@@ -14,8 +14,9 @@ from typing import Any
 from shared.domain.events import CommerceHint, HintScope
 from shared.domain.tasks import StoreTask, TaskStatus
 from shared.mirror.keys import PairKey
-from shared.mirror.requests import TASK_PAIRS
+from shared.mirror.pairs import list_pairs
 from shared.spine import OrchestrationClient, RequestQueue, request_many
+from shared.spine.features import TASK_PAIRS
 from shared.state import StateStore
 from shared.tasks import CommerceSide, PairStatus
 
@@ -67,7 +68,7 @@ def needs_pass(task: StoreTask, status: PairStatus | None) -> bool:
 async def reconcile_keys(commerce: Any, state: StateStore) -> list[str]:
     """Pairs whose Commerce side moved without the app seeing it, and pairs whose store task is gone."""
     rows: list[StoreTask] = await _store_tasks_reader(commerce).store_tasks()
-    pairs = {p.key: p for p in await state.list_pairs()}
+    pairs = {p.key: p for p in await list_pairs(state)}
     rows = _keyable(rows)
     keys = [t.key for t in rows if needs_pass(t, pairs.get(t.key))]
     present = {t.key for t in rows}

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from shared import spine
+from shared import spine, telemetry
+from shared.control import write_gate
 from shared.domain.plan import Problem, ProblemKind
 from shared.domain.tasks import TaskStatus
+from shared.domain.teams import TeamKey
 from shared.graph.errors import NotFound as GraphNotFound
 from shared.graph.errors import PlannerLimitExceeded
 from shared.mirror.context import NoPlan, mirror_context, store_context, task_list
 from shared.mirror.executor import Buckets, Stale, execute
 from shared.mirror.keys import PairKey
+from shared.mirror.pairs import delete_pair, get_pair, list_pairs, put_pair
 from shared.mirror.reader import read_planner_task, read_store_task
+from shared.provisioning.control import closed_for
 from shared.settings import Settings
 from shared.state import MirrorRecord, StateStore
 from shared.tasks import (
@@ -78,7 +83,7 @@ async def mirror_pass(
         completed_in_todo, todo_seen = await _todo_in(key, state=state, gateway=gateway)
     rounds = settings.tasks.max_decide_rounds
     for round_no in range(1, rounds + 1):
-        status = await state.get_pair(key)
+        status = await get_pair(state, key)
         current = status.with_written(attempted) if status is not None else None
         if current is not None and current.unfinished_create:
             current = await _adopt_orphan(current, gateway=gateway, state=state)
@@ -97,6 +102,16 @@ async def mirror_pass(
             held = bool((await state.get_value("held", store.plan_id) or {}).get("held"))
         ctx = mirror_context(store, listed, pair.task, settings, deletions_held=held)
         decision = decide(row, view, current, ctx)
+        if decision.writes and (
+            closed := closed_for(TeamKey.store(pair.store), (), await write_gate(state, settings))
+        ):
+            # Kill switch / opt-out (docs/control.md): decided and recorded, nothing written.
+            outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
+            await state.record_mirror(
+                MirrorRecord(key=key, outcome=outcome, rounds=round_no, problems=[closed])
+            )
+            await state.bump(f"tasks.{outcome}")
+            return PassResult(key=key, outcome=outcome, rounds=round_no)
         try:
             executed = await execute(
                 decision,
@@ -104,19 +119,21 @@ async def mirror_pass(
                 gateway=gateway,
                 commerce=commerce,
                 buckets=Buckets(gateway, store.plan_id, buckets or None),
-                on_created=state.put_pair,
+                on_created=partial(put_pair, state),
             )
         except Stale as exc:
-            log.info("stale version, deciding again", extra={"key": key, "round": round_no, "why": str(exc)})
+            telemetry.log_event(
+                log, "stale version, deciding again", task_key=key, round=round_no, why=str(exc)
+            )
             await state.bump("tasks.stale_rounds")
             attempted = decision.status
             continue
         except PlannerLimitExceeded as exc:
             # Refused before anything was created: drop the create's intent (shared/tasks/orphans.py).
             if status is None:
-                await state.delete_pair(key)
+                await delete_pair(state, key)
             else:
-                await state.put_pair(status)
+                await put_pair(state, status)
             problem = Problem(
                 kind=ProblemKind.PLANNER_LIMIT, detail=f"{exc} (plan {store.plan_id})", store=pair.store
             )
@@ -124,13 +141,13 @@ async def mirror_pass(
                 MirrorRecord(key=key, outcome="held", rounds=round_no, problems=[problem], error=str(exc))
             )
             await state.bump("tasks.planner_limit")
-            log.warning("planner limit", extra={"key": key, "error": str(exc)})
+            telemetry.log_event(log, "planner limit", level=logging.WARNING, task_key=key, error=str(exc))
             return PassResult(key=key, outcome="held", rounds=round_no)
         if executed.status is None:
             if status is not None:
-                await state.delete_pair(key)
+                await delete_pair(state, key)
         else:
-            await state.put_pair(executed.status)
+            await put_pair(state, executed.status)
         await _record(state, decision, executed.writes, round_no)
         if todo:
             desired = None
@@ -154,12 +171,18 @@ async def _todo_in(key: str, *, state: StateStore, gateway: Any) -> tuple[str | 
     failure never fails the pair's pass (Planner and Commerce still mirror); it is counted."""
     from shared.mirror.todo import todo_inbound
 
-    pair = await state.get_pair(key)
+    pair = await get_pair(state, key)
     planner_task = pair.planner.task_id if pair is not None and pair.planner is not None else None
     try:
         return await todo_inbound(key, planner_task_id=planner_task, gateway=gateway, state=state)
     except Exception as exc:
-        log.warning("To Do read failed; the pass goes on without it", extra={"key": key, "error": str(exc)})
+        telemetry.log_event(
+            log,
+            "To Do read failed; the pass goes on without it",
+            level=logging.WARNING,
+            task_key=key,
+            error=str(exc),
+        )
         await state.bump("tasks.todo.failed")
         return None, None
 
@@ -179,7 +202,13 @@ async def _todo_out(
     try:
         await todo_outbound(key, status, desired, seen=seen, gateway=gateway, state=state, settings=settings)
     except Exception as exc:
-        log.warning("To Do copy not updated; the next pass retries", extra={"key": key, "error": str(exc)})
+        telemetry.log_event(
+            log,
+            "To Do copy not updated; the next pass retries",
+            level=logging.WARNING,
+            task_key=key,
+            error=str(exc),
+        )
         await state.bump("tasks.todo.failed")
 
 
@@ -191,23 +220,27 @@ async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) 
         buckets = {b.bucket_id: b.name for b in await gateway.list_buckets(status.plan_id)}
     except GraphNotFound:
         # The plan is gone (or never was): nothing to adopt there; deciding again handles it.
-        log.info("interrupted create: its plan is not there", extra={"key": status.key})
+        telemetry.log_event(log, "interrupted create: its plan is not there", task_key=status.key)
         return status.model_copy(update={"creating_since": None})
     claimed = {
         p.planner.task_id
-        for p in await state.list_pairs()
+        for p in await list_pairs(state)
         if p.key != status.key and p.plan_id == status.plan_id and p.planner is not None and p.planner.task_id
     }
     orphan = find_orphan(status, tasks, buckets, claimed)
     if orphan is None:
-        log.info("interrupted create left no task; creating", extra={"key": status.key})
+        telemetry.log_event(log, "interrupted create left no task; creating", task_key=status.key)
         return status
     adopted = status.adopted(orphan.task_id, orphan.etag)
-    await state.put_pair(adopted)
+    await put_pair(state, adopted)
     await state.bump("tasks.orphans_adopted")
-    log.warning(
+    telemetry.log_event(
+        log,
         "adopted the Planner task of an interrupted create",
-        extra={"key": status.key, "task_id": orphan.task_id, "plan_id": status.plan_id},
+        level=logging.WARNING,
+        task_key=status.key,
+        task_id=orphan.task_id,
+        plan_id=status.plan_id,
     )
     return adopted
 
@@ -226,8 +259,8 @@ async def _record(state: StateStore, decision: Decision, writes: int, rounds: in
         if previous is not None:
             reports, problems = previous.reports, previous.problems
     for r in decision.reports:
-        log.info(
-            "task decision reported", extra={"key": decision.key, "kind": r.kind.value, "detail": r.detail}
+        telemetry.log_event(
+            log, "task decision reported", task_key=decision.key, kind=r.kind.value, detail=r.detail
         )
         await state.bump(f"tasks.report.{r.kind.value}")
     await state.bump(f"tasks.{decision.outcome.value}")

@@ -25,10 +25,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import telemetry
 from shared.domain.planner import PlannerTask
 from shared.graph.batch import BatchRequest, BatchResponse
 from shared.graph.delta import RESYNC_CODES
 from shared.graph.planner import task_from
+from shared.mirror.pairs import list_pairs
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.tasks import DeltaLinks, PlanChanges, delta_changes, plan_changes, plans_to_poll, poll_batches
@@ -105,7 +107,7 @@ async def poll_plans(
         age = (now - datetime.fromisoformat(last["at"])).total_seconds()
         if 0 <= age < settings.tasks.poll_interval_seconds:
             return PollResult(skipped=f"last poll {age:.0f} s ago")
-    statuses = await state.list_pairs()
+    statuses = await list_pairs(state)
     open_plans = plans_to_poll(statuses)
     polls = {k: PlanPoll.model_validate(v) for k, v in (await state.list_values(PLAN_PARTITION)).items()}
     if force:
@@ -188,7 +190,9 @@ async def _delta_plans(
                 result.skipped_plans.append(plan_id)
                 continue
             if _expired(response) and not snapshot:
-                log.info("planner delta link expired; reading the plan again", extra={"plan": plan_id})
+                telemetry.log_event(
+                    log, "planner delta link expired; reading the plan again", plan_id=plan_id
+                )
                 links = links.expired(plan_id)
                 restart.append(plan_id)
                 continue

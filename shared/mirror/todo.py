@@ -15,6 +15,7 @@ import logging
 from datetime import UTC, datetime, time
 from typing import Any
 
+from shared import telemetry
 from shared.domain.planner import TaskFields
 from shared.domain.tasks import TaskStatus
 from shared.domain.todo import TodoFields, TodoLink, TodoTask
@@ -92,10 +93,12 @@ async def todo_inbound(
     if change.status is not None and planner_task_id is not None:
         await _set_planner_status(gateway, planner_task_id, change.status)
         await state.bump("tasks.todo.worker_changes")
-        log.info("status set in To Do carried to Planner", extra={"key": key, "status": change.status.value})
+        telemetry.log_event(
+            log, "status set in To Do carried to Planner", task_key=key, status=change.status.value
+        )
     elif change.side is not None and change.side.dismissed and not side.dismissed:
         await state.bump("tasks.todo.dismissed")
-        log.info("To Do copy deleted by the worker: not re-created", extra={"key": key})
+        telemetry.log_event(log, "To Do copy deleted by the worker: not re-created", task_key=key)
     await _save_side(state, key, change.side, side)
     completed = change.status is TaskStatus.COMPLETED
     return (side.user_id if completed else None), seen
@@ -151,7 +154,9 @@ async def _subscribe(*, gateway: Any, state: StateStore, settings: Settings) -> 
     try:
         await SubscriptionKeeper(gateway, state, settings.webhook).ensure()
     except Exception as exc:
-        log.warning("To Do subscription not created; the keeper retries", extra={"error": str(exc)})
+        telemetry.log_event(
+            log, "To Do subscription not created; the keeper retries", level=logging.WARNING, error=str(exc)
+        )
 
 
 async def _adopt(key: str, side: TodoSide, gateway: Any) -> TodoTask | None:

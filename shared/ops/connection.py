@@ -22,7 +22,7 @@ import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal, Protocol, cast
 
 from shared.bus.protocol import DeadLetterBus
 from shared.bus.servicebus import ServiceBus
@@ -32,6 +32,12 @@ CONNECTION_SETTING_SETTING = "CTS_BUS__CONNECTION_SETTING"
 LOCAL_FACTORY_SETTING = "CTS_BUS__LOCAL_BROKER_FACTORY"
 
 _ENDPOINT = re.compile(r"Endpoint=sb://([^/;]+)", re.IGNORECASE)
+
+
+class OpsBus(DeadLetterBus, Protocol):
+    """The bus the ops tools open and close: Service Bus, or the local broker."""
+
+    async def close(self) -> None: ...
 
 
 class NoConnection(RuntimeError):
@@ -88,7 +94,7 @@ def open_service_bus(target: BusTarget) -> ServiceBus:
     raise ValueError(f"the local broker is opened by the factory {LOCAL_FACTORY_SETTING} names")
 
 
-def open_bus(target: BusTarget, env: Mapping[str, str]) -> DeadLetterBus:
+def open_bus(target: BusTarget, env: Mapping[str, str]) -> OpsBus:
     """The bus for `target`: Service Bus, or the local broker from the factory the settings name
     (`CTS_BUS__LOCAL_BROKER_FACTORY=module:callable`, called with the broker's path)."""
     if target.kind != "local":
@@ -104,4 +110,4 @@ def open_bus(target: BusTarget, env: Mapping[str, str]) -> DeadLetterBus:
         factory = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise NoConnection(f"{LOCAL_FACTORY_SETTING}={spec}: {exc}") from None
-    return cast(DeadLetterBus, cast(Callable[[str], object], factory)(target.value))
+    return cast(OpsBus, cast(Callable[[str], object], factory)(target.value))

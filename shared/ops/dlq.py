@@ -27,6 +27,8 @@ from shared.bus.replay import (
     replay_dead_letters,
     store_of,
 )
+from shared.commerce.events import parse_message
+from shared.domain.events import Rejection
 from shared.settings import Settings
 from shared.state import StateStore
 
@@ -37,6 +39,30 @@ GRAPH_NOTIFICATIONS_QUEUE = "graph-notifications"
 
 _AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+#: What Service Bus records when a message was abandoned `maxDeliveryCount` times; the Functions
+#: host abandons a message whose function raised, so a rejected Commerce event ends up with it.
+MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
+
+
+def app_reason(message: ReceivedMessage) -> str | None:
+    """The app's reason code for a dead letter, the same in Azure and locally.
+
+    Azure records only `MaxDeliveryCountExceeded` and its own description for a Commerce event
+    the trigger rejected (docs/events.md, "Dead-lettering"), but Service Bus keeps the body, and
+    parsing is pure and deterministic: parsing it again gives the rejection's code (`not_json`,
+    `missing_key`, ...). A dead letter of a topic subscription (the Commerce events) whose body
+    parses fine failed for another reason (e.g. Commerce unavailable): None. Explicitly
+    dead-lettered messages keep their own reason (None here)."""
+    if message.dead_letter_reason != MAX_DELIVERY_COUNT_EXCEEDED or message.entity.subscription is None:
+        return None
+    result = parse_message(
+        message.body,
+        content_type=message.content_type,
+        application_properties=dict(message.application_properties),
+    )
+    return result.reason if isinstance(result, Rejection) else None
 
 
 class BadFilter(ValueError):
@@ -138,6 +164,7 @@ def build_filter(
         sequence_numbers=some(sequence_numbers),
         limit=limit,
         everything=everything,
+        reason_of=app_reason,
     )
 
 
@@ -203,7 +230,9 @@ def view(message: ReceivedMessage, *, body: bool = False) -> dict[str, Any]:
         "entity": message.entity.path,
         "sequence_number": message.sequence_number,
         "message_id": message.message_id,
-        "reason": message.dead_letter_reason,
+        # The app's code when it rejected the message, else what Service Bus recorded.
+        "reason": app_reason(message) or message.dead_letter_reason,
+        "dead_letter_reason": message.dead_letter_reason,
         "description": message.dead_letter_error_description,
         "delivery_count": message.delivery_count,
         "enqueued_time": message.enqueued_time.isoformat(),

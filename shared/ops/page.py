@@ -158,7 +158,9 @@ def _stores_table(stores: Sequence[Mapping[str, Any]]) -> str:
             _e(s["error"]) if s["error"] else '<span class="muted">—</span>'
         )
         rows.append(
-            f'<tr data-store="{_e(s["store"])}"><td class="key">{_e(s["store"])}</td>'
+            f'<tr class="store" data-store="{_e(s["store"])}" data-key="{_e(s["key"])}"'
+            ' title="why is this team as it is?">'
+            f'<td class="key">{_e(s["store"])}</td>'
             f'<td class="mono">{_e(s["team_id"]) or "<span class=muted>no team</span>"}</td>'
             f"<td>{_time(s['last_sync'])}</td><td>{_badge(s['outcome'])}</td>"
             f'<td>{_drift_cell(s["drift"])}</td><td class="small">{problems}</td></tr>'
@@ -183,6 +185,12 @@ def _report_block(report: Mapping[str, Any] | None) -> str:
     )
 
 
+def _bus_reason(d: Mapping[str, Any]) -> str:
+    """What Service Bus recorded, when the app's reason (shared.ops.dlq.app_reason) differs."""
+    bus = d.get("dead_letter_reason")
+    return f"{_e(bus)}: " if bus and bus != d.get("reason") else ""
+
+
 def _dead_letters_table(dead_letters: Sequence[Mapping[str, Any]]) -> str:
     if not dead_letters:
         return '<p class="empty" id="no-dead-letters">No dead letters.</p>'
@@ -192,7 +200,8 @@ def _dead_letters_table(dead_letters: Sequence[Mapping[str, Any]]) -> str:
             f'<tr class="dead-letter" data-entity="{_e(d["entity"])}" data-seq="{_e(d["sequence_number"])}">'
             f'<td class="mono small">{_e(d["entity"])}</td><td class="mono">{_e(d["sequence_number"])}</td>'
             f"<td>{_time(d['enqueued_time'])}</td>"
-            f'<td><strong>{_e(d["reason"])}</strong><div class="small">{_e(d["description"])}</div></td>'
+            f"<td><strong>{_e(d['reason'])}</strong>"
+            f'<div class="small">{_bus_reason(d)}{_e(d["description"])}</div></td>'
             f"<td>{_e(d['event_type']) or '—'}</td><td>{_e(d['store']) or '—'}</td>"
             f'<td class="num">{_e(d["delivery_count"])}</td><td class="num">{_e(d["replay_count"])}</td>'
             '<td><button class="replay" type="button">Replay</button>'
@@ -249,6 +258,8 @@ button.replay { padding: 3px 12px; border: 1px solid #1f6feb; background: #1f6fe
   border-radius: 6px; cursor: pointer; } button.replay:disabled { opacity: .5; cursor: default; }
 .result.ok { color: var(--ok); } .result.bad { color: var(--bad); }
 .notes { color: var(--warn); }
+tr.store { cursor: pointer; } tr.store:hover { background: #f6f8fa; }
+tr.explain pre { margin: 0; white-space: pre-wrap; font-size: 12px; }
 a.refresh { color: #fff; }
 form.login { margin: 48px auto; max-width: 420px; display: flex; flex-direction: column; gap: 8px; }
 form.login input { padding: 6px 8px; font: inherit; } form.login .bad { color: var(--bad); }
@@ -273,6 +284,49 @@ async function load() {
   form.hidden = true;
   view.innerHTML = await response.text();  // server-rendered, every value HTML-escaped
   bindReplay();
+  bindExplain();
+}
+
+// A store's row opens `cts explain` for it (GET ops/explain/{key}); built with textContent only.
+function explainText(t) {
+  const lines = ["team " + t.key];
+  const d = t.desired;
+  lines.push(d ? "desired: " + d.display_name + (d.archived ? " (archived)" : "") : "desired: no team");
+  for (const p of (d ? d.people : [])) {
+    const rows = p.commerce_rows.map(r => r.store + " " + r.role + (r.active ? "" : " (inactive)"))
+      .join(", ");
+    lines.push("  " + p.role + " " + (p.personnel_number || p.user_id) + ": " + (p.why || "")
+      + "  [Commerce: " + (rows || "-") + "]");
+  }
+  const a = t.actual;
+  lines.push(a ? "actual: " + a.display_name + " — " + a.owners.length + " owners, "
+    + a.members.length + " members" : "actual: none");
+  lines.push("plan: " + (t.plan.length ? "" : "nothing"));
+  for (const op of t.plan) lines.push("  " + op.op + ": " + op.reason);
+  lines.push("held by a safety rail: " + (t.held.length ? "" : "nothing"));
+  for (const op of t.held) lines.push("  " + op.op + ": " + op.reason);
+  for (const pr of t.problems) lines.push("problem: " + pr.kind + ": " + (pr.detail || ""));
+  lines.push("last pass: " + (t.last_pass ? t.last_pass.outcome + " at " + t.last_pass.at
+    : "none"));
+  return lines.join("\\n");
+}
+function bindExplain() {
+  for (const row of view.querySelectorAll("tr.store")) {
+    row.addEventListener("click", async () => {
+      const next = row.nextElementSibling;
+      if (next && next.classList.contains("explain")) { next.remove(); return; }
+      const line = document.createElement("tr"); line.className = "explain";
+      const cell = document.createElement("td"); cell.colSpan = row.children.length;
+      const pre = document.createElement("pre"); pre.textContent = "explaining…";
+      cell.appendChild(pre); line.appendChild(cell); row.after(line);
+      try {
+        const response = await fetch("ops/explain/" + encodeURIComponent(row.dataset.key),
+          {headers: headers()});
+        const body = await response.json().catch(() => ({}));
+        pre.textContent = response.ok ? explainText(body) : (body.error || "HTTP " + response.status);
+      } catch (err) { pre.textContent = String(err); }
+    });
+  }
 }
 
 function bindReplay() {

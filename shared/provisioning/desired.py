@@ -32,6 +32,7 @@ from shared.domain import (
     Worker,
 )
 from shared.provisioning import naming
+from shared.provisioning.tags import desired_tags
 from shared.settings import ProvisioningSettings
 
 COMMUNICATIONS_KEY = TeamKey(kind=TeamKind.COMMUNICATIONS, id="all")
@@ -44,6 +45,7 @@ class _Roster:
 
     owners: dict[str, str] = field(default_factory=dict)
     members: dict[str, str] = field(default_factory=dict)
+    unlicensed: set[str] = field(default_factory=set)  # would-be owners without a Teams licence
 
     def add_owner(self, user_id: str, why: str) -> None:
         self.owners.setdefault(user_id, why)
@@ -67,6 +69,7 @@ class _Org:
     mappings: dict[tuple[TeamSourceType, str], str] = field(init=False)
     by_store: dict[str, list[StoreAssignment]] = field(init=False)
     unresolved: dict[str, set[str]] = field(default_factory=dict)
+    unlicensed: dict[str, set[str]] = field(default_factory=dict)  # key -> would-be owners without Teams
 
     def __post_init__(self) -> None:
         self.workers = {w.personnel_number: w for w in self.org.workers}
@@ -93,6 +96,44 @@ class _Org:
             self.unresolved.setdefault(personnel_number, set()).add(str(key))
             return None
         return identity.user_id
+
+    def licensed(self, personnel_number: str) -> bool:
+        """False only for a worker whose look-up found no enabled Teams plan (unknown counts as
+        licensed: the check is off, or Entra was not asked)."""
+        if not self.settings.require_teams_licence:
+            return True
+        identity = self.identities.get(personnel_number)
+        return identity is None or identity.teams_licensed is not False
+
+    def add_owner(self, roster: _Roster, key: TeamKey, pn: str, user: str, why: str) -> None:
+        """Owner if licensed for Teams; else a member (Teams refuses an unlicensed owner), noted."""
+        if self.licensed(pn):
+            roster.add_owner(user, why)
+        else:
+            self.unlicensed.setdefault(str(key), set()).add(pn)
+            roster.add_member(user, f"{why} (no Teams licence: member, not owner)")
+            if user not in roster.owners:
+                roster.unlicensed.add(user)
+
+    def no_licence(self, key: TeamKey, mapped: str | None) -> Problem | None:
+        """The blocking problem of a key whose only would-be owners lack a Teams licence."""
+        people = sorted(self.unlicensed.get(str(key), ()))
+        if not people:
+            return None
+        who = f"{'managers' if len(people) > 1 else 'manager'} {', '.join(people)}"
+        where = f"store {key.id}" if key.kind is TeamKind.STORE else str(key)
+        detail = (
+            f"{where} gets no team: {who} {'have' if len(people) > 1 else 'has'} no Microsoft Teams licence "
+            "(no enabled Teams service plan in assignedPlans); Teams refuses a team whose owner is "
+            "unlicensed ('Failed to retrieve appliable Sku categories for the user') -- assign a licence"
+        )
+        if mapped is not None:
+            detail = (
+                f"{where}: {who} without a Microsoft Teams licence cannot be made owner; its team {mapped} "
+                "keeps its current owners until a licence is assigned"
+            )
+        store = key.id if key.kind is TeamKind.STORE else None
+        return Problem(kind=ProblemKind.BLOCKED_NO_LICENCE, detail=detail, store=store, team_key=str(key))
 
     def is_manager(self, assignment: StoreAssignment) -> bool:
         return assignment.role is StoreRole.MANAGER or (
@@ -183,12 +224,14 @@ def _store_team(ctx: _Org, store: Store) -> tuple[DesiredTeam | None, Problem | 
         if user is None:
             continue
         if manager:
-            roster.add_owner(user, f"store manager {a.personnel_number} at {store.number}")
+            ctx.add_owner(
+                roster, key, a.personnel_number, user, f"store manager {a.personnel_number} at {store.number}"
+            )
         else:
             roster.add_member(user, f"worker {a.personnel_number} at {store.number}")
     problem = None
     if not roster.owners:
-        problem = _no_store_owner(key, store, managers, mapped)
+        problem = ctx.no_licence(key, mapped) or _no_store_owner(key, store, managers, mapped)
         if mapped is None:
             return None, problem
     if s.region_managers_are_owners:
@@ -197,10 +240,15 @@ def _store_team(ctx: _Org, store: Store) -> tuple[DesiredTeam | None, Problem | 
             for pn in sorted(region.managers) if region else ():
                 user = ctx.user(pn, key)
                 if user is not None:
-                    roster.add_owner(user, f"region manager {pn} of {region_id}")
+                    ctx.add_owner(roster, key, pn, user, f"region manager {pn} of {region_id}")
     team = _team(ctx, key, names, roster, mapped)
+    tags = {}
+    if s.role_tags:
+        user_of = {pn: i.user_id for pn, i in ctx.identities.items() if ctx.is_active(pn)}
+        people = {*roster.owners, *roster.members}
+        tags = desired_tags(s.role_tags, ctx.active_assignments(store.number), user_of, people)
     return team.model_copy(
-        update={"channels": _channels(s.channels), "plan_title": s.plan_title or None}
+        update={"channels": _channels(s.channels), "plan_title": s.plan_title or None, "tags": tags}
     ), problem
 
 
@@ -228,7 +276,7 @@ def _communications_team(ctx: _Org) -> tuple[DesiredTeam | None, Problem | None]
     for pn in sorted(set(ctx.org.communications_managers)):
         user = ctx.user(pn, key)
         if user is not None:
-            roster.add_owner(user, f"communications manager {pn} ({s.communications_role})")
+            ctx.add_owner(roster, key, pn, user, f"communications manager {pn} ({s.communications_role})")
     for region in sorted(ctx.org.regions, key=lambda r: r.id):
         for pn in sorted(region.managers):
             user = ctx.user(pn, key)
@@ -252,7 +300,7 @@ def _region_team(ctx: _Org, region: Region) -> tuple[DesiredTeam | None, Problem
     for pn in sorted(region.managers):
         user = ctx.user(pn, key)
         if user is not None:
-            roster.add_owner(user, f"region manager {pn} of {region.id}")
+            ctx.add_owner(roster, key, pn, user, f"region manager {pn} of {region.id}")
     for store in sorted(ctx.org.stores, key=lambda st: st.number):
         if store.status is not StoreStatus.OPEN or region.id not in (store.region, store.district):
             continue
@@ -292,7 +340,9 @@ def _owned_team(
         detail = (
             f"{key}: {no_owner} with a resolved Entra identity; its team {mapped} keeps its current owners"
         )
-    problem = Problem(kind=ProblemKind.BLOCKED_NO_OWNER, detail=detail, team_key=str(key))
+    problem = ctx.no_licence(key, mapped) or Problem(
+        kind=ProblemKind.BLOCKED_NO_OWNER, detail=detail, team_key=str(key)
+    )
     return (_team(ctx, key, names, roster, mapped) if mapped else None), problem
 
 
@@ -305,6 +355,7 @@ def _team(ctx: _Org, key: TeamKey, names: dict[str, str], roster: _Roster, mappe
         members=frozenset(roster.members),
         team_id=mapped,
         why=dict(sorted({**roster.members, **roster.owners}.items())),
+        unlicensed_owners=frozenset(roster.unlicensed - set(roster.owners)),
     )
 
 

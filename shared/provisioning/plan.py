@@ -35,6 +35,7 @@ from shared.domain import (
     UpdateTeam,
 )
 from shared.provisioning.desired import problem_order
+from shared.provisioning.tags import tag_ops
 from shared.settings import MembershipMode, ProvisioningSettings
 
 _LISTED = 5  # people named in an AddMembers reason before "and N more"
@@ -110,6 +111,7 @@ def _plan_team(
     membership, problems = _membership(want, have, team, leavers, settings)
     ops += membership
     ops += _channels(want, team)
+    ops += tag_ops(key, want.tags, team)
     if want.plan_title and team.plan is None:
         ops.append(
             CreatePlan(
@@ -145,6 +147,7 @@ def _create(want: DesiredTeam) -> list[Operation]:
         CreateChannel(key=key, name=name, reason=f"channel '{name}' from settings is missing")
         for name in want.channels
     ]
+    ops += tag_ops(key, want.tags, None)
     if want.plan_title:
         ops.append(
             CreatePlan(key=key, title=want.plan_title, reason="Planner plan for task mirroring is missing")
@@ -181,7 +184,7 @@ def _membership(
     present = owners | members
     want_owners, want_members = want.owners, want.members - want.owners
     strict = settings.membership_mode is MembershipMode.STRICT
-    demote = set(want_members & owners)
+    demote = set(want_members & owners) - want.unlicensed_owners  # no licence: not promoted, not demoted
     remove = {
         u
         for u in present - want_owners - want_members

@@ -12,19 +12,24 @@ from shared.domain import (
     ActualState,
     ActualTeam,
     AddMembers,
+    AddTagMember,
     AdoptTeam,
     ArchiveTeam,
     Channel,
     CreateChannel,
     CreatePlan,
+    CreateTag,
     CreateTeam,
+    DeleteTag,
     Member,
     MemberRole,
     Operation,
     Plan,
     PlanRef,
     RemoveMember,
+    RemoveTagMember,
     SetRole,
+    Tag,
     Team,
     TeamKey,
     UnarchiveTeam,
@@ -98,7 +103,26 @@ def _team_op(op: Operation, team: Team) -> Team:
         update["plan"] = team.plan or PlanRef(plan_id=f"{team.team_id}/plan", title=op.title)
     elif isinstance(op, ArchiveTeam | UnarchiveTeam):
         update["archived"] = isinstance(op, ArchiveTeam)
+    elif isinstance(op, CreateTag | AddTagMember | RemoveTagMember | DeleteTag):
+        update["tags"] = _tag_op(op, list(team.tags or ()))
     return team.model_copy(update=update)
+
+
+def _tag_op(op: CreateTag | AddTagMember | RemoveTagMember | DeleteTag, tags: list[Tag]) -> tuple[Tag, ...]:
+    if isinstance(op, CreateTag):
+        tag = Tag(tag_id=f"tag-{op.name}", name=op.name, members={u: f"m-{u}" for u in op.user_ids})
+        return (*tags, tag)
+    out = []
+    for tag in tags:
+        if tag.tag_id != op.tag_id:
+            out.append(tag)
+        elif isinstance(op, AddTagMember):
+            out.append(tag.model_copy(update={"members": {**tag.members, op.user_id: f"m-{op.user_id}"}}))
+        elif isinstance(op, RemoveTagMember):
+            out.append(
+                tag.model_copy(update={"members": {u: m for u, m in tag.members.items() if u != op.user_id}})
+            )
+    return tuple(out)
 
 
 def _with_members(team: Team, roles: dict[str, MemberRole]) -> Team:

@@ -14,9 +14,10 @@ from shared.domain.records import Collaboration
 from shared.records.desired import pass_key
 from shared.records.requests import request_records
 from shared.spine import OrchestrationClient
+from shared.spine.features import RECORDS_CHANNEL_INDEX
 from shared.state import StateStore
 
-CHANNEL_INDEX = "records-channels"  # channel id -> {"key": pass key}
+CHANNEL_INDEX = RECORDS_CHANNEL_INDEX  # channel id -> {"key": pass key}
 
 
 class RecordScopeReader(Protocol):

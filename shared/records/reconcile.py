@@ -12,25 +12,25 @@ from typing import Any
 
 from shared.records.desired import pass_key
 from shared.records.records_pass import PARTITION, RecordsPassResult, busy_result
-from shared.records.requests import RECORDS
-from shared.records.services import record_services
+from shared.records.services import RecordServices
 from shared.spine import RequestQueue, run_pass
+from shared.spine.features import RECORDS
 
 REPORTS = "records-reports"
 
 
-async def all_accounts() -> list[str]:
+async def all_accounts(s: RecordServices) -> list[str]:
     """Every account in Dataverse and every account the app remembers connections for."""
-    s = record_services()
     ids = {a.lower() for a in await s.dataverse.account_ids()}
     ids.update(k.removeprefix("account:") for k in await s.base.state.list_values(PARTITION))
     return sorted(ids)
 
 
-async def begin(accounts: list[str] | None, *, report_id: str | None = None) -> dict[str, Any]:
-    s = record_services()
+async def begin(
+    s: RecordServices, accounts: list[str] | None, *, report_id: str | None = None
+) -> dict[str, Any]:
     return {
-        "accounts": sorted(a.lower() for a in accounts) if accounts else await all_accounts(),
+        "accounts": sorted(a.lower() for a in accounts) if accounts else await all_accounts(s),
         "batch_size": s.base.settings.records.batch_size,
         "report_id": report_id or "rr-" + uuid.uuid4().hex[:12],
         "started": datetime.now(UTC).isoformat(),
@@ -38,9 +38,8 @@ async def begin(accounts: list[str] | None, *, report_id: str | None = None) -> 
 
 
 async def reconcile_account(
-    account_id: str, *, report_id: str, dry_run: bool, instance_id: str | None
+    s: RecordServices, account_id: str, *, report_id: str, dry_run: bool, instance_id: str | None
 ) -> dict[str, Any]:
-    s = record_services()
     key = pass_key(account_id)
 
     async def run(_: str) -> RecordsPassResult:
@@ -65,8 +64,7 @@ async def reconcile_account(
     }
 
 
-async def finish(payload: dict[str, Any]) -> dict[str, Any]:
-    s = record_services()
+async def finish(s: RecordServices, payload: dict[str, Any]) -> dict[str, Any]:
     summary = {
         "id": payload["report_id"],
         "dry_run": payload["dry_run"],
@@ -80,9 +78,9 @@ async def finish(payload: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-async def get_report(report_id: str | None = None) -> dict[str, Any] | None:
+async def get_report(s: RecordServices, report_id: str | None = None) -> dict[str, Any] | None:
     """A records drift report with its entries (accounts with changes or problems)."""
-    state = record_services().base.state
+    state = s.base.state
     if report_id is None:
         pointer = await state.get_value(REPORTS, "latest")
         if pointer is None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from shared.control import write_gate
 from shared.domain.records import (
     AccountScope,
     ChannelTab,
@@ -516,6 +517,17 @@ async def records_pass(
         dry_run=dry_run,
     )
     if dry_run:
+        return result
+    if p.operations and (gate := await write_gate(state, settings)).suspended:
+        # Kill switch (docs/control.md): planned and reported, nothing written to Teams or Dataverse.
+        result = RecordsPassResult(
+            key=key,
+            outcome="suspended",
+            operations=describe(p.operations),
+            problems=[*p.problems, f"suspended: writes off ({gate.reason}); planned, not written"],
+            dry_run=False,
+        )
+        await state.put_value(STATUS, key, result.to_json())
         return result
     if p.operations:
         executor = Executor(

@@ -7,33 +7,18 @@ the nightly reconciliation and an orchestrated pass never write one account's co
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from datetime import timedelta
 
-from shared.spine import Feature, OrchestrationClient, RequestQueue, request_many
+from shared.spine import OrchestrationClient, RequestQueue, request_many
+from shared.spine.features import RECORDS
 from shared.state import StateStore
 
-RECORDS_ORCHESTRATOR = "sync_records"
+RECORDS_ORCHESTRATOR = RECORDS.orchestrator
 
 
 def instance_id(key: str) -> str:
-    """`records-account-<guid>`: stable per account, safe for Durable instance ids."""
-    return "records-" + re.sub(r"[^A-Za-z0-9_.-]", "-", key)
-
-
-RECORDS = Feature(
-    name="records",
-    partition="records",
-    orchestrator=RECORDS_ORCHESTRATOR,
-    instance_prefix="records",
-    pass_activity="records_pass",
-    finish_activity="records_finish_pass",
-    instance_ids=instance_id,
-    lease_ttl=timedelta(minutes=10),
-    started_counter="records.orchestrations_started",
-    first_retry_ms=2_000,
-)
+    """`records-account_3A<guid>`: stable per account, Durable-safe, distinct for distinct keys."""
+    return RECORDS.instance_id(key)
 
 
 async def request_records(

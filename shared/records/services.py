@@ -1,22 +1,32 @@
-"""What a records pass needs, per event loop: the Dataverse client and the parsed template on top
-of the provisioning services (gateway, state, settings: shared/sync/services.py)."""
+"""What a records pass needs: the Dataverse client and the parsed template on top of the base ports
+(gateway, state, settings), all built by the composition root (functions/root.py `Root.records`)."""
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from shared.dataverse import DataverseClient
 from shared.records.records_pass import RecordsPassResult, records_pass
-from shared.records.template import Template, parse_template
-from shared.sync.services import Services, services
+from shared.records.template import Template
+from shared.settings import Settings
+from shared.state import StateStore
+
+
+class BasePorts(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def gateway(self) -> Any: ...
 
 
 @dataclass
 class RecordServices:
-    base: Services
+    base: BasePorts
     dataverse: DataverseClient
     template: Template
 
@@ -26,27 +36,9 @@ class RecordServices:
         return await records_pass(
             account_id,
             dataverse=self.dataverse,
-            gateway=self.base.gateway,  # type: ignore[arg-type]
+            gateway=self.base.gateway,
             state=self.base.state,
             settings=self.base.settings,
             template=self.template,
             dry_run=dry_run,
         )
-
-
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RecordServices] = weakref.WeakKeyDictionary()
-
-
-def record_services(**kw: Any) -> RecordServices:
-    """This loop's record services; raises TemplateError (a clear message) for a bad template."""
-    loop = asyncio.get_running_loop()
-    found = _by_loop.get(loop)
-    if found is None:
-        base = services(**kw)
-        found = RecordServices(
-            base=base,
-            dataverse=DataverseClient.from_settings(base.settings),
-            template=parse_template(base.settings.records.template),
-        )
-        _by_loop[loop] = found
-    return found

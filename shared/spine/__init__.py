@@ -27,7 +27,9 @@ crashes and races).
 
 Registering a feature (the whole of it)::
 
-    # shared/<feature>/...: what the feature is called (pure data, no I/O)
+    # what the feature is called (pure data, no I/O): in shared/spine/features.py when other
+    # packages request its passes (teams, task pairs), else in its own package (records:
+    # shared/records/requests.py)
     CHANNELS = Feature(name="channels", partition="channels", orchestrator="sync_channel",
                        instance_prefix="channel")
 
@@ -37,8 +39,9 @@ Registering a feature (the whole of it)::
         writes: int = 0
         def summary(self) -> dict[str, Any]: return {"writes": self.writes}
 
-    # functions/<feature>.py: one call registers orchestrator + pass + finish activities
-    spine.register(bp, CHANNELS, run=lambda key, instance_id: channel_pass(key, ...))
+    # functions/<feature>.py: one call registers orchestrator + pass + finish activities; the
+    # pass gets its clients from the composition root (functions/root.py)
+    spine.register(bp, CHANNELS, run=lambda key, instance_id: channel_pass(key, root(), ...))
 
     # anywhere a key must be brought up to date (event, webhook, poll, operator)
     await request(CHANNELS, key, client, RequestQueue(state, CHANNELS), reason="record changed")

@@ -1,6 +1,9 @@
 """The one orchestrator body: pass -> finish -> `continue_as_new` when requests arrived meanwhile.
 
-Deterministic (Durable replays it): no I/O, no clock but the context's. It is a plain generator
+Deterministic (Durable replays it): no I/O, no clock but the context's -- except one span,
+recorded once the orchestration is done and not replaying (shared/telemetry: its times come from
+the context, so every replay agrees). The trace context of the input (`traceparent`, `baggage`)
+is handed to every activity and to the next execution. It is a plain generator
 over a context protocol, so shared/ does not import azure.durable_functions; functions/spine.py
 registers it for each feature with Durable's RetryOptions.
 """
@@ -11,6 +14,7 @@ from collections.abc import Generator
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared import telemetry
 from shared.spine.feature import BUSY, Feature
 
 
@@ -43,20 +47,32 @@ def orchestrate(
     requests arrived meanwhile. Returns the pass's result (None when it continued as new)."""
     data = context.get_input() or {}
     key = data["key"]
+    trace = telemetry.carrier_of(data)
+    began = context.current_utc_datetime
     result: dict[str, Any] = {}
     for _ in range(feature.busy_attempts):
         result = yield context.call_activity_with_retry(
-            feature.pass_activity, retry, {"key": key, "instance_id": context.instance_id}
+            feature.pass_activity, retry, {"key": key, "instance_id": context.instance_id, **trace}
         )
         if result["outcome"] != BUSY:
             break
         context.set_custom_status({"key": key, "outcome": "waiting for the key's running pass"})
         yield context.create_timer(context.current_utc_datetime + feature.busy_wait)
     more = yield context.call_activity(
-        feature.finish_activity, {"key": key, "covered": result.get("covered", 0)}
+        feature.finish_activity, {"key": key, "covered": result.get("covered", 0), **trace}
     )
     context.set_custom_status({"key": key, "outcome": result["outcome"], **result.get("summary", {})})
+    if not getattr(context, "is_replaying", True):  # Durable's context has it; test doubles may not
+        telemetry.record_span(
+            f"orchestration {feature.orchestrator}",
+            parent=trace,
+            start=began,
+            end=context.current_utc_datetime,
+            **{telemetry.key_name(feature.name): key},
+            instance_id=context.instance_id,
+            outcome=result["outcome"],
+        )
     if more:
-        context.continue_as_new({"key": key, "reason": "requests arrived during the pass"})
+        context.continue_as_new({"key": key, "reason": "requests arrived during the pass", **trace})
         return None
     return result

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from shared import telemetry
 from shared.spine.feature import Feature
 from shared.spine.queue import RequestQueue
 
@@ -53,11 +54,21 @@ async def request(
             await client.start_new(feature.orchestrator, iid, {"key": key, "reason": reason})
             return "started"
         except Exception as exc:  # refused; the status check above tells which case it was
-            log.info(
+            telemetry.log_event(
+                log,
                 "orchestration start refused",
-                extra={"feature": feature.name, "key": key, "attempt": attempt + 1, "error": str(exc)},
+                feature=feature.name,
+                key=key,
+                attempt=attempt + 1,
+                error=str(exc),
             )
-    log.warning("orchestration not started; left to the sweeper", extra={"feature": feature.name, "key": key})
+    telemetry.log_event(
+        log,
+        "orchestration not started; left to the sweeper",
+        level=logging.WARNING,
+        feature=feature.name,
+        key=key,
+    )
     return "pending"
 
 

@@ -18,7 +18,6 @@ from pydantic import BaseModel, Field
 from shared.domain.plan import Problem
 from shared.domain.subscriptions import Subscription
 from shared.state.backend import WRITE_LIMIT, Backend, StateConflict, Write
-from shared.tasks.state import PairStatus
 
 MAPPINGS, SYNCS, EVENTS, SCOPES, REPORTS, ECHOES, AUDIT, REQUESTS, LEASES, PEOPLE, SUBSCRIPTIONS = (
     "mappings",
@@ -64,6 +63,7 @@ def new_report_id() -> str:
 class CachedIdentity(BaseModel):
     user_id: str
     at: datetime
+    teams_licensed: bool | None = None
 
 
 class TeamRecord(BaseModel):
@@ -379,21 +379,7 @@ class StateStore:
     async def delete_subscription(self, subscription_id: str) -> None:
         await self.backend.delete(SUBSCRIPTIONS, "graph", subscription_id)
 
-    # -- task mirroring (shared/mirror): pair status table, results, mirror requests ----------
-    async def get_pair(self, key: str) -> PairStatus | None:
-        """The status-table row of one mirrored pair ('TL-7/1@0042'), None when never synced."""
-        found = await self.backend.get(PAIRS, "pair", key)
-        return None if found is None else PairStatus.model_validate(found.data)
-
-    async def put_pair(self, status: PairStatus) -> None:
-        await self.backend.upsert(PAIRS, "pair", status.key, status.model_dump(mode="json"))
-
-    async def delete_pair(self, key: str) -> None:
-        await self.backend.delete(PAIRS, "pair", key)
-
-    async def list_pairs(self) -> list[PairStatus]:
-        return [PairStatus.model_validate(e.data) async for e in self.backend.query(PAIRS, "pair")]
-
+    # -- task mirroring (shared/mirror; its pair table is shared/mirror/pairs.py) -------------
     async def record_mirror(self, record: MirrorRecord) -> None:
         """The last mirror pass of a pair: outcome, reports and problems (shown by admin/tasks)."""
         await self.backend.upsert(PAIRS, "last", record.key, record.model_dump(mode="json"))

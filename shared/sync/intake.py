@@ -11,15 +11,15 @@ failure leaves the message retryable instead of lost.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.events import CommerceHint, HintScope
 from shared.domain.teams import TeamKey, TeamKind
 from shared.provisioning import COMMUNICATIONS_KEY
 from shared.settings import Settings
 from shared.spine import OrchestrationClient, RequestQueue, request_many
+from shared.spine.features import TEAMS
 from shared.state import StateStore
-from shared.sync.requests import TEAMS
 
 if TYPE_CHECKING:
     from shared.records.intake import RecordScopeReader
@@ -72,6 +72,15 @@ async def keys_for(
     return sorted({*(TeamKey.store(s) for s in stores), *extra}, key=str)
 
 
+class TaskIntake(Protocol):
+    """Where task events go (`shared.mirror.request_task_mirrors` in production, passed in by
+    functions/commerce_events.py so this package does not import task mirroring)."""
+
+    async def __call__(
+        self, hint: CommerceHint, *, commerce: Any, state: StateStore, client: OrchestrationClient
+    ) -> list[str]: ...
+
+
 async def handle_hint(
     hint: CommerceHint,
     *,
@@ -79,6 +88,7 @@ async def handle_hint(
     state: StateStore,
     client: OrchestrationClient,
     settings: Settings,
+    tasks: TaskIntake,
     records: RecordScopeReader | None = None,
 ) -> Handled:
     await state.bump("events_received")
@@ -99,9 +109,7 @@ async def handle_hint(
         return Handled("records_requested" if passes else "no_records", tuple(passes))
     if hint.scope in (HintScope.TASK_LIST, HintScope.TASK):
         # Task events go to task mirroring (one mirror_task orchestration per task x store).
-        from shared.mirror.intake import request_task_mirrors
-
-        pairs = await request_task_mirrors(hint, commerce=commerce, state=state, client=client)
+        pairs = await tasks(hint, commerce=commerce, state=state, client=client)
         if hint.control_number is not None:
             await state.note_control_number(hint.scope_key, hint.control_number)
         await state.mark_event(hint.dedupe_key)

@@ -13,24 +13,52 @@ token (410), with `full=True`, or with the setting off -- and the report says wh
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from shared.domain.execution import ExecutionResult
+from shared.domain.plan import Plan
 from shared.domain.subscriptions import GroupDelta
 from shared.domain.teams import Identity, TeamKey, TeamKind
 from shared.provisioning import COMMUNICATIONS_KEY, desired
+from shared.settings import Settings
 from shared.spine import RequestQueue, run_pass
+from shared.spine.features import TEAMS
+from shared.state import StateStore
 from shared.state.store import new_report_id
 from shared.sync.nightly import Choice, Recorded, choose
-from shared.sync.requests import TEAMS
-from shared.sync.services import services
-from shared.sync.team_pass import PassResult, busy_result, sync_team_pass
+from shared.sync.team_pass import CommerceReader, PassResult, TeamsGateway, busy_result, sync_team_pass
 
 
-async def all_keys() -> list[str]:
+class ReconcileGateway(TeamsGateway, Protocol):
+    async def groups_delta(
+        self, delta_link: str | None = None, *, group_ids: Iterable[str] | None = None, from_now: bool = False
+    ) -> GroupDelta: ...
+
+
+class SyncPorts(Protocol):
+    """What a team pass and the reconciliation need, passed in by the composition root
+    (functions/root.py)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def commerce(self) -> CommerceReader: ...
+
+    @property
+    def gateway(self) -> ReconcileGateway: ...
+
+    async def execute(self, plan: Plan) -> ExecutionResult: ...
+
+
+async def all_keys(s: SyncPorts) -> list[str]:
     """Every team the app is responsible for: each Commerce store (open or closed), the
     communications and region teams when enabled, and every team it has a mapping for."""
-    s = services()
     keys = {str(TeamKey.store(n)) for n in await s.commerce.store_numbers()}
     if s.settings.provisioning.communications_team_enabled:
         keys.add(str(COMMUNICATIONS_KEY))
@@ -45,9 +73,13 @@ DELTA = ("reconcile", "groups-delta")  # state value: the /groups/delta link for
 
 
 async def begin(
-    keys: list[str] | None, *, report_id: str | None = None, full: bool = False, dry_run: bool = False
+    s: SyncPorts,
+    keys: list[str] | None,
+    *,
+    report_id: str | None = None,
+    full: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    s = services()
     scope: dict[str, Any] = {
         "batch_size": s.settings.reconcile.batch_size,
         "report_id": report_id or new_report_id(),
@@ -56,7 +88,7 @@ async def begin(
     if keys:
         return {**scope, "keys": sorted(keys), "mode": "keys", "why": "the teams asked for"}
     if not s.settings.reconcile.delta:
-        return {**scope, "keys": await all_keys(), "mode": "full", "why": "CTS_RECONCILE__DELTA is off"}
+        return {**scope, "keys": await all_keys(s), "mode": "full", "why": "CTS_RECONCILE__DELTA is off"}
     saved = await s.state.get_value(*DELTA)
     delta = await s.gateway.groups_delta(str(saved["link"])) if saved else None
     if full or delta is None or delta.resync_required:
@@ -71,8 +103,8 @@ async def begin(
         fresh = await s.gateway.groups_delta(from_now=True)
         if fresh.delta_link and not dry_run:
             await s.state.put_value(*DELTA, {"link": fresh.delta_link, "at": scope["started"]})
-        return {**scope, "keys": await all_keys(), "mode": "full", "why": why}
-    choice = await _changed_teams(delta)
+        return {**scope, "keys": await all_keys(s), "mode": "full", "why": why}
+    choice = await _changed_teams(s, delta)
     if delta.delta_link and not dry_run:
         await s.state.put_value(*DELTA, {"link": delta.delta_link, "at": scope["started"]})
     reasons = dict(sorted(choice.read.items())[:200])  # a sample for the report summary
@@ -81,9 +113,8 @@ async def begin(
             "reasons": reasons}  # fmt: skip
 
 
-async def _changed_teams(delta: GroupDelta) -> Choice:
+async def _changed_teams(s: SyncPorts, delta: GroupDelta) -> Choice:
     """The nightly choice (shared/sync/nightly.py) from one bulk Commerce read and the records."""
-    s = services()
     org = await s.commerce.read_org()
     records = {r.key: r for r in await s.state.list_teams()}
     keys = {str(TeamKey.store(st.number)) for st in org.stores} | set(records)
@@ -104,22 +135,27 @@ async def _changed_teams(delta: GroupDelta) -> Choice:
     return choose(keys, want.teams, recorded, delta)
 
 
-async def reconcile_team(
-    key: str, *, report_id: str, dry_run: bool, instance_id: str | None
-) -> dict[str, Any]:
-    s = services()
+async def team_pass(
+    s: SyncPorts, label: str, *, dry_run: bool = False, instance_id: str | None
+) -> PassResult:
+    """The team pass for `label` over the ports (the spine's `run` for TEAMS, and reconciliation's)."""
+    return await sync_team_pass(
+        TeamKey.parse(label),
+        commerce=s.commerce,
+        gateway=s.gateway,
+        execute=s.execute,
+        state=s.state,
+        settings=s.settings,
+        dry_run=dry_run,
+        instance_id=instance_id,
+    )
 
+
+async def reconcile_team(
+    s: SyncPorts, key: str, *, report_id: str, dry_run: bool, instance_id: str | None
+) -> dict[str, Any]:
     async def run(label: str) -> PassResult:
-        return await sync_team_pass(
-            TeamKey.parse(label),
-            commerce=s.commerce,
-            gateway=s.gateway,
-            execute=s.execute,
-            state=s.state,
-            settings=s.settings,
-            dry_run=dry_run,
-            instance_id=instance_id,
-        )
+        return await team_pass(s, label, dry_run=dry_run, instance_id=instance_id)
 
     # A dry run writes nothing, so it needs no lease; a real pass holds the team's (it may run
     # beside the team's orchestration: a held lease answers "busy" and requests one more pass).
@@ -138,8 +174,7 @@ async def reconcile_team(
     }
 
 
-async def finish(payload: dict[str, Any]) -> dict[str, Any]:
-    s = services()
+async def finish(s: SyncPorts, payload: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "dry_run": payload["dry_run"],
         "started": payload["started"],

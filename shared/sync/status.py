@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.sync.services import services
+from shared.state import StateStore
 
 
-async def team_status(key: str | None = None) -> list[dict[str, Any]]:
-    state = services().state
+async def team_status(state: StateStore, key: str | None = None) -> list[dict[str, Any]]:
     teams = {r.key: r for r in await state.list_teams()}
     syncs = {r.key: r for r in await state.list_syncs()}
     keys = sorted(set(teams) | set(syncs)) if key is None else [k for k in (key,) if k in teams or k in syncs]

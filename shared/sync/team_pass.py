@@ -15,12 +15,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from shared import spine
+from shared.commerce.errors import CommerceError, CommerceUnavailable, Throttled
+from shared.control import write_gate
 from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
 from shared.domain.execution import ExecutionResult, OutcomeStatus
 from shared.domain.plan import CreateTeam, DesiredState, Operation, Plan, Problem, ProblemKind
 from shared.domain.teams import ActualState, ActualTeam, Identity, Team, TeamKey, TeamKind
 from shared.drift.echoes import note_plan_changes
 from shared.provisioning import desired, plan
+from shared.provisioning.control import closed_for, gated
+from shared.provisioning.writeback import mapping_write
 from shared.settings import Settings
 from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
 from shared.sync.nightly import fingerprint
@@ -29,6 +33,7 @@ _BLOCKING = {
     ProblemKind.BLOCKED_NO_OWNER,
     ProblemKind.BLOCKED_LAST_OWNER,
     ProblemKind.BLOCKED_MAPPED_TEAM_MISSING,
+    ProblemKind.BLOCKED_NO_LICENCE,
 }
 _SOURCE = {
     TeamKind.STORE: TeamSourceType.STORE,
@@ -55,11 +60,17 @@ class CommerceReader(Protocol):
 
     async def store_of_channel(self, channel: str) -> str | None: ...
 
+    async def create_team_mapping(self, mapping: TeamMapping) -> None:
+        """POST a row of Commerce's "Teams mapping between source and team" entity."""
+        ...
+
 
 class TeamsGateway(Protocol):
     async def resolve_upns(self, upns: Any) -> dict[str, Identity]: ...
 
-    async def get_team_state(self, team_id: str, plan_title: str | None = None) -> Team | None: ...
+    async def get_team_state(
+        self, team_id: str, plan_title: str | None = None, *, with_tags: bool = False
+    ) -> Team | None: ...
 
     async def find_teams(
         self, *, mail_nickname: str | None = None, display_name: str | None = None
@@ -73,7 +84,8 @@ class PlanExecutor(Protocol):
 @dataclass(frozen=True, kw_only=True)
 class PassResult(spine.PassResult):
     """A team pass. `outcome`: converged | changed | held | blocked | failed | would_change (dry
-    run), or busy (the team's lease was held: shared.spine.run_pass)."""
+    run), suspended | excluded (docs/control.md), or busy (the team's lease was held:
+    shared.spine.run_pass)."""
 
     operations: list[dict[str, Any]] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
@@ -105,37 +117,61 @@ async def resolve_identities(
     cache: dict[str, CachedIdentity] | None = None,
     max_age: timedelta = timedelta(0),
     now: datetime | None = None,
+    *,
+    licences: bool = False,
 ) -> dict[str, Identity]:
     """Personnel number -> Entra user. Object ids from Commerce are taken as they are; UPNs are
     looked up (in $batch calls); a worker with neither, or an unknown UPN, is left out.
 
-    `cache` (UPN in lower case -> user id and when it was resolved; the team record's) answers
-    for UPNs resolved less than `max_age` ago; it is updated in place with what was looked up,
-    and loses UPNs that are no longer in the org or no longer resolve."""
-    identities = {
-        w.personnel_number: Identity(user_id=w.entra_object_id, upn=w.upn)
-        for w in org.workers
-        if w.entra_object_id
-    }
-    upns = {w.upn.lower(): w.personnel_number for w in org.workers if w.upn and not w.entra_object_id}
+    Each look-up also says whether a Teams service plan is enabled (`Identity.teams_licensed`).
+    With `licences`, workers known by object id are looked up as well (for their licence only),
+    and a cached entry that does not know the licence counts as a miss.
+
+    `cache` (UPN in lower case, or object id -> user id, licence and when it was resolved; the
+    team record's) answers for entries resolved less than `max_age` ago; it is updated in place
+    with what was looked up, and loses entries that are no longer in the org or no longer resolve."""
+    identities: dict[str, Identity] = {}
+    keys: dict[str, str] = {}  # look-up key -> personnel number
+    for w in org.workers:
+        if w.entra_object_id:
+            identities[w.personnel_number] = Identity(user_id=w.entra_object_id, upn=w.upn)
+            if licences:
+                keys[w.entra_object_id.lower()] = w.personnel_number
+        elif w.upn:
+            keys[w.upn.lower()] = w.personnel_number
     now = now or datetime.now(UTC)
+    fresh: set[str] = set()
     if cache is not None:
-        for stale in [u for u in cache if u not in upns]:
+        for stale in [k for k in cache if k not in keys]:
             del cache[stale]
-        for upn, hit in cache.items():
-            if max_age > timedelta(0) and now - hit.at < max_age:
-                identities[upns[upn]] = Identity(user_id=hit.user_id, upn=upn)
-    wanted = sorted(u for u in upns if upns[u] not in identities)
+        for k, hit in cache.items():
+            if (
+                max_age > timedelta(0)
+                and now - hit.at < max_age
+                and not (licences and hit.teams_licensed is None)
+            ):
+                pn = keys[k]
+                known = identities.get(pn)
+                upn = known.upn if known else k
+                identities[pn] = Identity(user_id=hit.user_id, upn=upn, teams_licensed=hit.teams_licensed)
+                fresh.add(k)
+    wanted = sorted(k for k in keys if k not in fresh)
     if wanted:
-        found = {upn.lower(): ident for upn, ident in (await gateway.resolve_upns(wanted)).items()}
-        for upn in wanted:
-            ident = found.get(upn)
+        found = {key.lower(): ident for key, ident in (await gateway.resolve_upns(wanted)).items()}
+        for k in wanted:
+            ident = found.get(k)
+            pn = keys[k]
             if ident is not None:
-                identities[upns[upn]] = ident
+                known = identities.get(pn)
+                if known is not None:  # Commerce's object id stays the identity; Entra adds the licence
+                    ident = known.model_copy(update={"teams_licensed": ident.teams_licensed})
+                identities[pn] = ident
                 if cache is not None:
-                    cache[upn] = CachedIdentity(user_id=ident.user_id, at=now)
+                    cache[k] = CachedIdentity(
+                        user_id=ident.user_id, at=now, teams_licensed=ident.teams_licensed
+                    )
             elif cache is not None:
-                cache.pop(upn, None)
+                cache.pop(k, None)
     return identities
 
 
@@ -182,10 +218,13 @@ async def actual_team(
     provisioning) is NOT adopted: it is reported (`ProblemKind.NAME_TAKEN` into `problems`) and
     the app creates its own."""
     plan_title = settings.provisioning.plan_title if key.kind is TeamKind.STORE else None
+    tags = key.kind is TeamKind.STORE and bool(settings.provisioning.role_tags)
     managed = frozenset(record.managed_user_ids) if record else frozenset()
     if record is not None:
         return ActualTeam(
-            key=key, team=await gateway.get_team_state(record.team_id, plan_title), managed_user_ids=managed
+            key=key,
+            team=await gateway.get_team_state(record.team_id, plan_title, with_tags=tags),
+            managed_user_ids=managed,
         )
     source = _SOURCE[key.kind]
     mapped = next(
@@ -197,14 +236,15 @@ async def actual_team(
         None,
     )
     if mapped is not None:
-        return ActualTeam(key=key, team=await gateway.get_team_state(mapped, plan_title), mapped=False)
+        team = await gateway.get_team_state(mapped, plan_title, with_tags=tags)
+        return ActualTeam(key=key, team=team, mapped=False)
     if display_name:
         same_name = [
             t for t in await gateway.find_teams(display_name=display_name) if t.display_name == display_name
         ]
         ours = state is not None and await state.team_creation(str(key)) == display_name
         if len(same_name) == 1 and ours:
-            team = await gateway.get_team_state(same_name[0].team_id, plan_title)
+            team = await gateway.get_team_state(same_name[0].team_id, plan_title, with_tags=tags)
             return ActualTeam(key=key, team=team, mapped=False)
         if same_name and problems is not None:
             problems.append(
@@ -217,6 +257,14 @@ async def actual_team(
                 )
             )
     return ActualTeam(key=key)
+
+
+def _places(key: TeamKey, org: CommerceOrg) -> tuple[str | None, ...]:
+    """The region and district a key sits in (for the per-region opt-out)."""
+    if key.kind is TeamKind.REGION:
+        return (key.id,)
+    store = org.store(key.id) if key.kind is TeamKind.STORE else None
+    return (store.region, store.district) if store else ()
 
 
 def _outcome(p: Plan, result: ExecutionResult | None, dry_run: bool) -> str:
@@ -238,22 +286,38 @@ def busy_result(key: str) -> PassResult:
     return PassResult(key=key, outcome=spine.BUSY)
 
 
-async def sync_team_pass(
+@dataclass(frozen=True)
+class PassReading:
+    """What a pass read and planned for one key: the Commerce slice (and its mapping rows as
+    Commerce has them), the identities it resolved, the desired team (with why each person is in
+    it), the actual team and the plan. The pass acts on it; `cts explain` (shared/sync/explain.py)
+    shows it."""
+
+    org: CommerceOrg
+    commerce_rows: tuple[TeamMapping, ...]
+    record: TeamRecord | None
+    identities: dict[str, Identity]
+    cache: dict[str, CachedIdentity]
+    want: DesiredState
+    target: Any
+    actual: ActualTeam
+    plan: Plan
+    found: list[Problem]  # what reading Teams reported (e.g. a same-name team not adopted)
+
+
+async def read_and_plan(
     key: TeamKey,
     *,
     commerce: CommerceReader,
     gateway: TeamsGateway,
-    execute: PlanExecutor,
     state: StateStore,
     settings: Settings,
     today: date | None = None,
-    dry_run: bool = False,
-    instance_id: str | None = None,
-) -> PassResult:
-    """One pass for `key`. Run it through `shared.spine.run_pass` (the team's lease, and the
-    request number it covers) unless it is a dry run, which writes nothing."""
+) -> PassReading:
+    """Read the truth for `key` (Commerce, the mapping table, Graph) and plan; no writes."""
     label = str(key)
     org = await commerce.read_scope(key)
+    commerce_rows = org.mappings  # as Commerce has them (before the app's own mapping joins)
     record = await state.get_team(label)
     if record is not None:  # the app's own mapping table is part of the truth about what exists
         own = TeamMapping(source_type=_SOURCE[key.kind], source_id=key.id, team_id=record.team_id)
@@ -271,7 +335,9 @@ async def sync_team_pass(
         )
     cache = dict(record.identities) if record is not None else {}
     max_age = timedelta(minutes=settings.graph.identity_cache_minutes)
-    identities = await resolve_identities(org, gateway, cache, max_age)
+    identities = await resolve_identities(
+        org, gateway, cache, max_age, licences=settings.provisioning.require_teams_licence
+    )
     want = _only(desired(org, settings.provisioning, identities, today or datetime.now(UTC).date()), key)
     target = want.teams.get(label)
     found: list[Problem] = []
@@ -283,11 +349,40 @@ async def sync_team_pass(
         p = plan(want, ActualState(), settings.provisioning)
     else:
         p = plan(want, ActualState(teams={label: actual}), settings.provisioning)
+    return PassReading(org, commerce_rows, record, identities, cache, want, target, actual, p, found)
+
+
+async def sync_team_pass(
+    key: TeamKey,
+    *,
+    commerce: CommerceReader,
+    gateway: TeamsGateway,
+    execute: PlanExecutor,
+    state: StateStore,
+    settings: Settings,
+    today: date | None = None,
+    dry_run: bool = False,
+    instance_id: str | None = None,
+) -> PassResult:
+    """One pass for `key`. Run it through `shared.spine.run_pass` (the team's lease, and the
+    request number it covers) unless it is a dry run, which writes nothing."""
+    label = str(key)
+    r = await read_and_plan(
+        key, commerce=commerce, gateway=gateway, state=state, settings=settings, today=today
+    )
+    org, commerce_rows, record, identities, cache = r.org, r.commerce_rows, r.record, r.identities, r.cache
+    target, actual, p, found = r.target, r.actual, r.plan, r.found
+    closed = closed_for(key, _places(key, org), await write_gate(state, settings))
+    p = gated(p, closed)
+    if closed is not None and closed not in p.problems:
+        closed = None  # nothing to write: converged as it is
 
     result: ExecutionResult | None = None
     team_id = actual.team.team_id if actual.team else (record.team_id if record else None)
     problems = list(p.problems) + [pr for pr in found if pr not in p.problems]
-    if p.operations and not dry_run:
+    if closed is not None:
+        pass  # planned and reported only: no Graph write, no adoption recorded
+    elif p.operations and not dry_run:
         for op in p.operations:
             if isinstance(op, CreateTeam):  # the intent first: a crash after the POST can adopt it
                 await state.note_team_creation(label, op.display_name)
@@ -299,15 +394,22 @@ async def sync_team_pass(
         if result.team_ids:
             await note_plan_changes(state, p, result.team_ids)
         problems += [pr for pr in result.problems if pr not in problems]
+        await _note_removals(state, label, p, result, identities)
         team_id = result.team_ids.get(label, team_id)
+
+    if closed is None and not dry_run and (result is None or result.ok):
+        problems += await _write_back(key, team_id, actual, commerce_rows, commerce, settings)
+
     outcome = _outcome(p, result, dry_run)
+    if closed is not None:
+        outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
     # Converged to `target` (nothing failed or held): the nightly run may skip it until it moves.
     converged = (
         fingerprint(target) if outcome in ("converged", "changed") and (result is None or result.ok) else None
     )
     if result is not None:
         await _remember(state, label, team_id, record, target, p, actual, identities, cache, converged)
-    elif actual.team is not None and not dry_run:
+    elif actual.team is not None and not dry_run and closed is None:  # closed: no adoption recorded
         await _remember(
             state, label, actual.team.team_id, record, target, p, actual, identities, cache, converged
         )
@@ -335,6 +437,62 @@ async def sync_team_pass(
         dry_run=dry_run,
         graph_requests=result.requests if result else 0,
     )
+
+
+async def _write_back(
+    key: TeamKey,
+    team_id: str | None,
+    actual: ActualTeam,
+    rows: tuple[TeamMapping, ...],
+    commerce: CommerceReader,
+    settings: Settings,
+) -> list[Problem]:
+    """The store's team written to Commerce's mapping entity when Commerce lacks it (one POST,
+    only then: a pass over a mapped store writes nothing). Returns a conflict to report, if any."""
+    if key.kind is not TeamKind.STORE or team_id is None or not settings.commerce.write_team_mappings:
+        return []
+    decision = mapping_write(key.id, team_id, rows, adopted_from_commerce=not actual.mapped)
+    if isinstance(decision, Problem):
+        return [decision]
+    if decision is not None:
+        try:
+            await commerce.create_team_mapping(decision.row)
+        except (CommerceUnavailable, Throttled):
+            raise  # still failing after the client's own retries: the pass is retried
+        except CommerceError as exc:
+            # Refused (no write permission on the entity, a different entity name...): the Teams
+            # side is done, so the pass reports it instead of failing over and over.
+            return [
+                Problem(
+                    kind=ProblemKind.MAPPING_NOT_WRITTEN,
+                    detail=f"store {key.id}: Commerce refused the Teams mapping row for team {team_id}: "
+                    f"{exc}",
+                    store=key.id,
+                    team_key=str(key),
+                )
+            ]
+    return []
+
+
+REMOVALS = "removals-"  # audit kind per person: which team they left, and why (cts explain)
+
+
+async def _note_removals(
+    state: StateStore,
+    label: str,
+    p: Plan,
+    result: ExecutionResult,
+    identities: dict[str, Identity],
+) -> None:
+    """One audit row per person removed, by personnel number when the pass knows it, else by
+    Entra user id (someone who left the store is no longer in its Commerce slice), for
+    `cts explain`. Never by UPN (state keys are ids)."""
+    person_of = {ident.user_id: person for person, ident in identities.items()}
+    failed = {o.index for o in result.outcomes if o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED)}
+    for i, op in enumerate(p.operations):
+        if op.op == "remove_member" and i not in failed:
+            who = person_of.get(op.user_id, op.user_id)
+            await state.audit(REMOVALS + who, {"key": label, "reason": op.reason, "team_id": op.team_id})
 
 
 async def _remember(
@@ -384,9 +542,11 @@ async def _remember(
 
 __all__ = [
     "CommerceReader",
+    "PassReading",
     "PassResult",
     "TeamsGateway",
     "busy_result",
+    "read_and_plan",
     "resolve_identities",
     "sync_team_pass",
 ]

@@ -43,8 +43,8 @@ from shared.mirror.keys import instance_id as mirror_instance_id
 from shared.ops.dlq import BadFilter, app_entities, parse_entities
 from shared.ops.params import ParamProblem, ReconcileRequest, parse_dead_letter_selection, parse_reconcile
 from shared.settings import Settings
+from shared.spine.features import team_instance_id as sync_instance_id
 from shared.state.backend import InvalidKey, stored_key
-from shared.sync.requests import instance_id as sync_instance_id
 
 REASONS = {r.value for r in RejectReason}
 WEBHOOK_REASONS = {

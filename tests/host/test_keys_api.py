@@ -13,10 +13,11 @@ from tests.host.process import HOST_SETTINGS
 APP = str(Path(__file__).parent / "apps" / "http_app.py")
 
 
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[LocalHost]:
-    settings = {**HOST_SETTINGS, "TIMER_LOG": str(tmp_path / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}
-    with running_host(APP, tmp_path, 0, settings, grace_period=5) as running:
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
+    data = tmp_path_factory.mktemp("keys-host")
+    settings = {**HOST_SETTINGS, "TIMER_LOG": str(data / "timers.log"), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}
+    with running_host(APP, data, 0, settings, grace_period=5) as running:
         yield running
 
 

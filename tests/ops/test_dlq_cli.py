@@ -156,5 +156,5 @@ def test_show_prints_body_properties_and_reason(ops_stack: OpsStack) -> None:
     assert human.exit_code == 0, human.output
     assert "MaxDeliveryCountExceeded" in human.stdout and '"StoreNumber": "0042"' in human.stdout
     assert "x-store = 0042" in human.stdout
-    assert data["description"] == "Commerce unavailable: cannot read store"
+    assert data["description"].startswith("Message could not be consumed after")  # Azure's text
     assert data["application_properties"] == {"x-store": "0042"}

@@ -35,6 +35,8 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",  # host telemetry
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra auth for it
     "AZURE_CLIENT_ID",  # azure-identity DefaultAzureCredential: the user-assigned identity
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",  # the Python worker's OpenTelemetry hand-off
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",  # the Azure Monitor distro (functions/telemetry.py)
 }
 HOST_PREFIXES = ("AzureWebJobsStorage__",)
 
@@ -45,6 +47,7 @@ OPTIONAL_IN_AZURE = {
     "CTS_COMMERCE__STATIC_TOKEN": "sandboxes only",
     "CTS_COMMERCE__SCOPE": "empty means <base_url>/.default",
     "CTS_BUS__LOCAL_BROKER": "local stack only",
+    "CTS_BUS__LOCAL_BROKER_FACTORY": "local stack only (names the stand-in that opens CTS_BUS__LOCAL_BROKER)",
     "CTS_STATE__SQLITE_PATH": "only for CTS_STATE__BACKEND=sqlite; Azure provisions table",
     "CTS_DATAVERSE__BASE_URL": "record channels are off by default (CTS_RECORDS__ENABLED)",
     "CTS_DATAVERSE__CLIENT_ID": "record channels are off by default",
@@ -54,10 +57,10 @@ OPTIONAL_IN_AZURE = {
     "CTS_RECORDS__APP_MODULE_ID": "record channels are off by default",
     "CTS_PROVISIONING__CHANNELS": "no channels beyond General is a valid choice",
     "CTS_COMMERCE__FIELD_NAMES": "no overrides is the default mapping",
-    "CTS_COMMERCE__LEGAL_ENTITIES": "empty serves CTS_COMMERCE__LEGAL_ENTITY alone, which is provisioned",
+    "CTS_COMMERCE__LEGAL_ENTITIES": "empty: only CTS_COMMERCE__LEGAL_ENTITY is served",
 }
-# Defaults that only work on the local stack or are placeholders.
-LOCAL_DEFAULTS = {"sqlite", ".local/state.sqlite", "USRT"}  # USRT: the demo company
+# Defaults that only work on the local stack or are placeholders (USRT: the demo data's company).
+LOCAL_DEFAULTS = {"sqlite", ".local/state.sqlite", "USRT"}
 
 
 def provisioned(bicep: Path = BICEP) -> dict[str, str]:

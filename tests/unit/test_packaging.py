@@ -15,6 +15,9 @@ ROOT = Path(__file__).parents[2]
 OWN = {"shared", "functions", "cts", "local", "function_app", "tests", "bench"}
 
 
+NAMESPACES = ("azure", "opentelemetry")
+
+
 def imported_distributions(*paths: Path) -> set[str]:
     """Distributions (normalised names) that the modules under `paths` import at any depth."""
     modules: set[str] = set()
@@ -25,19 +28,33 @@ def imported_distributions(*paths: Path) -> set[str]:
                     modules.update(alias.name for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                     modules.add(node.module)
+                    if node.module in NAMESPACES:  # `from opentelemetry import trace`
+                        modules.update(f"{node.module}.{alias.name}" for alias in node.names)
     owners = md.packages_distributions()
     found: set[str] = set()
     for module in modules:
         top = module.split(".")[0]
         if top in OWN or top in sys.stdlib_module_names or top == "__future__":
             continue
-        if top == "azure":  # a namespace package: the distribution is named by the subpackage
-            candidates = {d for d in owners.get("azure", []) if _provides(d, module)}
+        if top in NAMESPACES:  # a namespace package: the distribution is named by the subpackage
+            if module in NAMESPACES:
+                continue  # `from opentelemetry import trace` counts as opentelemetry.trace
+            candidates = {d for d in owners.get(top, []) if _defines(d, module)} or {
+                d for d in owners.get(top, []) if _provides(d, module)
+            }
         else:
             candidates = set(owners.get(top, []))
         assert candidates, f"no installed distribution provides {module!r}"
         found.update(normalise(c) for c in candidates)
     return found
+
+
+def _defines(distribution: str, module: str) -> bool:
+    """The distribution has the module's own file (not only subpackages of it: the Azure Monitor
+    exporter lives inside azure/monitor/opentelemetry/ but is not that package)."""
+    files = {str(f) for f in md.distribution(distribution).files or []}
+    wanted = module.replace(".", "/")
+    return f"{wanted}/__init__.py" in files or f"{wanted}.py" in files
 
 
 def _provides(distribution: str, module: str) -> bool:

@@ -368,7 +368,7 @@ class Broker:
 
     async def abandon(self, message: ReceivedMessage, *, error: str | None = None) -> None:
         """Release the lock: the message is available again at once. `error` is kept as the last
-        error; it becomes the DeadLetterErrorDescription if this was the last allowed delivery."""
+        error (for the logs); like Azure, the dead letter's description is not taken from it."""
         path = await self._run(self._store.abandon, self._token(message), error, self.clock())
         self._wake(path)
 

@@ -74,6 +74,13 @@ CREATE INDEX IF NOT EXISTS seen_ids_age ON seen_ids (sender, seen_at);
 """
 
 MAX_DELIVERY_REASON = "MaxDeliveryCountExceeded"
+
+
+def max_delivery_text(delivery_count: int) -> str:
+    """The DeadLetterErrorDescription Service Bus writes for MaxDeliveryCountExceeded. Azure keeps
+    neither the handler's exception nor the abandon's text (the Functions host abandons without
+    properties), so neither does the broker (docs/bus.md)."""
+    return f"Message could not be consumed after {delivery_count} delivery attempts."
 TTL_REASON = "TTLExpiredException"
 TTL_DESCRIPTION = "The message expired and was dead lettered."
 
@@ -283,7 +290,7 @@ class Store:
 
     def _retire(self, cfg: ReceiverConfig, row: Row, now: float) -> bool:
         """Expire or dead-letter a visible copy that may no longer be delivered; True if it was."""
-        copy_id, expires_at, delivery_count, last_error = row[0], row[12], row[5], row[15]
+        copy_id, expires_at, delivery_count = row[0], row[12], row[5]
         if expires_at is not None and expires_at <= now:
             if cfg.dead_letter_on_expiration:
                 self._to_dead_letter(copy_id, TTL_REASON, TTL_DESCRIPTION, now)
@@ -291,11 +298,7 @@ class Store:
                 self._delete(copy_id, row[2])
             return True
         if delivery_count >= cfg.max_delivery_count:
-            # Azure writes its own text here; locally the last error recorded at abandon is kept.
-            description = (
-                last_error or f"Message could not be consumed after {delivery_count} delivery attempts."
-            )
-            self._to_dead_letter(copy_id, MAX_DELIVERY_REASON, description, now)
+            self._to_dead_letter(copy_id, MAX_DELIVERY_REASON, max_delivery_text(delivery_count), now)
             return True
         return False
 
@@ -377,13 +380,7 @@ class Store:
             )
             cfg = self.receiver(path)
             if not dead and delivery_count >= cfg.max_delivery_count:
-                last = self.db.execute("SELECT last_error FROM copies WHERE id = ?", (copy_id,)).fetchone()[0]
-                self._to_dead_letter(
-                    copy_id,
-                    MAX_DELIVERY_REASON,
-                    last or f"Message could not be consumed after {delivery_count} delivery attempts.",
-                    now,
-                )
+                self._to_dead_letter(copy_id, MAX_DELIVERY_REASON, max_delivery_text(delivery_count), now)
         return path
 
     def dead_letter(self, token: str, reason: str | None, description: str | None, now: float) -> None:

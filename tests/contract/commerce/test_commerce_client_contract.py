@@ -178,3 +178,24 @@ async def test_domain_mapping_of_fo_quirks(sandbox: CommerceSandboxHandle) -> No
     assert worker.status is EmploymentStatus.TERMINATED and str(worker.termination_date) == "2026-02-01"
     assert tasks and all(t.completed_at is None for t in tasks)
     assert at_store and not any(a.active for a in at_store)
+
+
+async def test_team_mapping_rows_are_created_with_post_and_read_back(sandbox: CommerceSandboxHandle) -> None:
+    from shared.domain.commerce import TeamMapping, TeamSourceType
+
+    team_id = "0b8f3a1e-5c2d-4e6f-8a9b-1c2d3e4f5a6b"  # mapping rows name teams by GUID
+    mapping = TeamMapping(source_type=TeamSourceType.STORE, source_id="0004", team_id=team_id)
+    sandbox.reset_counters()
+    async with client_for(sandbox) as commerce:
+        await commerce.create_team_mapping(mapping)
+        assert mapping in await commerce.team_mappings(source_type="RetailStore", source_ids=["0004"])
+        with pytest.raises(BadRequest, match="already exists"):  # a create is an insert, never an upsert
+            await commerce.create_team_mapping(mapping)
+    assert sandbox.counters()["POST RetailTeamsSourceTeamMappings 201"] == 1
+    assert sandbox.counters()["POST RetailTeamsSourceTeamMappings 400"] == 1
+
+
+async def test_entities_without_creates_refuse_a_post(sandbox: CommerceSandboxHandle) -> None:
+    async with client_for(sandbox) as commerce:
+        with pytest.raises(Exception, match=r"does not accept creates"):
+            await commerce._send("POST", commerce.sets.stores, json={"StoreNumber": "9999"})

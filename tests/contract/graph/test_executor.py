@@ -148,3 +148,15 @@ async def test_failed_creation_skips_the_rest_of_that_team_only(
     ]
     assert result.outcomes[0].error_code and str(good) in result.team_ids and str(bad) not in result.team_ids
     assert all(p.kind is ProblemKind.GRAPH_ERROR for p in result.problems) and len(result.problems) == 2
+
+
+async def test_an_owner_who_lost_the_licence_is_reported_as_no_licence_not_a_bare_graph_error(
+    gateway: Gateway, sandbox: Any
+) -> None:
+    [bare] = sandbox.seed_users([{"userPrincipalName": "lapsed@contoso.com", "_licences": []}])
+    key = TeamKey.store("0777")
+    result = await execute_plan(Plan(operations=(_create(key, bare["id"], "Store 0777"),)), gateway)
+    assert [o.status for o in result.outcomes] == [OutcomeStatus.FAILED]
+    [problem] = result.problems
+    assert problem.kind is ProblemKind.BLOCKED_NO_LICENCE and problem.store == "0777"
+    assert "GetApplicableSkuCategoriesForUserFailed" in problem.detail

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 
 from shared.domain.plan import Problem, ProblemKind
-from shared.mirror.requests import TASK_PAIRS
 from shared.spine import RequestQueue
+from shared.spine.features import TASK_PAIRS, TEAMS
 from shared.state import CachedIdentity, StateConflict, StateStore, SyncRecord, TeamRecord
 from shared.state.sqlite import SqliteBackend
 from shared.state.table import TableBackend
-from shared.sync.requests import TEAMS
 
 ROOT = Path(__file__).resolve().parents[3]
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
@@ -276,16 +275,17 @@ async def test_subscription_records_round_trip_without_the_client_state(store: S
 
 async def test_pair_status_rows_round_trip_and_list(store: StateStore) -> None:
     from shared.domain.tasks import TaskStatus
+    from shared.mirror.pairs import delete_pair, get_pair, list_pairs, put_pair
     from shared.tasks import CommerceSide, PairStatus
 
     side = CommerceSide.make(TaskStatus.COMPLETED, "000322", version='W/"1"')
     pair = PairStatus(key="TL-7/1@0042", plan_id="p-1", commerce=side, tombstone=True)
-    assert await store.get_pair(pair.key) is None
-    await store.put_pair(pair)
-    assert await store.get_pair(pair.key) == pair
-    assert [p.key for p in await store.list_pairs()] == ["TL-7/1@0042"]
-    await store.delete_pair(pair.key)
-    assert await store.list_pairs() == []
+    assert await get_pair(store, pair.key) is None
+    await put_pair(store, pair)
+    assert await get_pair(store, pair.key) == pair
+    assert [p.key for p in await list_pairs(store)] == ["TL-7/1@0042"]
+    await delete_pair(store, pair.key)
+    assert await list_pairs(store) == []
 
 
 async def test_mirror_requests_are_counted_apart_from_team_syncs(store: StateStore) -> None:

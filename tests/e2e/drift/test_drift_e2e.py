@@ -24,9 +24,9 @@ from shared.drift.echoes import note_plan_changes
 from shared.graph import Gateway, PollPolicy
 from shared.settings import GraphSettings, get_settings
 from shared.spine import RequestQueue
+from shared.spine.features import TEAMS
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
-from shared.sync.requests import TEAMS
 
 APP = str(Path(__file__).with_name("drift_app.py"))
 KEY = "drift-test-function-key"

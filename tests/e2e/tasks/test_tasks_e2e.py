@@ -2,9 +2,12 @@
 sandbox publishes its task events into the host's broker, the Graph sandbox plays Planner and the
 people in Teams. Final states are checked through Graph (HTTP) and the Commerce sandbox.
 
-One world for the module (the tests run in order and build on each other): stores 0042/0043
-(Pacific time) and 0044 (Berlin), task list TL-7 with two tasks. The module runs twice: with the
-v1.0 ETag listing poll and with the beta Planner delta (`CTS_TASKS__USE_BETA_DELTA`).
+One world for the module (started once: sandboxes, teams, host): stores 0042/0043 (Pacific time),
+0044 (Berlin) and 0045 (Oslo). Each test sets up what it needs itself (`World.publish` publishes a
+task list once per world and waits for its tasks) and works on task lists or tasks no other test
+changes, so every test passes alone and in any order (`make test-alone` checks a sample). The
+module runs twice: with the v1.0 ETag listing poll and with the beta Planner delta
+(`CTS_TASKS__USE_BETA_DELTA`).
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ import httpx
 import pytest
 
 from shared.graph import Gateway, PollPolicy
-from shared.mirror import CACHE, TASK_PAIRS
+from shared.mirror import CACHE
+from shared.mirror.pairs import get_pair, list_pairs
 from shared.settings import GraphSettings, get_settings
 from shared.spine import RequestQueue
+from shared.spine.features import TASK_PAIRS
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
 from shared.tasks import PairStatus
@@ -33,12 +38,24 @@ from shared.tasks import PairStatus
 APP = str(Path(__file__).with_name("tasks_app.py"))
 KEY = "tasks-test-function-key"
 STORES = ("0042", "0043", "0044")
+QUIET_STORE = "0045"  # its one task list is finished on both sides: its plan is never polled
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning:kiota_abstractions.*"),
 ]
 
+RESET_TASKS = [
+    {
+        "id": "1",
+        "name": "Build window display",
+        "due_offset_days": -2,
+        "notes": "See planogram",
+        "contact_person": "000321",
+        "link": "https://contoso.example/planogram",
+    },
+    {"id": "2", "name": "Count stock", "due_offset_days": 0},
+]
 ORG: dict[str, Any] = {
     "legal_entity": "USRT",
     "regions": [{"id": "WEST", "name": "West", "managers": []}],
@@ -46,6 +63,7 @@ ORG: dict[str, Any] = {
         {"number": "0042", "name": "Seattle", "region": "WEST", "time_zone": "Pacific Standard Time"},
         {"number": "0043", "name": "Portland", "region": "WEST", "time_zone": "Pacific Standard Time"},
         {"number": "0044", "name": "Berlin", "region": "WEST", "time_zone": "W. Europe Standard Time"},
+        {"number": "0045", "name": "Oslo", "region": "WEST", "time_zone": "W. Europe Standard Time"},
     ],
     "workers": [
         {"personnel_number": "000321", "name": "Ana Ruiz", "upn": "ana@contoso.example"},
@@ -57,24 +75,24 @@ ORG: dict[str, Any] = {
         {"personnel_number": "000322", "store": "0042", "role": "worker"},
         {"personnel_number": "000323", "store": "0043", "role": "manager"},
         {"personnel_number": "000322", "store": "0044", "role": "worker"},
+        {"personnel_number": "000322", "store": "0045", "role": "worker"},
     ],
     "task_lists": [
         {
             "id": "TL-7",
             "name": "Holiday reset",
-            "tasks": [
-                {
-                    "id": "1",
-                    "name": "Build window display",
-                    "due_offset_days": -2,
-                    "notes": "See planogram",
-                    "contact_person": "000321",
-                    "link": "https://contoso.example/planogram",
-                },
-                {"id": "2", "name": "Count stock", "due_offset_days": 0},
-            ],
+            "tasks": RESET_TASKS,
         },
         {"id": "TL-8", "name": "Spring", "tasks": [{"id": "1", "name": "Clean windows"}]},
+        # One list per test that publishes, cancels or deletes, so no test undoes another's world.
+        {
+            "id": "TL-6",
+            "name": "Winter reset",
+            "tasks": RESET_TASKS,
+        },
+        {"id": "TL-9", "name": "Stocktake", "tasks": [{"id": "1", "name": "Count shelves"}]},
+        {"id": "TL-10", "name": "Tidy up", "tasks": [{"id": "1", "name": "Sweep the floor"}]},
+        {"id": "TL-11", "name": "Close-out", "tasks": [{"id": "1", "name": "Hand over keys"}]},
     ],
 }
 
@@ -106,6 +124,23 @@ class World:
     def __init__(self, graph: Any, commerce: Any, host: Any, tmp: Path, users: dict[str, str]) -> None:
         self.graph, self.commerce, self.host, self.tmp, self.users = graph, commerce, host, tmp, users
         self.http = httpx.Client(base_url=graph.base_url, headers=graph.auth_headers, timeout=30)
+        self.published: set[str] = set()
+
+    def publish(
+        self, task_list: str, stores: tuple[str, ...] = STORES, target_date: str = "2030-03-10"
+    ) -> None:
+        """Publish `task_list` to `stores` unless this world already did; wait for its tasks."""
+        if task_list not in self.published:
+            self.commerce.change(
+                "publish_task_list", task_list=task_list, stores=list(stores), target_date=target_date
+            )
+            self.published.add(task_list)
+        tasks = next(t["tasks"] for t in ORG["task_lists"] if t["id"] == task_list)
+        for store in stores:
+            for task in tasks:
+                key = f"{task_list}/{task['id']}@{store}"
+                wait_for(lambda k=key: self.planner_task(k) is not None, what=f"{key} in Planner")
+        wait_for(self.quiet, what=f"the mirrors of {task_list} to finish")
 
     def get(self, url: str) -> httpx.Response:
         """A read of the test's own, repeated while the sandbox throttles it (fault tests)."""
@@ -130,7 +165,7 @@ class World:
         return dict(self.state_call(lambda s: s.counters()))
 
     def pair(self, key: str) -> PairStatus | None:
-        return self.state_call(lambda s: s.get_pair(key))  # type: ignore[no-any-return]
+        return self.state_call(lambda s: get_pair(s, key))  # type: ignore[no-any-return]
 
     def plan_id(self, store: str) -> str | None:
         found = self.state_call(lambda s: s.get_value("plan", store))
@@ -193,7 +228,7 @@ def running_world(
              for w in ORG["workers"]]
         )  # fmt: skip
         users = {u["userPrincipalName"]: u["id"] for u in people}
-        teams = asyncio.run(_make_teams(graph, users["ana@contoso.example"]))
+        teams = asyncio.run(_make_teams(graph, users["ana@contoso.example"], (*STORES, QUIET_STORE)))
         asyncio.run(_map(tmp / "state.sqlite", teams))
         data = tmp / "host"
         data.mkdir()
@@ -240,7 +275,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield w
 
 
-async def _make_teams(graph: Any, owner: str) -> dict[str, str]:
+async def _make_teams(graph: Any, owner: str, stores: tuple[str, ...]) -> dict[str, str]:
     gateway = Gateway(
         GraphSettings(base_url=graph.base_url, auth="static_token", static_token=graph.token),
         poll=PollPolicy(
@@ -249,9 +284,9 @@ async def _make_teams(graph: Any, owner: str) -> dict[str, str]:
     )
     try:
         ids = await asyncio.gather(
-            *(gateway.create_team(display_name=f"Store {s}", owner_id=owner) for s in STORES)
+            *(gateway.create_team(display_name=f"Store {s}", owner_id=owner) for s in stores)
         )
-        return dict(zip(STORES, ids, strict=True))
+        return dict(zip(stores, ids, strict=True))
     finally:
         await gateway.aclose()
 
@@ -267,31 +302,36 @@ def _due(task: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(task["dueDateTime"].replace("Z", "+00:00"))
 
 
+def _in_bucket(world: World, store: str, bucket: str) -> dict[str, dict[str, Any]]:
+    """The store plan's tasks in the bucket named `bucket` (one task list's), by title."""
+    names = world.buckets(store)
+    return {t["title"]: t for t in world.planner_tasks(store) if names.get(t["bucketId"]) == bucket}
+
+
 def test_a_list_published_to_several_stores_becomes_a_bucket_and_tasks_in_each_plan(world: World) -> None:
-    world.commerce.change(
-        "publish_task_list", task_list="TL-7", stores=list(STORES), target_date="2030-03-10"
-    )
+    world.publish("TL-6")
     for store in STORES:
-        wait_for(lambda s=store: len(world.planner_tasks(s)) == 2, what=f"two tasks in store {store}'s plan")
-    wait_for(world.quiet, what="the mirrors to finish")
+        wait_for(lambda s=store: len(_in_bucket(world, s, "Winter reset")) == 2, what=f"two tasks in {store}")
     for store in STORES:
-        tasks = {t["title"]: t for t in world.planner_tasks(store)}
+        tasks = _in_bucket(world, store, "Winter reset")
         assert set(tasks) == {"Build window display", "Count stock"}
-        assert {world.buckets(store)[t["bucketId"]] for t in tasks.values()} == {"Holiday reset"}
+        assert {world.buckets(store)[t["bucketId"]] for t in tasks.values()} == {"Winter reset"}
         assert all(t["percentComplete"] == 0 and t["assignments"] == {} for t in tasks.values())
     # Due = target - 2 days at noon in the store's zone (Pacific: UTC-8 in early March 2030).
-    seattle = {t["title"]: t for t in world.planner_tasks("0042")}["Build window display"]
+    seattle = _in_bucket(world, "0042", "Winter reset")["Build window display"]
     assert _due(seattle) == datetime(2030, 3, 8, 20, 0, tzinfo=UTC)
-    berlin = {t["title"]: t for t in world.planner_tasks("0044")}["Build window display"]
+    berlin = _in_bucket(world, "0044", "Winter reset")["Build window display"]
     assert _due(berlin) == datetime(2030, 3, 8, 11, 0, tzinfo=UTC)
     text = world.details(seattle["id"])["description"]
     assert "See planogram" in text and "Contact: Ana Ruiz (000321)" in text
-    assert "Commerce task TL-7/1@0042" in text
-    pair = world.pair("TL-7/1@0042")
+    assert "Commerce task TL-6/1@0042" in text
+    pair = world.pair("TL-6/1@0042")
     assert pair is not None and pair.planner is not None and pair.planner.task_id == seattle["id"]
 
 
 def test_completed_in_teams_is_completed_in_commerce_with_who_and_when(world: World) -> None:
+    world.publish("TL-7")
+    others = {s: world.commerce_task("TL-7", "1", s)["status"] for s in ("0043", "0044")}
     task = world.planner_task("TL-7/1@0042")
     assert task is not None
     world.graph.act("complete-task", taskId=task["id"], userId=world.users["ben@contoso.example"])
@@ -304,12 +344,18 @@ def test_completed_in_teams_is_completed_in_commerce_with_who_and_when(world: Wo
     assert done is not None and done["percentComplete"] == 100
     planner_at = datetime.fromisoformat(done["completedDateTime"].replace("Z", "+00:00"))
     assert abs((datetime.fromisoformat(row["completed_at"]).astimezone(UTC) - planner_at).total_seconds()) < 2
-    assert world.commerce_task("TL-7", "1", "0043")["status"] == "not_started"  # other stores untouched
+    # other stores untouched
+    assert {s: world.commerce_task("TL-7", "1", s)["status"] for s in ("0043", "0044")} == others
 
 
 def test_reopened_in_teams_is_reopened_in_commerce(world: World) -> None:
+    world.publish("TL-7")
     task = world.planner_task("TL-7/1@0042")
     assert task is not None
+    if world.commerce_task("TL-7", "1", "0042")["status"] != "completed":  # completed first
+        world.graph.act("complete-task", taskId=task["id"], userId=world.users["ben@contoso.example"])
+        wait_for(lambda: world.commerce_task("TL-7", "1", "0042")["status"] == "completed", what="completed")
+        wait_for(world.quiet, what="the completion's echoes to settle")
     world.graph.act("set-task-progress", taskId=task["id"], userId=world.users["ben@contoso.example"],
                     percentComplete=0)  # fmt: skip
     row = wait_for(
@@ -320,6 +366,7 @@ def test_reopened_in_teams_is_reopened_in_commerce(world: World) -> None:
 
 
 def test_a_due_date_change_in_commerce_moves_every_stores_due_date(world: World) -> None:
+    world.publish("TL-7")
     world.commerce.change("update_task", task_list="TL-7", task="2", fields={"due_offset_days": 3})
     for store, hour in (("0042", 19), ("0043", 19), ("0044", 11)):  # 13 March 2030: Pacific is on DST
         wait_for(
@@ -332,6 +379,7 @@ def test_a_due_date_change_in_commerce_moves_every_stores_due_date(world: World)
 
 
 def test_an_owned_field_edited_in_teams_is_overwritten_and_reported(world: World) -> None:
+    world.publish("TL-7")
     task = world.planner_task("TL-7/2@0043")
     assert task is not None
     world.graph.act(
@@ -348,6 +396,7 @@ def test_an_owned_field_edited_in_teams_is_overwritten_and_reported(world: World
 
 
 def test_both_sides_changed_between_polls_the_later_change_wins(world: World) -> None:
+    world.publish("TL-7")
     world.commerce.configure_events(delay_seconds=2.0)  # the Commerce event arrives after the Teams edit
     try:
         world.commerce.change(
@@ -371,18 +420,25 @@ def test_both_sides_changed_between_polls_the_later_change_wins(world: World) ->
     assert final is not None and final["percentComplete"] == 100
 
 
+def _titled(world: World, store: str, title: str) -> list[dict[str, Any]]:
+    return [t for t in world.planner_tasks(store) if t["title"] == title]
+
+
 def test_a_canceled_task_is_removed_from_every_plan_and_never_comes_back(world: World) -> None:
-    world.commerce.change("cancel_task", task_list="TL-7", task="2")
+    world.publish("TL-9")
+    world.commerce.change("cancel_task", task_list="TL-9", task="1")
     for store in STORES:
-        wait_for(lambda s=store: len(world.planner_tasks(s)) == 1, what=f"the task removed in {store}")
-        # The pass deletes the Planner task, then records the tombstone: wait for the record too.
-        pair = wait_for(
-            lambda s=store: (p := world.pair(f"TL-7/2@{s}")) is not None and p.tombstone and p,
-            what=f"the tombstone recorded for {store}",
+        wait_for(
+            lambda s=store: _titled(world, s, "Count shelves") == [], what=f"the task removed in {store}"
         )
-        assert pair.tombstone
+        # The pass records the tombstone right after Planner's delete answers: wait for it too.
+        pair = wait_for(
+            lambda s=store: (p := world.pair(f"TL-9/1@{s}")) is not None and p.tombstone and p,
+            what=f"the tombstone in {store}",
+        )
+        assert pair is not None and pair.tombstone
     time.sleep(1.5)  # a few polls later: nothing re-created
-    assert all(len(world.planner_tasks(s)) == 1 for s in STORES)
+    assert all(_titled(world, s, "Count shelves") == [] for s in STORES)
 
 
 def test_it_converges_under_30_percent_throttling(world: World) -> None:
@@ -418,14 +474,21 @@ def test_it_converges_under_30_percent_throttling(world: World) -> None:
 
 
 def test_a_poll_in_which_nothing_changed_costs_one_batch_per_20_plans(world: World) -> None:
+    world.publish("TL-7")  # open tasks in every store of STORES: three plans to poll
+    world.publish("TL-11", (QUIET_STORE,))
+    done = world.planner_task(f"TL-11/1@{QUIET_STORE}")
+    assert done is not None
+    if done["percentComplete"] < 100:
+        world.graph.act("complete-task", taskId=done["id"], userId=world.users["ben@contoso.example"])
+        wait_for(lambda: world.commerce_task("TL-11", "1", QUIET_STORE)["status"] == "completed", what="done")
     wait_for(world.quiet, what="quiet")
     time.sleep(1.2)  # let the echo passes' polls go by
-    pairs = world.state_call(lambda s: s.list_pairs())
+    pairs = world.state_call(lambda s: list_pairs(s))
     from shared.tasks import plans_to_poll
 
     plans = plans_to_poll(pairs)
-    # 0043's tasks are completed on both sides or canceled: its plan is not polled at all.
-    assert len(plans) == 2 and world.plan_id("0043") not in plans
+    # 0045's tasks are completed on both sides: its plan is not polled at all.
+    assert len(plans) == 3 and world.plan_id(QUIET_STORE) not in plans
     polls_before = world.counters().get("tasks.polls", 0)
     world.graph.reset_counters()
     time.sleep(3.2)
@@ -444,22 +507,31 @@ def test_a_poll_in_which_nothing_changed_costs_one_batch_per_20_plans(world: Wor
 
 
 def test_a_task_deleted_in_teams_is_canceled_in_commerce(world: World) -> None:
-    task = world.planner_task("TL-8/1@0042")
+    world.publish("TL-10", ("0042",))
+    task = world.planner_task("TL-10/1@0042")
     assert task is not None
     world.graph.act("delete-task", taskId=task["id"], userId=world.users["ana@contoso.example"])
     wait_for(
-        lambda: world.commerce_task("TL-8", "1", "0042")["status"] == "canceled",
+        lambda: world.commerce_task("TL-10", "1", "0042")["status"] == "canceled",
         what="the deletion in Teams to cancel the Commerce task",
     )
-    wait_for(lambda: (p := world.pair("TL-8/1@0042")) is not None and p.tombstone, what="the tombstone")
+    wait_for(lambda: (p := world.pair("TL-10/1@0042")) is not None and p.tombstone, what="the tombstone")
     wait_for(world.quiet, what="quiet after the deletion")
-    assert world.planner_task("TL-8/1@0042") is None  # not re-created
+    assert world.planner_task("TL-10/1@0042") is None  # not re-created
 
 
 def test_an_expired_delta_link_reads_the_plan_again_and_misses_nothing(world: World) -> None:
     if world.mode != "delta":
         pytest.skip("beta delta only")
-    polls = world.state_call(lambda s: s.list_values("plannerdelta"))
+    world.publish("TL-7")
+    polls = wait_for(
+        lambda: (
+            (p := world.state_call(lambda s: s.list_values("plannerdelta")))
+            and world.plan_id("0044") in p
+            and p
+        ),
+        what="a delta poll of 0044's plan",
+    )
     assert {world.plan_id("0044")} <= set(polls)  # a deltaLink is kept per polled plan
     world.graph.expire_delta_tokens()
     task = world.planner_task("TL-7/1@0044")

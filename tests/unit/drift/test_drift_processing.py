@@ -19,9 +19,9 @@ from shared.drift.notifications import ResourceKind, ResourceRef
 from shared.drift.processing import BadNotificationMessage, DriftProcessor
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import RequestQueue
+from shared.spine.features import TEAMS
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
-from shared.sync.requests import TEAMS
 
 KEY = TeamKey.store("0042")
 SUB = "5a1f0c3e-0000-4000-8000-000000000001"
@@ -223,5 +223,5 @@ async def test_a_change_to_a_channel_connected_to_records_requests_its_accounts_
     assert [o.what for o in outcomes] == ["records-started"]
     ((orchestrator, instance, data),) = durable.started
     assert orchestrator == "sync_records" and data["key"] == "account:abc"
-    assert instance == "records-account-abc"
+    assert instance == "records-account_3Aabc"
     assert await state.requests_counted("records", "account:abc") == 1

@@ -21,10 +21,10 @@ from shared.domain.subscriptions import Subscription
 from shared.drift.processing import DriftProcessor
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import RequestQueue
+from shared.spine.features import TEAMS
 from shared.state import Entity, StateStore, TeamRecord
 from shared.state.backend import Write
 from shared.state.sqlite import SqliteBackend
-from shared.sync.requests import TEAMS
 
 # Reads one change notification may cost: its subscription (1), team index (1), echo keys (2),
 # sync request counter (1), and the outcome counter (1). Anything O(org) is far above this.

@@ -32,7 +32,9 @@ class OneTeamNamedLikeTheStore:
     async def resolve_upns(self, upns: Any) -> dict[str, Identity]:
         return {}
 
-    async def get_team_state(self, team_id: str, plan_title: str | None = None) -> Team | None:
+    async def get_team_state(
+        self, team_id: str, plan_title: str | None = None, *, with_tags: bool = False
+    ) -> Team | None:
         self.read.append(team_id)
         return Team(team_id=team_id, display_name=NAME)
 

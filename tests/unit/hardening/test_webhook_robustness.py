@@ -163,3 +163,10 @@ async def test_notifications_of_unknown_subscriptions_are_dropped(state: StateSt
     missed = {"subscriptionId": OTHER_SUB, "lifecycleEvent": "missed"}
     outcomes = await DriftProcessor(state, NoDurable(), RecordingKeeper()).process(queued(change, missed))
     assert [o.what for o in outcomes] == ["unknown-subscription", "unknown-subscription"]
+
+
+def test_a_lone_surrogate_deep_in_resource_data_drops_that_item_only() -> None:
+    # found by `make fuzz`: the item parsed, then could not be serialised for the queue (500)
+    raw = body(item(), item(resourceData={"": {"\ud800": None}}))
+    reply = answer(None, raw, SECRET)
+    assert reply.status == 202 and reply.accepted == 1 and reply.reasons == {"invalid-notification": 1}

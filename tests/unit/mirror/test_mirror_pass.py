@@ -11,6 +11,7 @@ import pytest
 from shared.domain.events import CommerceHint, EventFormat, HintScope
 from shared.domain.tasks import TaskStatus
 from shared.mirror import CACHE, PairKey, instance_id, keys_of_hint, mirror_pass, needs_pass, reconcile_keys
+from shared.mirror.pairs import get_pair, put_pair
 from shared.settings import Settings
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
@@ -51,7 +52,7 @@ async def test_a_new_store_task_creates_plan_bucket_and_task_and_a_second_pass_w
     assert list(planner.plans) == ["plan-team-42"] and [b.name for b in planner.buckets.values()] == [
         "Holiday reset"
     ]
-    pair = await state.get_pair(KEY)
+    pair = await get_pair(state, KEY)
     assert pair is not None and pair.planner is not None and pair.planner.task_id in planner.tasks
     # The recorded ETag is the task's current one (after the details write): the poll sees no change.
     assert pair.planner.etag == planner.tasks[pair.planner.task_id].etag
@@ -63,7 +64,7 @@ async def test_a_new_store_task_creates_plan_bucket_and_task_and_a_second_pass_w
 async def test_completed_in_teams_writes_who_and_when_to_commerce(state: StateStore) -> None:
     commerce, planner = FakeCommerce([store_task()]), FakePlanner()
     await run(KEY, commerce, planner, state)
-    task_id = (await state.get_pair(KEY)).planner.task_id  # type: ignore[union-attr]
+    task_id = (await get_pair(state, KEY)).planner.task_id  # type: ignore[union-attr]
     planner.act(task_id, "user-ben", percent_complete=100)
     assert await run(KEY, commerce, planner, state) == "updated_commerce"
     row = commerce.rows[KEY]
@@ -79,7 +80,7 @@ async def test_a_412_re_reads_and_decides_again(state: StateStore) -> None:
     planner.stale_next_patch = 1
     assert await run(KEY, commerce, planner, state) == "updated_planner"
     assert planner.calls.count("patch") == 2
-    task_id = (await state.get_pair(KEY)).planner.task_id  # type: ignore[union-attr]
+    task_id = (await get_pair(state, KEY)).planner.task_id  # type: ignore[union-attr]
     assert planner.tasks[task_id].percent_complete == 50
     assert (await state.counters())["tasks.stale_rounds"] == 1
 
@@ -91,7 +92,7 @@ async def test_a_planner_limit_is_recorded_as_a_problem_and_retried_next_pass(st
     record = await state.get_mirror(KEY)
     assert record is not None and [p.kind.value for p in record.problems] == ["planner limit"]
     assert "MaximumTasksInProject" in (record.error or "")
-    assert await state.get_pair(KEY) is None
+    assert await get_pair(state, KEY) is None
     planner.limit_on_create = False
     assert await run(KEY, commerce, planner, state) == "created"
 
@@ -102,7 +103,7 @@ async def test_cancel_deletes_and_keeps_a_tombstone_even_when_already_deleted(st
     commerce.edit(KEY, status=TaskStatus.CANCELED)
     planner.tasks.clear()  # deleted by hand meanwhile: the 404 on DELETE counts as done
     assert await run(KEY, commerce, planner, state) == "tombstoned"
-    pair = await state.get_pair(KEY)
+    pair = await get_pair(state, KEY)
     assert pair is not None and pair.tombstone and not needs_pass(commerce.rows[KEY], pair)
     assert await run(KEY, commerce, planner, state) == "tombstoned" and planner.tasks == {}
 
@@ -133,11 +134,11 @@ async def test_a_create_whose_response_was_lost_is_adopted_not_created_twice(sta
     with pytest.raises(TimeoutError):
         await run(KEY, commerce, planner, state)  # the activity fails; its retry is the next pass
     [orphan] = planner.tasks
-    pending = await state.get_pair(KEY)
+    pending = await get_pair(state, KEY)
     assert pending is not None and pending.unfinished_create
     assert await run(KEY, commerce, planner, state) == "updated_planner"  # the description, now
     assert list(planner.tasks) == [orphan] and planner.calls.count("create") == 1
-    pair = await state.get_pair(KEY)
+    pair = await get_pair(state, KEY)
     assert pair is not None and pair.planner is not None and pair.planner.task_id == orphan
     assert not pair.unfinished_create
     assert "TL-7" in (planner.details[orphan].description or "")  # the footer naming the Commerce task
@@ -152,18 +153,18 @@ async def test_an_interrupted_create_that_never_reached_planner_creates_once(sta
     planner.refuse_next_create = True  # a connection error before Planner saw the request
     with pytest.raises(ConnectionError):
         await run(KEY, commerce, planner, state)
-    assert planner.tasks == {} and (await state.get_pair(KEY)).unfinished_create  # type: ignore[union-attr]
+    assert planner.tasks == {} and (await get_pair(state, KEY)).unfinished_create  # type: ignore[union-attr]
     assert await run(KEY, commerce, planner, state) == "created"
     assert len(planner.tasks) == 1 and planner.calls.count("list_tasks") == 1
     assert "tasks.orphans_adopted" not in await state.counters()
-    pair = await state.get_pair(KEY)
+    pair = await get_pair(state, KEY)
     assert pair is not None and not pair.unfinished_create
 
 
 async def test_a_person_s_own_task_with_the_same_title_made_before_is_not_adopted(state: StateStore) -> None:
     commerce, planner = FakeCommerce([store_task()]), FakePlanner()
     await run(KEY, commerce, planner, state)
-    first = (await state.get_pair(KEY)).planner.task_id  # type: ignore[union-attr]
+    first = (await get_pair(state, KEY)).planner.task_id  # type: ignore[union-attr]
     # Another pair's create is interrupted in the same plan; the only same-titled task is ours.
     other = "TL-7/2@0042"
     commerce.rows[other] = store_task("2")  # also titled "Build"
@@ -171,7 +172,7 @@ async def test_a_person_s_own_task_with_the_same_title_made_before_is_not_adopte
     with pytest.raises(ConnectionError):
         await run(other, commerce, planner, state)
     assert await run(other, commerce, planner, state) == "created"
-    ids = {(await state.get_pair(k)).planner.task_id for k in (KEY, other)}  # type: ignore[union-attr]
+    ids = {(await get_pair(state, k)).planner.task_id for k in (KEY, other)}  # type: ignore[union-attr]
     assert len(ids) == 2 and first in ids and len(planner.tasks) == 2
 
 
@@ -180,8 +181,8 @@ async def test_an_interrupted_create_in_a_plan_that_is_gone_does_not_fail_foreve
     planner.refuse_next_create = True
     with pytest.raises(ConnectionError):
         await run(KEY, commerce, planner, state)
-    pending = await state.get_pair(KEY)
+    pending = await get_pair(state, KEY)
     assert pending is not None and pending.unfinished_create
-    await state.put_pair(pending.model_copy(update={"plan_id": "plan-deleted"}))
+    await put_pair(state, pending.model_copy(update={"plan_id": "plan-deleted"}))
     await run(KEY, commerce, planner, state)  # no NotFound from the orphan lookup
-    assert not (await state.get_pair(KEY)).unfinished_create  # type: ignore[union-attr]
+    assert not (await get_pair(state, KEY)).unfinished_create  # type: ignore[union-attr]

@@ -1,0 +1,82 @@
+"""The composition root of the Functions app: every client the core needs, built from settings in
+one place and handed to the core as arguments (the core's typed ports: `shared.sync.team_pass`'s
+CommerceReader / TeamsGateway / PlanExecutor, `shared.spine.RequestStore`, ...). Nothing in
+shared/ reaches for a global; only functions/ calls `root()`.
+
+One set per event loop: httpx and the Azure SDK async clients are bound to the loop that created
+them, and tests and the local host may run several loops in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shared.settings import Settings, get_settings
+from shared.state import StateStore, open_state
+
+if TYPE_CHECKING:
+    from shared.commerce.scope import CommerceScopeReader
+    from shared.domain.execution import ExecutionResult
+    from shared.domain.plan import Plan
+    from shared.graph import Gateway
+    from shared.records.services import RecordServices
+
+
+@dataclass
+class Root:
+    settings: Settings
+    gateway: Gateway
+    commerce: CommerceScopeReader
+    state: StateStore
+    _records: RecordServices | None = field(default=None, repr=False)
+
+    @property
+    def records(self) -> RecordServices:
+        """Record-connected channels' clients, built on first use (raises TemplateError, a clear
+        message, for a bad template)."""
+        if self._records is None:
+            from shared.dataverse import DataverseClient
+            from shared.records.services import RecordServices
+            from shared.records.template import parse_template
+
+            self._records = RecordServices(
+                base=self,
+                dataverse=DataverseClient.from_settings(self.settings),
+                template=parse_template(self.settings.records.template),
+            )
+        return self._records
+
+    async def execute(self, plan: Plan) -> ExecutionResult:
+        from shared.graph import execute_plan
+
+        return await execute_plan(plan, self.gateway)
+
+    async def aclose(self) -> None:
+        await self.gateway.aclose()
+        await self.state.close()
+        await self.commerce.aclose()
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Root] = weakref.WeakKeyDictionary()
+
+
+def root(settings: Settings | None = None) -> Root:
+    """This loop's clients (created on first use)."""
+    loop = asyncio.get_running_loop()
+    found = _by_loop.get(loop)
+    if found is None:
+        from shared.commerce.scope import CommerceScopeReader
+        from shared.graph import Gateway
+
+        settings = settings or get_settings()
+        found = Root(
+            settings=settings,
+            gateway=Gateway(settings.graph),
+            commerce=CommerceScopeReader.from_settings(settings),
+            state=open_state(settings.state),
+        )
+        _by_loop[loop] = found
+    return found
