@@ -311,6 +311,7 @@ def notifications_throughput(
             done_s = time.perf_counter() - start
             window = _host_log_counts(log_path, log_start)
         top = profile.top(10)
+        interval = per_post / rate
         got = processed() - before
         latencies.sort()
     return {
@@ -320,6 +321,9 @@ def notifications_throughput(
         "answer_p90_ms": 1000 * latencies[int(len(latencies) * 0.9)],
         "answer_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "answer_max_ms": 1000 * latencies[-1],
+        # How late the client itself sent its latest POST against its schedule: when this is
+        # as large as the tail above, the client process (or the machine) stalled, not the host.
+        "client_late_max_ms": 1000 * max(t - i * interval for i, t in enumerate(sorted(sent["sent_at"]))),
         "processed": got, "processed_per_s": got / done_s,
         # The queue trigger's work (one message = one batch) apart from the sync passes the
         # batches requested, which run in the same host meanwhile (counted from its log).
