@@ -44,6 +44,9 @@ _lock = threading.Lock()
 _span_files: list[Path] = []
 _metric_files: list[Path] = []
 _installed: dict[str, Any] = {}
+# One open handle per file, kept for the host's life (opening the file per export cost ~3 % of
+# the host's CPU under 500 notifications/s); closed by `unregister`.
+_handles: dict[Path, Any] = {}
 _host_tracer = trace.get_tracer("local.host")
 
 
@@ -82,13 +85,21 @@ def span_record(s: ReadableSpan) -> dict[str, Any]:
     }
 
 
+def _append(path: Path, text: str) -> None:
+    """Append and flush (readers such as `cts trace` see every finished span); caller holds _lock."""
+    f = _handles.get(path)
+    if f is None:
+        f = _handles[path] = path.open("a", encoding="utf-8")
+    f.write(text)
+    f.flush()
+
+
 class JsonlSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         lines = "".join(json.dumps(span_record(s), default=str) + "\n" for s in spans)
         with _lock:
             for path in _span_files:
-                with path.open("a", encoding="utf-8") as f:
-                    f.write(lines)
+                _append(path, lines)
         return SpanExportResult.SUCCESS
 
 
@@ -112,8 +123,7 @@ class JsonlMetricExporter(MetricExporter):
                         rows.append(json.dumps(row, default=str) + "\n")
         with _lock:
             for path in _metric_files:
-                with path.open("a", encoding="utf-8") as f:
-                    f.writelines(rows)
+                _append(path, "".join(rows))
         return MetricExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -170,6 +180,9 @@ def unregister(data_dir: Path) -> None:
         for files, name in ((_span_files, SPANS_FILE), (_metric_files, METRICS_FILE)):
             if folder / name in files:
                 files.remove(folder / name)
+            handle = _handles.pop(folder / name, None)
+            if handle is not None:
+                handle.close()
 
 
 def flush() -> None:

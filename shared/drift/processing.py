@@ -35,6 +35,7 @@ from shared.drift.notifications import (
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import ACTIVE_STATUSES, OrchestrationClient, RequestQueue, request
 from shared.spine.features import RECORDS, RECORDS_CHANNEL_INDEX, TASK_PAIRS, TEAMS
+from shared.spine.requests import STATUS_RECHECK
 from shared.state import StateStore
 
 log = logging.getLogger("cts.drift")
@@ -159,7 +160,14 @@ class DriftProcessor:
             outcomes.append(await self._one(i, notification, batch))
         for key, drifts in batch.drift.items():
             queue = RequestQueue(self.state, TEAMS)
-            done = await request(TEAMS, str(TeamKey.parse(key)), self.client, queue, reason=_reason(drifts))
+            done = await request(  # a burst: one Durable status query per team per STATUS_RECHECK
+                TEAMS,
+                str(TeamKey.parse(key)),
+                self.client,
+                queue,
+                reason=_reason(drifts),
+                recheck=STATUS_RECHECK,
+            )
             telemetry.log_event(log, "drift: sync requested", team_key=key, reason=drifts[0][1], request=done)
             outcomes[drifts[0][0]] = Outcome(f"sync-{done}", key)
             for i, _ in drifts[1:]:  # covered by that same request

@@ -43,7 +43,7 @@ class RequestQueue:
         """Count one more request for `key`; returns its request number."""
         return await self.store.count_request(self.feature.partition, key)
 
-    async def request_checking(self, key: str, recheck: timedelta) -> tuple[int, bool]:
+    async def request_checking(self, key: str, recheck: timedelta | None) -> tuple[int, bool]:
         """`request`, and whether this caller must make sure the key's orchestration runs: not
         when an earlier request is still uncovered and its requester checked less than
         `recheck` ago (the pass that covers that one covers this one too)."""

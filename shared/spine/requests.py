@@ -20,8 +20,10 @@ STATUS_RECHECK = timedelta(seconds=5)
 check skip their own check: a burst of drift for one team (hundreds of notifications a second,
 each queue message a batch) costs one Durable status query per team per 5 s, not one per batch.
 Safe because the earlier request is covered by a pass that starts after it (the running
-orchestration's finish sees the new count and runs one more pass) or, if its start was refused
-or its requester died, by the sweeper -- the same guarantee as a refused start."""
+orchestration's finish sees the new count and runs one more pass) or, if its start was refused,
+its requester died or its orchestration failed, by the sweeper -- the same guarantee as a refused
+start, but a delay of one sweep (plus the Failed back-off). So it is opt-in (`recheck=`): only
+drift's bursts of team notifications use it; a task, Commerce or records request always checks."""
 
 
 class OrchestrationClient(Protocol):
@@ -36,14 +38,20 @@ class OrchestrationClient(Protocol):
 
 
 async def request(
-    feature: Feature, key: str, client: OrchestrationClient, queue: RequestQueue, *, reason: str
+    feature: Feature,
+    key: str,
+    client: OrchestrationClient,
+    queue: RequestQueue,
+    *,
+    reason: str,
+    recheck: timedelta | None = None,
 ) -> Literal["started", "pending"]:
     """Make sure `key` gets a pass that starts after this call: count the request, then start the
     key's orchestration unless it is running. 'started', or 'pending' when a running orchestration
     will see the count when its pass ends -- or the start was refused every time (a concurrent
     start, an instance completing right now, a Durable hiccup): the request stays counted and the
     sweeper starts it, so it is delayed by one sweep, never lost."""
-    _, check = await queue.request_checking(key, STATUS_RECHECK)
+    _, check = await queue.request_checking(key, recheck)
     if not check:
         return "pending"
     iid = feature.instance_id(key)

@@ -49,7 +49,10 @@ def test_a_burst_of_requests_while_a_pass_is_due_queries_durable_once(clock: lis
     async def run() -> tuple[list[str], Durable, int]:
         store = StateStore(SqliteBackend(":memory:"))
         queue, durable = RequestQueue(store, PROBE), Durable()
-        outcomes = [await request(PROBE, "k1", durable, queue, reason="drift") for _ in range(200)]
+        outcomes = [
+            await request(PROBE, "k1", durable, queue, reason="drift", recheck=STATUS_RECHECK)
+            for _ in range(200)
+        ]
         return outcomes, durable, await queue.seen("k1")
 
     outcomes, durable, counted = asyncio.run(run())
@@ -63,11 +66,11 @@ def test_a_request_after_the_recheck_interval_restarts_a_failed_orchestration(cl
     async def run() -> tuple[str, str, Durable]:
         store = StateStore(SqliteBackend(":memory:"))
         queue, durable = RequestQueue(store, PROBE), Durable()
-        await request(PROBE, "k1", durable, queue, reason="drift")
+        await request(PROBE, "k1", durable, queue, reason="drift", recheck=STATUS_RECHECK)
         durable.status[PROBE.instance_id("k1")] = "Failed"  # its requests stay uncovered
-        soon = await request(PROBE, "k1", durable, queue, reason="drift")
+        soon = await request(PROBE, "k1", durable, queue, reason="drift", recheck=STATUS_RECHECK)
         clock[0] += STATUS_RECHECK + timedelta(seconds=1)
-        later = await request(PROBE, "k1", durable, queue, reason="drift")
+        later = await request(PROBE, "k1", durable, queue, reason="drift", recheck=STATUS_RECHECK)
         return soon, later, durable
 
     soon, later, durable = asyncio.run(run())
@@ -79,10 +82,25 @@ def test_a_request_after_every_earlier_one_is_covered_checks_at_once(clock: list
     async def run() -> tuple[str, Durable]:
         store = StateStore(SqliteBackend(":memory:"))
         queue, durable = RequestQueue(store, PROBE), Durable()
-        await request(PROBE, "k1", durable, queue, reason="drift")
+        await request(PROBE, "k1", durable, queue, reason="drift", recheck=STATUS_RECHECK)
         await queue.finish("k1", await queue.seen("k1"))  # the pass covered it and ended
         durable.status[PROBE.instance_id("k1")] = "Completed"
-        return await request(PROBE, "k1", durable, queue, reason="drift"), durable
+        return await request(PROBE, "k1", durable, queue, reason="drift", recheck=STATUS_RECHECK), durable
 
     outcome, durable = asyncio.run(run())
     assert outcome == "started" and durable.status_queries == 2
+
+
+def test_without_recheck_a_request_restarts_a_failed_orchestration_at_once(clock: list[datetime]) -> None:
+    """Task, Commerce and records requests always check: a pass that failed a moment ago (e.g.
+    under throttling) is restarted by the next request, not left to the sweeper's back-off."""
+
+    async def run() -> tuple[str, Durable]:
+        store = StateStore(SqliteBackend(":memory:"))
+        queue, durable = RequestQueue(store, PROBE), Durable()
+        await request(PROBE, "k1", durable, queue, reason="task changed")
+        durable.status[PROBE.instance_id("k1")] = "Failed"  # its requests stay uncovered
+        return await request(PROBE, "k1", durable, queue, reason="task changed"), durable
+
+    outcome, durable = asyncio.run(run())
+    assert outcome == "started" and durable.starts == 2
