@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any
@@ -25,12 +25,10 @@ from shared.commerce.errors import CommerceUnavailable, NotFound, error_from_res
 from shared.commerce.mapping import DEFAULT_MANAGER_JOBS, UNSET, Row, RowMapper, Unset
 from shared.commerce.odata import all_of, chunks_of, eq, key_segment, one_of
 from shared.commerce.schema import STORE_SOURCE_TYPE, FieldNames
+from shared.commerce.transport import ODataTransport, Sleep
 from shared.domain.commerce import CommerceOrg, Region, Store, StoreAssignment, TeamMapping, Worker
 from shared.domain.tasks import StoreTask, TaskList, TaskStatus
 from shared.settings import CommerceSettings, Settings
-
-Sleep = Callable[[float], Awaitable[None]]
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class CommerceClient:
@@ -56,9 +54,25 @@ class CommerceClient:
             timeout=settings.timeout_seconds,
             transport=transport,
         )
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self.retries = 0  # requests repeated after 429/5xx/connection failures
+        # GETs are safe to repeat after a dropped connection; a PATCH may have been applied.
+        self._transport = ODataTransport(
+            self._http,
+            self._tokens,
+            settings,
+            headers={"OData-Version": "4.0", "Accept": "application/json;odata.metadata=minimal"},
+            repeatable=frozenset({"GET"}),
+            error_from_response=error_from_response,
+            unavailable=lambda what, method, url: CommerceUnavailable(
+                f"no answer from Commerce: {what}", method=method, url=url
+            ),
+            sleep=sleep,
+            rng=rng or random.Random(),
+        )
+
+    @property
+    def retries(self) -> int:
+        """Requests repeated after 429/5xx/connection failures."""
+        return self._transport.retries
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> CommerceClient:
@@ -95,54 +109,8 @@ class CommerceClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """One request with retries: 429 waits `Retry-After`, 5xx and dropped connections back off
-        exponentially (full jitter), all bounded by `max_retries` and `max_retry_wait_seconds`."""
-        waited = 0.0
-        attempt = 0
-        while True:
-            attempt += 1
-            req_headers = {
-                "Authorization": f"Bearer {await self._tokens.token()}",
-                "OData-Version": "4.0",
-                "Accept": "application/json;odata.metadata=minimal",
-                **(headers or {}),
-            }
-            try:
-                response = await self._http.request(
-                    method, url, params=params, json=json, headers=req_headers
-                )
-            except httpx.TransportError as exc:
-                # A PATCH that may have reached the server is repeated only if the connection was
-                # never made; GETs are always safe to repeat.
-                safe = method == "GET" or isinstance(exc, httpx.ConnectError)
-                delay = self._backoff(attempt)
-                if (
-                    not safe
-                    or attempt > self.settings.max_retries
-                    or waited + delay > self.settings.max_retry_wait_seconds
-                ):
-                    raise CommerceUnavailable(
-                        f"no answer from Commerce: {exc!r}", method=method, url=url
-                    ) from exc
-            else:
-                if response.status_code not in _RETRY_STATUSES:
-                    if response.is_success:
-                        return response
-                    raise error_from_response(response)
-                error = error_from_response(response)
-                delay = getattr(error, "retry_after", None) or self._backoff(attempt)
-                if (
-                    attempt > self.settings.max_retries
-                    or waited + delay > self.settings.max_retry_wait_seconds
-                ):
-                    raise error
-            self.retries += 1
-            waited += delay
-            await self._sleep(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        cap = min(30.0, 0.5 * 2 ** (attempt - 1))
-        return self._rng.uniform(cap / 2, cap)
+        """One request with bounded retries (shared/commerce/transport.py)."""
+        return await self._transport.send(method, url, params=params, json=json, headers=headers)
 
     def _params(
         self, filter_: str | None = None, select: Sequence[str] | None = None, top: int | None = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -25,7 +25,9 @@ import httpx
 
 from shared.commerce.auth import StaticToken, TokenProvider, token_provider
 from shared.commerce.odata import MAX_OR_TERMS, chunks_of, literal
+from shared.commerce.transport import ODataTransport, Sleep
 from shared.dataverse.errors import DataverseUnavailable, NotFound, error_from_response
+from shared.domain.ids import is_graph_guid
 from shared.domain.records import (
     Account,
     AccountScope,
@@ -41,17 +43,14 @@ from shared.domain.records import (
 )
 from shared.settings import DataverseSettings, Settings
 
-Sleep = Callable[[float], Awaitable[None]]
 Row = dict[str, Any]
-_RETRY = frozenset({429, 500, 502, 503, 504})
 _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _BY_CODE = {t.type_code: t for t in RecordType}
 
 
 def guid(value: str) -> str:
     """An Edm.Guid literal (unquoted in Dataverse's $filter); refuses anything else."""
-    if not _GUID.match(value):
+    if not is_graph_guid(value):
         raise ValueError(f"not a GUID: {value!r}")
     return value.lower()
 
@@ -77,10 +76,29 @@ class DataverseClient:
             timeout=settings.timeout_seconds,
             transport=transport,
         )
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self.requests = 0
-        self.retries = 0
+        # GET and DELETE are safe to repeat after a dropped connection (a row already gone counts
+        # as deleted); a POST or PATCH may have been applied.
+        self._transport = ODataTransport(
+            self._http,
+            self._tokens,
+            settings,
+            headers={"OData-Version": "4.0", "OData-MaxVersion": "4.0", "Accept": "application/json"},
+            repeatable=frozenset({"GET", "DELETE"}),
+            error_from_response=error_from_response,
+            unavailable=lambda what, method, url: DataverseUnavailable(
+                f"no answer from Dataverse: {what}", method=method, url=url
+            ),
+            sleep=sleep,
+            rng=rng or random.Random(),
+        )
+
+    @property
+    def requests(self) -> int:
+        return self._transport.requests
+
+    @property
+    def retries(self) -> int:
+        return self._transport.retries
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> DataverseClient:
@@ -114,52 +132,8 @@ class DataverseClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        waited = 0.0
-        attempt = 0
-        while True:
-            attempt += 1
-            req_headers = {
-                "Authorization": f"Bearer {await self._tokens.token()}",
-                "OData-Version": "4.0",
-                "OData-MaxVersion": "4.0",
-                "Accept": "application/json",
-                **(headers or {}),
-            }
-            self.requests += 1
-            try:
-                response = await self._http.request(
-                    method, url, params=params, json=json, headers=req_headers
-                )
-            except httpx.TransportError as exc:
-                safe = method in ("GET", "DELETE") or isinstance(exc, httpx.ConnectError)
-                delay = self._backoff(attempt)
-                if (
-                    not safe
-                    or attempt > self.settings.max_retries
-                    or waited + delay > self.settings.max_retry_wait_seconds
-                ):
-                    raise DataverseUnavailable(
-                        f"no answer from Dataverse: {exc!r}", method=method, url=url
-                    ) from exc
-            else:
-                if response.status_code not in _RETRY:
-                    if response.is_success:
-                        return response
-                    raise error_from_response(response)
-                error = error_from_response(response)
-                delay = getattr(error, "retry_after", None) or self._backoff(attempt)
-                if (
-                    attempt > self.settings.max_retries
-                    or waited + delay > self.settings.max_retry_wait_seconds
-                ):
-                    raise error
-            self.retries += 1
-            waited += delay
-            await self._sleep(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        cap = min(30.0, 0.5 * 2 ** (attempt - 1))
-        return self._rng.uniform(cap / 2, cap)
+        """One request with bounded retries (shared/commerce/transport.py)."""
+        return await self._transport.send(method, url, params=params, json=json, headers=headers)
 
     async def query(
         self, entity_set: str, filter_: str | None = None, *, select: Sequence[str] = ()

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from shared.control import write_gate
+from shared.domain.ids import is_graph_guid
 from shared.domain.records import (
     AccountScope,
     ChannelTab,
@@ -66,7 +67,6 @@ from shared.state import StateStore
 
 PARTITION = "records"
 STATUS = "records-status"
-GUID_RE = _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _ENTITY = re.compile(r"^(account|opportunity):([0-9a-f-]{36})$")
 
 
@@ -206,8 +206,8 @@ def describe(ops: tuple[Op, ...]) -> list[dict[str, str]]:
 async def directory_for(template: Template, gateway: RecordsGateway) -> dict[str, str]:
     """The template's people (object ids as they are, UPNs looked up) -> Entra object ids."""
     names = {n for p in template.patterns for n in (*getattr(p, "members", ()), *getattr(p, "guests", ()))}
-    out = {n.lower(): n.lower() for n in names if _GUID.match(n)}
-    upns = sorted(n for n in names if not _GUID.match(n))
+    out = {n.lower(): n.lower() for n in names if is_graph_guid(n)}
+    upns = sorted(n for n in names if not is_graph_guid(n))
     if upns:
         found = {k.lower(): v for k, v in (await gateway.resolve_upns(upns)).items()}
         out.update({u.lower(): found[u.lower()].user_id for u in upns if u.lower() in found})
@@ -500,7 +500,7 @@ async def records_pass(
     the covered request number); a dry run writes nothing and needs no lease."""
     key = pass_key(account_id)
     by_name = any(
-        not GUID_RE.match(t) for p in template.patterns for t in getattr(p, "teams", {})
+        not is_graph_guid(t) for p in template.patterns for t in getattr(p, "teams", {})
     )  # a team_based mapping by Dataverse team name needs the owning team's name
     scope = await dataverse.read_scope(account_id, team_name=by_name)
     want = desired(scope, template, await directory_for(template, gateway))

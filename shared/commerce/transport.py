@@ -1,0 +1,103 @@
+"""One OData request with bounded retries, written once for the Commerce (F&O) and Dataverse
+clients (both speak OData v4 over httpx with an azure-identity bearer token).
+
+429 waits its `Retry-After` (Dataverse: retrying earlier extends the wait,
+https://learn.microsoft.com/power-apps/developer/data-platform/api-limits#how-to-re-try); other
+retryable statuses and dropped connections back off exponentially with jitter. Every retry is
+bounded by `max_retries` and `max_retry_wait_seconds`. After a dropped connection a request that
+may have reached the server is repeated only if its method is `repeatable` (a POST or PATCH is
+not: it may have been applied) or the connection was never made.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import httpx
+
+from shared.commerce.auth import TokenProvider
+
+Sleep = Callable[[float], Awaitable[None]]
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class RetryLimits(Protocol):
+    max_retries: int
+    max_retry_wait_seconds: float
+
+
+class ODataTransport:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        tokens: TokenProvider,
+        limits: RetryLimits,
+        *,
+        headers: Mapping[str, str],
+        repeatable: frozenset[str],
+        error_from_response: Callable[[httpx.Response], Exception],
+        unavailable: Callable[[str, str, str], Exception],
+        sleep: Sleep,
+        rng: random.Random,
+    ) -> None:
+        self._http = http
+        self._tokens = tokens
+        self._limits = limits
+        self._headers = dict(headers)
+        self._repeatable = repeatable
+        self._error = error_from_response
+        self._unavailable = unavailable
+        self._sleep = sleep
+        self._rng = rng
+        self.requests = 0  # every attempt sent
+        self.retries = 0  # attempts repeated after 429/5xx/connection failures
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            req_headers = {
+                "Authorization": f"Bearer {await self._tokens.token()}",
+                **self._headers,
+                **(headers or {}),
+            }
+            self.requests += 1
+            try:
+                response = await self._http.request(
+                    method, url, params=params, json=json, headers=req_headers
+                )
+            except httpx.TransportError as exc:
+                safe = method in self._repeatable or isinstance(exc, httpx.ConnectError)
+                delay = self.backoff(attempt)
+                if not safe or not self._may_wait(attempt, waited, delay):
+                    raise self._unavailable(repr(exc), method, url) from exc
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    if response.is_success:
+                        return response
+                    raise self._error(response)
+                error = self._error(response)
+                delay = getattr(error, "retry_after", None) or self.backoff(attempt)
+                if not self._may_wait(attempt, waited, delay):
+                    raise error
+            self.retries += 1
+            waited += delay
+            await self._sleep(delay)
+
+    def _may_wait(self, attempt: int, waited: float, delay: float) -> bool:
+        return attempt <= self._limits.max_retries and waited + delay <= self._limits.max_retry_wait_seconds
+
+    def backoff(self, attempt: int) -> float:
+        cap = min(30.0, 0.5 * 2 ** (attempt - 1))
+        return self._rng.uniform(cap / 2, cap)
