@@ -34,7 +34,7 @@ from shared.mirror.pairs import list_pairs
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.tasks import DeltaLinks, PlanChanges, delta_changes, plan_changes, plans_to_poll, poll_batches
-from shared.tasks.poll import PlanPoll, allowance, choose_plans, plans_due_soon
+from shared.tasks.poll import PlanPoll, allowance, choose_plans, creating_in, plans_due_soon, unmatched
 
 DELTA_PARTITION = "plannerdelta"
 PLAN_PARTITION = "pollplan"  # per plan: when it was last listed and last seen changing (PlanPoll)
@@ -173,6 +173,7 @@ async def _delta_plans(
             links = links.expired(plan_id)
     pending = list(plan_ids)
     changes: list[PlanChanges] = []
+    read: dict[str, tuple[list[PlannerTask], list[str], bool]] = {}  # plan -> tasks, removed, snapshot
     for _attempt in range(2):
         if not pending:
             break
@@ -203,6 +204,7 @@ async def _delta_plans(
                 rows.extend(page.get("value", []))
             removed = [str(r.get("id")) for r in rows if "@removed" in r]
             tasks = [task_from(r) for r in rows if "@removed" not in r]
+            read[plan_id] = (tasks, removed, snapshot)
             changes.append(
                 delta_changes(statuses, plan_id, tasks, removed, settings.tasks, snapshot=snapshot)
             )
@@ -211,6 +213,21 @@ async def _delta_plans(
             if page.get("@odata.deltaLink"):
                 result.delta_links[plan_id] = str(page["@odata.deltaLink"])
         pending = restart
+    # A task no pair held when `statuses` was read may be one a pass was creating meanwhile (the
+    # pass records its intent before the create request, so it is in a fresh read): decide those
+    # plans again on a fresh read, and keep the old deltaLink of a plan still being created into.
+    # Costs one more state read only in a round that reported a task nobody mirrors.
+    again = [p for p, (tasks, _, _) in read.items() if unmatched(statuses, p, tasks)]
+    if again:
+        fresh = await list_pairs(state)
+        redone = {
+            p: delta_changes(fresh, p, read[p][0], read[p][1], settings.tasks, snapshot=read[p][2])
+            for p in again
+        }
+        changes = [redone.get(c.plan_id, c) for c in changes]
+        for plan_id in again:
+            if creating_in(fresh, plan_id):
+                result.delta_links.pop(plan_id, None)
     return sorted(changes, key=lambda c: c.plan_id)
 
 

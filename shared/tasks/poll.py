@@ -187,6 +187,21 @@ def delta_changes(
     )
 
 
+def unmatched(statuses: Iterable[PairStatus], plan_id: str, tasks: Sequence[PlannerTask]) -> tuple[str, ...]:
+    """Ids of listed tasks of a plan that no mirrored pair holds (sorted)."""
+    held = {s.planner.task_id for s in statuses if _mirrored(s) and s.plan_id == plan_id and s.planner}
+    return tuple(sorted({t.task_id for t in tasks} - held))
+
+
+def creating_in(statuses: Iterable[PairStatus], plan_id: str) -> bool:
+    """A pair of this plan is between "create requested" and "task id recorded". A delta round
+    that reported its task meanwhile cannot be attributed to it, so the round's deltaLink must
+    not be kept (the next round reads the same changes again, once the id is recorded): else a
+    change made in Teams right after the task appeared (completed seconds after creation) would
+    be consumed by a round that could not see whose it was, and lost until the nightly run."""
+    return any(s.plan_id == plan_id and s.unfinished_create for s in statuses)
+
+
 # -- adaptive polling: which plans this round lists, within a request budget -------------------
 # Graph publishes no Planner limits ("Service limits for Planner are not available",
 # https://learn.microsoft.com/graph/throttling-limits#tasks-and-plans-service-limits), only the
