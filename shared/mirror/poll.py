@@ -217,7 +217,10 @@ async def _delta_plans(
     # pass records its intent before the create request, so it is in a fresh read): decide those
     # plans again on a fresh read, and keep the old deltaLink of a plan still being created into.
     # Costs one more state read only in a round that reported a task nobody mirrors.
-    again = [p for p, (tasks, _, _) in read.items() if unmatched(statuses, p, tasks)]
+    by_plan: dict[str, list[Any]] = {}  # one pass over the pairs, not one per plan
+    for status in statuses:
+        by_plan.setdefault(status.plan_id, []).append(status)
+    again = [p for p, (tasks, _, _) in read.items() if unmatched(by_plan.get(p, []), p, tasks)]
     if again:
         fresh = await list_pairs(state)
         redone = {
