@@ -26,9 +26,10 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(intake_app, name="intake")
 
 # Operations (docs/ops.md): --target/--data/--host/--key for every command, then the commands.
-from cts import control, dlq, explain, hierarchy, records, status, subscriptions, target  # noqa: E402
+from cts import control, dlq, explain, hierarchy, records, root, status, subscriptions  # noqa: E402
+from cts import tasks as tasks_cli  # noqa: E402
 
-app.callback()(target.target_options)
+app.callback()(root.target_options)
 app.add_typer(dlq.app, name="dlq")
 app.command("status")(status.status)
 app.command("reconcile")(status.reconcile)
@@ -37,6 +38,7 @@ app.command("explain")(explain.explain)
 app.command("trace")(explain.trace)
 app.add_typer(records.app, name="records")
 app.add_typer(hierarchy.app, name="hierarchy")
+app.add_typer(tasks_cli.app, name="tasks")
 app.command("suspend")(control.suspend)
 app.command("resume")(control.resume)
 app.command("suspended")(control.suspended)

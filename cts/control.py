@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cts.status import _guard
-from cts.target import JsonOption, current, echo_json
+from cts.root import root
+from cts.target import JsonOption, echo_json, guard
 
 
 def _show(data: dict[str, Any], json_out: bool) -> None:
@@ -40,19 +40,19 @@ def suspend(
     json_out: JsonOption = False,
 ) -> None:
     """Suspend every write to Teams, Planner and Commerce; passes keep planning and reporting."""
-    target = current(ctx)
+    clients = root(ctx)
     params = {"reason": reason, "by": getpass.getuser()}
-    _show(_guard(lambda: target.call("POST", "/api/ops/suspend", params=params).json()), json_out)
+    _show(guard(lambda: clients.call("POST", "/api/ops/suspend", params=params).json()), json_out)
 
 
 def resume(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Lift the kill switch set by `cts suspend` and reconcile, so what was held converges."""
-    target = current(ctx)
+    clients = root(ctx)
     params = {"by": getpass.getuser()}
-    _show(_guard(lambda: target.call("DELETE", "/api/ops/suspend", params=params).json()), json_out)
+    _show(guard(lambda: clients.call("DELETE", "/api/ops/suspend", params=params).json()), json_out)
 
 
 def suspended(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Show whether writes are suspended, by whom and why, and the opt-out lists."""
-    target = current(ctx)
-    _show(_guard(lambda: target.call("GET", "/api/ops/suspend").json()), json_out)
+    clients = root(ctx)
+    _show(guard(lambda: clients.call("GET", "/api/ops/suspend").json()), json_out)

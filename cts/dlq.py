@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cts.target import JsonOption, current, echo_json, fail, run
+from cts.root import CtsRoot, root
+from cts.target import JsonOption, echo_json, fail, run
 
 app = typer.Typer(
     help="Dead letters: list, show, replay to the same subscription, purge (dry run unless --yes).",
@@ -27,7 +28,10 @@ app = typer.Typer(
 Entity = Annotated[
     list[str] | None,
     typer.Option(
-        "--entity", "-e", help="Queue or topic/subscription (repeatable; default: the app's entities)."
+        "--entity",
+        "-e",
+        help="Queue or topic/subscription (repeatable; default: the app's entities: cts-quarantine, "
+        "the Commerce events subscription, graph-notifications).",
     ),
 ]
 Reason = Annotated[
@@ -75,11 +79,11 @@ def _selection(**kwargs: Any) -> Any:
         fail(str(exc), 2)
 
 
-async def _entities(bus: Any, entity: list[str] | None, target: Any) -> list[Any]:
+async def _entities(bus: Any, entity: list[str] | None, clients: CtsRoot) -> list[Any]:
     from shared.ops.dlq import app_entities, existing_entities, parse_entities
 
     explicit = parse_entities(entity)
-    return await existing_entities(bus, explicit or app_entities(target.settings()), explicit=bool(explicit))
+    return await existing_entities(bus, explicit or app_entities(clients.settings()), explicit=bool(explicit))
 
 
 def _actor() -> str:
@@ -110,14 +114,14 @@ def dlq_list(
     """Dead letters with reason, description, delivery count, enqueued time, event type and store."""
     from shared.ops.dlq import list_all, view
 
-    target = current(ctx)
+    clients = root(ctx)
     selection = _selection(
         reasons=reason, event_types=event_type, stores=store, since=since, until=until, limit=limit
     )
 
     async def work() -> list[dict[str, Any]]:
-        async with target.bus() as bus:
-            return [view(m) for m in await list_all(bus, await _entities(bus, entity, target), selection)]
+        async with clients.bus() as bus:
+            return [view(m) for m in await list_all(bus, await _entities(bus, entity, clients), selection)]
 
     rows = run(work)
     if json_out:
@@ -160,11 +164,11 @@ def dlq_show(
     """One dead letter: body, properties, dead-letter reason and description."""
     from shared.ops.dlq import find, view
 
-    target = current(ctx)
+    clients = root(ctx)
 
     async def work() -> dict[str, Any]:
-        async with target.bus() as bus:
-            return view(await find(bus, await _entities(bus, entity, target), seq), body=True)
+        async with clients.bus() as bus:
+            return view(await find(bus, await _entities(bus, entity, clients), seq), body=True)
 
     data = run(work)
     if json_out:
@@ -204,13 +208,13 @@ def _act(
 ) -> None:
     from shared.ops import dlq
 
-    target = current(ctx)
+    clients = root(ctx)
     selection = _selection(**selection_args)
     verb = "purge" if purge else "replay"
 
     async def work() -> Any:
-        async with target.bus() as bus, target.state() as state:
-            entities = await _entities(bus, entity, target)
+        async with clients.bus() as bus, clients.state() as state:
+            entities = await _entities(bus, entity, clients)
             total = len(await dlq.list_all(bus, entities, selection))
             progress = Progress(
                 TextColumn(f"{verb}{'' if yes else ' (dry run)'}"), BarColumn(), MofNCompleteColumn(),
@@ -225,7 +229,7 @@ def _act(
                 options: dict[str, Any] = dict(dry_run=not yes, actor=_actor(), on_record=advance)
                 if purge:
                     return await dlq.purge(bus, state, entities, selection, **options)
-                limit = max_replays if max_replays is not None else target.settings().bus.max_replays
+                limit = max_replays if max_replays is not None else clients.settings().bus.max_replays
                 return await dlq.replay(bus, state, entities, selection, max_replays=limit, **options)
 
     summary = run(work)

@@ -18,13 +18,14 @@ from urllib.parse import quote
 
 import typer
 
-from cts.target import CtsError, JsonOption, TargetKind, current, echo_json, fail
+from cts.root import CtsRoot, root
+from cts.target import CtsError, JsonOption, TargetKind, echo_json, fail
 
 
 def _get(ctx: typer.Context, path: str) -> Any:
-    target = current(ctx)
+    clients = root(ctx)
     try:
-        r = target.call("GET", path, ok=(200, 400, 404))
+        r = clients.call("GET", path, ok=(200, 400, 404))
     except CtsError as exc:
         fail(str(exc), exc.code)
     except Exception as exc:  # no host: one line
@@ -161,23 +162,13 @@ def tree(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [node(s) for s in children.get(None, [])]
 
 
-def _azure_spans(event_id: str, days: int) -> list[dict[str, Any]]:
+def _azure_spans(clients: CtsRoot, event_id: str, days: int) -> list[dict[str, Any]]:
     """The event's spans from Application Insights: a resource-centric query on the component
     (classic table names: requests, dependencies) through azure-monitor-query. Not run here: no
     machine of this project reaches Azure."""
-    import os
     from datetime import timedelta
 
-    resource = os.environ.get("CTS_OPS__APP_INSIGHTS_ID")
-    if not resource:
-        raise CtsError(
-            "--target azure needs CTS_OPS__APP_INSIGHTS_ID (the Application Insights resource id, "
-            "/subscriptions/.../providers/Microsoft.Insights/components/appi-...)"
-        )
-    from azure.identity import DefaultAzureCredential
-    from azure.monitor.query import LogsQueryClient
-
-    client = LogsQueryClient(DefaultAzureCredential())
+    client, resource = clients.app_insights()
     query = KQL.format(days=days, event=event_id.replace('"', ""))
     result = client.query_resource(resource, query, timespan=timedelta(days=days))
     rows: list[dict[str, Any]] = []
@@ -211,9 +202,13 @@ def trace(
 ) -> None:
     """What one Commerce event caused: the tree of its spans (local: the host's spans.jsonl;
     azure: App Insights through Azure Monitor Query)."""
-    target = current(ctx)
+    clients = root(ctx)
+    where = clients.target
     try:
-        spans = _azure_spans(event_id, days) if target.kind is TargetKind.AZURE else _local_spans(target.data)
+        if where.kind is TargetKind.AZURE:
+            spans = _azure_spans(clients, event_id, days)
+        else:
+            spans = _local_spans(where.data)
     except CtsError as exc:
         fail(str(exc), exc.code)
     found = event_spans(spans, event_id)

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cts.status import _guard
-from cts.target import JsonOption, current, echo_json
+from cts.root import root
+from cts.target import JsonOption, echo_json, guard
 
 app = typer.Typer(
     help="The Teams targeting hierarchy (Tasks publishing) from Commerce.", no_args_is_help=True
@@ -37,12 +37,12 @@ def hierarchy_export(
 ) -> None:
     """Write the hierarchy CSV (TargetName,ParentName,TeamId) and record it as exported, so
     `cts hierarchy status` can tell when a store or region change makes it stale."""
-    target = current(ctx)
-    data: dict[str, Any] = _guard(lambda: target.call("GET", "/api/ops/hierarchy").json())
+    clients = root(ctx)
+    data: dict[str, Any] = guard(lambda: clients.call("GET", "/api/ops/hierarchy").json())
     if out is not None:
         out.write_text(data["csv"], encoding="utf-8", newline="")
     params = {"fingerprint": data["fingerprint"], "by": getpass.getuser()}
-    marked: dict[str, Any] = _guard(lambda: target.call("POST", "/api/ops/hierarchy", params=params).json())
+    marked: dict[str, Any] = guard(lambda: clients.call("POST", "/api/ops/hierarchy", params=params).json())
     if json_out:
         echo_json({k: v for k, v in marked.items() if k != "csv" or out is None})
         return
@@ -59,8 +59,8 @@ def hierarchy_export(
 def hierarchy_status(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Whether the last exported hierarchy still matches Commerce and the team mapping (exit 1 when
     stale: re-export and apply it)."""
-    target = current(ctx)
-    data: dict[str, Any] = _guard(lambda: target.call("GET", "/api/ops/hierarchy").json())
+    clients = root(ctx)
+    data: dict[str, Any] = guard(lambda: clients.call("GET", "/api/ops/hierarchy").json())
     if json_out:
         echo_json({k: v for k, v in data.items() if k != "csv"})
     elif data["last_export"] is None:

@@ -12,27 +12,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cts.target import CtsError, JsonOption, current, echo_json, fail
+from cts.root import root
+from cts.target import JsonOption, echo_json, fail, guard
 
 app = typer.Typer(
     help="Record-connected channels: connections, problems, reconciliation.", no_args_is_help=True
 )
 
 
-def _guard(work: Any) -> Any:
-    try:
-        return work()
-    except CtsError as exc:
-        fail(str(exc), exc.code)
-    except Exception as exc:
-        fail(f"no connection: {exc}", 1)
-
-
 @app.command("status")
 def status(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """The last records pass of every account: outcome, operations, problems."""
-    target = current(ctx)
-    data = _guard(lambda: target.call("GET", "/api/ops/records/status").json())
+    clients = root(ctx)
+    data = guard(lambda: clients.call("GET", "/api/ops/records/status").json())
     if json_out:
         echo_json(data)
         return
@@ -57,9 +49,9 @@ def connections(
 ) -> None:
     """An account's connections per record and per channel, with problems (record gone, channel
     gone, no tab, no/broken location, private channel, guests)."""
-    target = current(ctx)
-    data = _guard(
-        lambda: target.call(
+    clients = root(ctx)
+    data = guard(
+        lambda: clients.call(
             "GET", f"/api/ops/records/connections/{quote(account, safe=':')}", ok=(200,)
         ).json()
     )
@@ -103,17 +95,17 @@ def reconcile(
 ) -> None:
     """Reconcile every connection (or some accounts). A dry run by default: prints what would
     change; --apply makes the changes."""
-    target = current(ctx)
+    clients = root(ctx)
     params = {"dry_run": "false" if apply else "true"}
     if account:
         params["account"] = ",".join(a.removeprefix("account:") for a in account)
-    started = _guard(
-        lambda: target.call("POST", "/api/ops/records/reconcile", params=params, ok=(202,)).json()
+    started = guard(
+        lambda: clients.call("POST", "/api/ops/records/reconcile", params=params, ok=(202,)).json()
     )
     report_id = started["report_id"]
     deadline = time.monotonic() + timeout
     while True:
-        r = _guard(lambda: target.call("GET", f"/api/ops/records/report/{report_id}", ok=(200, 404)))
+        r = guard(lambda: clients.call("GET", f"/api/ops/records/report/{report_id}", ok=(200, 404)))
         if r.status_code == 200:
             report = r.json()
             break
@@ -133,9 +125,9 @@ def report(
     json_out: JsonOption = False,
 ) -> None:
     """A records drift report: accounts whose connections changed (or would), with problems."""
-    target = current(ctx)
+    clients = root(ctx)
     path = "/api/ops/records/report" + (f"/{quote(report_id)}" if report_id else "")
-    r = _guard(lambda: target.call("GET", path, ok=(200, 404)))
+    r = guard(lambda: clients.call("GET", path, ok=(200, 404)))
     if r.status_code == 404:
         fail("no such records report", 1)
     if json_out:

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cts.target import CtsError, JsonOption, Target, current, echo_json, fail
+from cts.root import CtsRoot, root
+from cts.target import CtsError, JsonOption, echo_json, fail, guard
 
 DURABLE = "/runtime/webhooks/durabletask"
 IN_FLIGHT = "Running,Pending,ContinuedAsNew"
@@ -33,18 +34,9 @@ def _team_key(text: str) -> str | None:
     return None
 
 
-def _instance(target: Target, instance_id: str) -> dict[str, Any] | None:
-    r = target.call("GET", f"{DURABLE}/instances/{quote(instance_id, safe='')}", ok=(200, 202, 404))
+def _instance(clients: CtsRoot, instance_id: str) -> dict[str, Any] | None:
+    r = clients.call("GET", f"{DURABLE}/instances/{quote(instance_id, safe='')}", ok=(200, 202, 404))
     return None if r.status_code == 404 else dict(r.json())
-
-
-def _guard(work: Any) -> Any:
-    try:
-        return work()
-    except CtsError as exc:
-        fail(str(exc), exc.code)
-    except Exception as exc:  # no connection and the like: one line
-        fail(f"no connection: {exc}", 1)
 
 
 def status(
@@ -58,13 +50,13 @@ def status(
     json_out: JsonOption = False,
 ) -> None:
     """Every team's last sync and the orchestrations in flight; or one store / one instance."""
-    target = current(ctx)
+    clients = root(ctx)
     if what is None:
-        data = _guard(lambda: {
-            "teams": target.call("GET", "/api/ops/status").json(),
-            "in_flight": target.call("GET", f"{DURABLE}/instances",
+        data = guard(lambda: {
+            "teams": clients.call("GET", "/api/ops/status").json(),
+            "in_flight": clients.call("GET", f"{DURABLE}/instances",
                                      params={"runtimeStatus": IN_FLIGHT}).json(),
-            "failed": target.call("GET", f"{DURABLE}/instances", params={"runtimeStatus": "Failed"}).json(),
+            "failed": clients.call("GET", f"{DURABLE}/instances", params={"runtimeStatus": "Failed"}).json(),
         })  # fmt: skip
         if json_out:
             echo_json(data)
@@ -76,16 +68,16 @@ def status(
         from shared.spine.features import TEAMS
 
         def one_team() -> dict[str, Any]:
-            r = target.call("GET", f"/api/ops/status/{quote(key, safe=':')}", ok=(200, 404))
+            r = clients.call("GET", f"/api/ops/status/{quote(key, safe=':')}", ok=(200, 404))
             if r.status_code == 404:
                 raise CtsError(f"no team or sync recorded for {key}")
             try:
                 iid = TEAMS.instance_id(key)
             except ValueError:
                 iid = None
-            return {"team": r.json()[0], "orchestration": _instance(target, iid) if iid else None}
+            return {"team": r.json()[0], "orchestration": _instance(clients, iid) if iid else None}
 
-        data = _guard(one_team)
+        data = guard(one_team)
         if json_out:
             echo_json(data)
         else:
@@ -94,7 +86,7 @@ def status(
                 typer.echo("")
                 _print_instance(data["orchestration"])
         return
-    found = _guard(lambda: _instance(target, what))
+    found = guard(lambda: _instance(clients, what))
     if found is None:
         fail(f"no store or orchestration instance {what!r}", 1)
     if json_out:
@@ -179,13 +171,13 @@ def reconcile(
 ) -> None:
     """Run the full reconciliation now (or for some stores); prints the drift found and what was
     (or, with --dry-run, would be) changed."""
-    target = current(ctx)
+    clients = root(ctx)
     params: dict[str, str] = {"dry_run": "true" if dry_run else "false"}
     if store:
         params["store"] = ",".join(store)
     else:
         params["all"] = "true"  # the command means every team; the endpoint wants it said
-    started = _guard(lambda: target.call("POST", "/api/ops/reconcile", params=params, ok=(202,)).json())
+    started = guard(lambda: clients.call("POST", "/api/ops/reconcile", params=params, ok=(202,)).json())
     instance, report_id = started["id"], started["report_id"]
     if not wait:
         if json_out:
@@ -194,24 +186,24 @@ def reconcile(
             typer.echo(f"reconciliation started: instance {instance}, report {report_id}")
             typer.echo(f"follow it with: cts status {instance}")
         return
-    final = _guard(lambda: _wait(target, instance, timeout, quiet=json_out))
+    final = guard(lambda: _wait(clients, instance, timeout, quiet=json_out))
     if final.get("runtimeStatus") != "Completed":
         fail(f"reconciliation {instance} ended {final.get('runtimeStatus')}: {final.get('output')}", 1)
-    report = _guard(lambda: target.call("GET", f"/api/ops/report/{report_id}").json())
+    report = guard(lambda: clients.call("GET", f"/api/ops/report/{report_id}").json())
     if json_out:
         echo_json(report)
     else:
         print_report(report)
 
 
-def _wait(target: Target, instance: str, timeout: float, *, quiet: bool) -> dict[str, Any]:
+def _wait(clients: CtsRoot, instance: str, timeout: float, *, quiet: bool) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     progress = Progress(TextColumn("reconciling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(stderr=True), disable=quiet)  # fmt: skip
     with progress:
         task = progress.add_task("teams", total=None)
         while True:
-            status = _instance(target, instance) or {}
+            status = _instance(clients, instance) or {}
             custom = status.get("customStatus") or {}
             if isinstance(custom, dict) and custom.get("total"):
                 progress.update(task, total=custom["total"], completed=custom.get("done", 0))

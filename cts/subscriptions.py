@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cts.status import _guard
-from cts.target import JsonOption, current, echo_json
+from cts.root import root
+from cts.target import JsonOption, echo_json, guard
 
 app = typer.Typer(
     help="Graph change-notification subscriptions: expiry, renew, recreate.", no_args_is_help=True
@@ -26,8 +26,8 @@ Ids = Annotated[list[str] | None, typer.Option("--id", help="Only this subscript
 @app.command("list")
 def subscriptions_list(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Subscriptions Graph lists, minutes to expiry, and what the keeper will do next."""
-    target = current(ctx)
-    rows = _guard(lambda: target.call("GET", "/api/ops/subscriptions").json())
+    clients = root(ctx)
+    rows = guard(lambda: clients.call("GET", "/api/ops/subscriptions").json())
     if json_out:
         echo_json(rows)
         return
@@ -49,10 +49,10 @@ def subscriptions_list(ctx: typer.Context, json_out: JsonOption = False) -> None
 @app.command("renew")
 def subscriptions_renew(ctx: typer.Context, ids: Ids = None, json_out: JsonOption = False) -> None:
     """Renew the app's subscriptions (or --id) to the longest lifetime now; one Graph removed is recreated."""
-    target = current(ctx)
+    clients = root(ctx)
     params = {"id": ",".join(ids)} if ids else {}
-    data: dict[str, Any] = _guard(
-        lambda: target.call("POST", "/api/ops/subscriptions/renew", params=params).json()
+    data: dict[str, Any] = guard(
+        lambda: clients.call("POST", "/api/ops/subscriptions/renew", params=params).json()
     )
     if json_out:
         echo_json(data)
@@ -72,12 +72,12 @@ def subscriptions_recreate(
 ) -> None:
     """Delete the app's subscriptions (or --id) and create them again with the current URLs and
     clientState (after a URL or secret change). Dry run unless --yes."""
-    target = current(ctx)
+    clients = root(ctx)
     params = {"dry_run": "false" if yes else "true"}
     if ids:
         params["id"] = ",".join(ids)
-    data: dict[str, Any] = _guard(
-        lambda: target.call("POST", "/api/ops/subscriptions/recreate", params=params).json()
+    data: dict[str, Any] = guard(
+        lambda: clients.call("POST", "/api/ops/subscriptions/recreate", params=params).json()
     )
     if json_out:
         echo_json(data)

@@ -18,18 +18,15 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import httpx
 import typer
 
 from shared.ops.connection import LOCAL_BROKER_SETTING, BusTarget, NoConnection, resolve_bus
-from shared.settings import Settings, StateSettings
 
 T = TypeVar("T")
 
@@ -70,17 +67,6 @@ class Target:
     key: str | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
-    # -- settings ------------------------------------------------------------------------------
-    def settings(self) -> Settings:
-        from pydantic import ValidationError
-
-        try:
-            return Settings()
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = "CTS_" + "__".join(str(p).upper() for p in first["loc"])
-            raise CtsError(f"bad setting {name}: {first['msg']}") from None
-
     def _local_file(self, *candidates: str) -> Path | None:
         return next((self.data / c for c in candidates if (self.data / c).is_file()), None)
 
@@ -98,45 +84,6 @@ class Target:
         if target.kind == "local" and not Path(target.value).is_file():
             raise NoConnection(f"{LOCAL_BROKER_SETTING}: no broker file {target.value}")
         return target
-
-    @asynccontextmanager
-    async def bus(self) -> AsyncIterator[Any]:
-        target = self.bus_target()
-        if target.kind == "local":
-            from local.host.broker import Broker
-
-            bus: Any = Broker(target.value, poll_interval=0.2)
-        else:
-            from shared.ops.connection import open_service_bus
-
-            bus = open_service_bus(target)
-        try:
-            yield bus
-        finally:
-            await bus.close()
-
-    # -- the state store -----------------------------------------------------------------------
-    def state_settings(self) -> StateSettings:
-        if self.kind is TargetKind.LOCAL:
-            return StateSettings(backend="sqlite", sqlite_path=str(self.data / "state.sqlite"))
-        return self.settings().state
-
-    def state(self) -> AbstractAsyncContextManager[Any]:
-        """The state store (the audit trail goes there); checked before anything is opened."""
-        settings = self.state_settings()
-        if settings.backend == "sqlite" and not Path(settings.sqlite_path).is_file():
-            raise NoConnection(f"no state store at {settings.sqlite_path} (has the app run here?)")
-        return self._open_state(settings)
-
-    @asynccontextmanager
-    async def _open_state(self, settings: StateSettings) -> AsyncIterator[Any]:
-        from shared.state import open_state
-
-        store = open_state(settings)
-        try:
-            yield store
-        finally:
-            await store.close()
 
     # -- the Function App / local host ---------------------------------------------------------
     def host_url(self) -> str:
@@ -157,67 +104,15 @@ class Target:
                 return str(json.loads(keys.read_text(encoding="utf-8"))["masterKey"])
         return None
 
-    def http(self, timeout: float = 30.0) -> httpx.Client:
-        key = self.host_key()
-        headers = {"x-functions-key": key} if key else {}
-        return httpx.Client(base_url=self.host_url(), headers=headers, timeout=timeout)
 
-    def call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
-        """One request to the app; any other status is a one-line `CtsError`."""
-        try:
-            with self.http() as client:
-                response = client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CtsError(
-                f"cannot reach the app at {self.host_url()}: {exc or type(exc).__name__}"
-            ) from None
-        if response.status_code not in ok:
-            raise CtsError(_http_error(response))
-        return response
-
-
-def _http_error(response: httpx.Response) -> str:
-    where = f"{response.request.method} {response.request.url.path}"
-    if response.status_code == 401:
-        return f"{where}: 401 unauthorized (pass --key or set {KEY_SETTING})"
+def guard(work: Callable[[], T]) -> T:
+    """Run a call to the app; a CtsError or a connection failure becomes one line and an exit."""
     try:
-        detail = response.json().get("error")
-    except ValueError:
-        detail = None
-    return f"{where}: HTTP {response.status_code}" + (f": {detail}" if detail else "")
-
-
-def target_options(
-    ctx: typer.Context,
-    target: Annotated[
-        TargetKind,
-        typer.Option(
-            envvar="CTS_TARGET",
-            help="local: a local stack's data folder; azure: settings from the environment.",
-        ),
-    ] = TargetKind.LOCAL,
-    data: Annotated[
-        Path,
-        typer.Option(envvar="CTS_LOCAL_DATA", help="The local stack's data folder (--target local)."),
-    ] = Path(".local/stack"),
-    host: Annotated[
-        str | None,
-        typer.Option(
-            help=f"Function App / local host URL (default: ${HOST_URL_SETTING}, locally {LOCAL_HOST_URL})."
-        ),
-    ] = None,
-    key: Annotated[
-        str | None,
-        typer.Option(help=f"Function or admin key (default: ${KEY_SETTING}, locally the host's master key)."),
-    ] = None,
-) -> None:
-    """Operate the Commerce ↔ Teams sync: dead letters, status, reconciliation, subscriptions."""
-    ctx.obj = Target(kind=target, data=data, host=host, key=key)
-
-
-def current(ctx: typer.Context) -> Target:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Target) else Target()
+        return work()
+    except CtsError as exc:
+        fail(str(exc), exc.code)
+    except Exception as exc:  # no connection and the like: one line
+        fail(f"no connection: {exc}", 1)
 
 
 def run(work: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T]) -> T:

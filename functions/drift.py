@@ -116,7 +116,11 @@ async def graph_notification_processor(
             )
             outcomes = await processor.process(msg.get_body())
         except BadNotificationMessage as exc:
-            # Raised on purpose: the bus retries, then dead-letters with this text (see commerce_events).
+            # Dead-lettered at once with its reason, through the quarantine (see commerce_events).
+            from functions.commerce_events import reject
+            from shared.bus.protocol import EntityRef
+            from shared.domain.events import Rejection
+
             telemetry.count("cts.dead_letters", entity="notifications", reason=exc.reason)
             telemetry.log_event(
                 log,
@@ -125,7 +129,9 @@ async def graph_notification_processor(
                 message_id=msg.message_id,
                 reason=exc.reason,
             )
-            raise
+            rejection = Rejection(reason=exc.reason, description=exc.detail)
+            await reject(msg, dict(msg.application_properties or {}), rejection, EntityRef(QUEUE))
+            return
         telemetry.log_event(
             log,
             "graph notifications processed",

@@ -17,6 +17,7 @@ The bus comes from settings (shared/ops/connection.py): `CTS_BUS__LOCAL_BROKER` 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -194,6 +195,16 @@ async def ops_view(req: func.HttpRequest, client: df.DurableOrchestrationClient)
         from shared.records.records_pass import STATUS
 
         records = await root().state.list_values(STATUS)
+    task_lists = None
+    try:
+        from shared.mirror.report import every_list_report
+
+        c = root()
+        reports = every_list_report(commerce=c.commerce.client, state=c.state, settings=c.settings)
+        # Commerce retrying for minutes must not hold the whole page.
+        task_lists = [r.model_dump(mode="json") for r in await asyncio.wait_for(reports, timeout=15)]
+    except Exception as exc:  # the page still shows the rest
+        notes.append(f"task completion unavailable: {exc or type(exc).__name__}")
     model = page_model(
         teams=teams,
         report=report,
@@ -201,6 +212,7 @@ async def ops_view(req: func.HttpRequest, client: df.DurableOrchestrationClient)
         orchestrations=orchestrations,
         notes=notes,
         records=records,
+        task_lists=task_lists,
     )
     if req.params.get("format") == "json":
         return _json(model)

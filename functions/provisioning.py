@@ -276,16 +276,26 @@ async def ops_suspend(req: func.HttpRequest, client: df.DurableOrchestrationClie
             client_input={"dry_run": False, "keys": None, "report_id": report_id, "full": True},
         )
         body["report_id"] = report_id
-        # Task pairs whose last pass was suspended: a Planner-side change the poll has already
-        # seen would otherwise wait for the next change (the task reconcile compares Commerce only).
+        # Task pairs and accounts whose last pass was suspended: their passes are covered (the
+        # spine's request queue holds nothing for them), so a change seen while suspended would
+        # otherwise wait for the next change or the nightly run (the task reconcile compares
+        # Commerce only; the records one runs once a night).
+        from shared.mirror.pairs import list_mirrors
         from shared.spine import RequestQueue, request_many
-        from shared.spine.features import TASK_PAIRS
+        from shared.spine.features import RECORDS, TASK_PAIRS
 
-        held = [m.key for m in await s.state.list_mirrors() if m.outcome == "suspended"]
-        body["task_pairs_resumed"] = await request_many(
-            TASK_PAIRS, held, DurableClientAdapter(client), RequestQueue(s.state, TASK_PAIRS),
-            reason="writes resumed",
-        )  # fmt: skip
+        held = {TASK_PAIRS: [m.key for m in await list_mirrors(s.state) if m.outcome == "suspended"]}
+        if s.settings.records.enabled:
+            from shared.records.records_pass import STATUS
+
+            passes = await s.state.list_values(STATUS)
+            held[RECORDS] = sorted(k for k, r in passes.items() if r.get("outcome") == "suspended")
+        for feature, keys in held.items():
+            name = "task_pairs_resumed" if feature is TASK_PAIRS else "records_resumed"
+            body[name] = await request_many(
+                feature, keys, DurableClientAdapter(client), RequestQueue(s.state, feature),
+                reason="writes resumed",
+            )  # fmt: skip
     return _json(body)
 
 

@@ -19,7 +19,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions import spine
-from functions.commerce_events import RejectedMessage
+from functions.commerce_events import reject
 from functions.durable_client import DurableClientAdapter
 from functions.root import root
 from shared import telemetry
@@ -120,7 +120,7 @@ async def records_reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
     return await finish(root().records, payload)
 
 
-# -- Dataverse events (same parser, dead-letter rule and dedupe as Commerce events) ---------------
+# -- Dataverse events (same parser, quarantine and dedupe as Commerce events) ---------------
 @bp.function_name("record_event")
 @bp.service_bus_topic_trigger(
     arg_name="msg",
@@ -148,7 +148,13 @@ async def record_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrat
             message_id=msg.message_id,
             reason=result.reason,
         )
-        raise RejectedMessage(result)
+        from shared.bus.protocol import EntityRef
+        from shared.settings import get_settings
+
+        subscribed = get_settings().records
+        source = EntityRef(subscribed.topic, subscribed.subscription)
+        await reject(msg, dict(msg.application_properties or {}), result, source)
+        return
     assert isinstance(result, CommerceHint)
     from shared.mirror import request_task_mirrors
     from shared.sync.intake import handle_hint

@@ -103,14 +103,14 @@ def _json(data: Any, status: int = 200) -> func.HttpResponse:
 @bp.route(route="ops/tasks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_tasks(req: func.HttpRequest) -> func.HttpResponse:
     """Every mirrored pair (or `?key=TL-7/1@0042`): its status row and last pass with problems."""
-    from shared.mirror.pairs import get_pair, list_pairs
+    from shared.mirror.pairs import get_mirror, get_pair, list_mirrors, list_pairs
 
     state = root().state
     key = req.params.get("key")
     pairs = {p.key: p for p in await list_pairs(state)} if key is None else {}
-    mirrors = {m.key: m for m in await state.list_mirrors()} if key is None else {}
+    mirrors = {m.key: m for m in await list_mirrors(state)} if key is None else {}
     if key is not None:
-        pair, mirror = await get_pair(state, key), await state.get_mirror(key)
+        pair, mirror = await get_pair(state, key), await get_mirror(state, key)
         if pair is None and mirror is None:
             return _json({"error": f"no mirrored task {key}"}, 404)
         pairs = {key: pair} if pair else {}
@@ -148,3 +148,25 @@ async def ops_tasks_reconcile(
 async def ops_tasks_poll(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Poll Planner now (ignores `tasks.poll_interval_seconds`); answers what the poll found."""
     return _json(await _poll(client, force=True))
+
+
+@bp.route(route="ops/tasks/report/{task_list}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def ops_tasks_report(req: func.HttpRequest) -> func.HttpResponse:
+    """The completion report of one task list (docs/tasks.md): per region and store, its store
+    tasks done / open / overdue (in the store's time zone), not yet mirrored and with a problem.
+    `?region=R` keeps one region. Bulk reads only (shared/mirror/report.py)."""
+    from shared.domain.ids import commerce_id_problem
+    from shared.mirror.report import task_list_report
+
+    task_list = req.route_params.get("task_list") or ""
+    region = (req.params.get("region") or "").strip() or None
+    for name, value in (("task list", task_list), ("region", region)):
+        if value is not None and (problem := commerce_id_problem(value)) is not None:
+            return _json({"error": f"bad {name}: {problem}"}, 400)
+    s = root()
+    report = await task_list_report(
+        task_list, commerce=s.commerce.client, state=s.state, settings=s.settings, region=region
+    )
+    if report is None:
+        return _json({"error": f"no task list {task_list} in Commerce"}, 404)
+    return _json(report.model_dump(mode="json"))

@@ -155,6 +155,27 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
     }
   }
 
+  // The quarantine (shared/bus/quarantine.py, docs/events.md "Dead-lettering"): a trigger copies a
+  // message it can never process here and dead-letters the copy at once with the app's reason
+  // code as DeadLetterReason (the GA Python binding cannot settle the original). Duplicate
+  // detection: the copy's id is derived from the source entity and sequence number, so a
+  // redelivery of the original within the window makes no second copy. The dead letters stay
+  // until replayed or purged (Service Bus never expires DLQ messages:
+  // https://learn.microsoft.com/azure/service-bus-messaging/service-bus-dead-letter-queues); the
+  // TTL and maxDeliveryCount only bound a copy no drain could settle (it is dead-lettered by
+  // Service Bus then, keeping the app's reason in its cts-dead-letter-reason property).
+  resource quarantine 'queues' = {
+    name: 'cts-quarantine'
+    properties: {
+      maxDeliveryCount: maxDeliveryCount
+      lockDuration: 'PT1M'
+      requiresDuplicateDetection: true
+      duplicateDetectionHistoryTimeWindow: 'PT1H'
+      defaultMessageTimeToLive: 'P14D'
+      deadLetteringOnMessageExpiration: true
+    }
+  }
+
   // Graph change notifications, persisted by the webhook before it answers 202.
   resource notifications 'queues' = {
     name: 'graph-notifications'
@@ -271,6 +292,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_RECONCILE__SWEEP_SCHEDULE', value: '0 */1 * * * *' }
         { name: 'CTS_TASKS__POLL_SCHEDULE', value: '0 */2 * * * *' } // Planner has no change notifications
         { name: 'CTS_TASKS__RECONCILE_SCHEDULE', value: '0 15 2 * * *' }
+        { name: 'CTS_TASKS__FROM_TEAMS', value: 'off' } // off|published|adhoc|all: tasks made in Teams -> Commerce (docs/tasks.md)
         { name: 'CTS_RECORDS__ENABLED', value: empty(dataverseBaseUrl) ? 'false' : 'true' }
         { name: 'CTS_RECORDS__TOPIC', value: dataverseTopicName }
         { name: 'CTS_RECORDS__SUBSCRIPTION', value: dataverseSubscriptionName }
@@ -302,8 +324,8 @@ var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // deployment package + Durable leases
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Durable work queues
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Durable history + sync state
-  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // triggers, DLQ reads
-  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // webhook persistence, DLQ replay
+  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // triggers, DLQ reads, quarantine receive + dead-letter
+  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // webhook persistence, quarantine copies, DLQ replay
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Entra-auth App Insights
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // app: resolve references; F&O: its one secret
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // operator: the hook writes webhook secrets
@@ -320,6 +342,8 @@ resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [fo
   }
 }]
 
+// Scoped to the namespace: the triggers' entities, graph-notifications and cts-quarantine (the
+// quarantine sends there, receives from it and dead-letters; both need these two roles only).
 resource busRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in [roles.serviceBusDataReceiver, roles.serviceBusDataSender]: {
   name: guid(bus.id, identity.id, role)
   scope: bus

@@ -14,6 +14,15 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class FromTeams(StrEnum):
+    """Which tasks made in Teams become Commerce tasks (docs/tasks.md, "Tasks made in Teams")."""
+
+    OFF = "off"  # none: tasks made in Teams stay Teams-only
+    PUBLISHED = "published"  # lists published from Teams (Tasks by Planner -> Published lists)
+    ADHOC = "adhoc"  # tasks a store manager creates in the store team's plan
+    ALL = "all"  # both
+
+
 class MembershipMode(StrEnum):
     FLEXIBLE = "flexible"  # people added by hand in Teams are left alone
     STRICT = "strict"  # people the integration did not add are removed
@@ -200,6 +209,10 @@ class TaskSettings(BaseModel):
     # 412 -> re-read and re-decide, at most this many decisions per pass (then the pass fails and
     # the orchestration retries it).
     max_decide_rounds: int = Field(default=4, ge=1, le=20)
+    # Tasks made in Teams that become single-purpose Commerce store tasks and are then mirrored
+    # like the others: off | published | adhoc | all (docs/tasks.md, "Tasks made in Teams"). Off by
+    # default: nothing is written to Commerce that Commerce did not start, until an operator opts in.
+    from_teams: FromTeams = FromTeams.OFF
 
 
 class ReconcileSettings(BaseModel):

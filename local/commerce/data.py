@@ -103,6 +103,7 @@ def entity_specs(sets: CommerceEntitySets | None = None) -> dict[str, EntitySpec
                     _f("store_task.completed_at"),
                 }
             ),
+            creatable=True,  # single-purpose tasks (Commerce's create: shared/commerce/client.py)
         ),
     ]
     return {spec.kind: spec for spec in specs}

@@ -19,17 +19,32 @@ from shared.commerce.schema import (
     HIERARCHY_STORE_TYPE,
     LEGAL_ENTITY_FIELD,
     NO_YES,
+    RECURRENCE_PATTERN,
+    RECURRENCE_PATTERN_FROM_SYMBOL,
     STORE_SOURCE_TYPE,
     STORE_STATUS,
+    TASK_ORIGIN_FROM_SYMBOL,
+    TASK_PRIORITY,
     TASK_STATUS,
     TASK_STATUS_FROM_SYMBOL,
     WORKER_STATUS,
     format_datetime,
     parse_date,
 )
-from shared.domain.tasks import TaskStatus
+from shared.domain.tasks import RecurrencePattern, TaskPriority, TaskStatus
+from shared.tasks.origin import FROM_TEAMS_LIST
+from shared.tasks.recurrence import occurrence_date
 
 F = FIELD_DEFAULTS
+_NOT_RECURRING: Row = {
+    F["store_task.recurrence_id"]: "",
+    F["store_task.occurrence"]: 0,
+    F["store_task.recurrence_pattern"]: "",
+    F["store_task.recurrence_interval"]: 0,
+    F["store_task.recurrence_start"]: format_datetime(None),
+    F["store_task.previous_task_list"]: "",
+}
+_NOT_RECURRING_KEYS = {k: k for k in _NOT_RECURRING}
 MANAGER_JOB = "Store manager"
 COMMUNICATIONS_ROLE = "Retail task manager"
 
@@ -206,11 +221,14 @@ class CommerceModel:
                     F["task.due_offset_days"]: k.due_offset_days,
                     F["task.contact_person"]: k.contact_person or "",
                     F["task.link"]: k.link or "",
+                    F["task.priority"]: TASK_PRIORITY[TaskPriority(k.priority)] if k.priority else "",
                 },
                 commit=False,
             )
 
-    def _store_task_rows(self, task_list: str, store: Row, target: date) -> list[Row]:
+    def _store_task_rows(
+        self, task_list: str, store: Row, target: date, recurrence: Row | None = None
+    ) -> list[Row]:
         rows = []
         for d in self.db.find("task", **{F["task.task_list"]: task_list}):
             due = target + timedelta(days=int(d[F["task.due_offset_days"]] or 0))
@@ -229,6 +247,7 @@ class CommerceModel:
                     F["store_task.completed_by"]: "",
                     F["store_task.completed_at"]: format_datetime(None),
                     F["store_task.modified_at"]: format_datetime(_now()),
+                    **(recurrence or _NOT_RECURRING),
                 }
             )
         return rows
@@ -468,20 +487,80 @@ class CommerceModel:
             _be("CTS_RegionChangedBusinessEvent", "", RegionId=region, ChangeKind="ManagersChanged")
         )
 
-    def do_publish_task_list(self, task_list: str, stores: list[str], target_date: str | None = None) -> None:
+    def do_publish_task_list(
+        self,
+        task_list: str,
+        stores: list[str],
+        target_date: str | None = None,
+        recurrence: dict[str, Any] | None = None,
+    ) -> None:
+        """ "Start process": the list's tasks at each store. With `recurrence` ({"pattern": "daily" |
+        "weekly" | "monthly", "interval": n}) it is a recurring assignment [ours: HQ's form has an
+        optional Recurrence, its entity is not public]: this is occurrence 1, `recur_task_list`
+        starts the next one (what HQ's recurrence batch job does)."""
         if not self.db.get("task_list", (self.legal_entity, task_list)):
             raise SandboxError(404, f"task list {task_list!r} does not exist")
         target = date.fromisoformat(target_date) if target_date else _now().date()
+        fields = None
+        if recurrence is not None:
+            fields = self._recurrence_fields(task_list, recurrence, target)
+        self._publish(task_list, stores, target, fields)
+
+    def _publish(self, task_list: str, stores: list[str], target: date, recurrence: Row | None) -> None:
         by_le: dict[str, list[str]] = {}
         for number in stores:
             store = self.store(number)
-            for row in self._store_task_rows(task_list, store, target):
+            for row in self._store_task_rows(task_list, store, target, recurrence):
                 self._write("store_task", row, message="Create")
             by_le.setdefault(store[LEGAL_ENTITY_FIELD], []).append(number)
         for le, numbers in by_le.items():
             self._pending.append(
                 _be("CTS_TaskListPublishedBusinessEvent", le, TaskListId=task_list, StoreNumbers=numbers)
             )
+
+    @staticmethod
+    def _recurrence_fields(series: str, recurrence: dict[str, Any], start: date) -> Row:
+        pattern = str(recurrence.get("pattern", ""))
+        if pattern not in {p.value for p in RecurrencePattern}:
+            raise SandboxError(
+                400, f"recurrence pattern must be one of {[p.value for p in RecurrencePattern]}"
+            )
+        interval = recurrence.get("interval", 1)
+        if not isinstance(interval, int) or not 1 <= interval <= 99:
+            raise SandboxError(400, "recurrence interval must be an integer from 1 to 99")
+        return {
+            F["store_task.recurrence_id"]: series,
+            F["store_task.occurrence"]: 1,
+            F["store_task.recurrence_pattern"]: RECURRENCE_PATTERN[RecurrencePattern(pattern)],
+            F["store_task.recurrence_interval"]: interval,
+            F["store_task.recurrence_start"]: format_datetime(start),
+            F["store_task.previous_task_list"]: "",
+        }
+
+    def do_recur_task_list(self, task_list: str) -> None:
+        """HQ's recurrence batch: the next occurrence of the recurring assignment of `task_list`, a new
+        task list instance `<list>-<n>` (a copy of the list, the next target date) at the same stores."""
+        rows = self.db.find("store_task", **{F["store_task.recurrence_id"]: task_list})
+        if not rows:
+            raise SandboxError(404, f"task list {task_list!r} has no recurring assignment")
+        last = max(int(r[F["store_task.occurrence"]]) for r in rows)
+        current = [r for r in rows if int(r[F["store_task.occurrence"]]) == last]
+        first = current[0]
+        n = last + 1
+        start = parse_date(first[F["store_task.recurrence_start"]]) or _now().date()
+        pattern = RECURRENCE_PATTERN_FROM_SYMBOL[first[F["store_task.recurrence_pattern"]]]
+        target = occurrence_date(start, pattern, int(first[F["store_task.recurrence_interval"]]), n)
+        instance = f"{task_list}-{n}"
+        listed = self.db.get("task_list", (self.legal_entity, task_list))
+        assert listed is not None
+        self.db.put("task_list", {**listed, F["task_list.id"]: instance}, commit=False)
+        for d in self.db.find("task", **{F["task.task_list"]: task_list}):
+            self.db.put("task", {**d, F["task.task_list"]: instance}, commit=False)
+        fields = {k: first[v] for k, v in _NOT_RECURRING_KEYS.items()}
+        fields[F["store_task.occurrence"]] = n
+        fields[F["store_task.previous_task_list"]] = first[F["store_task.task_list"]]
+        stores = sorted({str(r[F["store_task.store"]]) for r in current})
+        self._publish(instance, stores, target, fields)
 
     def _task_event(self, row: Row, kind: str) -> None:
         self._pending.append(
@@ -566,6 +645,41 @@ class CommerceModel:
             },
         )
         self._task_event(updated, "StatusChanged")
+
+    def create_store_task(self, row: Row) -> Row:
+        """An OData POST of a store task by a client: a single-purpose task (POS managers create
+        them, task-mgmt-configure; reference/commerce-teams-domain.md 2.1) or a new task in an
+        existing list. The entity is our own model [ours, docs/commerce.md]; checked as strictly as
+        F&O's validateWrite would: known store, existing list (or the single-purpose list), valid
+        enum symbols, an existing creator. Raises the task's business event ("Created")."""
+        list_id = str(row[F["store_task.task_list"]])
+        if list_id != FROM_TEAMS_LIST and not self.db.get("task_list", (row[LEGAL_ENTITY_FIELD], list_id)):
+            raise SandboxError(
+                400, f"The value '{list_id}' in field TaskListId is not found in CTSTaskLists."
+            )
+        if not self.db.get("store", (row[LEGAL_ENTITY_FIELD], str(row[F["store_task.store"]]))):
+            raise SandboxError(
+                400,
+                f"The value '{row[F['store_task.store']]}' in field StoreNumber is not found in "
+                "RetailStores.",
+            )
+        for name, symbols in (
+            (F["store_task.status"], TASK_STATUS_FROM_SYMBOL),
+            (F["store_task.origin"], TASK_ORIGIN_FROM_SYMBOL),
+        ):
+            if row.get(name) and row[name] not in symbols:
+                raise SandboxError(400, f"'{row[name]}' is not a valid value of {name}.")
+        if not row.get(F["store_task.status"]):
+            row[F["store_task.status"]] = TASK_STATUS[TaskStatus.NOT_STARTED]
+        for name in (F["store_task.created_by"], F["store_task.assigned_to"], F["store_task.completed_by"]):
+            if row.get(name) and not self.db.get("worker", (str(row[name]),)):
+                raise SandboxError(400, f"The value '{row[name]}' in field {name} is not found in Workers.")
+        for name in (F["store_task.target_date"], F["store_task.due_date"], F["store_task.completed_at"]):
+            row[name] = row.get(name) or format_datetime(None)
+        row[F["store_task.modified_at"]] = format_datetime(_now())
+        created = self._write("store_task", row, message="Create")
+        self._task_event(created, "Created")
+        return created
 
     def patch_store_task(self, row: Row, body: dict[str, Any]) -> Row:
         """An OData PATCH by a client (the app writing status back). F&O raises the task's event for

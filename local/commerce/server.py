@@ -68,8 +68,32 @@ class Faults:
         self.error_status = 503
         self.retry_after = 1.0
         self.until: float | None = None
+        self.refusals: dict[tuple[str, str], tuple[int, str]] = {}
+
+    def refuse(self, cfg: dict[str, Any]) -> None:
+        """Every `method` request to `entity_set` answered with `status` (403 by default) and an
+        F&O error body, until cleared: the application user lacks the entity's privilege for that
+        access. F&O secures each data entity per entry point (Data services = OData) with View /
+        Maintain privileges; without the Maintain one a write is refused whatever the payload
+        (https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/security-data-entities).
+        The default wording is the sandbox's [F&O's exact text unconfirmed]; `message` overrides."""
+        method, entity_set = str(cfg.get("method", "POST")).upper(), str(cfg["entity_set"])
+        status = int(cfg.get("status", 403))
+        if not 400 <= status < 500:
+            raise SandboxError(400, "a refusal is a 4xx status")
+        message = str(
+            cfg.get("message")
+            or f"Access denied: the user does not have the privilege to {method} records in {entity_set}."
+        )
+        self.refusals[(method, entity_set)] = (status, message)
+
+    def refusal(self, method: str, entity_set: str) -> Response | None:
+        found = self.refusals.get((method.upper(), entity_set))
+        return None if found is None else fo_error(found[0], found[1])
 
     def configure(self, cfg: dict[str, Any]) -> None:
+        if cfg.get("refuse"):
+            self.refuse(dict(cfg["refuse"]))
         self.throttle_ratio = float(cfg.get("throttle_ratio", self.throttle_ratio))
         self.error_ratio = float(cfg.get("error_ratio", self.error_ratio))
         self.error_status = int(cfg.get("error_status", self.error_status))
@@ -286,7 +310,13 @@ class Sandbox:
                     f"Write failed for table row of type '{spec.entity}'. Infolog: Error: Cannot create a "
                     f"record in {spec.entity}. The record already exists.",
                 )
-            _, stored = self.db.put(spec.kind, row)
+            if spec.kind == "store_task":
+                stored = self.model.create_store_task(row)
+                intents = self.model.take_intents()
+                if self.events_on_api_writes:
+                    await self.publisher.publish(intents)
+            else:
+                _, stored = self.db.put(spec.kind, row)
         location = f"{request.base_url}data/{spec.set_name}({key_text(spec, stored)})"
         return JSONResponse(
             {"@odata.context": f"{request.base_url}data/$metadata#{spec.set_name}/$entity", **stored},
@@ -316,6 +346,8 @@ class Sandbox:
             return 1
         elif kind == "commerce_throttle":
             self.faults.configure({"throttle_ratio": step.get("ratio", 0.3), "seconds": step.get("seconds")})
+        elif kind == "commerce_refuse":  # {"fault": "commerce_refuse", "entity_set": ..., "method": "POST"}
+            self.faults.refuse({k: v for k, v in step.items() if k != "fault"})
         elif kind == "commerce_errors":
             self.faults.configure(
                 {
@@ -342,6 +374,12 @@ class Sandbox:
                     "assigned_to": r.get(F["store_task.assigned_to"]) or None,
                     "completed_by": r.get(F["store_task.completed_by"]) or None,
                     "completed_at": completed.isoformat() if completed else None,
+                    "name": r.get(F["store_task.name"]) or "",
+                    "origin": r.get(F["store_task.origin"]) or "Commerce",
+                    "created_by": r.get(F["store_task.created_by"]) or None,
+                    "publication_id": r.get(F["store_task.publication_id"]) or None,
+                    "publication_name": r.get(F["store_task.publication_name"]) or None,
+                    "planner_task_id": r.get(F["store_task.planner_task_id"]) or None,
                 }
             )
         return out
@@ -396,6 +434,10 @@ def create_app(
                 status = injected.status_code
                 return injected
             spec = sandbox._spec(spec_name)
+            refused = sandbox.faults.refusal(request.method, spec.set_name)
+            if refused is not None:
+                status = refused.status_code
+                return refused
             key_text = path[len(spec_name) :].strip("/")
             if key_text and not (key_text.startswith("(") and key_text.endswith(")")):
                 raise SandboxError(404, f"No HTTP resource was found for '{path}'.")

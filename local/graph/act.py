@@ -103,6 +103,37 @@ def delete_task(sb: Sandbox, data: dict[str, Any]) -> Any:
     return delete_task_as(sb, str(data.get("taskId")))
 
 
+_NEW_TASK_FIELDS = ("planId", "title", "bucketId", "dueDateTime", "assignments", "percentComplete")
+
+
+def create_task(sb: Sandbox, data: dict[str, Any]) -> Any:
+    """A person creates a task in a plan in Teams/Planner: createdBy is that user."""
+    from .planner import new_task
+
+    body = {k: data[k] for k in _NEW_TASK_FIELDS if k in data}
+    return new_task(sb, body, _user(sb, data)["id"])
+
+
+def publish_task(sb: Sandbox, data: dict[str, Any]) -> Any:
+    """A list published from Teams (Tasks by Planner -> Published lists) lands one task in a plan:
+    ``{planId, title, publicationId, publicationName, publishingTeamId?, userId?}``. Who Graph names
+    in createdBy for a published task is [unconfirmed]: the publishing user when `userId` is given,
+    else an application (the publishing service)."""
+    from .planner import new_task, publication_source
+
+    if not data.get("publicationId"):
+        raise GraphError(400, "BadRequest", "publicationId is required.")
+    body = {k: data[k] for k in _NEW_TASK_FIELDS if k in data}
+    actor = _user(sb, data)["id"] if data.get("userId") else None
+    source = publication_source(
+        str(data["publicationId"]),
+        str(data.get("publicationName") or ""),
+        data.get("publishingTeamId"),
+        str(data.get("planId")),
+    )
+    return new_task(sb, body, actor, source)
+
+
 def delete_channel(sb: Sandbox, data: dict[str, Any]) -> Any:
     from .tabs import delete_channel_as_person
 
@@ -128,5 +159,7 @@ ACTIONS: dict[str, Action] = {
     "set-task-progress": task_progress(None),
     "edit-task": edit_task,
     "delete-task": delete_task,
+    "create-task": create_task,  # a person makes a task in the plan (ad hoc)
+    "publish-task": publish_task,  # a list published from Teams lands a task in the plan
     **TODO_ACTIONS,  # a person edits their To Do: todo-update, todo-delete
 }

@@ -9,17 +9,32 @@
   20 assignees, 20 checklist items, 15 references).
 - v1.0 ``plannerTask`` has no ``lastModifiedDateTime`` (msgraph-sdk's model has none); the sandbox
   keeps it privately and shows it only on ``/beta``.
+- A task published from Teams (Tasks by Planner -> Published lists; made here only through the side
+  channel, ``act("publish-task")``: no Graph API publishes, reference/graph-apis.md "Task
+  publishing") carries ``creationSource`` = ``plannerTeamsPublicationInfo``, shown **only on
+  /beta** ("creationSource appears only in the beta plannerTask representation";
+  https://learn.microsoft.com/en-us/graph/api/resources/plannerteamspublicationinfo), and
+  "can't be deleted" (same page): a DELETE answers 403. The status is the planner-overview's for
+  an operation the caller may not do; the error code and message Graph sends are [unconfirmed].
+  Which fields a published task blocks ("users might be blocked from editing certain fields") is
+  not documented, so PATCH is not restricted.
+- ``recurrence`` is kept privately too and shown only on ``/beta`` (a series that continues itself
+  on completion or deletion: recurrence.py).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+import urllib.parse
 from typing import Any
 
 from .core import Router, Sandbox
 from .errors import GraphError, now_iso
 from .planner_delta import plan_tasks_delta
+from .recurrence import apply_recurrence, continues, next_task
+from .recurrence import view as recurrence_view
 from .wire import Req, Resp, collection, entity, page_params, public
 
 APP_ID = "5a6b1c7e-0000-4000-8000-00000000a99e"  # the sandbox's single calling application
@@ -89,9 +104,34 @@ def _check_if_match(req: Req, obj: dict[str, Any]) -> None:
 
 
 def _view(req: Req, data: dict[str, Any]) -> dict[str, Any]:
-    if req.base.endswith("/beta") and "_lastModifiedAt" in data:
-        return {**data, "lastModifiedDateTime": data["_lastModifiedAt"]}
-    return data
+    if not req.base.endswith("/beta"):
+        return data
+    beta = {**data, "lastModifiedDateTime": data["_lastModifiedAt"]} if "_lastModifiedAt" in data else data
+    if "planId" in data and "percentComplete" in data:  # a task: beta adds creationSource (or null)
+        beta = {**beta, "creationSource": data.get("_creationSource")}
+        beta = {**beta, "recurrence": recurrence_view(data)}  # beta has `recurrence` (or null)
+    return beta
+
+
+def _recurrence_change(req: Req, task: dict[str, Any], body: dict[str, Any]) -> None:
+    if "recurrence" not in body:
+        return
+    if not req.base.endswith("/beta"):
+        # v1.0 plannerTask has no such property; OData refuses an unknown one.
+        raise GraphError(
+            400, "", "Could not find a property named 'recurrence' on type 'microsoft.graph.plannerTask'."
+        )
+    apply_recurrence(task, body["recurrence"])
+
+
+def _continue_series(sb: Sandbox, task: dict[str, Any]) -> None:
+    """Planner creates the task that continues `task`'s series (it was completed or deleted)."""
+    _limit("tasks", sb.store.count("task", parent=task["planId"]) + 1)
+    details = sb.store.get("details", task["id"])
+    fresh, fresh_details = next_task(task, details, secrets.token_urlsafe(21), now_iso())
+    _save(sb, "task", fresh, task["planId"])
+    _save(sb, "details", fresh_details, fresh["id"])
+    task["_recurrence"] = {**task["_recurrence"], "nextInSeriesTaskId": fresh["id"]}
 
 
 def _written(req: Req, ctx: str, obj: dict[str, Any]) -> Resp:
@@ -232,7 +272,19 @@ def _active_count(sb: Sandbox, plan_id: str) -> int:
 
 
 async def create_task(sb: Sandbox, req: Req) -> Resp:
-    body = req.json_body()
+    return entity(req, "planner/tasks", _view(req, new_task(sb, req.json_body(), None, req=req)), status=201)
+
+
+def new_task(
+    sb: Sandbox,
+    body: dict[str, Any],
+    actor: str | None,
+    creation_source: dict[str, Any] | None = None,
+    *,
+    req: Req | None = None,
+) -> dict[str, Any]:
+    """POST /planner/tasks by the app (`actor` None) or, through the side channel, a person making
+    a task in Planner or a list published from Teams (`creation_source`)."""
     plan = _get(sb, "plan", str(body.get("planId")))
     _limit("tasks", sb.store.count("task", parent=plan["id"]) + 1)
     if body.get("percentComplete", 0) < 100:
@@ -243,10 +295,14 @@ async def create_task(sb: Sandbox, req: Req) -> Resp:
         "createdDateTime": now_iso(), "dueDateTime": None, "hasDescription": False,
         "previewType": "automatic", "completedDateTime": None, "completedBy": None, "referenceCount": 0,
         "checklistItemCount": 0, "activeChecklistItemCount": 0, "priority": 5,
-        "conversationThreadId": None, "createdBy": _identity(None), "appliedCategories": {},
+        "conversationThreadId": None, "createdBy": _identity(actor), "appliedCategories": {},
         "assignments": {},
     }  # fmt: skip
-    _apply_task_changes(sb, task, body, None)
+    if creation_source is not None:
+        task["_creationSource"] = creation_source
+    _apply_task_changes(sb, task, body, actor)
+    if req is not None:
+        _recurrence_change(req, task, body)
     with sb.store.tx():
         _save(sb, "task", task, plan["id"])
         details = {
@@ -257,7 +313,7 @@ async def create_task(sb: Sandbox, req: Req) -> Resp:
             "checklist": {},
         }
         _save(sb, "details", details, task["id"])
-    return entity(req, "planner/tasks", _view(req, task), status=201)
+    return task
 
 
 async def list_plan_tasks(sb: Sandbox, req: Req) -> Resp:
@@ -275,13 +331,34 @@ async def get_task(sb: Sandbox, req: Req) -> Resp:
     return entity(req, "planner/tasks", _view(req, _get(sb, "task", req.params["id"])))
 
 
+def publication_source(
+    publication_id: str, name: str, publishing_team_id: str | None, plan_id: str
+) -> dict[str, Any]:
+    """The beta `creationSource` of a published task: plannerTeamsPublicationInfo (its properties
+    as documented, creationSourceKind `publication`; the deprecated nested `teamsPublicationInfo`
+    of plannerTaskCreation is not sent)."""
+    return {
+        "@odata.type": "#microsoft.graph.plannerTeamsPublicationInfo",
+        "creationSourceKind": "publication",
+        "publicationId": publication_id,
+        "publicationName": name,
+        "publishingTeamId": publishing_team_id,
+        "publishedToPlanId": plan_id,
+        "lastModifiedDateTime": now_iso(),
+    }
+
+
 def update_task(
     sb: Sandbox, task: dict[str, Any], changes: dict[str, Any], actor: str | None
 ) -> dict[str, Any]:
     if changes.get("percentComplete", 100) < 100 <= task["percentComplete"]:
         _limit("active", _active_count(sb, task["planId"]) + 1)
+    was_done = task["percentComplete"] >= 100
     _apply_task_changes(sb, task, changes, actor)
-    return _save(sb, "task", task, task["planId"])
+    with sb.store.tx():
+        if not was_done and task["percentComplete"] >= 100 and continues(task):
+            _continue_series(sb, task)
+        return _save(sb, "task", task, task["planId"])
 
 
 def update_task_as(sb: Sandbox, task_id: str, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -292,25 +369,38 @@ def update_task_as(sb: Sandbox, task_id: str, user_id: str, changes: dict[str, A
 async def patch_task(sb: Sandbox, req: Req) -> Resp:
     task = _get(sb, "task", req.params["id"])
     _check_if_match(req, task)
-    return _written(req, "planner/tasks", update_task(sb, task, req.json_body(), None))
+    body = req.json_body()
+    _recurrence_change(req, task, body)
+    return _written(req, "planner/tasks", update_task(sb, task, body, None))
 
 
 async def delete_task(sb: Sandbox, req: Req) -> Resp:
     task = _get(sb, "task", req.params["id"])
     _check_if_match(req, task)
+    _refuse_published(task)
     _remove_task(sb, task)
     return Resp(204)
 
 
+def _refuse_published(task: dict[str, Any]) -> None:
+    """Published tasks "can't be deleted" (plannerteamspublicationinfo, module doc): 403; the code
+    and message are [unconfirmed]."""
+    if task.get("_creationSource"):
+        raise GraphError(403, "Forbidden", "This task was published to this plan and can't be deleted.")
+
+
 def delete_task_as(sb: Sandbox, task_id: str) -> dict[str, Any]:
-    """A person deletes the task in Planner (side channel)."""
+    """A person deletes the task in Planner (side channel); a published task refuses them too."""
     task = _get(sb, "task", task_id)
+    _refuse_published(task)
     _remove_task(sb, task)
     return {"deleted": task["id"]}
 
 
 def _remove_task(sb: Sandbox, task: dict[str, Any]) -> None:
     with sb.store.tx():
+        if continues(task):  # deleted without cancelling the recurrence: the series goes on
+            _continue_series(sb, task)
         sb.store.remove("task", task["id"])
         sb.store.remove("details", task["id"])
         sb.store.log_task_change(task["planId"], task["id"], sb.now())
@@ -329,6 +419,23 @@ def _merge_map(current: dict[str, Any], changes: dict[str, Any], item_type: str)
             item.setdefault("orderHint", "8585 !")
             merged[key] = item
     return merged
+
+
+_UNENCODED = re.compile(r"[.:@#]|%(?![0-9A-Fa-f]{2})")
+
+
+def _check_references(changes: dict[str, Any]) -> None:
+    """https://learn.microsoft.com/graph/api/resources/plannerexternalreferences: the keys are URLs
+    (http/https) with `.`, `:`, `%`, `@`, `#` encoded; "@odata.type" is required in a PATCH that
+    edits one. The wording of Planner's 400 is not published; these say what is wrong."""
+    for key, value in changes.items():
+        if _UNENCODED.search(key):
+            raise GraphError(400, "", f"The reference key '{key}' must encode the characters . : % @ #.")
+        decoded = urllib.parse.unquote(key)
+        if not re.match(r"^https?://", decoded, flags=re.IGNORECASE):
+            raise GraphError(400, "", "A reference key must be an http or https URL.")
+        if value is not None and (not isinstance(value, dict) or "@odata.type" not in value):
+            raise GraphError(400, "", "A reference needs @odata.type microsoft.graph.externalReference.")
 
 
 async def get_details(sb: Sandbox, req: Req) -> Resp:
@@ -353,6 +460,7 @@ async def patch_details(sb: Sandbox, req: Req) -> Resp:
             item.setdefault("isChecked", False)
         _limit("checklist", len(details["checklist"]))
     if isinstance(body.get("references"), dict):
+        _check_references(body["references"])
         details["references"] = _merge_map(
             details["references"], body["references"], "#microsoft.graph.plannerExternalReference"
         )

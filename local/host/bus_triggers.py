@@ -24,6 +24,14 @@ from local.host.loader import FunctionSpec
 
 log = logging.getLogger("local.host")
 
+# infra/resources.bicep gives every topic `requiresDuplicateDetection: true` with
+# `duplicateDetectionHistoryTimeWindow: 'PT10M'`: a second message with the same MessageId within
+# 10 minutes is accepted and dropped by Service Bus
+# (https://learn.microsoft.com/azure/service-bus-messaging/duplicate-detection). The topics the
+# host declares get the same window, so a resend that Azure would drop is dropped here too
+# (tests/unit/test_infra_settings.py checks the two agree).
+TOPIC_DUPLICATE_DETECTION = timedelta(minutes=10)
+
 
 class BusUnavailable(RuntimeError):
     """The app has Service Bus triggers but the embedded broker/delivery loop is not available."""
@@ -69,6 +77,7 @@ async def declare_entities(
             subscriptions=subscriptions,
             max_delivery_count=max_delivery_count,
             lock_duration=lock_duration,
+            duplicate_detection_window=TOPIC_DUPLICATE_DETECTION,
         )
 
 

@@ -97,6 +97,7 @@ class OrgTask(_Strict):
     due_offset_days: int = 0
     contact_person: str | None = None
     link: str | None = None
+    priority: Literal["urgent", "important", "medium", "low"] | None = None
 
 
 class OrgTaskList(_Strict):

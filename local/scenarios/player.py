@@ -42,7 +42,8 @@ COMMERCE: dict[str, tuple[set[str], set[str]]] = {
     "move_store": ({"store", "region"}, set()),
     "terminate_worker": ({"personnel_number"}, {"termination_date"}),
     "change_region_managers": ({"region", "managers"}, set()),
-    "publish_task_list": ({"task_list", "stores"}, {"target_date"}),
+    "publish_task_list": ({"task_list", "stores"}, {"target_date", "recurrence"}),
+    "recur_task_list": ({"task_list"}, set()),
     "update_task": ({"task_list", "task", "fields"}, set()),
     "cancel_task": ({"task_list", "task"}, {"store"}),
     "set_task_status": ({"task_list", "task", "store", "status"}, {"by"}),
@@ -53,6 +54,8 @@ TEAMS: dict[str, tuple[set[str], set[str]]] = {
     "remove_member": ({"store", "upn"}, set()),
     "add_member": ({"store", "upn"}, {"owner"}),
     "rename_team": ({"store", "name"}, set()),
+    "create_task": ({"store", "title", "by"}, set()),  # a person makes a task in the store plan
+    "publish_task": ({"store", "title", "publication"}, {"by"}),  # a list published from Teams
 }
 FAULT: dict[str, tuple[set[str], set[str]]] = {
     "graph_throttle": ({"ratio"}, {"seconds", "for_seconds", "route"}),
@@ -73,7 +76,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "fields": dict, "status": (str, int), "by": str, "upn": str, "owner": bool, "ratio": (int, float),
     "seconds": (int, float), "for_seconds": (int, float), "factor": int, "window": int,
     "raw": (str, dict, list), "timeout": (int, float), "region": str, "managers": list,
-    "termination_date": str, "route": str, "dry_run": bool,
+    "termination_date": str, "route": str, "dry_run": bool, "title": str, "publication": str,
 }  # fmt: skip
 
 

@@ -194,6 +194,31 @@ class SharedBus:
         self.reopen()
 
 
+async def declare_app_entities(path: Path, lock_seconds: float) -> None:
+    """What `azd provision` creates that the host does not declare (it declares the entities its
+    triggers listen on): the quarantine queue, with infra/resources.bicep's properties
+    (duplicate detection PT1H, maxDeliveryCount 10, TTL P14D with dead-lettering on expiry; the
+    lock as the stack's triggers have it). Idempotent; before the host starts, so its first
+    `quarantine_drain` finds the queue."""
+    from datetime import timedelta
+
+    from local.host.broker import Broker
+    from shared.bus.quarantine import QUARANTINE_QUEUE
+
+    broker = Broker(path)
+    try:
+        await broker.ensure_queue(
+            QUARANTINE_QUEUE,
+            max_delivery_count=10,
+            lock_duration=timedelta(seconds=lock_seconds),
+            duplicate_detection_window=timedelta(hours=1),
+            default_message_time_to_live=timedelta(days=14),
+            dead_lettering_on_message_expiration=True,
+        )
+    finally:
+        await broker.close()
+
+
 # -- sandboxes on threads -----------------------------------------------------------------------
 @contextmanager
 def serve_in_thread(app: Any, port: int, name: str) -> Iterator[str]:
@@ -406,6 +431,10 @@ class Stack:
             self.crm, crm_settings = start_crm(self, self._exit, self.config.crm, TOKEN, self.loop)
             self.settings.update(crm_settings)
 
+        self.say("Service Bus: declaring the entities Bicep creates that no trigger listens on")
+        self.loop.run(
+            declare_app_entities(self.data / "host" / "servicebus.sqlite", self.config.bus_lock_seconds)
+        )
         self.say(f"Local Functions host: starting function_app.py on port {host_port}")
         self.host = HostProcess(self.data / "host", host_port, self.settings, self.config.host_grace,
                                 self.config.bus_lock_seconds)  # fmt: skip

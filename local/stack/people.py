@@ -98,4 +98,26 @@ def act_in_teams(stack: Stack, step: dict[str, Any]) -> str:
         stack.planner_changed()  # seen by the app's next Planner poll: `converged` waits for it
         done = "completed" if action == "complete_task" else "started"
         return f"Planner task {task_id} ({step['task']}) {done}"
+    if action in ("create_task", "publish_task"):
+        plan_id = _plan_id(objects, team_id)
+        payload = {"planId": plan_id, "title": str(step["title"])}
+        if step.get("by"):
+            payload["userId"] = _user_id(objects, employee_id=str(step["by"]))
+        if action == "publish_task":  # a list published from Teams (Tasks by Planner)
+            payload.update(publicationId=str(step["publication"]), publicationName=str(step["publication"]))
+        made = stack.graph.act(action.replace("_", "-"), **payload)
+        stack.planner_changed()
+        return f"Planner task {made['id']} {step['title']!r} made in Teams ({action})"
     raise ValueError(f"unknown teams action {action!r}")
+
+
+def _plan_id(objects: dict[str, list[dict[str, Any]]], team_id: str) -> str:
+    """The store team's task plan: the one titled "Store tasks" (the default plan title), else the
+    first one."""
+    plans = sorted(
+        (o for o in objects.get("plan", []) if o["parent"] == team_id and not o["deleted"]),
+        key=lambda o: (o["data"].get("title") != "Store tasks", o["id"]),
+    )
+    if not plans:
+        raise LookupError(f"team {team_id} has no plan yet (a task list must be mirrored into it first)")
+    return str(plans[0]["id"])

@@ -8,6 +8,8 @@ tooling and tests use only this protocol.
 - `DeadLetterBus`: a `BusSender` that can also peek an entity's dead-letter sub-queue and open a
   peek-lock receiver on it (for replay and purge). Settling a dead letter needs the receiver that
   locked it (azure-servicebus settles over the receiving link), hence the receiver object.
+- `QueueBus`: a `BusSender` that can also open a peek-lock receiver on a queue's *active*
+  messages and dead-letter them with a reason of its choosing (the quarantine, shared/bus/quarantine.py).
 """
 
 from __future__ import annotations
@@ -146,4 +148,21 @@ class DeadLetterBus(BusSender, Protocol):
 
     def dead_letter_receiver(self, entity: EntityRef) -> AbstractAsyncContextManager[DeadLetterReceiver]:
         """`async with bus.dead_letter_receiver(entity) as receiver: ...`"""
+        ...
+
+
+class QueueReceiver(DeadLetterReceiver, Protocol):
+    """A peek-lock receiver on a queue's active messages; it can also dead-letter what it locked."""
+
+    async def dead_letter(self, message: ReceivedMessage, *, reason: str, description: str) -> None:
+        """Move a locked message to the queue's dead-letter sub-queue with this DeadLetterReason and
+        DeadLetterErrorDescription (azure-servicebus `dead_letter_message(reason=, error_description=)`)."""
+        ...
+
+
+@runtime_checkable
+class QueueBus(BusSender, Protocol):
+    def queue_receiver(self, queue: str) -> AbstractAsyncContextManager[QueueReceiver]:
+        """`async with bus.queue_receiver(name) as receiver: ...`; closing it abandons what it
+        did not settle."""
         ...

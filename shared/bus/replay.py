@@ -1,7 +1,7 @@
 """Dead-letter replay and purge: the rules of docs/bus.md ("Replay"), over the bus protocol.
 
 Pure parts (no I/O, unit-tested on their own): `DeadLetterFilter.matches`, `event_type_of`,
-`store_of`, `replay_count`, `decide`, `replay_copy`, `replay_target`.
+`store_of`, `replay_count`, `decide`, `replay_copy`, `replay_target`, `handler_entity`.
 Protocol calls: `replay_dead_letters`, `purge_dead_letters`.
 
 The rules:
@@ -10,7 +10,9 @@ The rules:
   the replay time in application properties; every other property is copied by hand, the
   session id included (a session entity refuses a message without one);
 - it goes to the SAME subscription only: sent to the topic with `x-target-subscription`, which
-  only that subscription's rule accepts (never a plain re-send to the topic: it fans out);
+  only that subscription's rule accepts (never a plain re-send to the topic: it fans out). A dead
+  letter of the quarantine queue (shared/bus/quarantine.py) goes back to the entity it was
+  rejected on, recorded on it as `cts-source-entity`; the quarantine's own properties are dropped;
 - send first, then complete the dead letter: a failure in between leaves a duplicate (handlers
   are idempotent), never a loss;
 - a message already replayed `max_replays` times is refused and stays in the DLQ;
@@ -48,6 +50,24 @@ ORIGINAL_DLQ_REASON = "x-original-dlq-reason"
 ORIGINAL_DLQ_DESCRIPTION = "x-original-dlq-description"
 REPLAY_COUNT = "x-replay-count"
 REPLAYED_AT = "x-replayed-at"
+
+#: Set by the quarantine (shared/bus/quarantine.py) on its copy of a message the app rejected:
+#: the app's reason and description (what the copy is dead-lettered with), the entity the message
+#: was rejected on (where a replay sends it back) and that delivery's broker properties.
+DEAD_LETTER_REASON = "cts-dead-letter-reason"
+DEAD_LETTER_DESCRIPTION = "cts-dead-letter-description"
+SOURCE_ENTITY = "cts-source-entity"
+SOURCE_SEQUENCE_NUMBER = "cts-source-sequence-number"
+SOURCE_ENQUEUED_TIME = "cts-source-enqueued-time"
+SOURCE_DELIVERY_COUNT = "cts-source-delivery-count"
+QUARANTINE_PROPERTIES = (
+    DEAD_LETTER_REASON,
+    DEAD_LETTER_DESCRIPTION,
+    SOURCE_ENTITY,
+    SOURCE_SEQUENCE_NUMBER,
+    SOURCE_ENQUEUED_TIME,
+    SOURCE_DELIVERY_COUNT,
+)
 
 #: Application properties (first found wins) and body fields that name the event type / store.
 EVENT_TYPE_PROPERTIES = ("BusinessEventId", "x-event-type", "event_type")
@@ -181,6 +201,18 @@ def decide(message: ReceivedMessage, *, max_replays: int) -> str | None:
     return None
 
 
+def handler_entity(message: ReceivedMessage) -> EntityRef:
+    """The entity whose handler a replay of this dead letter is for: the one it was rejected on when
+    the quarantine recorded it (`cts-source-entity`), else the entity it is dead-lettered in."""
+    source = message.application_properties.get(SOURCE_ENTITY)
+    if isinstance(source, str) and source:
+        try:
+            return EntityRef.parse(source)
+        except ValueError:
+            pass
+    return message.entity
+
+
 def replay_target(entity: EntityRef) -> tuple[str, dict[str, PropertyValue]]:
     """Where a copy for `entity`'s handler is sent, and the properties that route it there."""
     if entity.subscription is None:
@@ -206,9 +238,10 @@ def replay_trace(properties: Mapping[str, Any]) -> dict[str, PropertyValue]:
 
 def replay_copy(message: ReceivedMessage, *, now: datetime, message_id: str | None = None) -> OutgoingMessage:
     """The copy to send for a dead letter: new id, provenance properties, routed to its entity."""
-    _, routing = replay_target(message.entity)
+    _, routing = replay_target(handler_entity(message))
+    dropped = {TARGET_SUBSCRIPTION_PROPERTY, *QUARANTINE_PROPERTIES}
     props: dict[str, PropertyValue] = {
-        k: v for k, v in message.application_properties.items() if k != TARGET_SUBSCRIPTION_PROPERTY
+        k: v for k, v in message.application_properties.items() if k not in dropped
     }
     props.update(routing)
     props[ORIGINAL_MESSAGE_ID] = str(
@@ -373,7 +406,6 @@ async def replay_dead_letters(
     """Replay the selected dead letters of `entity` to its own handler (see the module rules)."""
     started = clock()
     summary = Summary(dry_run=dry_run)
-    send_entity, _ = replay_target(entity)
 
     async def one(message: ReceivedMessage, receiver: Any) -> bool:
         summary.selected += 1
@@ -393,7 +425,7 @@ async def replay_dead_letters(
             )
             return True
         try:
-            await bus.send(send_entity, [copy])
+            await bus.send(replay_target(handler_entity(message))[0], [copy])
         except Exception as exc:
             summary.failed += 1
             await _emit(

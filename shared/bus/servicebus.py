@@ -1,6 +1,6 @@
 """The bus protocol on Azure Service Bus (`azure-servicebus`, async).
 
-`ServiceBus` implements `BusSender` and `DeadLetterBus`. What the SDK does not do for us:
+`ServiceBus` implements `BusSender`, `DeadLetterBus` and `QueueBus`. What the SDK does not do for us:
 - received application properties have bytes keys and string values
   (Azure/azure-sdk-for-python#45082): `decode_properties` turns them into `str`;
 - a body arrives as a generator of sections: `b"".join(message.body)`;
@@ -120,6 +120,9 @@ class _Receiver(Protocol):
     async def peek_messages(self, max_message_count: int = ..., *, sequence_number: int = ...) -> Any: ...
     async def complete_message(self, message: Any) -> None: ...
     async def abandon_message(self, message: Any) -> None: ...
+    async def dead_letter_message(
+        self, message: Any, reason: str | None = ..., error_description: str | None = ...
+    ) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -226,10 +229,27 @@ class ServiceBus:
         finally:
             await receiver.close()
 
+    # -- QueueBus ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def queue_receiver(self, queue: str) -> AsyncIterator[SdkQueueReceiver]:
+        """Peek-lock (the SDK's default receive mode) on the queue's active messages; no prefetch,
+        so nothing is locked that this receiver does not hand out."""
+        entity = EntityRef(queue)
+        receiver = SdkQueueReceiver(
+            self._client.get_queue_receiver(queue_name=queue, prefetch_count=0), entity
+        )
+        try:
+            yield receiver
+        finally:
+            await receiver.close()
+
 
 class SdkDeadLetterReceiver:
     """`DeadLetterReceiver` over an SDK receiver: settles the SDK message it received (settlement
     goes over the receiving link, so it must be the same receiver object)."""
+
+    _sub_queue = True  # what it receives: a dead-letter sub-queue
 
     def __init__(self, receiver: _Receiver, entity: EntityRef) -> None:
         self._receiver = receiver
@@ -242,7 +262,7 @@ class SdkDeadLetterReceiver:
         )
         out = []
         for sdk in got:
-            message = from_sdk_message(sdk, self._entity, dead_lettered=True)
+            message = from_sdk_message(sdk, self._entity, dead_lettered=self._sub_queue)
             if message.lock_token is not None:
                 self._held[message.lock_token] = sdk
             out.append(message)
@@ -275,3 +295,17 @@ class SdkDeadLetterReceiver:
             self._held.clear()
         finally:
             await self._receiver.close()
+
+
+class SdkQueueReceiver(SdkDeadLetterReceiver):
+    """`QueueReceiver` over an SDK receiver on a queue's active messages."""
+
+    _sub_queue = False
+
+    async def dead_letter(self, message: ReceivedMessage, *, reason: str, description: str) -> None:
+        # Service Bus stores both as the dead letter's DeadLetterReason / DeadLetterErrorDescription
+        # (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-dead-letter-queues#application-level-dead-lettering).
+        await self._receiver.dead_letter_message(
+            self._sdk(message), reason=reason, error_description=description
+        )
+        self._held.pop(message.lock_token or "", None)

@@ -135,15 +135,8 @@ class CommerceClient:
         top: int | None = None,
     ) -> list[Row]:
         """Every row of `entity_set` matching `filter_`, across all pages."""
-        rows: list[Row] = []
-        url: str | None = entity_set
-        params: dict[str, str] | None = self._params(filter_, select, top)
-        prefer = {"Prefer": f"odata.maxpagesize={self.settings.page_size}"}
-        while url:
-            body = (await self._send("GET", url, params=params, headers=prefer)).json()
-            rows.extend(body.get("value", []))
-            url, params = body.get("@odata.nextLink"), None  # the next link carries every option
-        return rows
+        params = self._params(filter_, select, top)
+        return list(await self._transport.rows(entity_set, params, self.settings.page_size))
 
     async def query_any(
         self, entity_set: str, field: str, values: Sequence[str], extra: str | None = None
@@ -401,6 +394,29 @@ class CommerceClient:
         url = self.sets.store_tasks + key_segment(self.rows.store_task_key(ref))
         response = await self._send("GET", url, params=self._params())
         return self.rows.store_task(response.json())
+
+    async def create_store_task(self, task: StoreTask) -> StoreTask:
+        """POST one single-purpose store task (an OData create is an insert: a row with the same
+        key is an error, never an upsert; F&O answers 201 with the row). The caller looks the key up
+        first (`find_store_task`): that, not this call, is what makes a repeated create harmless."""
+        body = self.rows.store_task_create(task)
+        response = await self._send("POST", self.sets.store_tasks, params=self._params(), json=body)
+        if response.status_code == 201 and response.content:
+            return self.rows.store_task(response.json())
+        return await self.store_task(task.task_list, task.task, task.store, task.legal_entity)
+
+    async def find_store_task(self, task_list: str, task: str, store: str) -> StoreTask | None:
+        """The store task with this key, None when there is none."""
+        try:
+            return await self.store_task(task_list, task, store)
+        except NotFound:
+            return None
+
+    async def worker_of_entra_user(self, user_id: str) -> str | None:
+        """The personnel number of the worker whose Commerce identity is this Entra object id
+        (ExternalIdentityId), None when no worker has it."""
+        rows = await self.query(self.sets.workers, eq(self.fields["worker.entra_object_id"], user_id), top=1)
+        return str(rows[0][self.fields["worker.personnel_number"]]) if rows else None
 
     async def update_store_task(
         self,

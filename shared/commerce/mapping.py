@@ -15,7 +15,11 @@ from shared.commerce.schema import (
     HIERARCHY_STORE_TYPE,
     LEGAL_ENTITY_FIELD,
     NO_YES,
+    RECURRENCE_PATTERN_FROM_SYMBOL,
     STORE_STATUS,
+    TASK_ORIGIN,
+    TASK_ORIGIN_FROM_SYMBOL,
+    TASK_PRIORITY_FROM_SYMBOL,
     TASK_STATUS,
     TASK_STATUS_FROM_SYMBOL,
     WORKER_STATUS,
@@ -36,7 +40,7 @@ from shared.domain.commerce import (
     Worker,
 )
 from shared.domain.ids import commerce_id_problem, is_graph_guid
-from shared.domain.tasks import StoreTask, TaskDefinition, TaskList, TaskStatus
+from shared.domain.tasks import StoreTask, TaskDefinition, TaskList, TaskOrigin, TaskRecurrence, TaskStatus
 
 Row = Mapping[str, Any]
 
@@ -197,6 +201,7 @@ class RowMapper:
             due_offset_days=int(row.get(f["task.due_offset_days"]) or 0),
             contact_person=_opt(row.get(f["task.contact_person"])),
             link=_opt(row.get(f["task.link"])),
+            priority=TASK_PRIORITY_FROM_SYMBOL.get(_text(row.get(f["task.priority"]))),
         )
 
     def task_list(self, row: Row, tasks: Iterable[TaskDefinition]) -> TaskList:
@@ -228,6 +233,29 @@ class RowMapper:
             completed_at=parse_datetime(row.get(f["store_task.completed_at"])),
             modified_at=parse_datetime(row.get(f["store_task.modified_at"])),
             etag=_opt(row.get(ETAG)),
+            origin=TASK_ORIGIN_FROM_SYMBOL.get(_text(row.get(f["store_task.origin"])), TaskOrigin.COMMERCE),
+            created_by=_opt(row.get(f["store_task.created_by"])),
+            publication_id=_opt(row.get(f["store_task.publication_id"])),
+            publication_name=_opt(row.get(f["store_task.publication_name"])),
+            planner_task_id=_opt(row.get(f["store_task.planner_task_id"])),
+            recurrence=self._recurrence(row),
+        )
+
+    def _recurrence(self, row: Row) -> TaskRecurrence | None:
+        """The occurrence's recurring assignment; None when the row names none (or an unknown pattern)."""
+        f = self.f
+        series = _text(row.get(f["store_task.recurrence_id"])).strip()
+        pattern = RECURRENCE_PATTERN_FROM_SYMBOL.get(_text(row.get(f["store_task.recurrence_pattern"])))
+        start = parse_date(row.get(f["store_task.recurrence_start"]))
+        if not series or pattern is None or start is None:
+            return None
+        return TaskRecurrence(
+            series=series,
+            occurrence=max(1, int(row.get(f["store_task.occurrence"]) or 1)),
+            pattern=pattern,
+            interval=min(99, max(1, int(row.get(f["store_task.recurrence_interval"]) or 1))),
+            start=start,
+            previous_list=_opt(row.get(f["store_task.previous_task_list"])),
         )
 
     # --- writes ------------------------------------------------------------------------------
@@ -239,6 +267,30 @@ class RowMapper:
             f["store_task.task_list"]: task.task_list,
             f["store_task.task"]: task.task,
             f["store_task.store"]: task.store,
+        }
+
+    def store_task_create(self, task: StoreTask) -> dict[str, Any]:
+        """The POST body of a single-purpose store task (its key, what it is, who made it and
+        where it came from); dates in F&O's form, empty text for None (F&O has no null strings)."""
+        f = self.f
+        return {
+            LEGAL_ENTITY_FIELD: task.legal_entity.lower(),
+            f["store_task.task_list"]: task.task_list,
+            f["store_task.task"]: task.task,
+            f["store_task.store"]: task.store,
+            f["store_task.name"]: task.name,
+            f["store_task.notes"]: task.notes,
+            f["store_task.status"]: TASK_STATUS[task.status],
+            f["store_task.target_date"]: format_datetime(task.target_date),
+            f["store_task.due_date"]: format_datetime(task.due_date),
+            f["store_task.assigned_to"]: task.assigned_to or "",
+            f["store_task.completed_by"]: task.completed_by or "",
+            f["store_task.completed_at"]: format_datetime(task.completed_at),
+            f["store_task.origin"]: TASK_ORIGIN[task.origin],
+            f["store_task.created_by"]: task.created_by or "",
+            f["store_task.publication_id"]: task.publication_id or "",
+            f["store_task.publication_name"]: task.publication_name or "",
+            f["store_task.planner_task_id"]: task.planner_task_id or "",
         }
 
     def store_task_patch(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from types import MappingProxyType
 
-from shared.domain.tasks import TaskStatus
+from shared.domain.tasks import RecurrencePattern, TaskOrigin, TaskPriority, TaskStatus
 
 LEGAL_ENTITY_FIELD = "dataAreaId"  # every company-specific F&O entity carries it
 ETAG = "@odata.etag"
@@ -65,6 +65,7 @@ FIELD_DEFAULTS: Mapping[str, str] = MappingProxyType(
         "task.due_offset_days": "DueDateOffsetDays",
         "task.contact_person": "ContactPersonnelNumber",
         "task.link": "TaskLink",
+        "task.priority": "Priority",  # [ours] Urgent / Important / Medium / Low, "" = none
         "store_task.task_list": "TaskListId",
         "store_task.task": "TaskId",
         "store_task.store": "StoreNumber",
@@ -77,6 +78,19 @@ FIELD_DEFAULTS: Mapping[str, str] = MappingProxyType(
         "store_task.completed_by": "CompletedByPersonnelNumber",
         "store_task.completed_at": "CompletedDateTime",
         "store_task.modified_at": "ModifiedDateTime",
+        # A single-purpose store task made from Teams (docs/tasks.md, "Tasks made in Teams")
+        "store_task.origin": "Origin",
+        "store_task.created_by": "CreatedByPersonnelNumber",
+        "store_task.publication_id": "TeamsPublicationId",
+        "store_task.publication_name": "TeamsPublicationName",
+        "store_task.planner_task_id": "PlannerTaskId",
+        # [ours] the recurring assignment an occurrence came from ("" = not recurring)
+        "store_task.recurrence_id": "RecurrenceId",
+        "store_task.occurrence": "Occurrence",
+        "store_task.recurrence_pattern": "RecurrencePattern",  # Daily / Weekly / Monthly
+        "store_task.recurrence_interval": "RecurrenceInterval",
+        "store_task.recurrence_start": "RecurrenceStartDate",
+        "store_task.previous_task_list": "PreviousTaskListId",
     }
 )
 
@@ -108,6 +122,25 @@ TASK_STATUS: Mapping[TaskStatus, str] = MappingProxyType(
     }
 )
 TASK_STATUS_FROM_SYMBOL: Mapping[str, TaskStatus] = MappingProxyType({v: k for k, v in TASK_STATUS.items()})
+# [ours]; an empty Origin is a Commerce task (rows from before the field existed).
+TASK_ORIGIN: Mapping[TaskOrigin, str] = MappingProxyType(
+    {
+        TaskOrigin.COMMERCE: "Commerce",
+        TaskOrigin.TEAMS_PUBLISHED: "TeamsPublished",
+        TaskOrigin.TEAMS_ADHOC: "TeamsAdHoc",
+    }
+)
+TASK_ORIGIN_FROM_SYMBOL: Mapping[str, TaskOrigin] = MappingProxyType({v: k for k, v in TASK_ORIGIN.items()})
+TASK_PRIORITY: Mapping[TaskPriority, str] = MappingProxyType({p: p.value.capitalize() for p in TaskPriority})
+TASK_PRIORITY_FROM_SYMBOL: Mapping[str, TaskPriority] = MappingProxyType(
+    {v: k for k, v in TASK_PRIORITY.items()}
+)
+RECURRENCE_PATTERN: Mapping[RecurrencePattern, str] = MappingProxyType(
+    {p: p.value.capitalize() for p in RecurrencePattern}
+)
+RECURRENCE_PATTERN_FROM_SYMBOL: Mapping[str, RecurrencePattern] = MappingProxyType(
+    {v: k for k, v in RECURRENCE_PATTERN.items()}
+)
 HIERARCHY_STORE_TYPE = "RetailChannel"
 HIERARCHY_REGION_TYPES = ("Region", "District")
 STORE_SOURCE_TYPE = "RetailStore"

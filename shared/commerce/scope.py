@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.commerce.client import CommerceClient
 from shared.domain.commerce import CommerceOrg, TeamMapping, TeamSourceType
+from shared.domain.tasks import StoreTask
 from shared.domain.teams import TeamKey, TeamKind
 from shared.settings import Settings
 
@@ -43,6 +44,12 @@ class CommerceScopeReader:
             communications_managers=tuple(comms),
             mappings=tuple(mappings),
         )
+
+    async def store_tasks(
+        self, *, task_list: str | None = None, task: str | None = None, store: str | None = None
+    ) -> list[StoreTask]:
+        """The store tasks (task intake reads a list's published copies through the reader)."""
+        return await self.client.store_tasks(task_list=task_list, task=task, store=store)
 
     async def create_team_mapping(self, mapping: TeamMapping) -> None:
         await self.client.create_team_mapping(mapping)

@@ -95,6 +95,18 @@ class ODataTransport:
             waited += delay
             await self._sleep(delay)
 
+    async def rows(self, url: str, params: dict[str, str] | None, page_size: int) -> list[dict[str, Any]]:
+        """Every row of a collection: `Prefer: odata.maxpagesize`, then each `@odata.nextLink` as
+        the service returned it (it carries every query option), until a page has none."""
+        prefer = {"Prefer": f"odata.maxpagesize={page_size}"}
+        rows: list[dict[str, Any]] = []
+        next_url: str | None = url
+        while next_url:
+            body = (await self.send("GET", next_url, params=params, headers=prefer)).json()
+            rows.extend(body.get("value", []))
+            next_url, params = body.get("@odata.nextLink"), None
+        return rows
+
     def _may_wait(self, attempt: int, waited: float, delay: float) -> bool:
         return attempt <= self._limits.max_retries and waited + delay <= self._limits.max_retry_wait_seconds
 

@@ -138,20 +138,12 @@ class DataverseClient:
     async def query(
         self, entity_set: str, filter_: str | None = None, *, select: Sequence[str] = ()
     ) -> list[Row]:
-        params: dict[str, str] | None = {}
-        assert params is not None
+        params: dict[str, str] = {}
         if filter_:
             params["$filter"] = filter_
         if select:
             params["$select"] = ",".join(select)
-        prefer = {"Prefer": f"odata.maxpagesize={self.settings.page_size}"}
-        rows: list[Row] = []
-        url: str | None = entity_set
-        while url:
-            body = (await self._send("GET", url, params=params, headers=prefer)).json()
-            rows.extend(body.get("value", []))
-            url, params = body.get("@odata.nextLink"), None
-        return rows
+        return await self._transport.rows(entity_set, params, self.settings.page_size)
 
     async def query_ids(
         self,

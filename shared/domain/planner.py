@@ -31,6 +31,40 @@ class PlannerBucket(_Model):
     etag: str | None = None
 
 
+class TeamsPublication(_Model):
+    """Where a task published from Teams (Tasks by Planner -> Published lists) came from: beta
+    `plannerTask.creationSource` as `plannerTeamsPublicationInfo`, read-only
+    (https://learn.microsoft.com/en-us/graph/api/resources/plannerteamspublicationinfo)."""
+
+    publication_id: str
+    publication_name: str = ""
+    publishing_team_id: str | None = None
+    published_to_plan_id: str | None = None
+
+
+class PlannerSchedule(_Model):
+    """`plannerRecurrenceSchedule` (beta): a Graph `recurrencePattern` and its start; Planner computes
+    `nextOccurrenceDateTime`. https://learn.microsoft.com/graph/api/resources/plannerrecurrenceschedule?view=graph-rest-beta"""
+
+    pattern_type: str = Field(description="daily / weekly / absoluteMonthly (recurrencePattern.type)")
+    interval: int = Field(default=1, ge=1)
+    days_of_week: tuple[str, ...] = ()
+    day_of_month: int | None = None
+    pattern_start: datetime
+    next_occurrence: datetime | None = Field(default=None, description="Read-only, computed by Planner")
+
+
+class PlannerRecurrence(_Model):
+    """`plannerTaskRecurrence` (beta only): the task's place in its series.
+    https://learn.microsoft.com/graph/api/resources/plannertaskrecurrence?view=graph-rest-beta"""
+
+    series_id: str
+    occurrence_id: int = 1
+    previous_task_id: str | None = None
+    next_task_id: str | None = Field(default=None, description="Set once Planner made the next task")
+    schedule: PlannerSchedule | None = Field(default=None, description="None = the series was stopped")
+
+
 class PlannerTask(_Model):
     task_id: str
     plan_id: str
@@ -44,6 +78,11 @@ class PlannerTask(_Model):
     assignee_ids: frozenset[str] = frozenset()
     created: datetime | None = None
     etag: str | None = None
+    created_by: str | None = Field(default=None, description="createdBy.user.id; None: an app made it")
+    publication: TeamsPublication | None = Field(
+        default=None, description="Published from Teams (beta creationSource only; None on v1.0)"
+    )
+    recurrence: PlannerRecurrence | None = Field(default=None, description="Only from a /beta read")
 
     @property
     def is_complete(self) -> bool:
@@ -57,10 +96,20 @@ class ChecklistItem(_Model):
     order_hint: str | None = None
 
 
+class PlannerReference(_Model):
+    """One entry of details.references: `key` is the URL, encoded as Graph requires
+    (https://learn.microsoft.com/graph/api/resources/plannerexternalreferences)."""
+
+    key: str
+    alias: str = ""
+    type: str = "Other"
+
+
 class PlannerTaskDetails(_Model):
     task_id: str
     description: str = ""
     checklist: tuple[ChecklistItem, ...] = ()
+    references: tuple[PlannerReference, ...] = ()
     etag: str | None = None
 
 
@@ -83,3 +132,5 @@ class TaskDetailsFields(_Model):
     description: str | None = None
     checklist: tuple[ChecklistItem, ...] = ()
     remove_checklist: frozenset[str] = frozenset()
+    references: tuple[PlannerReference, ...] = ()
+    remove_references: frozenset[str] = frozenset()

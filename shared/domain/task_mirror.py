@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.planner import PlannerTask, PlannerTaskDetails
+from shared.domain.planner import ChecklistItem, PlannerTask, PlannerTaskDetails
 
 
 class PlannerTaskView(BaseModel):
@@ -26,6 +26,7 @@ class PlannerTaskView(BaseModel):
     )
     due: datetime | None = Field(default=None, description="dueDateTime, timezone-aware (UTC)")
     percent_complete: int = Field(default=0, ge=0, le=100)
+    priority: int | None = Field(default=None, ge=0, le=10, description="0-10; None = not read")
     assignee_ids: frozenset[str] = frozenset()
     completed_at: datetime | None = Field(default=None, description="completedDateTime")
     completed_by: str | None = Field(default=None, description="completedBy.user.id (Entra object id)")
@@ -33,6 +34,8 @@ class PlannerTaskView(BaseModel):
         default=None, description="From /details (own ETag); None = details not read in this pass"
     )
     details_etag: str | None = None
+    checklist: tuple[ChecklistItem, ...] | None = Field(default=None, description="None = details not read")
+    reference_keys: frozenset[str] | None = Field(default=None, description="None = details not read")
     last_modified: datetime | None = Field(
         default=None, description="lastModifiedDateTime where Graph gives one (beta); None in v1.0"
     )
@@ -57,11 +60,14 @@ class PlannerTaskView(BaseModel):
             bucket_name=bucket_name,
             due=task.due,
             percent_complete=task.percent_complete,
+            priority=task.priority,
             assignee_ids=task.assignee_ids,
             completed_at=task.completed,
             completed_by=completed_by,
             description=details.description if details else None,
             details_etag=details.etag if details else None,
+            checklist=details.checklist if details else None,
+            reference_keys=frozenset(r.key for r in details.references) if details else None,
             last_modified=last_modified,
             observed_at=observed_at,
         )

@@ -50,6 +50,7 @@ class BadNotificationMessage(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+        self.detail = detail
 
 
 class TodoPairs(Protocol):

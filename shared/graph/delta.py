@@ -19,6 +19,7 @@ from typing import Any
 from shared.domain.subscriptions import GroupDelta, MemberChange
 from shared.graph.client import GraphClient
 from shared.graph.errors import BadRequest, Gone, GraphError
+from shared.graph.paging import pages
 from shared.graph.users import odata_quote
 
 RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "ResyncRequired"})
@@ -43,21 +44,19 @@ async def groups_delta(
 ) -> GroupDelta:
     """One full delta round from `delta_link` (or from the start). Never raises on an expired
     token: returns `resync_required=True` so the caller runs a full reconciliation."""
-    url: str | None = delta_link or first_url(group_ids, from_now=from_now)
+    url = delta_link or first_url(group_ids, from_now=from_now)
     changed: dict[str, None] = {}
     removed: dict[str, None] = {}
     changes: list[MemberChange] = []
     names: dict[str, str] = {}
     final_link: str | None = None
     try:
-        while url:
-            page, _ = await client.call("GET", url)
+        async for page in pages(client, url):
             for group in page.get("value", []):
                 _collect(group, changed, removed, changes)
                 if "displayName" in group and "@removed" not in group:
                     names[str(group.get("id"))] = str(group["displayName"])
             final_link = page.get("@odata.deltaLink")
-            url = page.get("@odata.nextLink")
     except Gone:
         return GroupDelta(resync_required=True)
     except BadRequest as exc:

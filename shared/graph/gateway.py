@@ -16,6 +16,7 @@ from shared.domain.ids import segment
 from shared.domain.planner import (
     PlannerBucket,
     PlannerPlan,
+    PlannerSchedule,
     PlannerTask,
     PlannerTaskDetails,
     TaskDetailsFields,
@@ -238,8 +239,8 @@ class Gateway:
     async def list_tasks_of_plans(self, plan_ids: Iterable[str]) -> dict[str, list[PlannerTask]]:
         return await planner.list_tasks_of_plans(self.client(), plan_ids)
 
-    async def get_task(self, task_id: str) -> PlannerTask:
-        return await planner.get_task(self.client(), task_id)
+    async def get_task(self, task_id: str, *, version: str = "v1.0") -> PlannerTask:
+        return await planner.get_task(self.client(), task_id, version=version)
 
     async def create_task(self, plan_id: str, fields: TaskFields) -> PlannerTask:
         return await planner.create_task(self.client(), plan_id, fields)
@@ -272,6 +273,15 @@ class Gateway:
         self, task_id: str, etag: str, fields: TaskFields, *, clear_due: bool = False
     ) -> PlannerTask:
         return await planner.update_task_fields(self.client(), task_id, etag, fields, clear_due=clear_due)
+
+    async def get_task_beta(self, task_id: str) -> PlannerTask | None:
+        """The task with its beta-only `recurrence`; None when gone."""
+        return await planner.get_task_beta(self.client(), task_id)
+
+    async def set_task_schedule(
+        self, task_id: str, etag: str, schedule: PlannerSchedule | None
+    ) -> PlannerTask:
+        return await planner.set_task_schedule(self.client(), task_id, etag, schedule)
 
     # To Do (a worker's own task lists; Tasks.ReadWrite.All)
     async def list_todo_lists(self, user_id: str) -> list[TodoList]:

@@ -14,6 +14,7 @@ from shared.domain.execution import MemberFailure
 from shared.domain.ids import segment
 from shared.domain.teams import Member, MemberRole
 from shared.graph.client import GraphClient, sdk
+from shared.graph.paging import items
 from shared.graph.retry import retry_not_found
 from shared.graph.teams import bind_user, member_from
 
@@ -82,13 +83,7 @@ def _failures(response: Any, sent: set[str]) -> list[MemberFailure]:
 
 async def list_members(client: GraphClient, team_id: str) -> list[Member]:
     """Every member with role and membership id (follows @odata.nextLink)."""
-    members: list[Member] = []
-    url: str | None = f"teams/{segment(team_id)}/members"
-    while url:
-        page, _ = await client.call("GET", url)
-        members.extend(member_from(m) for m in page.get("value", []))
-        url = page.get("@odata.nextLink")
-    return members
+    return [member_from(m) for m in await items(client, f"teams/{segment(team_id)}/members")]
 
 
 async def remove_member(client: GraphClient, team_id: str, membership_id: str) -> None:

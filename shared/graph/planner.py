@@ -18,13 +18,19 @@ from shared.domain.planner import (
     ChecklistItem,
     PlannerBucket,
     PlannerPlan,
+    PlannerRecurrence,
+    PlannerReference,
+    PlannerSchedule,
     PlannerTask,
     PlannerTaskDetails,
     TaskDetailsFields,
     TaskFields,
+    TeamsPublication,
 )
 from shared.graph.batch import BatchRequest, run_batch
 from shared.graph.client import GraphClient
+from shared.graph.errors import NotFound
+from shared.graph.paging import items
 from shared.graph.teams import plan_from
 
 _RETURN = {"Prefer": "return=representation"}
@@ -38,7 +44,40 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+def plan_tasks_path(plan_id: str) -> str:
+    """A plan's task listing (v1.0 `GET /planner/plans/{id}/tasks`, app `Tasks.Read.All`:
+    https://learn.microsoft.com/en-us/graph/api/plannerplan-list-tasks), relative to the version root."""
+    return f"/planner/plans/{segment(plan_id)}/tasks"
+
+
+def plan_tasks_delta_path(plan_id: str) -> str:
+    """The first round of a plan's beta task delta. The documented deltaLink is plan-scoped
+    (planner/plans('{id}')/tasks?…$deltatoken=…); this start URL is [unconfirmed]
+    (https://learn.microsoft.com/graph/api/plannertask-delta?view=graph-rest-beta;
+    reference/graph-apis.md, open items)."""
+    return f"/planner/plans/{segment(plan_id)}/tasks/delta"
+
+
+def publication_from(data: Any) -> TeamsPublication | None:
+    """Beta `creationSource` of a task published from Teams: a `plannerTeamsPublicationInfo`
+    (creationSourceKind `publication`), or the deprecated nested `teamsPublicationInfo` of the base
+    `plannerTaskCreation` (https://learn.microsoft.com/graph/api/resources/plannertaskcreation?view=graph-rest-beta).
+    None for every other task, and always on v1.0 (no `creationSource` there)."""
+    if not isinstance(data, dict):
+        return None
+    info = data if data.get("publicationId") else data.get("teamsPublicationInfo")
+    if not isinstance(info, dict) or not info.get("publicationId"):
+        return None
+    return TeamsPublication(
+        publication_id=str(info["publicationId"]),
+        publication_name=str(info.get("publicationName") or ""),
+        publishing_team_id=info.get("publishingTeamId") or None,
+        published_to_plan_id=info.get("publishedToPlanId") or None,
+    )
+
+
 def task_from(data: dict[str, Any]) -> PlannerTask:
+    creator = ((data.get("createdBy") or {}).get("user") or {}).get("id")
     return PlannerTask(
         task_id=str(data["id"]),
         plan_id=str(data.get("planId") or ""),
@@ -52,7 +91,62 @@ def task_from(data: dict[str, Any]) -> PlannerTask:
         created=_dt(data.get("createdDateTime")),
         assignee_ids=frozenset((data.get("assignments") or {}).keys()),
         etag=data.get("@odata.etag"),
+        created_by=str(creator) if creator else None,
+        publication=publication_from(data.get("creationSource")),
+        recurrence=recurrence_from(data.get("recurrence")),
     )
+
+
+def recurrence_from(data: Any) -> PlannerRecurrence | None:
+    """beta `plannerTaskRecurrence` (absent from v1.0: None)."""
+    if not isinstance(data, dict) or not data.get("seriesId"):
+        return None
+    schedule = data.get("schedule")
+    parsed = None
+    if isinstance(schedule, dict) and isinstance(schedule.get("pattern"), dict):
+        pattern = schedule["pattern"]
+        start = _dt(schedule.get("patternStartDateTime"))
+        if start is not None:
+            parsed = PlannerSchedule(
+                pattern_type=str(pattern.get("type") or ""),
+                interval=int(pattern.get("interval") or 1),
+                days_of_week=tuple(str(d) for d in pattern.get("daysOfWeek") or ()),
+                day_of_month=pattern.get("dayOfMonth") or None,
+                pattern_start=start,
+                next_occurrence=_dt(schedule.get("nextOccurrenceDateTime")),
+            )
+    return PlannerRecurrence(
+        series_id=str(data["seriesId"]),
+        occurrence_id=int(data.get("occurrenceId") or 1),
+        previous_task_id=data.get("previousInSeriesTaskId") or None,
+        next_task_id=data.get("nextInSeriesTaskId") or None,
+        schedule=parsed,
+    )
+
+
+def schedule_body(schedule: PlannerSchedule | None) -> dict[str, Any]:
+    """`{"recurrence": {"schedule": ...}}`; None stops the series (`schedule: null`)."""
+    if schedule is None:
+        return {"recurrence": {"schedule": None}}
+    pattern: dict[str, Any] = {
+        "@odata.type": "#microsoft.graph.recurrencePattern",
+        "type": schedule.pattern_type,
+        "interval": schedule.interval,
+    }
+    if schedule.days_of_week:
+        pattern["daysOfWeek"] = list(schedule.days_of_week)
+        pattern["firstDayOfWeek"] = "sunday"
+    if schedule.day_of_month:
+        pattern["dayOfMonth"] = schedule.day_of_month
+    return {
+        "recurrence": {
+            "schedule": {
+                "@odata.type": "#microsoft.graph.plannerRecurrenceSchedule",
+                "pattern": pattern,
+                "patternStartDateTime": _iso(schedule.pattern_start),
+            }
+        }
+    }
 
 
 def bucket_from(data: dict[str, Any]) -> PlannerBucket:
@@ -76,10 +170,18 @@ def details_from(task_id: str, data: dict[str, Any]) -> PlannerTaskDetails:
         for key, item in (data.get("checklist") or {}).items()
         if isinstance(item, dict)
     ]
+    references = [
+        PlannerReference(
+            key=str(key), alias=str(ref.get("alias") or ""), type=str(ref.get("type") or "Other")
+        )
+        for key, ref in (data.get("references") or {}).items()
+        if isinstance(ref, dict)
+    ]
     return PlannerTaskDetails(
         task_id=task_id,
         description=str(data.get("description") or ""),
         checklist=tuple(items),
+        references=tuple(references),
         etag=data.get("@odata.etag"),
     )
 
@@ -122,20 +224,20 @@ def details_body(fields: TaskDetailsFields) -> dict[str, Any]:
     checklist.update({item_id: None for item_id in fields.remove_checklist})
     if checklist:
         body["checklist"] = checklist
+    # Keys are URLs encoded by the caller; "@odata.type" is required in a PATCH
+    # (https://learn.microsoft.com/graph/api/resources/plannerexternalreferences).
+    references: dict[str, Any] = {
+        ref.key: {"@odata.type": "microsoft.graph.externalReference", "alias": ref.alias, "type": ref.type}
+        for ref in fields.references
+    }
+    references.update({key: None for key in fields.remove_references})  # null removes a reference
+    if references:
+        body["references"] = references
     return body
 
 
-async def _pages(client: GraphClient, url: str | None) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while url:
-        page, _ = await client.call("GET", url)
-        items.extend(page.get("value", []))
-        url = page.get("@odata.nextLink")
-    return items
-
-
 async def list_plans(client: GraphClient, group_id: str) -> list[PlannerPlan]:
-    return [plan_from(p) for p in await _pages(client, f"groups/{segment(group_id)}/planner/plans")]
+    return [plan_from(p) for p in await items(client, f"groups/{segment(group_id)}/planner/plans")]
 
 
 async def create_plan(client: GraphClient, group_id: str, title: str) -> PlannerPlan:
@@ -153,7 +255,7 @@ def plan_body(client: GraphClient, group_id: str, title: str) -> dict[str, Any]:
 
 
 async def list_buckets(client: GraphClient, plan_id: str) -> list[PlannerBucket]:
-    return [bucket_from(b) for b in await _pages(client, f"planner/plans/{segment(plan_id)}/buckets")]
+    return [bucket_from(b) for b in await items(client, f"planner/plans/{segment(plan_id)}/buckets")]
 
 
 async def create_bucket(client: GraphClient, plan_id: str, name: str) -> PlannerBucket:
@@ -164,7 +266,7 @@ async def create_bucket(client: GraphClient, plan_id: str, name: str) -> Planner
 
 
 async def list_tasks(client: GraphClient, plan_id: str) -> list[PlannerTask]:
-    return [task_from(t) for t in await _pages(client, f"planner/plans/{segment(plan_id)}/tasks")]
+    return [task_from(t) for t in await items(client, f"planner/plans/{segment(plan_id)}/tasks")]
 
 
 async def list_tasks_of_plans(client: GraphClient, plan_ids: Iterable[str]) -> dict[str, list[PlannerTask]]:
@@ -173,18 +275,19 @@ async def list_tasks_of_plans(client: GraphClient, plan_ids: Iterable[str]) -> d
     ids = list(dict.fromkeys(plan_ids))
     responses = await run_batch(
         client,
-        [BatchRequest(str(i), "GET", f"/planner/plans/{segment(pid)}/tasks") for i, pid in enumerate(ids)],
+        [BatchRequest(str(i), "GET", plan_tasks_path(pid)) for i, pid in enumerate(ids)],
     )
     out: dict[str, list[PlannerTask]] = {}
     for i, plan_id in enumerate(ids):
-        page = responses[str(i)].json() or {}
-        rows = list(page.get("value", [])) + await _pages(client, page.get("@odata.nextLink"))
-        out[plan_id] = [task_from(t) for t in rows]
+        out[plan_id] = [task_from(t) for t in await items(client, responses[str(i)].json() or {})]
     return out
 
 
-async def get_task(client: GraphClient, task_id: str) -> PlannerTask:
-    data, _ = await client.call("GET", f"planner/tasks/{segment(task_id)}")
+async def get_task(client: GraphClient, task_id: str, *, version: str = "v1.0") -> PlannerTask:
+    """One task; `version="beta"` reads the beta representation, the only one with
+    `creationSource` (a task published from Teams: `PlannerTask.publication`)."""
+    path = f"planner/tasks/{segment(task_id)}"
+    data, _ = await client.call("GET", path if version == "v1.0" else f"{client.root(version)}/{path}")
     return task_from(data)
 
 
@@ -252,9 +355,7 @@ async def read_task_bundle(
         return None
     details = details_from(task_id, details_response.json() or {})
     if plan_id:
-        page = responses["buckets"].json() or {}
-        rows = list(page.get("value", [])) + await _pages(client, page.get("@odata.nextLink"))
-        buckets = [bucket_from(b) for b in rows]
+        buckets = [bucket_from(b) for b in await items(client, responses["buckets"].json() or {})]
     else:
         buckets = await list_buckets(client, task.plan_id)
     return task, completed_by_from(data), details, buckets
@@ -269,5 +370,29 @@ async def update_task_fields(
         body["dueDateTime"] = None
     data, _ = await client.call(
         "PATCH", f"planner/tasks/{segment(task_id)}", body, {"If-Match": etag, **_RETURN}
+    )
+    return task_from(data) if data else await get_task(client, task_id)
+
+
+async def get_task_beta(client: GraphClient, task_id: str) -> PlannerTask | None:
+    """The task as beta shows it (with `recurrence`); None when it no longer exists."""
+    try:
+        data, _ = await client.call("GET", f"{client.root('beta')}/planner/tasks/{segment(task_id)}")
+    except NotFound:
+        return None
+    return task_from(data)
+
+
+async def set_task_schedule(
+    client: GraphClient, task_id: str, etag: str, schedule: PlannerSchedule | None
+) -> PlannerTask:
+    """Start (or stop, `None`) the task's recurrence: a beta-only PATCH of `recurrence.schedule`
+    with If-Match (https://learn.microsoft.com/graph/api/resources/plannertaskrecurrence?view=graph-rest-beta:
+    "to cancel recurrence, clients set the same schedule to null")."""
+    data, _ = await client.call(
+        "PATCH",
+        f"{client.root('beta')}/planner/tasks/{segment(task_id)}",
+        schedule_body(schedule),
+        {"If-Match": etag, **_RETURN},
     )
     return task_from(data) if data else await get_task(client, task_id)

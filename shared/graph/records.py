@@ -20,6 +20,7 @@ from shared.domain.ids import segment
 from shared.domain.records import ChannelTab, DriveFile, FilesFolder
 from shared.graph.client import GraphClient
 from shared.graph.errors import Conflict, NotFound
+from shared.graph.paging import items
 
 
 def _channel(team_id: str, channel_id: str) -> str:
@@ -43,18 +44,8 @@ def _tab(data: dict[str, Any]) -> ChannelTab:
     )
 
 
-async def _all(client: GraphClient, path: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    url: str | None = path
-    while url:
-        page, _ = await client.call("GET", url)
-        rows.extend(page.get("value", []))
-        url = page.get("@odata.nextLink")
-    return rows
-
-
 async def installed_app_ids(client: GraphClient, team_id: str) -> set[str]:
-    rows = await _all(client, f"teams/{segment(team_id)}/installedApps?$expand=teamsApp")
+    rows = await items(client, f"teams/{segment(team_id)}/installedApps?$expand=teamsApp")
     return {str((r.get("teamsApp") or {}).get("id")) for r in rows}
 
 
@@ -72,7 +63,7 @@ async def install_app(client: GraphClient, team_id: str, app_id: str) -> bool:
 
 
 async def list_tabs(client: GraphClient, team_id: str, channel_id: str) -> list[ChannelTab]:
-    return [_tab(r) for r in await _all(client, f"{_channel(team_id, channel_id)}/tabs?$expand=teamsApp")]
+    return [_tab(r) for r in await items(client, f"{_channel(team_id, channel_id)}/tabs?$expand=teamsApp")]
 
 
 async def create_tab(
@@ -135,6 +126,6 @@ def _file(data: dict[str, Any]) -> DriveFile:
 async def files_at(client: GraphClient, url: str) -> list[DriveFile] | None:
     """The files in the folder at `url`; None if there is no such folder."""
     try:
-        return [_file(r) for r in await _all(client, f"shares/{share_id(url)}/driveItem/children")]
+        return [_file(r) for r in await items(client, f"shares/{share_id(url)}/driveItem/children")]
     except NotFound:
         return None

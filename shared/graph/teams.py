@@ -19,6 +19,7 @@ from shared.domain.teams import Channel, Member, MemberRole, PlanRef, Team, Visi
 from shared.graph.batch import BatchRequest, run_batch
 from shared.graph.client import GraphClient, sdk
 from shared.graph.errors import GraphError, from_status, parse_retry_after
+from shared.graph.paging import items
 from shared.graph.retry import Sleep
 from shared.graph.users import odata_quote
 
@@ -206,13 +207,7 @@ async def get_team_state(
     if responses["team"].status == 404:
         return None
     team = responses["team"].json()
-    members_page = responses["members"].json() or {}
-    members = [member_from(m) for m in members_page.get("value", [])]
-    next_link = members_page.get("@odata.nextLink")
-    while next_link:
-        page, _ = await client.call("GET", next_link)
-        members.extend(member_from(m) for m in page.get("value", []))
-        next_link = page.get("@odata.nextLink")
+    members = [member_from(m) for m in await items(client, responses["members"].json() or {})]
     channels = [channel_from(c) for c in (responses["channels"].json() or {}).get("value", [])]
     nickname = None
     if responses["group"].ok:
@@ -251,13 +246,10 @@ async def find_teams(
     select = "id,displayName,description,mailNickname,visibility,resourceProvisioningOptions"
     url = f"groups?$filter={'%20or%20'.join(clauses)}&$select={select}"
     found: list[Team] = []
-    while url:
-        page, _ = await client.call("GET", url)
-        for group in page.get("value", []):
-            options = group.get("resourceProvisioningOptions")
-            if options is None or "Team" in options:
-                found.append(team_from(group))
-        url = page.get("@odata.nextLink")
+    for group in await items(client, url):
+        options = group.get("resourceProvisioningOptions")
+        if options is None or "Team" in options:
+            found.append(team_from(group))
     return found
 
 

@@ -12,6 +12,7 @@ from shared.mirror.executor import Buckets, Executed, Stale, execute
 from shared.mirror.intake import keys_of_hint, needs_pass, reconcile_keys, request_task_mirrors
 from shared.mirror.keys import PairKey, instance_id
 from shared.mirror.mirror_pass import PassResult, mirror_pass
+from shared.mirror.pairs import MirrorRecord, get_mirror, list_mirrors, record_mirror
 from shared.mirror.poll import PollResult, commit_delta_links, poll_plans
 from shared.mirror.reader import read_planner_task, read_store_task
 
@@ -19,6 +20,7 @@ __all__ = [
     "CACHE",
     "Buckets",
     "Executed",
+    "MirrorRecord",
     "NoPlan",
     "PairKey",
     "PassResult",
@@ -27,8 +29,10 @@ __all__ = [
     "StoreContext",
     "commit_delta_links",
     "execute",
+    "get_mirror",
     "instance_id",
     "keys_of_hint",
+    "list_mirrors",
     "mirror_pass",
     "needs_pass",
     "plan_of_store",
@@ -36,6 +40,7 @@ __all__ = [
     "read_planner_task",
     "read_store_task",
     "reconcile_keys",
+    "record_mirror",
     "request_task_mirrors",
     "store_context",
 ]

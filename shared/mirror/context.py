@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from shared.domain.commerce import StoreRole
+from shared.domain.plan import Problem
 from shared.domain.tasks import TaskList
 from shared.domain.teams import TeamKey
+from shared.mirror.ports import MirrorCommerce, PlannerGateway
+from shared.provisioning.control import WriteGate, closed_for
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.tasks import MirrorContext
@@ -21,6 +25,15 @@ from shared.tasks import MirrorContext
 
 class NoPlan(Exception):
     """The store has no team (yet): nothing can be mirrored; reported, retried by reconciliation."""
+
+
+class WritesClosed(Exception):
+    """The store's plan is not there and the kill switch or an opt-out (docs/control.md) forbids
+    creating it: the pass reports `problem` and writes nothing."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.detail)
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,8 @@ class StoreContext:
     user_of: dict[str, str] = field(default_factory=dict)
     worker_of: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    managers: frozenset[str] = frozenset()  # personnel numbers of the store's managers
+    places: tuple[str | None, ...] = ()  # the store's region and district (the region opt-out)
 
 
 class _Cache:
@@ -57,16 +72,16 @@ class _Cache:
 CACHE = _Cache()
 
 
-class PlannerPlans(Protocol):
-    async def list_plans(self, group_id: str) -> Any: ...
-
-    async def create_plan(self, group_id: str, title: str) -> Any: ...
-
-    async def resolve_upns(self, upns: Any) -> Any: ...
-
-
-async def plan_of_store(store: str, state: StateStore, gateway: PlannerPlans, settings: Settings) -> str:
-    """The store team's task plan (found by title, else created); remembered per store."""
+async def plan_of_store(
+    store: str,
+    state: StateStore,
+    gateway: PlannerGateway,
+    settings: Settings,
+    *,
+    closed: Problem | None = None,
+) -> str:
+    """The store team's task plan (found by title, else created); remembered per store. `closed`:
+    why nothing may be written for the store -- a missing plan then raises `WritesClosed`."""
     team = await state.get_team(str(TeamKey.store(store)))
     if team is None:
         raise NoPlan(f"store {store} has no team yet; its tasks are mirrored once the team exists")
@@ -76,6 +91,8 @@ async def plan_of_store(store: str, state: StateStore, gateway: PlannerPlans, se
     title = settings.provisioning.plan_title
     plans = await gateway.list_plans(team.team_id)
     found = next((p for p in plans if p.title == title), None)
+    if found is None and closed is not None:
+        raise WritesClosed(closed)
     if found is None:
         found = await gateway.create_plan(team.team_id, title)
     await state.put_value("plan", store, {"team_id": team.team_id, "plan_id": found.plan_id})
@@ -83,18 +100,28 @@ async def plan_of_store(store: str, state: StateStore, gateway: PlannerPlans, se
 
 
 async def store_context(
-    store: str, *, commerce: Any, state: StateStore, gateway: Any, settings: Settings
+    store: str,
+    *,
+    commerce: MirrorCommerce,
+    state: StateStore,
+    gateway: PlannerGateway,
+    settings: Settings,
+    gate: WriteGate | None = None,
 ) -> StoreContext:
+    """The store's context; with `gate`, a plan that is missing is not created while the gate is
+    closed for the store (its number, region or district: `WritesClosed`)."""
     cached = CACHE.get(f"store:{store}")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     from shared.sync.team_pass import resolve_identities
 
-    plan_id = await plan_of_store(store, state, gateway, settings)
     org = await commerce.read_org(store=store)
+    the_store = next((s for s in org.stores if s.number == store), None)
+    places = (the_store.region, the_store.district) if the_store else ()
+    closed = closed_for(TeamKey.store(store), places, gate) if gate is not None else None
+    plan_id = await plan_of_store(store, state, gateway, settings, closed=closed)
     identities = await resolve_identities(org, gateway)
     user_of = {p: i.user_id for p, i in identities.items() if i.user_id}
-    the_store = next((s for s in org.stores if s.number == store), None)
     ctx = StoreContext(
         store=store,
         plan_id=plan_id,
@@ -102,12 +129,18 @@ async def store_context(
         user_of=user_of,
         worker_of={u: p for p, u in user_of.items()},
         names={w.personnel_number: w.name for w in org.workers},
+        managers=frozenset(
+            a.personnel_number
+            for a in org.assignments
+            if a.store == store and a.active and a.role is StoreRole.MANAGER
+        ),
+        places=places,
     )
     CACHE.put(f"store:{store}", ctx, settings.tasks.context_ttl_seconds)
     return ctx
 
 
-async def task_list(list_id: str, *, commerce: Any, settings: Settings) -> TaskList | None:
+async def task_list(list_id: str, *, commerce: MirrorCommerce, settings: Settings) -> TaskList | None:
     cached = CACHE.get(f"list:{list_id}")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
@@ -124,6 +157,7 @@ def mirror_context(
     settings: Settings,
     *,
     deletions_held: bool = False,
+    teams_origin: bool = False,
 ) -> MirrorContext:
     return MirrorContext(
         plan_id=store.plan_id,
@@ -135,4 +169,5 @@ def mirror_context(
         contact_names=store.names,
         settings=settings.tasks,
         deletions_held=deletions_held,
+        teams_origin=teams_origin,
     )

@@ -16,7 +16,9 @@ from shared.commerce.errors import NotFound as CommerceNotFound
 from shared.commerce.errors import PreconditionFailed as CommercePreconditionFailed
 from shared.commerce.mapping import UNSET
 from shared.domain.planner import (
+    ChecklistItem,
     PlannerBucket,
+    PlannerReference,
     PlannerTask,
     PlannerTaskDetails,
     TaskDetailsFields,
@@ -25,6 +27,7 @@ from shared.domain.planner import (
 from shared.domain.tasks import StoreTask, TaskStatus
 from shared.graph.errors import NotFound as GraphNotFound
 from shared.graph.errors import PreconditionFailed as GraphPreconditionFailed
+from shared.mirror.ports import MirrorCommerce, PlanBuckets, PlannerGateway
 from shared.tasks import (
     CommerceSide,
     CreatePlannerTask,
@@ -38,6 +41,7 @@ from shared.tasks import (
     WriteCommerceStatus,
     status_of,
 )
+from shared.tasks.fields import LINK_ALIAS
 
 
 class Stale(Exception):
@@ -59,7 +63,7 @@ class Executed:
 class Buckets:
     """The plan's buckets by name; a missing one is created on first use."""
 
-    def __init__(self, gateway: Any, plan_id: str, known: list[PlannerBucket] | None) -> None:
+    def __init__(self, gateway: PlanBuckets, plan_id: str, known: list[PlannerBucket] | None) -> None:
         self.gateway, self.plan_id = gateway, plan_id
         self._by_name: dict[str, str] | None = (
             None if known is None else {b.name: b.bucket_id for b in reversed(known)}
@@ -87,6 +91,21 @@ def _planner_version(
     return status.model_copy(update={"planner": status.planner.model_copy(update=update)})
 
 
+def _reference(key: str | None) -> tuple[PlannerReference, ...]:
+    return (PlannerReference(key=key, alias=LINK_ALIAS),) if key else ()
+
+
+def _series(status: PairStatus | None, task: PlannerTask) -> PairStatus | None:
+    """Record the Planner series a task is in (from the beta answer that started it)."""
+    if status is None or status.planner is None or task.recurrence is None:
+        return status
+    series = {"series_id": task.recurrence.series_id}
+    written = status.written_planner.model_copy(update=series) if status.written_planner else None
+    return status.model_copy(
+        update={"planner": status.planner.model_copy(update=series), "written_planner": written}
+    )
+
+
 def _commerce_version(status: PairStatus | None, row: StoreTask) -> PairStatus | None:
     if status is None or status.commerce is None:
         return status
@@ -110,8 +129,8 @@ async def execute(
     decision: Decision,
     *,
     commerce_task: StoreTask | None,
-    gateway: Any,
-    commerce: Any,
+    gateway: PlannerGateway,
+    commerce: MirrorCommerce,
     buckets: Buckets,
     on_created: Callable[[PairStatus], Awaitable[None]] | None = None,
 ) -> Executed:
@@ -138,6 +157,7 @@ async def execute(
                         title=want.title,
                         bucket_id=await buckets.id_of(want.bucket),
                         percent_complete=want.percent_complete,
+                        priority=want.priority,
                         due=want.due,
                         assign=want.assignee_ids,
                     ),
@@ -148,9 +168,19 @@ async def execute(
                 created = status
                 if on_created is not None and status is not None:
                     await on_created(status)  # recorded at once
+                if want.schedule is not None:
+                    # The first occurrence at this store starts the Planner series (beta only).
+                    started = await gateway.set_task_schedule(task.task_id, task.etag or "*", want.schedule)
+                    status = _series(_planner_version(status, started.etag), started)
+                    created = status
                 details = await gateway.get_task_details(task.task_id)
                 written = await gateway.update_task_details(
-                    details, TaskDetailsFields(description=want.description)
+                    details,
+                    TaskDetailsFields(
+                        description=want.description,
+                        checklist=tuple(ChecklistItem(item_id=i, title=t) for i, t in want.checklist.items),
+                        references=_reference(want.reference),
+                    ),
                 )
                 status = _planner_version(status, None, written.etag)
                 details_changed = True
@@ -161,6 +191,7 @@ async def execute(
                     bucket_id=await buckets.id_of(action.bucket) if action.bucket is not None else None,
                     due=action.due,
                     percent_complete=action.percent_complete,
+                    priority=action.priority,
                     assign=action.assign,
                     unassign=action.unassign,
                 )
@@ -172,13 +203,24 @@ async def execute(
                 task_id = action.task_id
                 ref = PlannerTaskDetails(task_id=action.task_id, etag=action.if_match or "*")
                 written = await gateway.update_task_details(
-                    ref, TaskDetailsFields(description=action.description)
+                    ref,
+                    TaskDetailsFields(
+                        description=action.description,
+                        checklist=action.checklist,
+                        remove_checklist=action.remove_checklist,
+                        references=_reference(action.add_reference),
+                        remove_references=frozenset({action.remove_reference} - {None}),
+                    ),
                 )
                 status = _planner_version(status, None, written.etag)
                 details_changed = True
             elif isinstance(action, DeletePlannerTask):
                 try:
-                    await gateway.delete_task(action.task_id, action.if_match or "*")
+                    etag = action.if_match or "*"
+                    if action.stop_recurrence:
+                        # Else Planner continues the series with a new task when this one is deleted.
+                        etag = (await gateway.set_task_schedule(action.task_id, etag, None)).etag or etag
+                    await gateway.delete_task(action.task_id, etag)
                 except GraphNotFound:
                     pass  # already gone: done
             elif isinstance(action, WriteCommerceStatus | WriteCommerceAssignee):

@@ -9,36 +9,29 @@ differs from the status table (or that was never mirrored): lost events are cove
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared.domain.events import CommerceHint, HintScope
 from shared.domain.tasks import StoreTask, TaskStatus
 from shared.mirror.keys import PairKey
 from shared.mirror.pairs import list_pairs
+from shared.mirror.ports import StoreTaskReader
 from shared.spine import OrchestrationClient, RequestQueue, request_many
 from shared.spine.features import TASK_PAIRS
 from shared.state import StateStore
 from shared.tasks import CommerceSide, PairStatus
 
 
-def _store_tasks_reader(commerce: Any) -> Any:
-    # handle_hint receives the scope reader (CommerceScopeReader wraps the CommerceClient as
-    # `.client`); the mirror needs the client's store_tasks().
-    return commerce if hasattr(commerce, "store_tasks") else commerce.client
-
-
-async def keys_of_hint(hint: CommerceHint, commerce: Any) -> list[str]:
+async def keys_of_hint(hint: CommerceHint, commerce: StoreTaskReader) -> list[str]:
     ids = hint.ids
     if hint.scope is HintScope.TASK:
         return [str(PairKey(task_list=ids["task_list"], task=ids["task"], store=ids["store"]))]
     if hint.scope is HintScope.TASK_LIST:
-        rows: list[StoreTask] = await _store_tasks_reader(commerce).store_tasks(task_list=ids["task_list"])
+        rows = await commerce.store_tasks(task_list=ids["task_list"])
         return sorted({t.key for t in _keyable(rows)})
     raise ValueError(f"not a task hint: {hint.scope}")
 
 
 async def request_task_mirrors(
-    hint: CommerceHint, *, commerce: Any, state: StateStore, client: OrchestrationClient
+    hint: CommerceHint, *, commerce: StoreTaskReader, state: StateStore, client: OrchestrationClient
 ) -> list[str]:
     """Request a mirror pass for every pair the hint names; returns the keys."""
     keys = await keys_of_hint(hint, commerce)
@@ -65,9 +58,9 @@ def needs_pass(task: StoreTask, status: PairStatus | None) -> bool:
     return status.commerce is None or seen is None or seen != status.commerce.version
 
 
-async def reconcile_keys(commerce: Any, state: StateStore) -> list[str]:
+async def reconcile_keys(commerce: StoreTaskReader, state: StateStore) -> list[str]:
     """Pairs whose Commerce side moved without the app seeing it, and pairs whose store task is gone."""
-    rows: list[StoreTask] = await _store_tasks_reader(commerce).store_tasks()
+    rows = await commerce.store_tasks()
     pairs = {p.key: p for p in await list_pairs(state)}
     rows = _keyable(rows)
     keys = [t.key for t in rows if needs_pass(t, pairs.get(t.key))]

@@ -17,27 +17,45 @@ from typing import Any
 from shared import spine, telemetry
 from shared.control import write_gate
 from shared.domain.plan import Problem, ProblemKind
-from shared.domain.tasks import TaskStatus
+from shared.domain.planner import PlannerBucket, PlannerTask
+from shared.domain.task_mirror import PlannerTaskView
+from shared.domain.tasks import StoreTask, TaskStatus
 from shared.domain.teams import TeamKey
 from shared.graph.errors import NotFound as GraphNotFound
 from shared.graph.errors import PlannerLimitExceeded
-from shared.mirror.context import NoPlan, mirror_context, store_context, task_list
+from shared.mirror.context import NoPlan, WritesClosed, mirror_context, store_context, task_list
 from shared.mirror.executor import Buckets, Stale, execute
+from shared.mirror.from_teams import published, start_pair
 from shared.mirror.keys import PairKey
-from shared.mirror.pairs import delete_pair, get_pair, list_pairs, put_pair
+from shared.mirror.pairs import (
+    MirrorRecord,
+    delete_pair,
+    get_mirror,
+    get_pair,
+    list_pairs,
+    put_pair,
+    record_mirror,
+)
+from shared.mirror.ports import MirrorCommerce, MirrorGateway, PlannerGateway
 from shared.mirror.reader import read_planner_task, read_store_task
 from shared.provisioning.control import closed_for
 from shared.settings import Settings
-from shared.state import MirrorRecord, StateStore
+from shared.spine import RequestQueue
+from shared.spine.features import TASK_PAIRS
+from shared.state import StateStore
 from shared.tasks import (
     Decision,
     DesiredPlannerTask,
+    Outcome,
     PairStatus,
+    PlannerSide,
     ReportKind,
     decide,
     desired_planner_task,
     find_orphan,
 )
+from shared.tasks.origin import is_teams_key, keep_published
+from shared.tasks.recurrence import Previous, SeriesStep, series_step
 from shared.tasks.todo import TodoSeen
 
 log = logging.getLogger("cts.tasks")
@@ -61,25 +79,38 @@ class PassResult(spine.PassResult):
 
 
 async def mirror_pass(
-    key: str, *, commerce: Any, gateway: Any, state: StateStore, settings: Settings
+    key: str, *, commerce: MirrorCommerce, gateway: MirrorGateway, state: StateStore, settings: Settings
 ) -> PassResult:
-    """Mirror one pair (`commerce` is the CommerceClient, `gateway` the Graph gateway)."""
+    """Mirror one pair (`commerce` is the CommerceClient, `gateway` the Graph gateway: the ports in
+    shared/mirror/ports.py)."""
     pair = PairKey.parse(key)
+    gate = await write_gate(state, settings)
     try:
         store = await store_context(
-            pair.store, commerce=commerce, state=state, gateway=gateway, settings=settings
+            pair.store, commerce=commerce, state=state, gateway=gateway, settings=settings, gate=gate
         )
+    except WritesClosed as exc:  # the plan would have to be created: not while closed
+        return await _closed(state, key, exc.problem, rounds=0)
     except NoPlan as exc:
         problem = Problem(kind=ProblemKind.BLOCKED_MAPPED_TEAM_MISSING, detail=str(exc), store=pair.store)
-        await state.record_mirror(MirrorRecord(key=key, outcome="blocked", problems=[problem]))
+        await record_mirror(state, MirrorRecord(key=key, outcome="blocked", problems=[problem]))
         await state.bump("tasks.blocked")
         return PassResult(key=key, outcome="blocked")
-    listed = await task_list(pair.task_list, commerce=commerce, settings=settings)
+    teams = is_teams_key(key)  # made in Teams (shared/mirror/from_teams.py)
+    listed = None if teams else await task_list(pair.task_list, commerce=commerce, settings=settings)
     attempted: PairStatus | None = None
     todo = settings.tasks.todo_mode
     completed_in_todo: str | None = None
     todo_seen: TodoSeen | None = None
-    if todo:
+    # Kill switch / opt-out (docs/control.md): the store's number, region or district.
+    closed = closed_for(TeamKey.store(pair.store), store.places, gate)
+    if teams and await get_pair(state, key) is None:
+        started = await start_pair(
+            key, store, commerce=commerce, gateway=gateway, state=state, settings=settings, closed=closed
+        )
+        if started is not None:
+            return PassResult(key=key, outcome=started)
+    if todo and closed is None:  # To Do's inbound step may write Planner: not while closed
         completed_in_todo, todo_seen = await _todo_in(key, state=state, gateway=gateway)
     rounds = settings.tasks.max_decide_rounds
     for round_no in range(1, rounds + 1):
@@ -88,9 +119,16 @@ async def mirror_pass(
         if current is not None and current.unfinished_create:
             current = await _adopt_orphan(current, gateway=gateway, state=state)
         row = await read_store_task(commerce, pair)
+        series, prefetched = SeriesStep.PLAIN, None
+        if row is not None and row.recurrence is not None and _unmirrored(current):
+            series, current, prefetched = await _series_step(
+                key, row, current, commerce=commerce, gateway=gateway, state=state, plan_id=store.plan_id
+            )
         task_id = current.planner.task_id if current and current.planner else None
         view, buckets = None, None
-        if task_id:
+        if task_id and prefetched is not None:
+            view, buckets = prefetched  # the task a recurring occurrence just adopted, read once
+        elif task_id:
             view, buckets = await read_planner_task(
                 gateway, task_id, store.plan_id, current.planner if current else None
             )
@@ -100,18 +138,14 @@ async def mirror_pass(
         held = False
         if task_id and view is None:
             held = bool((await state.get_value("held", store.plan_id) or {}).get("held"))
-        ctx = mirror_context(store, listed, pair.task, settings, deletions_held=held)
+        ctx = mirror_context(store, listed, pair.task, settings, deletions_held=held, teams_origin=teams)
+        ctx = ctx.model_copy(update={"series": series}) if series is not SeriesStep.PLAIN else ctx
         decision = decide(row, view, current, ctx)
-        if decision.writes and (
-            closed := closed_for(TeamKey.store(pair.store), (), await write_gate(state, settings))
-        ):
-            # Kill switch / opt-out (docs/control.md): decided and recorded, nothing written.
-            outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
-            await state.record_mirror(
-                MirrorRecord(key=key, outcome=outcome, rounds=round_no, problems=[closed])
-            )
-            await state.bump(f"tasks.{outcome}")
-            return PassResult(key=key, outcome=outcome, rounds=round_no)
+        if teams and decision.outcome is Outcome.TOMBSTONED and await published(state, key):
+            decision = keep_published(decision)
+        if decision.writes and closed is not None:
+            # Decided and recorded, nothing written.
+            return await _closed(state, key, closed, rounds=round_no)
         try:
             executed = await execute(
                 decision,
@@ -137,9 +171,8 @@ async def mirror_pass(
             problem = Problem(
                 kind=ProblemKind.PLANNER_LIMIT, detail=f"{exc} (plan {store.plan_id})", store=pair.store
             )
-            await state.record_mirror(
-                MirrorRecord(key=key, outcome="held", rounds=round_no, problems=[problem], error=str(exc))
-            )
+            last = MirrorRecord(key=key, outcome="held", rounds=round_no, problems=[problem], error=str(exc))
+            await record_mirror(state, last)
             await state.bump("tasks.planner_limit")
             telemetry.log_event(log, "planner limit", level=logging.WARNING, task_key=key, error=str(exc))
             return PassResult(key=key, outcome="held", rounds=round_no)
@@ -149,6 +182,8 @@ async def mirror_pass(
         else:
             await put_pair(state, executed.status)
         await _record(state, decision, executed.writes, round_no)
+        if row is not None and row.recurrence is not None:
+            await _continue_series(key, executed.status, state)
         if todo:
             desired = None
             if row is not None and row.status is not TaskStatus.CANCELED:
@@ -166,7 +201,130 @@ async def mirror_pass(
     raise RuntimeError(f"{key}: still changing after {rounds} decisions; the pass is retried")
 
 
-async def _todo_in(key: str, *, state: StateStore, gateway: Any) -> tuple[str | None, TodoSeen | None]:
+def _unmirrored(status: PairStatus | None) -> bool:
+    return status is None or (not status.tombstone and (status.planner is None or not status.planner.task_id))
+
+
+async def _series_step(
+    key: str,
+    row: StoreTask,
+    current: PairStatus | None,
+    *,
+    commerce: Any,
+    gateway: Any,
+    state: StateStore,
+    plan_id: str,
+) -> tuple[SeriesStep, PairStatus | None, tuple[PlannerTaskView, list[PlannerBucket]] | None]:
+    """A recurring store task without a Planner task (shared/tasks/recurrence.py): start a series,
+    adopt the task Planner made to continue the previous occurrence, or wait for it. Reads only on
+    this path: the previous occurrence's pair, and its Planner task once in beta (`recurrence`) --
+    or, when that occurrence is not mirrored yet, its store task."""
+    recurrence = row.recurrence
+    assert recurrence is not None
+    if row.status is TaskStatus.COMPLETED:
+        return SeriesStep.SKIP, current, None
+    if recurrence.occurrence == 1 or not recurrence.previous_list:
+        return SeriesStep.START, current, None
+    previous, previous_key, found = await _previous_occurrence(
+        row, commerce=commerce, gateway=gateway, state=state
+    )
+    step = series_step(recurrence, previous)
+    following = previous.next_in_series if previous else None
+    if step is SeriesStep.ADOPT and found is not None and found.recurrence is not None and following:
+        view, buckets = await read_planner_task(gateway, following, plan_id, None)
+        if view is None:  # deleted meanwhile: this occurrence starts a new series
+            return SeriesStep.START, current, None
+        side = PlannerSide.seen(view).model_copy(update={"series_id": found.recurrence.series_id})
+        adopted = PairStatus(
+            key=key,
+            plan_id=plan_id,
+            commerce=current.commerce if current else None,
+            planner=side,
+            last_decision="adopted the series' next task",
+        )
+        await put_pair(state, adopted)
+        await state.bump("tasks.series_adopted")
+        telemetry.log_event(
+            log, "recurring task: adopted the series' next task", task_key=key, task_id=following
+        )
+        return step, adopted, (view, buckets)
+    if step is SeriesStep.WAIT and previous_key is not None:
+        pending = bool(previous and previous.pending)
+        await state.put_value("serieswait", str(previous_key), {"key": key, "pending": pending})
+    return step, current, None
+
+
+SERIES_WALK = 12  # earlier occurrences looked at, at most, to find the series to continue
+
+
+async def _previous_occurrence(
+    row: StoreTask, *, commerce: Any, gateway: Any, state: StateStore
+) -> tuple[Previous | None, PairKey | None, PlannerTask | None]:
+    """The occurrence this one continues: back along the previous occurrences, past those that
+    ended (completed or canceled) before they reached Planner, to the first one with a Planner task
+    (its beta `recurrence` read once) or one still open and not mirrored yet (`pending`)."""
+    listed = row.recurrence.previous_list if row.recurrence else None
+    for _ in range(SERIES_WALK):
+        if not listed:
+            return None, None, None
+        key = PairKey(task_list=listed, task=row.task, store=row.store)
+        pair = await get_pair(state, str(key))
+        side = pair.planner if pair is not None else None
+        if side is not None and side.task_id:
+            if not side.series_id:
+                return None, key, None  # its task is in no series: nothing to continue
+            found = await gateway.get_task_beta(side.task_id)
+            following = found.recurrence.next_task_id if found and found.recurrence else None
+            return (
+                Previous(task_id=side.task_id, exists=found is not None, next_in_series=following),
+                key,
+                found,
+            )
+        before = await read_store_task(commerce, key)
+        if before is None:
+            return None, key, None
+        ended = before.status in (TaskStatus.COMPLETED, TaskStatus.CANCELED)
+        if not ended and not (pair is not None and pair.tombstone):
+            return Previous(pending=True), key, None
+        listed = before.recurrence.previous_list if before.recurrence else None
+    return None, None, None
+
+
+async def _continue_series(key: str, status: PairStatus | None, state: StateStore) -> None:
+    """The occurrence after this one waits for it (`serieswait`). Once this one is completed or
+    gone, Planner has continued the series (or it was stopped); once a pending one has its Planner
+    task, there is a series to continue: request the next one's pass (the spine's sweep starts it;
+    it waits again if it must)."""
+    waiting = await state.get_value("serieswait", key)
+    if not waiting:
+        return
+    planner = status.planner if status is not None else None
+    commerce_done = (
+        status is not None
+        and status.commerce is not None
+        and (
+            status.commerce.status is TaskStatus.COMPLETED  # also one that ended before reaching Teams
+        )
+    )
+    planner_done = planner is not None and planner.status is TaskStatus.COMPLETED
+    done = status is None or status.tombstone or commerce_done or planner_done
+    mirrored = bool(waiting.get("pending")) and planner is not None and bool(planner.task_id)
+    if done or mirrored:
+        await RequestQueue(state, TASK_PAIRS).request(str(waiting["key"]))
+        await state.delete_value("serieswait", key)
+
+
+async def _closed(state: StateStore, key: str, closed: Problem, *, rounds: int) -> PassResult:
+    """A pass the kill switch or an opt-out stopped before any write: recorded and counted."""
+    outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
+    await record_mirror(state, MirrorRecord(key=key, outcome=outcome, rounds=rounds, problems=[closed]))
+    await state.bump(f"tasks.{outcome}")
+    return PassResult(key=key, outcome=outcome, rounds=rounds)
+
+
+async def _todo_in(
+    key: str, *, state: StateStore, gateway: MirrorGateway
+) -> tuple[str | None, TodoSeen | None]:
     """To Do mode, before deciding: a status the worker set in To Do goes to Planner first. A To Do
     failure never fails the pair's pass (Planner and Commerce still mirror); it is counted."""
     from shared.mirror.todo import todo_inbound
@@ -193,7 +351,7 @@ async def _todo_out(
     desired: DesiredPlannerTask | None,
     seen: TodoSeen | None,
     *,
-    gateway: Any,
+    gateway: MirrorGateway,
     state: StateStore,
     settings: Settings,
 ) -> None:
@@ -212,7 +370,7 @@ async def _todo_out(
         await state.bump("tasks.todo.failed")
 
 
-async def _adopt_orphan(status: PairStatus, *, gateway: Any, state: StateStore) -> PairStatus:
+async def _adopt_orphan(status: PairStatus, *, gateway: PlannerGateway, state: StateStore) -> PairStatus:
     """A create of this pair was interrupted before its id was recorded: adopt the task it made,
     if there is one (two reads, only on this rare path), so the pass does not create a duplicate."""
     try:
@@ -255,7 +413,7 @@ async def _record(state: StateStore, decision: Decision, writes: int, rounds: in
     ]
     if not reports and writes == 0:
         # An echo or in-sync pass keeps what the last real change reported (ops can still see it).
-        previous = await state.get_mirror(decision.key)
+        previous = await get_mirror(state, decision.key)
         if previous is not None:
             reports, problems = previous.reports, previous.problems
     for r in decision.reports:
@@ -264,7 +422,8 @@ async def _record(state: StateStore, decision: Decision, writes: int, rounds: in
         )
         await state.bump(f"tasks.report.{r.kind.value}")
     await state.bump(f"tasks.{decision.outcome.value}")
-    await state.record_mirror(
+    await record_mirror(
+        state,
         MirrorRecord(
             key=decision.key,
             outcome=decision.outcome.value,
@@ -272,5 +431,5 @@ async def _record(state: StateStore, decision: Decision, writes: int, rounds: in
             rounds=rounds,
             reports=reports,
             problems=problems,
-        )
+        ),
     )

@@ -4,27 +4,26 @@ as a `PlannerTaskView` (task + completedBy + details + bucket name, one `$batch`
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from shared.commerce.errors import NotFound as CommerceNotFound
 from shared.domain.planner import PlannerBucket
 from shared.domain.task_mirror import PlannerTaskView
 from shared.domain.tasks import StoreTask
 from shared.mirror.keys import PairKey
+from shared.mirror.ports import MirrorCommerce, PlannerGateway
 from shared.tasks import PlannerSide
 
 
-async def read_store_task(commerce: Any, key: PairKey) -> StoreTask | None:
+async def read_store_task(commerce: MirrorCommerce, key: PairKey) -> StoreTask | None:
     """The store task as Commerce has it now; None when it no longer exists."""
     try:
-        task: StoreTask = await commerce.store_task(key.task_list, key.task, key.store)
+        return await commerce.store_task(key.task_list, key.task, key.store)
     except CommerceNotFound:
         return None
-    return task
 
 
 async def read_planner_task(
-    gateway: Any, task_id: str, plan_id: str, previous: PlannerSide | None
+    gateway: PlannerGateway, task_id: str, plan_id: str, previous: PlannerSide | None
 ) -> tuple[PlannerTaskView | None, list[PlannerBucket]]:
     """The Planner task (None when deleted) and the plan's buckets. `observed_at` is kept from the
     status table while the ETag is the recorded one: it is when the app first saw that version."""

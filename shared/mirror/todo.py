@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, time
-from typing import Any
 
 from shared import telemetry
 from shared.domain.planner import TaskFields
 from shared.domain.tasks import TaskStatus
 from shared.domain.todo import TodoFields, TodoLink, TodoTask
 from shared.graph.errors import NotFound, PreconditionFailed
+from shared.mirror.ports import MirrorGateway, PlannerGateway, TodoGateway
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.tasks import DesiredPlannerTask, PairStatus, percent_of, status_of
@@ -79,7 +79,7 @@ async def pair_of_todo_task(state: StateStore, task_id: str) -> str | None:
 
 
 async def todo_inbound(
-    key: str, *, planner_task_id: str | None, gateway: Any, state: StateStore
+    key: str, *, planner_task_id: str | None, gateway: MirrorGateway, state: StateStore
 ) -> tuple[str | None, TodoSeen | None]:
     """Carry a status the worker set in To Do to the Planner task. Returns the Entra id of the
     worker when they completed it (the Commerce write records who), and what the To Do task is
@@ -104,7 +104,7 @@ async def todo_inbound(
     return (side.user_id if completed else None), seen
 
 
-async def _set_planner_status(gateway: Any, task_id: str, status: TaskStatus) -> None:
+async def _set_planner_status(gateway: PlannerGateway, task_id: str, status: TaskStatus) -> None:
     for _ in range(4):
         try:
             task = await gateway.get_task(task_id)
@@ -114,7 +114,7 @@ async def _set_planner_status(gateway: Any, task_id: str, status: TaskStatus) ->
             return
         try:
             await gateway.update_task_fields(
-                task_id, task.etag, TaskFields(percent_complete=percent_of(status))
+                task_id, task.etag or "*", TaskFields(percent_complete=percent_of(status))
             )
             return
         except PreconditionFailed:
@@ -133,7 +133,7 @@ def _fields(want: WantedTodo, key: str, *, create: bool) -> TodoFields:
     )
 
 
-async def _list_of(user_id: str, *, gateway: Any, state: StateStore, settings: Settings) -> str:
+async def _list_of(user_id: str, *, gateway: TodoGateway, state: StateStore, settings: Settings) -> str:
     known = await state.get_value(LISTS, user_id)
     if known and known.get("list_id"):
         return str(known["list_id"])
@@ -143,7 +143,7 @@ async def _list_of(user_id: str, *, gateway: Any, state: StateStore, settings: S
     return str(found.list_id)
 
 
-async def _subscribe(*, gateway: Any, state: StateStore, settings: Settings) -> None:
+async def _subscribe(*, gateway: TodoGateway, state: StateStore, settings: Settings) -> None:
     """A list just taken into use gets its `todoTask` subscription now, not at the keeper's next
     run: the list is in the state already, so it is in the keeper's desired set. A failure is
     logged, not raised: the keeper's timer retries, and the pair's next pass covers the gap."""
@@ -159,7 +159,7 @@ async def _subscribe(*, gateway: Any, state: StateStore, settings: Settings) -> 
         )
 
 
-async def _adopt(key: str, side: TodoSide, gateway: Any) -> TodoTask | None:
+async def _adopt(key: str, side: TodoSide, gateway: TodoGateway) -> TodoTask | None:
     """An unfinished create: the task it made, found by the linked resource naming the pair."""
     tasks: list[TodoTask] = await gateway.list_todo_tasks(side.user_id, side.list_id)
     return next((t for t in tasks if any(link.external_id == key for link in t.links)), None)
@@ -171,7 +171,7 @@ async def todo_outbound(
     desired: DesiredPlannerTask | None,
     *,
     seen: TodoSeen | None,
-    gateway: Any,
+    gateway: TodoGateway,
     state: StateStore,
     settings: Settings,
 ) -> int:

@@ -15,8 +15,10 @@ from typing import Any
 from azure.servicebus.exceptions import MessagingEntityNotFoundError
 
 from shared.bus.protocol import DeadLetterBus, EntityRef, ReceivedMessage
+from shared.bus.quarantine import QUARANTINE_QUEUE, quarantined_reason
 from shared.bus.replay import (
     ORIGINAL_MESSAGE_ID,
+    SOURCE_ENTITY,
     AuditRecord,
     DeadLetterFilter,
     Summary,
@@ -49,12 +51,19 @@ MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 def app_reason(message: ReceivedMessage) -> str | None:
     """The app's reason code for a dead letter, the same in Azure and locally.
 
-    Azure records only `MaxDeliveryCountExceeded` and its own description for a Commerce event
-    the trigger rejected (docs/events.md, "Dead-lettering"), but Service Bus keeps the body, and
-    parsing is pure and deterministic: parsing it again gives the rejection's code (`not_json`,
-    `missing_key`, ...). A dead letter of a topic subscription (the Commerce events) whose body
-    parses fine failed for another reason (e.g. Commerce unavailable): None. Explicitly
+    A rejected message is dead-lettered by the quarantine (shared/bus/quarantine.py) with the code
+    as its DeadLetterReason, and its copy carries the code as `cts-dead-letter-reason`: that
+    property, whatever Service Bus recorded (also MaxDeliveryCountExceeded, had draining the
+    quarantine queue kept failing). A message the quarantine never took (its send failed, so the
+    host abandoned the original until Service Bus dead-lettered it with
+    `MaxDeliveryCountExceeded` and its own description; docs/events.md, "Dead-lettering") still
+    has its body, and parsing is pure and deterministic: parsing it again gives the rejection's
+    code (`not_json`, `missing_key`, ...). A dead letter of a topic subscription whose body parses
+    fine failed for another reason (e.g. Commerce unavailable): None. Other explicitly
     dead-lettered messages keep their own reason (None here)."""
+    quarantined = quarantined_reason(message)
+    if quarantined is not None:
+        return quarantined
     if message.dead_letter_reason != MAX_DELIVERY_COUNT_EXCEEDED or message.entity.subscription is None:
         return None
     result = parse_message(
@@ -78,9 +87,14 @@ class NoSuchEntity(LookupError):
 
 
 def app_entities(settings: Settings) -> list[EntityRef]:
-    """The entities whose dead letters the app produces: the Commerce events subscription and
-    the Graph notifications queue."""
-    return [EntityRef(settings.bus.topic, settings.bus.subscription), EntityRef(GRAPH_NOTIFICATIONS_QUEUE)]
+    """The entities whose dead letters the app produces: the quarantine queue (rejected messages of
+    every trigger, dead-lettered at once with the app's reason), the Commerce events subscription
+    and the Graph notifications queue (messages that failed `maxDeliveryCount` times)."""
+    return [
+        EntityRef(QUARANTINE_QUEUE),
+        EntityRef(settings.bus.topic, settings.bus.subscription),
+        EntityRef(GRAPH_NOTIFICATIONS_QUEUE),
+    ]
 
 
 def parse_entities(
@@ -240,6 +254,8 @@ def view(message: ReceivedMessage, *, body: bool = False) -> dict[str, Any]:
         "store": store_of(message),
         "replay_count": replay_count(message),
         "original_message_id": message.application_properties.get(ORIGINAL_MESSAGE_ID),
+        # where the message was rejected, hence where a replay sends it (the quarantine's record)
+        "source_entity": message.application_properties.get(SOURCE_ENTITY),
         "session_id": message.session_id,
     }
     if body:

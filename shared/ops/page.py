@@ -63,9 +63,12 @@ def page_model(
     now: datetime | None = None,
     notes: Sequence[str] = (),
     records: Mapping[str, Mapping[str, Any]] | None = None,
+    task_lists: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Everything the page shows, JSON-ready (also served as `?format=json`). `records`: the last
-    records pass per account (docs/records.md), None when record-connected channels are off."""
+    records pass per account (docs/records.md), None when record-connected channels are off.
+    `task_lists`: the completion report of each published task list (shared.tasks.report, as
+    JSON), None when it could not be read."""
     entries: Mapping[str, Any] = (report or {}).get("stores") or {}
     by_key = {str(t["key"]): t for t in teams}
     stores = []
@@ -110,6 +113,17 @@ def page_model(
                 "problems": list(r.get("problems") or []),
             }
             for key, r in sorted(records.items())
+        ],
+        "task_lists": None
+        if task_lists is None
+        else [
+            {
+                "task_list": t["task_list"],
+                "name": t.get("list_name"),
+                "totals": dict(t["totals"]),
+                "regions": [{"region": r["region"], **r["counts"]} for r in t.get("regions") or []],
+            }
+            for t in task_lists
         ],
     }
 
@@ -258,6 +272,7 @@ button.replay { padding: 3px 12px; border: 1px solid #1f6feb; background: #1f6fe
   border-radius: 6px; cursor: pointer; } button.replay:disabled { opacity: .5; cursor: default; }
 .result.ok { color: var(--ok); } .result.bad { color: var(--bad); }
 .notes { color: var(--warn); }
+tr.task-list.alert td.key { color: var(--bad); } tr.task-region td { color: var(--muted); }
 tr.store { cursor: pointer; } tr.store:hover { background: #f6f8fa; }
 tr.explain pre { margin: 0; white-space: pre-wrap; font-size: 12px; }
 a.refresh { color: #fff; }
@@ -424,6 +439,35 @@ def _records_table(records: Sequence[Mapping[str, Any]] | None) -> str:
     )
 
 
+_TASK_COLUMNS = ("tasks", "done", "open", "overdue", "not_mirrored", "problems")
+
+
+def _task_lists_table(task_lists: Sequence[Mapping[str, Any]] | None) -> str:
+    """Completion per task list and region (docs/tasks.md); per store: `cts tasks report`."""
+    if task_lists is None:
+        return ""
+    head = "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in _TASK_COLUMNS)
+    rows = []
+    for t in task_lists:
+        name = f" {_e(t['name'])}" if t.get("name") else ""
+        cells = "".join(f'<td class="num">{_e(t["totals"].get(c, 0))}</td>' for c in _TASK_COLUMNS)
+        late = " alert" if t["totals"].get("overdue") else ""
+        rows.append(
+            f'<tr class="task-list{late}" data-task-list="{_e(t["task_list"])}">'
+            f'<td class="key">{_e(t["task_list"])}{name}</td><td></td>{cells}</tr>'
+        )
+        for r in t["regions"]:
+            cells = "".join(f'<td class="num">{_e(r.get(c, 0))}</td>' for c in _TASK_COLUMNS)
+            rows.append(f'<tr class="task-region"><td></td><td>{_e(r["region"])}</td>{cells}</tr>')
+    body = "".join(rows) or f'<tr><td colspan="{len(_TASK_COLUMNS) + 2}">no task list published</td></tr>'
+    return (
+        '<h2>Task lists (completion)</h2><table id="task-lists"><thead><tr><th>task list</th>'
+        f"<th>region</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+        '<p class="small">Overdue: open and due before today in the store\'s time zone. Per store: '
+        "<code>cts tasks report &lt;list&gt; [--region R]</code>.</p>"
+    )
+
+
 def render(model: Mapping[str, Any]) -> str:
     """The view as an HTML fragment (header + main) for the shell; every value is escaped."""
     c = model["counts"]
@@ -442,6 +486,7 @@ def render(model: Mapping[str, Any]) -> str:
 <h2>Stores and teams</h2>{_stores_table(model["stores"])}
 <h2>Last reconciliation</h2>{_report_block(model["report"])}
 {_records_table(model.get("records"))}
+{_task_lists_table(model.get("task_lists"))}
 <h2>Dead letters</h2>{_dead_letters_table(model["dead_letters"])}
 <h2>Orchestrations in flight</h2>{_orchestrations_table(model["orchestrations"])}
 </main>

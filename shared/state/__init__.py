@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.state.backend import Backend, Entity, StateConflict
-from shared.state.store import CachedIdentity, MirrorRecord, StateStore, SyncRecord, TeamRecord
+from shared.state.store import CachedIdentity, StateStore, SyncRecord, TeamRecord
 
 if TYPE_CHECKING:
     from shared.settings import StateSettings
@@ -14,7 +14,6 @@ __all__ = [
     "Backend",
     "CachedIdentity",
     "Entity",
-    "MirrorRecord",
     "StateConflict",
     "StateStore",
     "SyncRecord",

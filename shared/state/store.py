@@ -94,19 +94,6 @@ class SyncRecord(BaseModel):
     instance_id: str | None = None
 
 
-class MirrorRecord(BaseModel):
-    """The last mirror pass of one task pair, for operators (admin/tasks) and tests."""
-
-    key: str
-    outcome: str = Field(description="shared.tasks.Outcome value, or held | blocked | failed")
-    at: datetime = Field(default_factory=_now)
-    writes: int = 0
-    rounds: int = 1
-    reports: list[dict[str, Any]] = Field(default_factory=list, description="Report actions (kind, detail)")
-    problems: list[Problem] = Field(default_factory=list)
-    error: str | None = None
-
-
 class StateStore:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -379,20 +366,10 @@ class StateStore:
     async def delete_subscription(self, subscription_id: str) -> None:
         await self.backend.delete(SUBSCRIPTIONS, "graph", subscription_id)
 
-    # -- task mirroring (shared/mirror; its pair table is shared/mirror/pairs.py) -------------
-    async def record_mirror(self, record: MirrorRecord) -> None:
-        """The last mirror pass of a pair: outcome, reports and problems (shown by admin/tasks)."""
-        await self.backend.upsert(PAIRS, "last", record.key, record.model_dump(mode="json"))
-
-    async def get_mirror(self, key: str) -> MirrorRecord | None:
-        found = await self.backend.get(PAIRS, "last", key)
-        return None if found is None else MirrorRecord.model_validate(found.data)
-
-    async def list_mirrors(self) -> list[MirrorRecord]:
-        return [MirrorRecord.model_validate(e.data) async for e in self.backend.query(PAIRS, "last")]
-
+    # -- named values, in partitions owned by the features (task mirroring: shared/mirror/pairs.py) --
     async def put_value(self, partition: str, name: str, data: dict[str, Any]) -> None:
-        """Small named values of task mirroring (plan of a store, mass-delete hold, poll state)."""
+        """Small named values in a feature's partition (task mirroring's pair status and last
+        pass, plan of a store, mass-delete hold, poll state: shared/mirror/pairs.py and beside it)."""
         await self.backend.upsert(PAIRS, partition, name, data)
 
     async def get_value(self, partition: str, name: str) -> dict[str, Any] | None:

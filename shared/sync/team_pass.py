@@ -65,9 +65,11 @@ class CommerceReader(Protocol):
         ...
 
 
-class TeamsGateway(Protocol):
+class IdentityResolver(Protocol):
     async def resolve_upns(self, upns: Any) -> dict[str, Identity]: ...
 
+
+class TeamsGateway(IdentityResolver, Protocol):
     async def get_team_state(
         self, team_id: str, plan_title: str | None = None, *, with_tags: bool = False
     ) -> Team | None: ...
@@ -113,7 +115,7 @@ class PassResult(spine.PassResult):
 
 async def resolve_identities(
     org: CommerceOrg,
-    gateway: TeamsGateway,
+    gateway: IdentityResolver,
     cache: dict[str, CachedIdentity] | None = None,
     max_age: timedelta = timedelta(0),
     now: datetime | None = None,
@@ -404,8 +406,13 @@ async def sync_team_pass(
     if closed is not None:
         outcome = "suspended" if closed.kind is ProblemKind.SUSPENDED else "excluded"
     # Converged to `target` (nothing failed or held): the nightly run may skip it until it moves.
+    # Not while Commerce refuses the mapping row: without a fingerprint the nightly run reads the
+    # team in full and tries the write again, instead of never retrying it.
+    refused = any(pr.kind is ProblemKind.MAPPING_NOT_WRITTEN for pr in problems)
     converged = (
-        fingerprint(target) if outcome in ("converged", "changed") and (result is None or result.ok) else None
+        fingerprint(target)
+        if outcome in ("converged", "changed") and (result is None or result.ok) and not refused
+        else None
     )
     if result is not None:
         await _remember(state, label, team_id, record, target, p, actual, identities, cache, converged)

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.planner import ChecklistItem
 from shared.domain.tasks import TaskStatus
 from shared.tasks.mapping import DesiredPlannerTask
 
@@ -44,6 +45,7 @@ class UpdatePlannerFields(_Action):
     due: datetime | None = None
     clear_due: bool = Field(default=False, description="Send dueDateTime: null")
     percent_complete: int | None = Field(default=None, ge=0, le=100)
+    priority: int | None = Field(default=None, ge=0, le=10)
     assign: frozenset[str] = frozenset()
     unassign: frozenset[str] = frozenset()
 
@@ -54,24 +56,35 @@ class UpdatePlannerFields(_Action):
             "bucket": self.bucket is not None,
             "due": self.due is not None or self.clear_due,
             "percent_complete": self.percent_complete is not None,
+            "priority": self.priority is not None,
             "assignments": bool(self.assign or self.unassign),
         }
         return tuple(name for name, on in named.items() if on)
 
 
 class UpdatePlannerDetails(_Action):
-    """PATCH /planner/tasks/{id}/details with the details' own If-Match."""
+    """PATCH /planner/tasks/{id}/details with the details' own If-Match: the description (None =
+    left), checklist items to add or retitle / remove, and the task link reference to add / remove
+    (one PATCH for all of them)."""
 
     action: Literal["update_planner_details"] = "update_planner_details"
     task_id: str
     if_match: str | None
-    description: str
+    description: str | None = None
+    checklist: tuple[ChecklistItem, ...] = ()
+    remove_checklist: frozenset[str] = frozenset()
+    add_reference: str | None = Field(default=None, description="references key (encoded URL)")
+    remove_reference: str | None = None
 
 
 class DeletePlannerTask(_Action):
+    """DELETE with If-Match. `stop_recurrence`: the task continues a Planner series, so its schedule
+    is set to null first (beta PATCH); otherwise Planner would create the series' next task."""
+
     action: Literal["delete_planner_task"] = "delete_planner_task"
     task_id: str
     if_match: str | None
+    stop_recurrence: bool = False
 
 
 class WriteCommerceStatus(_Action):
@@ -98,6 +111,7 @@ class ReportKind(StrEnum):
     DELETED_IN_TEAMS = "deleted_in_teams"  # a mirrored task was deleted in Teams
     ASSIGNEE_NOT_REPRESENTABLE = "assignee_not_representable"  # Teams assignee Commerce cannot hold
     MAPPING_PROBLEM = "mapping_problem"  # unknown time zone, worker without Entra user, ...
+    SERIES_WAITING = "series_waiting"  # recurring: the previous occurrence is still open in Planner
 
 
 class Report(_Action):

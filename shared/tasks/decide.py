@@ -36,6 +36,7 @@ from shared.tasks.mapping import (
     status_of,
 )
 from shared.tasks.merge import mapping_reports, merge
+from shared.tasks.recurrence import SeriesStep
 from shared.tasks.state import CommerceSide, PairStatus, PlannerSide, text_hash
 
 # Planner limits (https://learn.microsoft.com/en-us/office365/planner/planner-limits; the stricter
@@ -83,7 +84,13 @@ def _tombstone(
 ) -> Decision:
     actions: list[Action] = []
     if planner is not None:
-        actions.append(DeletePlannerTask(key=key, task_id=planner.task_id, if_match=planner.etag))
+        known = status.planner if status is not None and status.planner is not None else None
+        in_series = known is not None and known.task_id == planner.task_id and known.series_id is not None
+        actions.append(
+            DeletePlannerTask(
+                key=key, task_id=planner.task_id, if_match=planner.etag, stop_recurrence=in_series
+            )
+        )
     actions.append(KeepTombstone(key=key))
     new = PairStatus(
         key=key,
@@ -110,6 +117,24 @@ def _create(commerce: StoreTask, status: PairStatus | None, ctx: MirrorContext, 
             key=key, plan_id=ctx.plan_id, commerce=CommerceSide.seen(commerce), last_decision="held: limit"
         )
         return Decision(key=key, outcome=Outcome.HELD, actions=(report,), status=held)
+    if ctx.series is SeriesStep.SKIP:
+        skipped = PairStatus(
+            key=key,
+            plan_id=ctx.plan_id,
+            commerce=CommerceSide.seen(commerce),
+            last_decision="recurring occurrence completed before it reached Teams: not in the series",
+        )
+        return Decision(key=key, outcome=Outcome.IN_SYNC, actions=(Nothing(key=key),), status=skipped)
+    if ctx.series is SeriesStep.WAIT:
+        detail = (
+            "recurring task: the previous occurrence is still open in Teams, so Planner has not made this "
+            "occurrence's task yet; it is mirrored once that one is completed or canceled"
+        )
+        report = Report(key=key, kind=ReportKind.SERIES_WAITING, detail=detail)
+        waiting = PairStatus(
+            key=key, plan_id=ctx.plan_id, commerce=CommerceSide.seen(commerce), last_decision="held: series"
+        )
+        return Decision(key=key, outcome=Outcome.HELD, actions=(report,), status=waiting)
     desired = desired_planner_task(commerce, ctx)
     written = PlannerSide.make(
         task_id=None,
@@ -120,6 +145,9 @@ def _create(commerce: StoreTask, status: PairStatus | None, ctx: MirrorContext, 
         due=desired.due,
         description_hash=text_hash(desired.description),
         written=True,
+        priority=desired.priority,
+        checklist_ids=desired.checklist.ids,
+        reference=desired.reference,
     )
     actions: list[Action] = [
         CreatePlannerTask(key=key, plan_id=ctx.plan_id, task=desired),

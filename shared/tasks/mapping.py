@@ -12,9 +12,20 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.planner import PlannerSchedule
 from shared.domain.task_mirror import PlannerTaskView
 from shared.domain.tasks import StoreTask, TaskDefinition, TaskStatus
 from shared.settings import TaskSettings
+from shared.tasks.fields import (
+    CHECKLIST_MAX,
+    Checklist,
+    checklist_of,
+    link_reference,
+    planner_priority,
+    priority_class,
+    split_notes,
+)
+from shared.tasks.recurrence import SeriesStep, planner_schedule
 from shared.tasks.zones import StoreZone, ZoneSource, store_zone
 
 TITLE_MAX = 255  # Planner rejects longer titles [unconfirmed limit; Planner UI enforces 255]
@@ -55,6 +66,13 @@ class MirrorContext(_Model):
     deletions_held: bool = Field(default=False, description="Mass-delete guard tripped for this plan")
     plan_task_count: int | None = Field(default=None, description="Tasks in the plan, if known")
     plan_open_task_count: int | None = Field(default=None, description="Incomplete tasks in the plan")
+    teams_origin: bool = Field(
+        default=False,
+        description="Made in Teams (shared/tasks/origin.py): title, due, bucket, description are Teams'",
+    )
+    series: SeriesStep = Field(
+        default=SeriesStep.PLAIN, description="Recurring store task without a Planner task: start / wait"
+    )
 
     @property
     def zone(self) -> StoreZone:
@@ -69,6 +87,12 @@ class DesiredPlannerTask(_Model):
     assignee_ids: frozenset[str]
     percent_complete: int
     problems: tuple[str, ...] = ()
+    schedule: PlannerSchedule | None = Field(
+        default=None, description="Beta recurrence schedule: this task starts the store's series"
+    )
+    priority: int | None = Field(default=None, description="Planner 0-10; None = Commerce sets none")
+    checklist: Checklist = Field(default_factory=Checklist, description="The notes' steps (/details)")
+    reference: str | None = Field(default=None, description="references key of a URL task link")
 
 
 def due_day(task: StoreTask, definition: TaskDefinition | None) -> date | None:
@@ -85,10 +109,17 @@ def due_datetime(day: date, zone: StoreZone, hour: int) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=zone.zone).astimezone(UTC)
 
 
+def notes_of(task: StoreTask, ctx: MirrorContext) -> str:
+    return (task.notes or (ctx.definition.notes if ctx.definition else "")).strip()
+
+
 def description_text(task: StoreTask, ctx: MirrorContext) -> str:
-    """Notes, contact person, link and a footer naming the Commerce task, one block each."""
+    """Notes (without the steps that are checklist items), contact person, link and a footer naming
+    the Commerce task, one block each. Steps past Planner's 20 stay in the notes block."""
     definition = ctx.definition
-    notes = (task.notes or (definition.notes if definition else "")).strip()
+    text, steps = split_notes(notes_of(task, ctx))
+    extra = "\n".join(f"- [ ] {s}" for s in steps[CHECKLIST_MAX:])
+    notes = "\n\n".join(b for b in (text, extra) if b)
     blocks = [notes] if notes else []
     lines = []
     contact = definition.contact_person if definition else None
@@ -127,11 +158,33 @@ def desired_planner_task(task: StoreTask, ctx: MirrorContext) -> DesiredPlannerT
     day = due_day(task, definition)
     title = (task.name or (definition.name if definition else "") or task.task).strip()
     status = task.status if task.status is not TaskStatus.CANCELED else TaskStatus.NOT_STARTED
+    due = due_datetime(day, zone, ctx.settings.due_hour) if day else None
+    schedule = None
+    # A task already completed when first mirrored starts no series (Planner would continue a
+    # series only on a completion it sees); the next occurrence then starts one.
+    open_task = status is not TaskStatus.COMPLETED
+    if task.recurrence is not None and ctx.series is SeriesStep.START and due is not None and open_task:
+        schedule = planner_schedule(task.recurrence, due, zone)
+    priority = definition.priority if definition else None
+    # Ids per series for a recurring task: Planner copies the checklist into the series' next task,
+    # and the next occurrence must recognise those items as its own (no duplicates).
+    series = task.recurrence.series if task.recurrence else None
+    checklist_key = f"{series}/{task.task}@{task.store}" if series else task.key
+    checklist = checklist_of(checklist_key, split_notes(notes_of(task, ctx))[1])
+    if checklist.overflow:
+        problems.append(
+            f"the notes have {len(checklist.items) + len(checklist.overflow)} steps; a Planner checklist "
+            f"holds {CHECKLIST_MAX} (403 MaximumChecklistItemsOnTask): the rest stay in the description"
+        )
     return DesiredPlannerTask(
+        checklist=checklist,
+        reference=link_reference(definition.link if definition else None),
+        schedule=schedule,
+        priority=planner_priority(priority) if priority else None,
         title=title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…",
         description=description_text(task, ctx),
         bucket=ctx.list_name or task.task_list,
-        due=due_datetime(day, zone, ctx.settings.due_hour) if day else None,
+        due=due,
         assignee_ids=assignee_ids(task.assigned_to, ctx),
         percent_complete=percent_of(status),
         problems=tuple(problems),
@@ -154,6 +207,8 @@ def owned_differences(
     want_day = desired.due.astimezone(zone).date() if desired.due else None
     if have_day != want_day:
         fields.append("due")
+    if desired.priority is not None and priority_class(view.priority) is not priority_class(desired.priority):
+        fields.append("priority")  # compared as a class: Teams' 2 and Commerce's important agree
     if view.description is not None and normalized_text(view.description) != normalized_text(
         desired.description
     ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
@@ -18,6 +19,15 @@ from shared.tasks.actions import (
     WriteCommerceStatus,
 )
 from shared.tasks.decision import Decision, Outcome
+from shared.tasks.fields import (
+    CHECKLIST_MAX,
+    REFERENCES_MAX,
+    ChecklistChange,
+    ReferenceChange,
+    checklist_change,
+    priority_class,
+    reference_change,
+)
 from shared.tasks.mapping import (
     DesiredPlannerTask,
     MirrorContext,
@@ -168,7 +178,8 @@ def merge(
             reports.append(_conflict(key, "assignee", side, commerce.assigned_to, sorted(p_users)))
 
     # Owned fields: Commerce's value, always; a Teams edit since our last write is reported.
-    owned = owned_differences(desired, planner, ctx)
+    # (A task made in Teams keeps them as Teams has them: shared/tasks/origin.py.)
+    owned = () if ctx.teams_origin else owned_differences(desired, planner, ctx)
     fields = UpdatePlannerFields(
         key=key,
         task_id=planner.task_id,
@@ -178,20 +189,27 @@ def merge(
         due=desired.due if "due" in owned else None,
         clear_due="due" in owned and desired.due is None,
         percent_complete=percent,
+        priority=desired.priority if "priority" in owned else None,
         assign=assign,
         unassign=unassign,
     )
     planner_writes: list[Action] = [fields] if fields.fields else []
-    if "description" in owned:
+    extras = _details_extras(desired, planner, prev_p)
+    if "description" in owned or not extras.checklist.empty or not extras.reference.empty:
         planner_writes.append(
             UpdatePlannerDetails(
                 key=key,
                 task_id=planner.task_id,
                 if_match=planner.details_etag,
-                description=desired.description,
+                description=desired.description if "description" in owned else None,
+                checklist=extras.checklist.upserts,
+                remove_checklist=extras.checklist.removals,
+                add_reference=extras.reference.add,
+                remove_reference=extras.reference.remove,
             )
         )
-    edited = _edited_in_teams(planner, prev_p, owned)
+    reports += extras.problems(key)
+    edited = _edited_in_teams(planner, prev_p, owned) + extras.edited
     if edited:
         detail = f"Commerce owns {', '.join(edited)}; the edit made in Teams was replaced"
         reports.append(Report(key=key, kind=ReportKind.OWNED_FIELD_OVERWRITTEN, detail=detail, fields=edited))
@@ -222,6 +240,10 @@ def merge(
         else seen_p.description_hash,
         written=wrote_p,
         observed_at=planner.observed_at,
+        series_id=seen_p.series_id,
+        priority=desired.priority if "priority" in owned else planner.priority,
+        checklist_ids=extras.checklist_ids,
+        reference=extras.reference_key,
     )
     written_c, written_p = (new_c if wrote_c else None), (new_p if wrote_p else None)
     if not wrote_c and same_c and status is not None and status.commerce is not None:
@@ -229,6 +251,10 @@ def merge(
         new_c, written_c = status.commerce, status.written_commerce
     if not wrote_p:
         new_p, written_p = seen_p, None
+        if planner.checklist is not None:  # details read: what is ours now
+            new_p = new_p.model_copy(
+                update={"checklist_ids": extras.checklist_ids, "reference": extras.reference_key}
+            )
         if same_p and status is not None and status.planner is not None:
             new_p, written_p = status.planner, status.written_planner
     actions = [*planner_writes, *commerce_writes, *reports]
@@ -243,6 +269,54 @@ def merge(
         last_decision=outcome.value,
     )
     return Decision(key=key, outcome=outcome, actions=tuple(actions) or (Nothing(key=key),), status=new)
+
+
+@dataclass(frozen=True)
+class _Extras:
+    """Checklist and link on /details (shared/tasks/fields.py): what to write, what is ours after."""
+
+    checklist: ChecklistChange
+    reference: ReferenceChange
+    checklist_ids: frozenset[str] | None
+    reference_key: str | None
+    edited: tuple[str, ...]
+
+    def problems(self, key: str) -> list[Action]:
+        out: list[Action] = []
+        if self.checklist.dropped:
+            detail = (
+                f"{self.checklist.dropped} checklist steps not added: the task already has {CHECKLIST_MAX} "
+                "items (403 MaximumChecklistItemsOnTask)"
+            )
+            out.append(Report(key=key, kind=ReportKind.MAPPING_PROBLEM, detail=detail))
+        if self.reference.dropped:
+            detail = f"task link not added: the task already has {REFERENCES_MAX} references"
+            out.append(Report(key=key, kind=ReportKind.MAPPING_PROBLEM, detail=detail))
+        return out
+
+
+def _details_extras(
+    desired: DesiredPlannerTask, planner: PlannerTaskView, prev: PlannerSide | None
+) -> _Extras:
+    """Only when the details were read in this pass (`planner.checklist` not None); else nothing."""
+    if planner.checklist is None or planner.reference_keys is None:
+        return _Extras(
+            ChecklistChange(),
+            ReferenceChange(),
+            prev.checklist_ids if prev else None,
+            prev.reference if prev else None,
+            (),
+        )
+    ours = prev.checklist_ids if prev else None
+    checklist = checklist_change(desired.checklist, planner.checklist, ours)
+    have = planner.reference_keys
+    reference = reference_change(desired.reference, have, prev.reference if prev else None)
+    present = {i.item_id for i in planner.checklist} | {i.item_id for i in checklist.upserts}
+    ref_now = desired.reference if desired.reference in have or reference.add else None
+    link_edited = prev is not None and prev.reference is not None and prev.reference == desired.reference
+    link_edited = link_edited and desired.reference not in have
+    edited = (("checklist",) if checklist.edited else ()) + (("link",) if link_edited else ())
+    return _Extras(checklist, reference, desired.checklist.ids & present, ref_now, edited)
 
 
 def _conflict(key: str, field: str, side: _Side, commerce_value: object, planner_value: object) -> Report:
@@ -264,6 +338,8 @@ def _edited_in_teams(
         "title": planner.title != prev.title,
         "bucket": planner.bucket_name != prev.bucket,
         "due": planner.due != prev.due,
+        "priority": prev.priority is not None
+        and priority_class(planner.priority) is not priority_class(prev.priority),
         "description": prev.description_hash is not None
         and text_hash(planner.description) not in (None, prev.description_hash),
     }

@@ -1,10 +1,12 @@
 """Picking up Teams-side changes without change notifications (pure planning of the reads).
 
 Graph has no change notifications for Planner (v1.0 or beta), so a timer lists the tasks of every
-plan that has open mirrored tasks -- one `GET /planner/plans/{id}/tasks` per plan, 20 to a `$batch`
-(Graph's $batch limit) -- and compares each task's @odata.etag with the status table. Only tasks
-whose ETag moved, and mirrored tasks missing from the listing, are processed further. When nothing
-changed, a poll costs ceil(plans with open mirrored tasks / 20) requests.
+plan that has open mirrored tasks (and, with `tasks.from_teams` on, every store plan: see
+shared/tasks/origin.py) -- one listing per plan, 20 to a `$batch` (Graph's $batch limit) -- and
+compares each task's @odata.etag with the status table. Only tasks whose ETag moved, and mirrored
+tasks missing from the listing, are processed further. When nothing changed, a poll costs
+ceil(plans listed / 20) requests. This module plans with plan ids only; the Graph layer
+(shared/graph/planner.py `plan_tasks_path`, `plan_tasks_delta_path`) makes the requests.
 
 The beta delta query (`use_beta_delta`) replaces the listing with one delta round per plan (the
 same number of `$batch` requests, but only changed tasks in the answers); `delta_changes` reads a
@@ -43,17 +45,20 @@ def _open(status: PairStatus) -> bool:
     )
 
 
-def plans_to_poll(statuses: Iterable[PairStatus]) -> tuple[str, ...]:
+def plans_to_poll(statuses: Iterable[PairStatus], store_plans: Iterable[str] = ()) -> tuple[str, ...]:
     """Plans with at least one open mirrored task (completed on both sides, tombstoned and
-    never-created pairs do not count; the nightly reconciliation covers them), sorted."""
-    return tuple(sorted({s.plan_id for s in statuses if _open(s)}))
+    never-created pairs do not count; the nightly reconciliation covers them), plus `store_plans`
+    (every store plan the app knows, when tasks made in Teams become Commerce tasks:
+    `origin.plans_for_teams_tasks`), sorted."""
+    return tuple(sorted({s.plan_id for s in statuses if _open(s)} | set(store_plans)))
 
 
 class PollRequest(_Model):
+    """One plan's listing in a batch: the batch-local request id and the plan (the Graph layer
+    turns it into the request)."""
+
     id: str
     plan_id: str
-    method: str = "GET"
-    url: str
 
 
 class PollBatch(_Model):
@@ -68,8 +73,7 @@ def poll_batches(plan_ids: Iterable[str], size: int = BATCH_LIMIT) -> tuple[Poll
     return tuple(
         PollBatch(
             requests=tuple(
-                PollRequest(id=str(n), plan_id=pid, url=f"/planner/plans/{pid}/tasks")
-                for n, pid in enumerate(ids[start : start + size])
+                PollRequest(id=str(n), plan_id=pid) for n, pid in enumerate(ids[start : start + size])
             )
         )
         for start in range(0, len(ids), size)
@@ -99,7 +103,8 @@ def plan_changes(
     statuses: Iterable[PairStatus], listed: Mapping[str, Sequence[PlannerTask]], settings: TaskSettings
 ) -> tuple[PlanChanges, ...]:
     """Compare each listed plan's tasks with the status table. Tasks nobody mirrors (made by hand
-    in Teams) are ignored."""
+    in Teams) are not changes of a pair: `origin.teams_candidates` decides which of them become
+    new pairs (by `tasks.from_teams`)."""
     by_plan: dict[str, list[PairStatus]] = {}
     for status in statuses:
         if _mirrored(status) and status.plan_id in listed:
@@ -127,19 +132,16 @@ def plan_changes(
     return tuple(out)
 
 
-# Beta delta: https://learn.microsoft.com/graph/api/plannertask-delta?view=graph-rest-beta. The
-# documented example's deltaLink is scoped to one plan (planner/plans('{id}')/tasks?…$deltatoken=…);
-# the plan-scoped start URL is [unconfirmed] (reference/graph-apis.md, open items).
-DELTA_START = "/planner/plans/{plan_id}/tasks/delta"
-
-
 class DeltaLinks(_Model):
-    """Per plan, the @odata.deltaLink to call next (stored as-is: its query encodes the state)."""
+    """Per plan, the @odata.deltaLink to call next (stored as-is: its query encodes the state).
+    Beta delta: https://learn.microsoft.com/graph/api/plannertask-delta?view=graph-rest-beta; the
+    start URL of a plan without a link is the Graph layer's (`plan_tasks_delta_path`)."""
 
     links: dict[str, str] = Field(default_factory=dict)
 
-    def request_for(self, plan_id: str) -> str:
-        return self.links.get(plan_id) or DELTA_START.format(plan_id=plan_id)
+    def request_for(self, plan_id: str) -> str | None:
+        """The stored link to call next; None: start a snapshot round."""
+        return self.links.get(plan_id)
 
     def advanced(self, plan_id: str, delta_link: str) -> DeltaLinks:
         """After following nextLinks to the end: keep the final deltaLink."""

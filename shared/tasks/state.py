@@ -96,6 +96,13 @@ class PlannerSide(_Model):
     fingerprint: str
     written: bool = False
     observed_at: datetime | None = None
+    series_id: str | None = Field(default=None, description="Planner recurrence series the task is in")
+    # Not in the fingerprint (every Planner task has one; Commerce owns it only when it sets one):
+    # kept to tell a Teams edit from a Commerce change.
+    priority: int | None = None
+    # What we put on /details besides the description (None = never written or read).
+    checklist_ids: frozenset[str] | None = Field(default=None, description="Checklist items that are ours")
+    reference: str | None = Field(default=None, description="The references key we wrote (task link)")
 
     @classmethod
     def make(
@@ -112,8 +119,16 @@ class PlannerSide(_Model):
         details_etag: str | None = None,
         written: bool = False,
         observed_at: datetime | None = None,
+        series_id: str | None = None,
+        priority: int | None = None,
+        checklist_ids: frozenset[str] | None = None,
+        reference: str | None = None,
     ) -> PlannerSide:
         return cls(
+            series_id=series_id,
+            priority=priority,
+            checklist_ids=checklist_ids,
+            reference=reference,
             task_id=task_id,
             etag=etag,
             details_etag=details_etag,
@@ -144,6 +159,10 @@ class PlannerSide(_Model):
             if described is not None
             else (previous.description_hash if previous else None),
             observed_at=view.observed_at,
+            series_id=previous.series_id if previous else None,
+            priority=view.priority,
+            checklist_ids=previous.checklist_ids if previous else None,
+            reference=previous.reference if previous else None,
         )
 
 

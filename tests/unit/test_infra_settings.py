@@ -174,3 +174,17 @@ def test_the_checks_fail_on_a_leftover_and_on_a_missing_setting(
     without_topic = tmp_path / "without_topic.bicep"
     without_topic.write_text(text.replace(topic, ""))
     assert missing_reads(provisioned(without_topic), app_reads) == ["CTS_BUS__TOPIC"]
+
+
+def test_the_local_topics_detect_duplicates_over_the_window_bicep_gives_the_topics() -> None:
+    """A resend with the same MessageId inside the window is dropped in Azure; the local host's
+    topics must drop it too (local/host/bus_triggers.py, TOPIC_DUPLICATE_DETECTION)."""
+    from local.host.bus_triggers import TOPIC_DUPLICATE_DETECTION
+
+    text = BICEP.read_text()
+    topics = re.findall(r"resource \w+ 'topics' = \{(.*?)\n  \}", text, flags=re.S)
+    assert len(topics) >= 2  # the Commerce and the Dataverse topics
+    for body in topics:
+        assert "requiresDuplicateDetection: true" in body
+        window = re.search(r"duplicateDetectionHistoryTimeWindow: '(PT(\d+)M)'", body)
+        assert window is not None and int(window.group(2)) * 60 == TOPIC_DUPLICATE_DETECTION.total_seconds()

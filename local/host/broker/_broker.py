@@ -97,6 +97,24 @@ class MessageSizeExceeded(ValueError):
     pass
 
 
+def _header_bytes(m: OutgoingMessage) -> int:
+    """What the headers add to a message's size, estimated from above: the UTF-8 bytes of every
+    set system property and of every application property's name and value, plus the AMQP
+    encoding around them (a constructor and a 4-byte length per string, `_PER_FIELD`) and a fixed
+    `_FIXED_HEADER` for the sections the service adds (sequence number, enqueued time, lock
+    token). The quotas page counts "both header ... and body" against 256 KB; over-estimating
+    keeps the stand-in at least as strict: a message it accepts, the service accepts."""
+    fields = [str(getattr(m, k)) for k in _PROPS if getattr(m, k) is not None]
+    fields.append(str(m.message_id or ""))
+    for name, value in m.application_properties.items():
+        fields += [str(name), str(value)]
+    return _FIXED_HEADER + sum(len(f.encode()) + _PER_FIELD for f in fields)
+
+
+_PER_FIELD = 5
+_FIXED_HEADER = 256
+
+
 _PROPS = ("content_type", "subject", "correlation_id", "session_id", "to", "reply_to", "partition_key")
 
 
@@ -271,9 +289,10 @@ class Broker:
     async def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
         """Accept messages for a topic or queue. A message without an id gets a new one."""
         for m in messages:
-            if len(m.body) > MAX_MESSAGE_BYTES:
+            size = len(m.body) + _header_bytes(m)
+            if size > MAX_MESSAGE_BYTES:
                 raise MessageSizeExceeded(
-                    f"The message of {len(m.body)} bytes exceeds the maximum size of "
+                    f"The message of {size} bytes (body and properties) exceeds the maximum size of "
                     f"{MAX_MESSAGE_BYTES} bytes (Service Bus Standard tier)."
                 )
         rows = []
@@ -410,6 +429,17 @@ class Broker:
         finally:
             await receiver.release()
 
+    # -- QueueBus ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def queue_receiver(self, queue: str) -> AsyncIterator[_QueueReceiver]:
+        """A peek-lock receiver on the queue's active messages (`QueueBus`)."""
+        receiver = _QueueReceiver(self, EntityRef(queue))
+        try:
+            yield receiver
+        finally:
+            await receiver.release()
+
     # -- internals --------------------------------------------------------------------------
 
     @staticmethod
@@ -485,12 +515,16 @@ class Broker:
 class _DeadLetterReceiver:
     """`DeadLetterReceiver` on the broker; closing it abandons what it did not settle."""
 
+    _sub_queue = True  # receives the dead-letter sub-queue
+
     def __init__(self, broker: Broker, entity: EntityRef) -> None:
         self.broker, self.entity = broker, entity
         self._held: dict[str, ReceivedMessage] = {}
 
     async def receive(self, max_count: int = 10, max_wait: float = 1.0) -> list[ReceivedMessage]:
-        got = await self.broker.receive(self.entity, max_count=max_count, max_wait=max_wait, dead_letter=True)
+        got = await self.broker.receive(
+            self.entity, max_count=max_count, max_wait=max_wait, dead_letter=self._sub_queue
+        )
         self._held.update((m.lock_token, m) for m in got if m.lock_token)
         return got
 
@@ -508,3 +542,13 @@ class _DeadLetterReceiver:
                 await self.abandon(message)
             except MessageLockLost:
                 pass
+
+
+class _QueueReceiver(_DeadLetterReceiver):
+    """`QueueReceiver` on the broker: a queue's active messages, dead-lettered with a reason."""
+
+    _sub_queue = False
+
+    async def dead_letter(self, message: ReceivedMessage, *, reason: str, description: str) -> None:
+        await self.broker.dead_letter(message, reason=reason, description=description)
+        self._held.pop(message.lock_token or "", None)

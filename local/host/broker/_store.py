@@ -81,6 +81,8 @@ def max_delivery_text(delivery_count: int) -> str:
     neither the handler's exception nor the abandon's text (the Functions host abandons without
     properties), so neither does the broker (docs/bus.md)."""
     return f"Message could not be consumed after {delivery_count} delivery attempts."
+
+
 TTL_REASON = "TTLExpiredException"
 TTL_DESCRIPTION = "The message expired and was dead lettered."
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
+
 import pytest
 
-from local.commerce.testing import CommerceSandboxHandle
+from local.commerce.testing import CommerceSandboxHandle, RecordingSender
 from shared.commerce.client import CommerceClient
 from shared.commerce.errors import (
     BadRequest,
@@ -16,8 +19,9 @@ from shared.commerce.errors import (
 )
 from shared.commerce.odata import MAX_OR_TERMS, eq, one_of
 from shared.domain.commerce import EmploymentStatus, StoreRole, StoreStatus
-from shared.domain.tasks import TaskStatus
+from shared.domain.tasks import StoreTask, TaskOrigin, TaskStatus
 from shared.settings import CommerceEntitySets, CommerceSettings
+from shared.tasks.origin import FROM_TEAMS_LIST, teams_task_id
 
 
 def client_for(handle: CommerceSandboxHandle, **settings: object) -> CommerceClient:
@@ -199,3 +203,78 @@ async def test_entities_without_creates_refuse_a_post(sandbox: CommerceSandboxHa
     async with client_for(sandbox) as commerce:
         with pytest.raises(Exception, match=r"does not accept creates"):
             await commerce._send("POST", commerce.sets.stores, json={"StoreNumber": "9999"})
+
+
+async def test_a_single_purpose_store_task_is_created_once_with_its_origin_and_creator(
+    sandbox: CommerceSandboxHandle, sender: RecordingSender
+) -> None:
+    task = StoreTask(
+        task_list=FROM_TEAMS_LIST,
+        task=teams_task_id("planner-task-1"),
+        store="0001",
+        name="Fix the back door",
+        due_date=date(2030, 3, 10),
+        origin=TaskOrigin.TEAMS_ADHOC,
+        created_by="000004",
+        planner_task_id="planner-task-1",
+    )
+    sandbox.reset_counters()
+    async with client_for(sandbox) as commerce:
+        assert await commerce.find_store_task(task.task_list, task.task, "0001") is None
+        created = await commerce.create_store_task(task)
+        assert (created.origin, created.created_by, created.planner_task_id) == (
+            TaskOrigin.TEAMS_ADHOC,
+            "000004",
+            "planner-task-1",
+        )
+        assert created.status is TaskStatus.NOT_STARTED and created.due_date == date(2030, 3, 10)
+        assert created.etag and created.key == task.key
+        assert await commerce.find_store_task(task.task_list, task.task, "0001") == created
+        with pytest.raises(BadRequest, match="already exists"):  # an insert, never an upsert
+            await commerce.create_store_task(task)
+        published = task.model_copy(
+            update={
+                "task": teams_task_id("planner-task-2"),
+                "origin": TaskOrigin.TEAMS_PUBLISHED,
+                "created_by": None,
+                "publication_id": "pub-1",
+                "publication_name": "Spring launch",
+            }
+        )
+        row = await commerce.create_store_task(published)
+        assert (row.publication_id, row.publication_name, row.created_by) == ("pub-1", "Spring launch", None)
+        with pytest.raises(BadRequest, match="StoreNumber"):
+            await commerce.create_store_task(task.model_copy(update={"store": "9999"}))
+        with pytest.raises(BadRequest, match="Workers"):
+            await commerce.create_store_task(
+                published.model_copy(update={"task": "P2", "created_by": "999999"})
+            )
+        with pytest.raises(BadRequest, match="TaskListId"):
+            await commerce.create_store_task(task.model_copy(update={"task_list": "NO-SUCH-LIST"}))
+        assert await commerce.worker_of_entra_user("00000000-0000-4000-8000-000000000001") is None
+    assert sandbox.counters()["POST CTSTasks 201"] == 2
+    # Commerce raises the task's business event for the create, like for every task write.
+    bodies = [json.loads(m.body) for _, m in sender.sent if b"CTS_TaskChangedBusinessEvent" in m.body]
+    assert any(b.get("ChangeKind") == "Created" and b.get("TaskId") == task.task for b in bodies)
+
+
+async def test_a_refused_mapping_write_is_a_forbidden_error_and_reads_still_work(
+    sandbox: CommerceSandboxHandle,
+) -> None:
+    from shared.commerce.errors import Forbidden
+    from shared.domain.commerce import TeamMapping, TeamSourceType
+
+    mapping = TeamMapping(
+        source_type=TeamSourceType.STORE, source_id="0004", team_id="0b8f3a1e-5c2d-4e6f-8a9b-1c2d3e4f5a6b"
+    )
+    sandbox.set_faults(refuse={"method": "POST", "entity_set": "RetailTeamsSourceTeamMappings"})
+    try:
+        async with client_for(sandbox) as commerce:
+            with pytest.raises(Forbidden, match="Access denied") as refused:
+                await commerce.create_team_mapping(mapping)
+            assert refused.value.status == 403 and not refused.value.transient  # not worth retrying
+            assert mapping not in await commerce.team_mappings(source_type="RetailStore", source_ids=["0004"])
+    finally:
+        sandbox.clear_faults()
+    async with client_for(sandbox) as commerce:
+        await commerce.create_team_mapping(mapping)  # accepted once the privilege is there

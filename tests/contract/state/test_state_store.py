@@ -289,7 +289,7 @@ async def test_pair_status_rows_round_trip_and_list(store: StateStore) -> None:
 
 
 async def test_mirror_requests_are_counted_apart_from_team_syncs(store: StateStore) -> None:
-    from shared.state import MirrorRecord
+    from shared.mirror.pairs import MirrorRecord, get_mirror, list_mirrors, record_mirror
 
     mirrors, teams = RequestQueue(store, TASK_PAIRS), RequestQueue(store, TEAMS)
     assert await mirrors.request("TL-7/1@0042") == 1
@@ -300,9 +300,9 @@ async def test_mirror_requests_are_counted_apart_from_team_syncs(store: StateSto
     assert await mirrors.finish("TL-7/1@0042", covered) is True
     assert await mirrors.finish("TL-7/1@0042", 3) is False and await mirrors.pending() == []
     problem = Problem(kind=ProblemKind.PLANNER_LIMIT, detail="403 MaximumTasksInProject", store="0042")
-    await store.record_mirror(MirrorRecord(key="TL-7/1@0042", outcome="held", problems=[problem]))
-    got = await store.get_mirror("TL-7/1@0042")
-    assert got is not None and got.problems == [problem] and len(await store.list_mirrors()) == 1
+    await record_mirror(store, MirrorRecord(key="TL-7/1@0042", outcome="held", problems=[problem]))
+    got = await get_mirror(store, "TL-7/1@0042")
+    assert got is not None and got.problems == [problem] and len(await list_mirrors(store)) == 1
     await store.put_value("plan", "0042", {"plan_id": "p-1"})
     assert await store.get_value("plan", "0042") == {"plan_id": "p-1"}
 

@@ -8,6 +8,8 @@ org with one store manager (000011, store 0008) who has no Microsoft Teams licen
   after a store moves region `cts hierarchy status` says stale, and a new export matches again;
 - role tags: a worker whose Commerce job becomes "Shift lead" is tagged "Shift leads" in the
   store team; when the job changes back the tag goes (nobody holds the role);
+- mapping refused: Commerce refusing the mapping row (the sandbox's `refuse` fault) is reported
+  as `mapping not written`, retried by the nightly run, and breaks nothing else;
 - kill switch: `cts suspend` stops every write (the Graph sandbox's counters show none while
   Commerce changes and a reconciliation run), passes still plan and report, `cts resume`
   converges what was held.
@@ -105,6 +107,51 @@ def test_mapping_rows_appear_in_commerce_and_are_not_rewritten_when_unchanged(st
     writes = {r: n for r, n in stack.commerce.side.counters().items() if not r.startswith("GET ")}
     assert writes == {}, writes  # converged and mapped: nothing written to Commerce
     assert {m["store"]: m["team_id"] for m in stack.commerce.mappings() if m["store"]} == rows
+
+
+MAPPINGS = "RetailTeamsSourceTeamMappings"
+
+
+def test_a_refused_mapping_write_is_reported_retried_and_breaks_nothing_else(stack: Stack) -> None:
+    """Commerce refuses the "Teams mapping between source and team" row (the app user lacks the
+    entity's Maintain privilege): the new store's team is created all the same, its pass reports
+    `mapping not written` with Commerce's answer instead of failing, every other store stays
+    converged, the nightly run tries the row again, and once Commerce accepts it the row is there."""
+    assert stack.commerce is not None
+    side, store = stack.commerce.side, "0011"
+    side.set_faults(refuse={"method": "POST", "entity_set": MAPPINGS, "status": 403})
+    try:
+        side.reset_counters()
+        Player(stack, converge_timeout=120, say=lambda _m: None).play(
+            [
+                {"commerce": "open_store", "store": {"number": store, "name": "Boston Seaport",
+                                                     "region": "EAST", "time_zone": "Eastern Standard Time"}},
+                {"commerce": "assign_worker", "personnel_number": "000001", "store": store,
+                 "role": "manager"},
+                {"wait": "converged"},
+            ]
+        )  # fmt: skip
+        entry = _status(stack, f"store:{store}")
+        assert entry["outcome"] in ("changed", "converged") and entry["error"] is None, entry
+        [problem] = [p for p in entry["problems"] if p["kind"] == "mapping not written"]
+        assert "Commerce refused the Teams mapping row" in problem["detail"] and "403" in problem["detail"]
+        assert "Access denied" in problem["detail"]
+        team = _teams(stack)[store]  # the Teams side is done
+        assert team["team_id"] == entry["team_id"] and not team["archived"]
+        assert store not in {m["store"] for m in stack.commerce.mappings()}
+        refused = side.counters().get(f"POST {MAPPINGS} 403", 0)
+        assert refused >= 1
+        _reconciled(stack)  # the nightly run: the refused row is tried again, the rest is untouched
+        assert side.counters().get(f"POST {MAPPINGS} 403", 0) > refused
+        assert _status(stack, f"store:{store}")["error"] is None
+        others = [t for t in stack.call_app("GET", "ops/status").json() if t["key"] != f"store:{store}"]
+        refusals = [p for t in others for p in t["problems"] if p["kind"] == "mapping not written"]
+        assert others and not [t for t in others if t["error"] or t["outcome"] == "failed"] and not refusals
+    finally:
+        side.clear_faults()
+    _reconciled(stack)
+    assert {m["store"]: m["team_id"] for m in stack.commerce.mappings()}[store] == entry["team_id"]
+    assert not [p for p in _status(stack, f"store:{store}")["problems"] if p["kind"] == "mapping not written"]
 
 
 def test_kill_switch_stops_every_write_and_lifting_it_converges(stack: Stack) -> None:

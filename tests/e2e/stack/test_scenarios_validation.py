@@ -28,6 +28,8 @@ def test_a_valid_scenario_parses_with_every_verb() -> None:
         {"commerce": "publish_task_list", "task_list": "TL-7", "stores": ["0043"],
          "target_date": "2026-12-01"},
         {"teams": "complete_task", "store": "0043", "task": "TL-7/1", "by": "000321"},
+        {"teams": "create_task", "store": "0043", "title": "Fix the door", "by": "000321"},
+        {"teams": "publish_task", "store": "0043", "title": "Spring display", "publication": "Spring"},
         {"fault": "graph_throttle", "ratio": 0.3, "seconds": 10},
         {"fault": "graph_errors", "status": 503, "ratio": 0.2, "seconds": 5},
         {"fault": "duplicate_events", "factor": 3},
@@ -36,7 +38,7 @@ def test_a_valid_scenario_parses_with_every_verb() -> None:
         {"fault": "crash_host"},
         {"reconcile": True}, {"dlq_replay": True}, {"wait": "converged"}, {"wait": 1.5},
     ]})  # fmt: skip
-    assert len(scenario.steps) == 14
+    assert len(scenario.steps) == 16
     assert scenario.org == Path(ORG).resolve()
 
 

@@ -27,7 +27,7 @@ import pytest
 
 from shared.graph import Gateway, PollPolicy
 from shared.mirror import CACHE
-from shared.mirror.pairs import get_pair, list_pairs
+from shared.mirror.pairs import get_mirror, get_pair, list_pairs
 from shared.settings import GraphSettings, get_settings
 from shared.spine import RequestQueue
 from shared.spine.features import TASK_PAIRS
@@ -210,10 +210,18 @@ class World:
 
 @contextmanager
 def running_world(
-    tmp: Path, app: str, settings: dict[str, str], *, port: int = 0, mode: str = "listing"
+    tmp: Path,
+    app: str,
+    settings: dict[str, str],
+    *,
+    port: int = 0,
+    mode: str = "listing",
+    org: dict[str, Any] | None = None,
 ) -> Iterator[World]:
     """Graph and Commerce sandboxes, the store teams mapped, and the local host running `app` with
-    the base settings plus `settings` (and the host on `port`: 0 = any)."""
+    the base settings plus `settings` (and the host on `port`: 0 = any; `org`: ORG unless given,
+    with the same stores and workers)."""
+    org = org or ORG
     from local.commerce.testing import running_commerce_sandbox
     from local.graph.testing import running_graph_sandbox
     from local.host import running_host
@@ -221,11 +229,11 @@ def running_world(
     bus = HostBus()
     with (
         running_graph_sandbox(tmp / "graph.sqlite", scale=0.02, throttle=False) as graph,
-        running_commerce_sandbox(tmp / "commerce.sqlite", org=ORG, sender=bus) as commerce,
+        running_commerce_sandbox(tmp / "commerce.sqlite", org=org, sender=bus) as commerce,
     ):
         people = graph.seed_users(
             [{"userPrincipalName": w["upn"], "displayName": w["name"], "employeeId": w["personnel_number"]}
-             for w in ORG["workers"]]
+             for w in org["workers"]]
         )  # fmt: skip
         users = {u["userPrincipalName"]: u["id"] for u in people}
         teams = asyncio.run(_make_teams(graph, users["ana@contoso.example"], (*STORES, QUIET_STORE)))
@@ -254,6 +262,8 @@ def running_world(
             "CTS_TASKS__POLL_QUIET_INTERVAL_SECONDS": "0",
             "CTS_TASKS__POLL_BUDGET_PER_HOUR": "0",
             "CTS_TASKS__RECONCILE_SCHEDULE": "0 0 0 1 1 *",
+            # The Commerce event blueprint's quarantine drain timer (functions/commerce_events.py).
+            "CTS_RECONCILE__SWEEP_SCHEDULE": "0 0 0 1 1 *",
         }
         get_settings.cache_clear()
         CACHE.clear()  # the host runs in this process: no store context from another world's tenant
@@ -461,7 +471,7 @@ def test_it_converges_under_30_percent_throttling(world: World) -> None:
                 "state on failure:",
                 world.counters(),
                 world.state_call(lambda s: s.get_value("poll", "last")),
-                world.state_call(lambda s: s.get_mirror("TL-8/1@0044")),
+                world.state_call(lambda s: get_mirror(s, "TL-8/1@0044")),
                 world.pair("TL-8/1@0044"),
                 world.state_call(lambda s: RequestQueue(s, TASK_PAIRS).pending()),
                 world.planner_task("TL-8/1@0044"),

@@ -150,5 +150,5 @@ def test_a_replayed_dead_letter_links_its_original_trace(stack: Stack) -> None:
     assert replayed["trace_id"] != ORIGINAL_TRACE  # a new trace for the replay ...
     link = next(link for link in replayed["links"] if link["trace_id"] == ORIGINAL_TRACE)
     assert link["span_id"] == "b7ad6b7169203331"  # ... that links the original delivery
-    assert replayed["status"] == "ERROR"  # still poison
+    assert replayed["attributes"]["cts.outcome"] == "rejected"  # still poison: quarantined again
     assert replayed["attributes"]["cts.replay_of"] == ORIGINAL_TRACE

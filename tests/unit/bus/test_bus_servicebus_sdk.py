@@ -18,7 +18,14 @@ import pytest
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.servicebus._pyamqp.message import Header, Message, Properties
 
-from shared.bus.protocol import TARGET_SUBSCRIPTION_PROPERTY, DeadLetterBus, EntityRef, OutgoingMessage
+from shared.bus.protocol import (
+    TARGET_SUBSCRIPTION_PROPERTY,
+    DeadLetterBus,
+    EntityRef,
+    OutgoingMessage,
+    QueueBus,
+)
+from shared.bus.quarantine import QUARANTINE_QUEUE, Rejected, quarantine, quarantine_copy
 from shared.bus.replay import ORIGINAL_MESSAGE_ID, REPLAY_COUNT, DeadLetterFilter, replay_dead_letters
 from shared.bus.servicebus import ServiceBus, decode_properties, from_sdk_message, to_sdk_message
 
@@ -188,6 +195,14 @@ class Recorder:
             async def abandon_message(self, message: ServiceBusReceivedMessage) -> None:
                 recorder.log.append(("abandon", message.sequence_number))
 
+            async def dead_letter_message(
+                self,
+                message: ServiceBusReceivedMessage,
+                reason: str | None = None,
+                error_description: str | None = None,
+            ) -> None:
+                recorder.log.append(("dead letter", message.sequence_number, reason, error_description))
+
             async def close(self) -> None:
                 recorder.log.append(("close receiver",))
 
@@ -199,6 +214,46 @@ class Recorder:
 
 def test_the_sdk_bus_implements_the_protocol() -> None:
     assert isinstance(ServiceBus(Recorder([])), DeadLetterBus)
+    assert isinstance(ServiceBus(Recorder([])), QueueBus)
+
+
+async def test_the_quarantine_on_service_bus_sends_then_dead_letters_with_the_apps_reason() -> None:
+    """The calls Azure gets for a rejected message (shared/bus/quarantine.py): send the copy to
+    cts-quarantine, then peek-lock receive there (no sub-queue, no prefetch) and
+    `dead_letter_message(reason=<its cts-dead-letter-reason>, error_description=...)`."""
+    waiting = received(
+        41,
+        props={
+            b"cts-dead-letter-reason": b"not_json",
+            b"cts-dead-letter-description": b"the body is not JSON",
+            b"cts-source-entity": b"commerce-events/Subscriptions/teams-sync",
+        },
+    )
+    client = Recorder([waiting])
+    bus = ServiceBus(client)
+    rejected = Rejected(
+        body=b"not json",
+        source=SUB,
+        reason="not_json",
+        description="the body is not JSON",
+        message_id="m1",
+        sequence_number=12,
+        delivery_count=1,
+        application_properties={"BusinessEventId": "X"},
+    )
+    assert await quarantine(bus, rejected) is True
+    await bus.close()
+    kinds = [entry[0] for entry in client.log]
+    assert kinds == ["send", "open receiver", "dead letter", "close receiver", "close sender", "close client"]
+    _, queue, [copy] = client.log[0]
+    assert queue == QUARANTINE_QUEUE and isinstance(copy, ServiceBusMessage)
+    assert copy.message_id == quarantine_copy(rejected).message_id != "m1"
+    assert copy.application_properties["cts-dead-letter-reason"] == "not_json"
+    assert copy.application_properties["cts-source-entity"] == SUB.path
+    assert copy.application_properties["BusinessEventId"] == "X"
+    _, entity, options = client.log[1]
+    assert entity == ("queue", QUARANTINE_QUEUE) and options == {"prefetch_count": 0}
+    assert client.log[2] == ("dead letter", 41, "not_json", "the body is not JSON")
 
 
 async def test_replay_on_service_bus_sends_the_copy_before_completing_the_dead_letter() -> None:
@@ -274,3 +329,37 @@ async def test_live_servicebus_dead_letter_round_trip() -> None:  # pragma: no c
     )
     assert summary.done == 1
     await bus.close()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CTS_LIVE_SERVICEBUS"),
+    reason="needs a namespace: CTS_LIVE_SERVICEBUS=<connection string>, "
+    "CTS_LIVE_SERVICEBUS_QUEUE=<a scratch queue>",
+)
+async def test_live_quarantine_dead_letters_with_the_apps_reason() -> None:  # pragma: no cover - live only
+    """Against a real namespace, the app's own calls: the copy is in the queue's DLQ with our
+    DeadLetterReason and DeadLetterErrorDescription, after one receive."""
+    queue = os.environ.get("CTS_LIVE_SERVICEBUS_QUEUE", "cts-live-test")
+    bus = ServiceBus.from_connection_string(os.environ["CTS_LIVE_SERVICEBUS"])
+    marker = uuid.uuid4().hex
+    rejected = Rejected(
+        body=b"not json",
+        source=SUB,
+        reason="not_json",
+        description="the body is not JSON",
+        message_id=marker,
+        sequence_number=int(uuid.uuid4().int % 2**62),
+        delivery_count=1,
+    )
+    try:
+        assert await quarantine(bus, rejected, queue=queue, max_wait=10)
+        found = [
+            m
+            for m in await bus.peek_dead_letters(EntityRef(queue))
+            if m.application_properties.get(ORIGINAL_MESSAGE_ID) == marker
+        ]
+        assert [(m.dead_letter_reason, m.dead_letter_error_description, m.delivery_count) for m in found] == [
+            ("not_json", "the body is not JSON", 1)
+        ]
+    finally:
+        await bus.close()

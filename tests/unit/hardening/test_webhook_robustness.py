@@ -170,3 +170,17 @@ def test_a_lone_surrogate_deep_in_resource_data_drops_that_item_only() -> None:
     raw = body(item(), item(resourceData={"": {"\ud800": None}}))
     reply = answer(None, raw, SECRET)
     assert reply.status == 202 and reply.accepted == 1 and reply.reasons == {"invalid-notification": 1}
+
+
+async def test_the_local_broker_counts_the_properties_against_the_limit(tmp_path: Path) -> None:
+    """The 256 KB include the headers (service-bus-quotas): a body that fits alone is refused
+    when its application properties take it over, as the service would refuse it."""
+    broker = Broker(tmp_path / "sb.sqlite")
+    try:
+        await broker.ensure_queue("q")
+        body = b"x" * (STANDARD_MAX - 2_000)
+        await broker.send("q", [OutgoingMessage(body=body)])
+        with pytest.raises(MessageSizeExceeded, match="body and properties"):
+            await broker.send("q", [OutgoingMessage(body=body, application_properties={"note": "y" * 4_000})])
+    finally:
+        await broker.close()

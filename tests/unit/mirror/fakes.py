@@ -7,6 +7,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.commerce.errors import BadRequest as CommerceBadRequest
 from shared.commerce.errors import NotFound as CommerceNotFound
 from shared.commerce.errors import PreconditionFailed as CommercePreconditionFailed
 from shared.commerce.mapping import UNSET
@@ -82,7 +83,7 @@ class FakePlanner:
             raise NotFound("no such plan", status=404)
         return [t for t in self.tasks.values() if t.plan_id == plan_id]
 
-    async def get_task(self, task_id: str) -> PlannerTask:
+    async def get_task(self, task_id: str, *, version: str = "v1.0") -> PlannerTask:
         if task_id not in self.tasks:
             raise NotFound("gone", status=404)
         return self.tasks[task_id]
@@ -160,6 +161,8 @@ class FakeCommerce:
             )
         ]
         self.writes: list[dict[str, Any]] = []
+        self.creates = 0
+        self.die_after_next_create = False
 
     async def store_task(self, task_list: str, task: str, store: str) -> StoreTask:
         key = f"{task_list}/{task}@{store}"
@@ -180,6 +183,26 @@ class FakeCommerce:
             update={**update, "etag": etag(), "modified_at": datetime.now(UTC)}
         )
         return self.rows[task.key]
+
+    async def find_store_task(self, task_list: str, task: str, store: str) -> StoreTask | None:
+        return self.rows.get(f"{task_list}/{task}@{store}")
+
+    async def create_store_task(self, task: StoreTask) -> StoreTask:
+        """An insert (a second create of a key fails); `die_after_next_create`: the row is
+        committed, then the process dies before the caller records anything."""
+        if task.key in self.rows:
+            raise CommerceBadRequest(
+                "Cannot create a record in CTSTaskEntity. The record already exists.", status=400
+            )
+        self.rows[task.key] = task.model_copy(update={"etag": etag(), "modified_at": datetime.now(UTC)})
+        self.creates += 1
+        if self.die_after_next_create:
+            self.die_after_next_create = False
+            raise SystemExit("the host died right after Commerce committed the create")
+        return self.rows[task.key]
+
+    async def worker_of_entra_user(self, user_id: str) -> str | None:
+        return None
 
     def edit(self, key: str, **changes: Any) -> None:
         self.rows[key] = self.rows[key].model_copy(

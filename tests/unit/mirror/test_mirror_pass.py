@@ -11,7 +11,7 @@ import pytest
 from shared.domain.events import CommerceHint, EventFormat, HintScope
 from shared.domain.tasks import TaskStatus
 from shared.mirror import CACHE, PairKey, instance_id, keys_of_hint, mirror_pass, needs_pass, reconcile_keys
-from shared.mirror.pairs import get_pair, put_pair
+from shared.mirror.pairs import get_mirror, get_pair, put_pair
 from shared.settings import Settings
 from shared.state import StateStore, TeamRecord
 from shared.state.sqlite import SqliteBackend
@@ -89,7 +89,7 @@ async def test_a_planner_limit_is_recorded_as_a_problem_and_retried_next_pass(st
     commerce, planner = FakeCommerce([store_task()]), FakePlanner()
     planner.limit_on_create = True
     assert await run(KEY, commerce, planner, state) == "held"
-    record = await state.get_mirror(KEY)
+    record = await get_mirror(state, KEY)
     assert record is not None and [p.kind.value for p in record.problems] == ["planner limit"]
     assert "MaximumTasksInProject" in (record.error or "")
     assert await get_pair(state, KEY) is None
@@ -111,7 +111,7 @@ async def test_cancel_deletes_and_keeps_a_tombstone_even_when_already_deleted(st
 async def test_a_store_without_a_team_is_blocked_and_reported(state: StateStore) -> None:
     commerce, planner = FakeCommerce([store_task().model_copy(update={"store": "0099"})]), FakePlanner()
     assert await run("TL-7/1@0099", commerce, planner, state) == "blocked"
-    record = await state.get_mirror("TL-7/1@0099")
+    record = await get_mirror(state, "TL-7/1@0099")
     assert record is not None and "0099 has no team" in record.problems[0].detail
 
 
@@ -142,7 +142,7 @@ async def test_a_create_whose_response_was_lost_is_adopted_not_created_twice(sta
     assert pair is not None and pair.planner is not None and pair.planner.task_id == orphan
     assert not pair.unfinished_create
     assert "TL-7" in (planner.details[orphan].description or "")  # the footer naming the Commerce task
-    record = await state.get_mirror(KEY)
+    record = await get_mirror(state, KEY)
     assert record is not None and not record.problems  # not reported as an edit made in Teams
     assert (await state.counters())["tasks.orphans_adopted"] == 1
     assert await run(KEY, commerce, planner, state) == "in_sync"

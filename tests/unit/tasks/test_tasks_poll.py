@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from shared.domain.planner import PlannerTask
 from shared.domain.tasks import TaskStatus
+from shared.graph.planner import plan_tasks_delta_path, plan_tasks_path
 from shared.settings import TaskSettings
 from shared.tasks import (
     BATCH_LIMIT,
@@ -67,8 +68,10 @@ def test_a_quiet_poll_costs_one_request_per_20_plans(plans: int) -> None:
     batches = poll_batches(f"plan-{i}" for i in range(plans))
     assert len(batches) == math.ceil(plans / BATCH_LIMIT)
     assert all(len(b.requests) <= BATCH_LIMIT for b in batches)
-    urls = [r.url for b in batches for r in b.requests]
-    assert urls == [f"/planner/plans/plan-{i}/tasks" for i in range(plans)]
+    planned = [r.plan_id for b in batches for r in b.requests]
+    assert planned == [f"plan-{i}" for i in range(plans)]
+    # The Graph layer turns each into the plan's listing (shared/graph/planner.py).
+    assert [plan_tasks_path(p) for p in planned] == [f"/planner/plans/plan-{i}/tasks" for i in range(plans)]
 
 
 def test_batch_size_above_the_graph_limit_is_refused() -> None:
@@ -109,10 +112,11 @@ def test_small_plans_are_not_guarded() -> None:
 
 def test_delta_links_are_kept_per_plan_and_dropped_when_expired() -> None:
     links = DeltaLinks()
-    assert links.request_for("p") == "/planner/plans/p/tasks/delta"
+    assert links.request_for("p") is None  # no link yet: a snapshot round from the start URL
+    assert plan_tasks_delta_path("p") == "/planner/plans/p/tasks/delta"
     links = links.advanced("p", "https://graph/beta/...$deltatoken=abc")
-    assert links.request_for("p").endswith("abc")
-    assert links.expired("p").request_for("p") == "/planner/plans/p/tasks/delta"
+    assert (links.request_for("p") or "").endswith("abc")
+    assert links.expired("p").request_for("p") is None
 
 
 def test_an_incremental_delta_round_reports_changed_and_removed_mirrored_tasks() -> None:
