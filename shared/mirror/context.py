@@ -8,12 +8,16 @@ remembered in the state store. Store and list context is read from Commerce and 
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from shared.domain.commerce import StoreRole
 from shared.domain.plan import Problem
+from shared.domain.planner import PlannerPlan
 from shared.domain.tasks import TaskList
 from shared.domain.teams import TeamKey
 from shared.mirror.ports import MirrorCommerce, PlannerGateway
@@ -72,6 +76,11 @@ class _Cache:
 CACHE = _Cache()
 
 
+PLAN_LEASE_TTL = timedelta(minutes=2)
+PLAN_WAIT_SECONDS = 30.0
+PLAN_POLL_SECONDS = 0.5
+
+
 async def plan_of_store(
     store: str,
     state: StateStore,
@@ -81,22 +90,59 @@ async def plan_of_store(
     closed: Problem | None = None,
 ) -> str:
     """The store team's task plan (found by title, else created); remembered per store. `closed`:
-    why nothing may be written for the store -- a missing plan then raises `WritesClosed`."""
+    why nothing may be written for the store -- a missing plan then raises `WritesClosed`.
+
+    Several passes for one store's tasks run at once (one per task pair), and the first of them
+    all find no plan. Planner does not refuse two plans with one title in a group, so creating is
+    done under a per-store lease: the holder re-reads and creates, the others wait for the plan id
+    it records (or for the lease to expire, and then take it themselves)."""
     team = await state.get_team(str(TeamKey.store(store)))
     if team is None:
         raise NoPlan(f"store {store} has no team yet; its tasks are mirrored once the team exists")
-    known = await state.get_value("plan", store)
-    if known and known.get("team_id") == team.team_id and known.get("plan_id"):
-        return str(known["plan_id"])
+    known = await _known_plan(state, store, team.team_id)
+    if known is not None:
+        return known
     title = settings.provisioning.plan_title
-    plans = await gateway.list_plans(team.team_id)
-    found = next((p for p in plans if p.title == title), None)
+    found = _titled(await gateway.list_plans(team.team_id), title)
     if found is None and closed is not None:
         raise WritesClosed(closed)
-    if found is None:
-        found = await gateway.create_plan(team.team_id, title)
-    await state.put_value("plan", store, {"team_id": team.team_id, "plan_id": found.plan_id})
-    return str(found.plan_id)
+    if found is not None:
+        await state.put_value("plan", store, {"team_id": team.team_id, "plan_id": found})
+        return found
+    lease, owner = f"plan:{store}", uuid.uuid4().hex
+    deadline = time.monotonic() + PLAN_WAIT_SECONDS
+    while not await state.acquire_lease(lease, owner, PLAN_LEASE_TTL):
+        await asyncio.sleep(PLAN_POLL_SECONDS)
+        known = await _known_plan(state, store, team.team_id)
+        if known is not None:
+            return known
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"store {store}: another pass is creating its plan; retried later")
+    try:
+        known = await _known_plan(state, store, team.team_id)
+        if known is not None:
+            return known
+        found = _titled(await gateway.list_plans(team.team_id), title)
+        if found is None:
+            found = (await gateway.create_plan(team.team_id, title)).plan_id
+        await state.put_value("plan", store, {"team_id": team.team_id, "plan_id": found})
+        return str(found)
+    finally:
+        await state.release_lease(lease, owner)
+
+
+async def _known_plan(state: StateStore, store: str, team_id: str) -> str | None:
+    known = await state.get_value("plan", store)
+    if known and known.get("team_id") == team_id and known.get("plan_id"):
+        return str(known["plan_id"])
+    return None
+
+
+def _titled(plans: list[PlannerPlan], title: str) -> str | None:
+    """The plan carrying `title`; of several (made before the lease, or by hand), the same one on
+    every read (the smallest id), so every pass mirrors into one plan."""
+    ids = sorted(str(p.plan_id) for p in plans if p.title == title)
+    return ids[0] if ids else None
 
 
 async def store_context(

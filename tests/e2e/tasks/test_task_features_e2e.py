@@ -14,6 +14,8 @@ import httpx
 import pytest
 from test_tasks_e2e import APP, ORG, World, running_world, wait_for
 
+from shared.mirror.pairs import get_mirror
+
 RECURRING = "TL-20"
 FEATURES_ORG: dict[str, Any] = copy.deepcopy(ORG)
 OPENING = "TL-21"
@@ -97,7 +99,7 @@ def test_a_recurring_task_list_is_one_planner_series_per_store(world: World) -> 
     # Occurrence 3 starts while occurrence 2 is still open in Teams: it waits (no second series).
     world.commerce.change("recur_task_list", task_list=RECURRING)
     wait_for(
-        lambda: (r := world.state_call(lambda s: s.get_mirror(f"{RECURRING}-3/1@0042"))) is not None
+        lambda: (r := world.state_call(lambda s: get_mirror(s, f"{RECURRING}-3/1@0042"))) is not None
         and r.outcome == "held" and r.reports[0]["kind"] == "series_waiting",
         what="occurrence 3 waiting for the series",
     )  # fmt: skip
@@ -203,7 +205,7 @@ def test_canceling_an_occurrence_stops_its_series_and_the_next_one_starts_a_new_
     first = wait_for(lambda: world.planner_task("TL-22/1@0043"), what="occurrence 1 in Planner")
     world.commerce.change("recur_task_list", task_list="TL-22")  # occurrence 1 still open: 2 waits
     wait_for(
-        lambda: (r := world.state_call(lambda s: s.get_mirror("TL-22-2/1@0043"))) is not None
+        lambda: (r := world.state_call(lambda s: get_mirror(s, "TL-22-2/1@0043"))) is not None
         and r.outcome == "held",
         what="occurrence 2 waiting",
     )  # fmt: skip
