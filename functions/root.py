@@ -79,4 +79,28 @@ def root(settings: Settings | None = None) -> Root:
             state=open_state(settings.state),
         )
         _by_loop[loop] = found
+        freeze_startup_objects()
     return found
+
+
+_frozen = False
+
+
+def freeze_startup_objects() -> None:
+    """Once per process, when the first root is built (modules imported, clients made): collect,
+    then move every object the collector tracks into its permanent generation (`gc.freeze`,
+    https://docs.python.org/3/library/gc.html#gc.freeze), so later full collections no longer walk
+    the ~120,000 import-time objects (msgraph-sdk, kiota, pydantic, the Azure SDKs). Each full
+    collection runs on whatever thread allocates -- in the worker that is the event loop, so every
+    in-flight HTTP answer waits for it: measured on the local host under the webhook bench, full
+    collections went from 75-82 ms to 25-30 ms and the answer p99 from 81 to 50 ms. What is
+    frozen is never freed; only objects alive at first use are frozen, and the collect before
+    leaves no garbage among them."""
+    global _frozen
+    if _frozen:
+        return
+    import gc
+
+    _frozen = True
+    gc.collect()
+    gc.freeze()

@@ -274,10 +274,7 @@ class RowMapper:
         where it came from); dates in F&O's form, empty text for None (F&O has no null strings)."""
         f = self.f
         return {
-            LEGAL_ENTITY_FIELD: task.legal_entity.lower(),
-            f["store_task.task_list"]: task.task_list,
-            f["store_task.task"]: task.task,
-            f["store_task.store"]: task.store,
+            **self.store_task_key(task),
             f["store_task.name"]: task.name,
             f["store_task.notes"]: task.notes,
             f["store_task.status"]: TASK_STATUS[task.status],
