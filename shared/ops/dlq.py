@@ -88,12 +88,15 @@ class NoSuchEntity(LookupError):
 
 def app_entities(settings: Settings) -> list[EntityRef]:
     """The entities whose dead letters the app produces: the quarantine queue (rejected messages of
-    every trigger, dead-lettered at once with the app's reason), the Commerce events subscription
-    and the Graph notifications queue (messages that failed `maxDeliveryCount` times)."""
+    every trigger, dead-lettered at once with the app's reason), the Commerce events subscription,
+    the Graph notifications queue and the Dataverse record events subscription (messages that
+    failed `maxDeliveryCount` times; a deployment without one of them skips it:
+    `existing_entities`)."""
     return [
         EntityRef(QUARANTINE_QUEUE),
         EntityRef(settings.bus.topic, settings.bus.subscription),
         EntityRef(GRAPH_NOTIFICATIONS_QUEUE),
+        EntityRef(settings.records.topic, settings.records.subscription),
     ]
 
 

@@ -264,6 +264,9 @@ def running_world(
             "CTS_TASKS__RECONCILE_SCHEDULE": "0 0 0 1 1 *",
             # The Commerce event blueprint's quarantine drain timer (functions/commerce_events.py).
             "CTS_RECONCILE__SWEEP_SCHEDULE": "0 0 0 1 1 *",
+            # The host's own broker, for the quarantine (a rejected message) as in the stack.
+            "CTS_BUS__LOCAL_BROKER": str(data / "servicebus.sqlite"),
+            "CTS_BUS__LOCAL_BROKER_FACTORY": "local.host.broker:open_ops_broker",
         }
         get_settings.cache_clear()
         CACHE.clear()  # the host runs in this process: no store context from another world's tenant

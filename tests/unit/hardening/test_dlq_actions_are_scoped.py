@@ -66,3 +66,10 @@ def test_entity_names_only_the_apps_own_entities() -> None:
     with pytest.raises(BadFilter):
         dlq.parse_entities(["someone-elses-queue"], allowed=own)
     assert dlq.parse_entities(["graph-notifications"], allowed=own) == [EntityRef("graph-notifications")]
+
+
+def test_the_record_events_subscription_is_one_of_the_apps_entities() -> None:
+    own = dlq.app_entities(Settings())
+    assert dlq.parse_entities(["dataverse-events/teams-records"], allowed=own) == [
+        EntityRef("dataverse-events", "teams-records")
+    ]
