@@ -95,16 +95,29 @@ class ODataTransport:
             waited += delay
             await self._sleep(delay)
 
-    async def rows(self, url: str, params: dict[str, str] | None, page_size: int) -> list[dict[str, Any]]:
+    async def rows(
+        self,
+        url: str,
+        params: dict[str, str] | None,
+        page_size: int,
+        convert: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> list[Any]:
         """Every row of a collection: `Prefer: odata.maxpagesize`, then each `@odata.nextLink` as
-        the service returned it (it carries every query option), until a page has none."""
+        the service returned it (it carries every query option), until a page has none. With
+        `convert`, each page's rows are converted as the page arrives (None dropped), so a bulk
+        read of 200,000 rows never holds more than one page of raw JSON rows."""
         prefer = {"Prefer": f"odata.maxpagesize={page_size}"}
-        rows: list[dict[str, Any]] = []
+        rows: list[Any] = []
         next_url: str | None = url
         while next_url:
             body = (await self.send("GET", next_url, params=params, headers=prefer)).json()
-            rows.extend(body.get("value", []))
+            page = body.get("value", [])
+            if convert is None:
+                rows.extend(page)
+            else:
+                rows.extend(c for r in page if (c := convert(r)) is not None)
             next_url, params = body.get("@odata.nextLink"), None
+            del body, page
         return rows
 
     def _may_wait(self, attempt: int, waited: float, delay: float) -> bool:

@@ -13,10 +13,11 @@ token (410), with `full=True`, or with the setting off -- and the report says wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from shared.domain.commerce import Worker
 from shared.domain.execution import ExecutionResult
 from shared.domain.plan import Plan
 from shared.domain.subscriptions import GroupDelta
@@ -116,23 +117,44 @@ async def begin(
 async def _changed_teams(s: SyncPorts, delta: GroupDelta) -> Choice:
     """The nightly choice (shared/sync/nightly.py) from one bulk Commerce read and the records."""
     org = await s.commerce.read_org()
-    records = {r.key: r for r in await s.state.list_teams()}
-    keys = {str(TeamKey.store(st.number)) for st in org.stores} | set(records)
+    # The records reduced to what the choice reads (team id, fingerprint) and the identities the
+    # passes last resolved (a worker no record knows makes its team's desired state move, so that
+    # team is read and its pass looks the worker up) -- never every TeamRecord at once.
+    recorded: dict[str, Recorded] = {}
+    by_upn: dict[str, str] = {}
+    async for _, data in s.state.team_rows():
+        recorded[str(data["key"])] = Recorded(team_id=str(data["team_id"]), desired_hash=data.get("desired_hash"))
+        for upn, cached in (data.get("identities") or {}).items():
+            by_upn[upn] = str(cached["user_id"])
+    keys = {str(TeamKey.store(st.number)) for st in org.stores} | set(recorded)
     if s.settings.provisioning.communications_team_enabled:
         keys.add(str(COMMUNICATIONS_KEY))
     if s.settings.provisioning.region_teams_enabled:
         keys.update(str(TeamKey(kind=TeamKind.REGION, id=r.id)) for r in org.regions)
-    # Identities as the passes last resolved them (a worker no record knows makes its team's
-    # desired state move, so that team is read and its pass looks the worker up).
-    by_upn = {upn: c.user_id for r in records.values() for upn, c in r.identities.items()}
-    identities = {
-        w.personnel_number: Identity(user_id=by_upn[w.upn.lower()], upn=w.upn)
-        for w in org.workers
-        if w.upn and w.upn.lower() in by_upn
-    }
+    identities = KnownIdentities(org.workers, by_upn)
     want = desired(org, s.settings.provisioning, identities, datetime.now(UTC).date())
-    recorded = {k: Recorded(team_id=r.team_id, desired_hash=r.desired_hash) for k, r in records.items()}
     return choose(keys, want.teams, recorded, delta)
+
+
+class KnownIdentities(Mapping[str, Identity]):
+    """Personnel number -> the Entra user the passes last resolved for that worker's UPN, made on
+    lookup (not 200,000 `Identity` objects built up front for a 10,000-store org)."""
+
+    def __init__(self, workers: Iterable[Worker], user_of_upn: Mapping[str, str]) -> None:
+        self._upn = {
+            w.personnel_number: w.upn for w in workers if w.upn and w.upn.lower() in user_of_upn
+        }
+        self._user_of_upn = user_of_upn
+
+    def __getitem__(self, personnel_number: str) -> Identity:
+        upn = self._upn[personnel_number]
+        return Identity(user_id=self._user_of_upn[upn.lower()], upn=upn)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._upn)
+
+    def __len__(self) -> int:
+        return len(self._upn)
 
 
 async def team_pass(
