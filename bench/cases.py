@@ -14,6 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from shared.drift import subscription_records
+from shared.state import teams as team_records
+
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH_SCALE = 0.05  # the Graph sandbox's time scale in every stack case (throttle windows x 0.05)
 
@@ -130,7 +133,8 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
     """The whole app on the local stack (host process, Graph and Commerce sandboxes) with a
     generated org of `stores` stores (20 workers each; CTS_BENCH_STORES, default 1000): the first
     provisioning through a full reconciliation, then a reconciliation of the converged org (the
-    delta round after provisioning), then another (`nightly_*`: a night with nothing changed) -- wall time, Graph requests and writes for each, the host's top functions
+    delta round after provisioning), then another (`nightly_*`: a night with nothing changed) --
+    wall time, Graph requests and writes for each, the host's top functions
     by CPU during the first provisioning (py-spy, when installed; CTS_BENCH_PROFILE=0 skips),
     its peak RSS and the largest reconcile_all history; then events per second through the
     host: a burst of store-changed events for the converged org."""
@@ -274,7 +278,7 @@ def notifications_throughput(
     config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=GRAPH_SCALE)
     with Stack(config) as stack:
         provision_org(stack, converge_timeout=1800)
-        team_ids = [r.team_id for r in stack.loop.run(stack.state().list_teams())]
+        team_ids = [r.team_id for r in stack.loop.run(team_records.list_teams(stack.state()))]
         url = stack.settings["CTS_WEBHOOK__NOTIFICATION_URL"]
         secret = stack.settings["CTS_WEBHOOK__CLIENT_STATE"]
         # The subscription the keeper created at start-up (a notification of any other id is
@@ -352,7 +356,7 @@ def _members_subscription(stack: Any, url: str) -> str:
     """The id of the subscription the host's keeper holds for `url` (waits for the start-up run)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        for s in stack.loop.run(stack.state().list_subscriptions()):
+        for s in stack.loop.run(subscription_records.list_subscriptions(stack.state())):
             if s.notification_url.split("?")[0] == url.split("?")[0]:
                 return str(s.subscription_id)
         time.sleep(0.5)

@@ -30,6 +30,7 @@ import azure.functions as func
 
 from functions.root import root
 from shared import telemetry
+from shared.sync import records as sync_records
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.ops")
@@ -164,7 +165,7 @@ async def ops_view(req: func.HttpRequest, client: df.DurableOrchestrationClient)
 
     notes: list[str] = []
     teams = await team_status(root().state)
-    report = await root().state.get_report()
+    report = await sync_records.get_report(root().state)
     dead: list[dict[str, Any]] = []
     try:
         async with _bus() as bus:

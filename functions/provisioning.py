@@ -19,6 +19,7 @@ from functions.root import root
 from shared import telemetry
 from shared.spine import PassResult
 from shared.spine.features import TEAMS
+from shared.sync import records as sync_records
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.provisioning")
@@ -237,7 +238,7 @@ async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
 async def ops_report(req: func.HttpRequest) -> func.HttpResponse:
     """A drift report (the latest when no id is given)."""
 
-    report = await root().state.get_report(req.route_params.get("report_id"))
+    report = await sync_records.get_report(root().state, req.route_params.get("report_id"))
     return _json(report) if report else _json({"error": "no such report"}, 404)
 
 

@@ -17,6 +17,9 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.state import teams as team_records
+from shared.sync import records as sync_records
+
 if TYPE_CHECKING:
     from local.stack.core import Stack
 
@@ -139,7 +142,7 @@ def _app_mappings(stack: Stack) -> dict[str, str]:
 
     if not Path(stack.settings["CTS_STATE__SQLITE_PATH"]).exists():
         return {}
-    records = stack.loop.run(stack.state().list_teams())
+    records = stack.loop.run(team_records.list_teams(stack.state()))
     return {r.team_id: r.key.split(":", 1)[1] for r in records if r.key.startswith("store:")}
 
 
@@ -149,7 +152,7 @@ def _problems(stack: Stack) -> list[dict[str, Any]]:
     if not Path(stack.settings["CTS_STATE__SQLITE_PATH"]).exists():
         return []
     out = []
-    for record in stack.loop.run(stack.state().list_syncs()):
+    for record in stack.loop.run(sync_records.list_syncs(stack.state())):
         for p in record.problems:
             item: dict[str, Any] = {}
             if p.store is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shared.state import teams as team_records
+
 if TYPE_CHECKING:
     from local.stack.core import Stack
 
@@ -27,7 +29,7 @@ def store_team_id(stack: Stack, store: str, objects: dict[str, list[dict[str, An
     if stack.commerce is not None:
         candidates += [str(m["team_id"]) for m in stack.commerce.mappings() if m.get("store") == store]
     try:
-        record = stack.loop.run(stack.state().get_team(f"store:{store}"))
+        record = stack.loop.run(team_records.get_team(stack.state(), f"store:{store}"))
         if record is not None:
             candidates.append(record.team_id)
     except Exception:

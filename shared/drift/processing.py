@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from shared import telemetry
 from shared.domain.teams import TeamKey
+from shared.drift import subscription_records
 from shared.drift.echoes import is_echo
 from shared.drift.notifications import (
     ChangeNotification,
@@ -37,6 +38,7 @@ from shared.spine import ACTIVE_STATUSES, OrchestrationClient, RequestQueue, req
 from shared.spine.features import RECORDS, RECORDS_CHANNEL_INDEX, TASK_PAIRS, TEAMS
 from shared.spine.requests import STATUS_RECHECK
 from shared.state import StateStore
+from shared.state import teams as team_records
 
 log = logging.getLogger("cts.drift")
 
@@ -103,7 +105,7 @@ class _Batch:
 
     async def key_of(self, team_id: str) -> str | None:
         if team_id not in self.keys:
-            self.keys[team_id] = await self.state.team_key_of(team_id)
+            self.keys[team_id] = await team_records.team_key_of(self.state, team_id)
         return self.keys[team_id]
 
     async def pair_of(self, task_id: str) -> str | None:
@@ -153,7 +155,7 @@ class DriftProcessor:
             await asyncio.sleep(0)
             sid = notification.subscription_id
             if sid not in known:
-                known[sid] = await self.state.get_subscription(sid) is not None
+                known[sid] = await subscription_records.get_subscription(self.state, sid) is not None
             if not known[sid]:
                 log.info("notification of a subscription the app does not hold: dropped")
                 outcomes.append(Outcome("unknown-subscription", sid))

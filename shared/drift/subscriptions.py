@@ -26,6 +26,7 @@ from typing import Protocol
 
 from shared import telemetry
 from shared.domain.subscriptions import Subscription
+from shared.drift import subscription_records
 from shared.graph.errors import NotFound
 from shared.settings import WebhookSettings
 from shared.state import StateStore
@@ -279,9 +280,9 @@ class SubscriptionKeeper:
                 level=logging.WARNING,
                 subscription_id=subscription_id,
             )
-            await self.state.delete_subscription(subscription_id)
+            await subscription_records.delete_subscription(self.state, subscription_id)
             return await self._create(desired, now)
-        await self.state.put_subscription(sub)
+        await subscription_records.put_subscription(self.state, sub)
         return sub
 
     async def reauthorize(self, subscription_id: str, now: datetime | None = None) -> Subscription | None:
@@ -296,11 +297,11 @@ class SubscriptionKeeper:
 
     async def replace_removed(self, subscription_id: str) -> KeeperReport:
         """`subscriptionRemoved`: forget it, then ensure (which creates what is now missing)."""
-        await self.state.delete_subscription(subscription_id)
+        await subscription_records.delete_subscription(self.state, subscription_id)
         return await self.ensure()
 
     async def _desired_for(self, subscription_id: str) -> DesiredSubscription | None:
-        known = await self.state.get_subscription(subscription_id)
+        known = await subscription_records.get_subscription(self.state, subscription_id)
         if known is None:
             known = next(
                 (s for s in await self.gateway.list_subscriptions() if s.subscription_id == subscription_id),
@@ -322,7 +323,7 @@ class SubscriptionKeeper:
             expiration=desired.expiration(now),
             client_state=self.settings.client_state,
         )
-        await self.state.put_subscription(sub)
+        await subscription_records.put_subscription(self.state, sub)
         telemetry.log_event(
             log,
             "subscription created",
@@ -337,4 +338,4 @@ class SubscriptionKeeper:
             await self.gateway.delete_subscription(subscription_id)
         except NotFound:
             pass
-        await self.state.delete_subscription(subscription_id)
+        await subscription_records.delete_subscription(self.state, subscription_id)

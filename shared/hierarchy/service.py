@@ -11,6 +11,7 @@ from shared.commerce.client import CommerceClient
 from shared.hierarchy.export import fingerprint, targeting_hierarchy, to_csv
 from shared.settings import Settings
 from shared.state import StateStore
+from shared.state import teams as team_records
 
 _PARTITION, _NAME = "hierarchy", "exported"
 
@@ -22,7 +23,7 @@ async def current_hierarchy(
     (regions, _), stores, teams = (
         await commerce.hierarchy(),
         await commerce.stores(),
-        await state.list_teams(),
+        await team_records.list_teams(state),
     )
     export = targeting_hierarchy(
         regions,

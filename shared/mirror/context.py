@@ -24,6 +24,7 @@ from shared.mirror.ports import MirrorCommerce, PlannerGateway
 from shared.provisioning.control import WriteGate, closed_for
 from shared.settings import Settings
 from shared.state import StateStore
+from shared.state import teams as team_records
 from shared.tasks import MirrorContext
 
 
@@ -96,7 +97,7 @@ async def plan_of_store(
     all find no plan. Planner does not refuse two plans with one title in a group, so creating is
     done under a per-store lease: the holder re-reads and creates, the others wait for the plan id
     it records (or for the lease to expire, and then take it themselves)."""
-    team = await state.get_team(str(TeamKey.store(store)))
+    team = await team_records.get_team(state, str(TeamKey.store(store)))
     if team is None:
         raise NoPlan(f"store {store} has no team yet; its tasks are mirrored once the team exists")
     known = await _known_plan(state, store, team.team_id)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.domain.subscriptions import Subscription
+from shared.drift import subscription_records
 from shared.drift.subscriptions import (
     Create,
     Delete,
@@ -140,6 +141,6 @@ async def recreate(
             await gateway.delete_subscription(sub.subscription_id)
         except NotFound:
             pass
-        await state.delete_subscription(sub.subscription_id)
+        await subscription_records.delete_subscription(state, sub.subscription_id)
     report = await SubscriptionKeeper(gateway, state, settings).ensure()
     return {**report.as_dict(), "dry_run": False, "deleted": deleted + report.deleted}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.state.backend import Backend, Entity, StateConflict
-from shared.state.store import CachedIdentity, StateStore, SyncRecord, TeamRecord
+from shared.state.store import StateStore
+from shared.state.teams import CachedIdentity, TeamRecord
 
 if TYPE_CHECKING:
     from shared.settings import StateSettings
@@ -16,7 +17,6 @@ __all__ = [
     "Entity",
     "StateConflict",
     "StateStore",
-    "SyncRecord",
     "TeamRecord",
     "open_state",
 ]

@@ -16,6 +16,8 @@ from shared.domain.plan import Operation
 from shared.domain.teams import TeamKey
 from shared.settings import Settings
 from shared.state import StateStore
+from shared.state import teams as team_records
+from shared.sync import records as sync_records
 from shared.sync.team_pass import REMOVALS, CommerceReader, PassReading, TeamsGateway, read_and_plan
 
 
@@ -91,7 +93,7 @@ async def explain_team(
     key: TeamKey, *, commerce: CommerceReader, gateway: TeamsGateway, state: StateStore, settings: Settings
 ) -> dict[str, Any]:
     reading = await read_and_plan(key, commerce=commerce, gateway=gateway, state=state, settings=settings)
-    return describe(key, reading, await state.get_sync(str(key)))
+    return describe(key, reading, await sync_records.get_sync(state, str(key)))
 
 
 async def explain_person(
@@ -106,7 +108,7 @@ async def explain_person(
     """Every team the person is desired in, is in, or would leave (plus the teams in `also`),
     with the reasons; and the removals recorded for them (by personnel number or user id)."""
     keys = {str(TeamKey.store(s)) for s in await commerce.stores_of_worker(personnel_number)}
-    keys |= set(await state.teams_of_person(personnel_number))
+    keys |= set(await team_records.teams_of_person(state, personnel_number))
     keys |= {str(k) for k in also}
     teams: list[dict[str, Any]] = []
     removals = await state.audit_trail(REMOVALS + personnel_number)
@@ -114,7 +116,7 @@ async def explain_person(
     for label in sorted(keys):
         key = TeamKey.parse(label)
         reading = await read_and_plan(key, commerce=commerce, gateway=gateway, state=state, settings=settings)
-        team = describe(key, reading, await state.get_sync(label))
+        team = describe(key, reading, await sync_records.get_sync(state, label))
         seats = [
             s for s in (team["desired"] or {}).get("people", []) if s["personnel_number"] == personnel_number
         ]

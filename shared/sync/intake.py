@@ -20,6 +20,7 @@ from shared.settings import Settings
 from shared.spine import OrchestrationClient, RequestQueue, request_many
 from shared.spine.features import TEAMS
 from shared.state import StateStore
+from shared.state import teams as team_records
 
 if TYPE_CHECKING:
     from shared.records.intake import RecordScopeReader
@@ -57,10 +58,10 @@ async def keys_for(
         if store:
             stores.add(store)
         if "worker" in ids:
-            extra.update(TeamKey.parse(k) for k in await state.teams_of_person(ids["worker"]))
+            extra.update(TeamKey.parse(k) for k in await team_records.teams_of_person(state, ids["worker"]))
     elif hint.scope is HintScope.WORKER:
         stores.update(await commerce.stores_of_worker(ids["worker"]))
-        extra.update(TeamKey.parse(k) for k in await state.teams_of_person(ids["worker"]))
+        extra.update(TeamKey.parse(k) for k in await team_records.teams_of_person(state, ids["worker"]))
         if comms:
             extra.add(COMMUNICATIONS_KEY)
     elif hint.scope is HintScope.REGION:

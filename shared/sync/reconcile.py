@@ -27,7 +27,8 @@ from shared.settings import Settings
 from shared.spine import RequestQueue, run_pass
 from shared.spine.features import TEAMS
 from shared.state import StateStore
-from shared.state.store import new_report_id
+from shared.state import teams as team_records
+from shared.sync import records as sync_records
 from shared.sync.nightly import Choice, Recorded, choose
 from shared.sync.team_pass import CommerceReader, PassResult, TeamsGateway, busy_result, sync_team_pass
 
@@ -65,8 +66,10 @@ async def all_keys(s: SyncPorts) -> list[str]:
         keys.add(str(COMMUNICATIONS_KEY))
     if s.settings.provisioning.region_teams_enabled:
         keys.update(str(TeamKey(kind=TeamKind.REGION, id=r)) for r in await s.commerce.region_ids())
-    await s.state.ensure_indexes()  # state written before the indexes existed (once, then one read)
-    keys.update(r.key for r in await s.state.list_teams())
+    await team_records.ensure_indexes(
+        s.state
+    )  # state written before the indexes existed (once, then one read)
+    keys.update(r.key for r in await team_records.list_teams(s.state))
     return sorted(keys)
 
 
@@ -83,7 +86,7 @@ async def begin(
 ) -> dict[str, Any]:
     scope: dict[str, Any] = {
         "batch_size": s.settings.reconcile.batch_size,
-        "report_id": report_id or new_report_id(),
+        "report_id": report_id or sync_records.new_report_id(),
         "started": datetime.now(UTC).isoformat(),
     }
     if keys:
@@ -122,8 +125,10 @@ async def _changed_teams(s: SyncPorts, delta: GroupDelta) -> Choice:
     # team is read and its pass looks the worker up) -- never every TeamRecord at once.
     recorded: dict[str, Recorded] = {}
     by_upn: dict[str, str] = {}
-    async for _, data in s.state.team_rows():
-        recorded[str(data["key"])] = Recorded(team_id=str(data["team_id"]), desired_hash=data.get("desired_hash"))
+    async for _, data in team_records.team_rows(s.state):
+        recorded[str(data["key"])] = Recorded(
+            team_id=str(data["team_id"]), desired_hash=data.get("desired_hash")
+        )
         for upn, cached in (data.get("identities") or {}).items():
             by_upn[upn] = str(cached["user_id"])
     keys = {str(TeamKey.store(st.number)) for st in org.stores} | set(recorded)
@@ -141,9 +146,7 @@ class KnownIdentities(Mapping[str, Identity]):
     lookup (not 200,000 `Identity` objects built up front for a 10,000-store org)."""
 
     def __init__(self, workers: Iterable[Worker], user_of_upn: Mapping[str, str]) -> None:
-        self._upn = {
-            w.personnel_number: w.upn for w in workers if w.upn and w.upn.lower() in user_of_upn
-        }
+        self._upn = {w.personnel_number: w.upn for w in workers if w.upn and w.upn.lower() in user_of_upn}
         self._user_of_upn = user_of_upn
 
     def __getitem__(self, personnel_number: str) -> Identity:
@@ -186,7 +189,7 @@ async def reconcile_team(
     else:
         result = await run_pass(RequestQueue(s.state, TEAMS), key, run, owner=instance_id, busy=busy_result)
     entry = result.to_json()
-    await s.state.put_report_entry(report_id, key, entry)
+    await sync_records.put_report_entry(s.state, report_id, key, entry)
     return {
         "key": key,
         "outcome": result.outcome,
@@ -205,5 +208,5 @@ async def finish(s: SyncPorts, payload: dict[str, Any]) -> dict[str, Any]:
         "outcomes": payload["outcomes"],
         **{k: payload[k] for k in ("mode", "why", "unchanged", "reasons") if k in payload},
     }
-    await s.state.finish_report(payload["report_id"], summary)
+    await sync_records.finish_report(s.state, payload["report_id"], summary)
     return {**summary, "report_id": payload["report_id"]}

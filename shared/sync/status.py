@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from shared.state import StateStore
+from shared.state import teams as team_records
+from shared.sync import records as sync_records
 
 
 async def team_status(state: StateStore, key: str | None = None) -> list[dict[str, Any]]:
-    teams = {r.key: r for r in await state.list_teams()}
-    syncs = {r.key: r for r in await state.list_syncs()}
+    teams = {r.key: r for r in await team_records.list_teams(state)}
+    syncs = {r.key: r for r in await sync_records.list_syncs(state)}
     keys = sorted(set(teams) | set(syncs)) if key is None else [k for k in (key,) if k in teams or k in syncs]
     rows = []
     for k in keys:

@@ -26,8 +26,11 @@ from shared.provisioning import desired, plan
 from shared.provisioning.control import closed_for, gated
 from shared.provisioning.writeback import mapping_write
 from shared.settings import Settings
-from shared.state import CachedIdentity, StateStore, SyncRecord, TeamRecord
+from shared.state import CachedIdentity, StateStore, TeamRecord
+from shared.state import teams as team_records
+from shared.sync import records as sync_records
 from shared.sync.nightly import fingerprint
+from shared.sync.records import SyncRecord
 
 _BLOCKING = {
     ProblemKind.BLOCKED_NO_OWNER,
@@ -244,7 +247,7 @@ async def actual_team(
         same_name = [
             t for t in await gateway.find_teams(display_name=display_name) if t.display_name == display_name
         ]
-        ours = state is not None and await state.team_creation(str(key)) == display_name
+        ours = state is not None and await team_records.team_creation(state, str(key)) == display_name
         if len(same_name) == 1 and ours:
             team = await gateway.get_team_state(same_name[0].team_id, plan_title, with_tags=tags)
             return ActualTeam(key=key, team=team, mapped=False)
@@ -320,7 +323,7 @@ async def read_and_plan(
     label = str(key)
     org = await commerce.read_scope(key)
     commerce_rows = org.mappings  # as Commerce has them (before the app's own mapping joins)
-    record = await state.get_team(label)
+    record = await team_records.get_team(state, label)
     if record is not None:  # the app's own mapping table is part of the truth about what exists
         own = TeamMapping(source_type=_SOURCE[key.kind], source_id=key.id, team_id=record.team_id)
         org = org.model_copy(
@@ -387,7 +390,7 @@ async def sync_team_pass(
     elif p.operations and not dry_run:
         for op in p.operations:
             if isinstance(op, CreateTeam):  # the intent first: a crash after the POST can adopt it
-                await state.note_team_creation(label, op.display_name)
+                await team_records.note_team_creation(state, label, op.display_name)
         # Mark the plan's changes as the app's own before and after executing it, so Graph's
         # notifications about them are recognised as echoes (docs/drift.md).
         known = {label: team_id} if team_id else {}
@@ -422,7 +425,8 @@ async def sync_team_pass(
         )
 
     if not dry_run:
-        await state.record_sync(
+        await sync_records.record_sync(
+            state,
             SyncRecord(
                 key=label,
                 outcome=outcome,
@@ -432,7 +436,7 @@ async def sync_team_pass(
                 if result is None or result.ok
                 else "; ".join(o.detail for o in result.outcomes if o.status is OutcomeStatus.FAILED)[:2000],
                 instance_id=instance_id,
-            )
+            ),
         )
     return PassResult(
         key=label,
@@ -544,7 +548,7 @@ async def _remember(
     if record is None or updated.model_dump(exclude={"updated_at"}) != record.model_dump(
         exclude={"updated_at"}
     ):
-        await state.put_team(updated)
+        await team_records.put_team(state, updated)
 
 
 __all__ = [

@@ -26,6 +26,7 @@ from local.host.broker import Broker
 from shared.bus.protocol import EntityRef, OutgoingMessage, ReceivedMessage
 from shared.settings import StateSettings, get_settings
 from shared.state import open_state
+from shared.state import teams as team_records
 
 APP = str(Path(__file__).with_name("ops_app.py"))
 TOPIC, SUBSCRIPTION = "commerce-events", "teams-sync"
@@ -149,5 +150,5 @@ def ops_stack(tmp_path: Path) -> Iterator[OpsStack]:
         bus_lock_duration=timedelta(seconds=30),
     ) as host:  # fmt: skip
         stack = OpsStack(data, host, flag, handled)
-        stack.state(lambda s: s.list_teams())  # create the state store file
+        stack.state(lambda s: team_records.list_teams(s))  # create the state store file
         yield stack

@@ -201,3 +201,13 @@ def test_the_checks_see_every_form_of_import() -> None:
     assert {"shared.spine", "local.host.broker", "shared.sync.intake", "shared.state"} <= names
     graph: dict[str, dict[str, list[str]]] = {"a": {"b": []}, "b": {"c": []}, "c": {"a": []}, "d": {"a": []}}
     assert import_cycles(graph) == [["a", "b", "c"]]
+
+
+def test_the_state_store_knows_no_features_records() -> None:
+    """The state store is generic (values, leases, requests, dedupe, echoes, audit); each feature
+    owns its partitions and record types beside its pass (shared/sync/records.py,
+    shared/drift/subscription_records.py, shared/mirror/pairs.py). Only the team mapping every
+    feature shares lives here (shared/state/teams.py), with its own models -- no domain type."""
+    assert (
+        offenders(ROOT / "shared" / "state", ("shared",), allowed=("shared.state", "shared.settings")) == {}
+    )

@@ -15,11 +15,15 @@ from pathlib import Path
 import pytest
 
 from shared.domain.plan import Problem, ProblemKind
+from shared.drift import subscription_records
 from shared.spine import RequestQueue
 from shared.spine.features import TASK_PAIRS, TEAMS
-from shared.state import CachedIdentity, StateConflict, StateStore, SyncRecord, TeamRecord
+from shared.state import CachedIdentity, StateConflict, StateStore, TeamRecord
+from shared.state import teams as team_records
 from shared.state.sqlite import SqliteBackend
 from shared.state.table import TableBackend
+from shared.sync import records as sync_records
+from shared.sync.records import SyncRecord
 
 ROOT = Path(__file__).resolve().parents[3]
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
@@ -87,20 +91,20 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_team_mapping_round_trips(store: StateStore) -> None:
-    assert await store.get_team("store:0042") is None
-    await store.put_team(
-        TeamRecord(key="store:0042", team_id="t-1", adopted=True, managed_user_ids=["u1", "u2"])
+    assert await team_records.get_team(store, "store:0042") is None
+    await team_records.put_team(
+        store, TeamRecord(key="store:0042", team_id="t-1", adopted=True, managed_user_ids=["u1", "u2"])
     )
-    got = await store.get_team("store:0042")
+    got = await team_records.get_team(store, "store:0042")
     assert got is not None and got.team_id == "t-1" and got.adopted and got.managed_user_ids == ["u1", "u2"]
-    await store.put_team(TeamRecord(key="store:0043", team_id="t-2"))
-    assert sorted(r.key for r in await store.list_teams()) == ["store:0042", "store:0043"]
+    await team_records.put_team(store, TeamRecord(key="store:0043", team_id="t-2"))
+    assert sorted(r.key for r in await team_records.list_teams(store)) == ["store:0042", "store:0043"]
     # A big store's identity cache (450 people) survives the round trip (Azure Tables: chunked).
     cache = {
         f"p{i}@contoso.example": CachedIdentity(user_id=f"{i:036d}", at=datetime.now(UTC)) for i in range(450)
     }
-    await store.put_team(TeamRecord(key="store:0044", team_id="t-3", identities=cache))
-    big = await store.get_team("store:0044")
+    await team_records.put_team(store, TeamRecord(key="store:0044", team_id="t-3", identities=cache))
+    big = await team_records.get_team(store, "store:0044")
     assert big is not None and big.identities == cache
 
 
@@ -108,10 +112,10 @@ async def test_sync_result_keeps_problems(store: StateStore) -> None:
     problem = Problem(
         kind=ProblemKind.UNRESOLVED_IDENTITY, detail="no Entra user", store="0042", personnel_number="000321"
     )
-    await store.record_sync(SyncRecord(key="store:0042", outcome="blocked", problems=[problem]))
-    got = await store.get_sync("store:0042")
+    await sync_records.record_sync(store, SyncRecord(key="store:0042", outcome="blocked", problems=[problem]))
+    got = await sync_records.get_sync(store, "store:0042")
     assert got is not None and got.outcome == "blocked" and got.problems == [problem]
-    assert [s.key for s in await store.list_syncs()] == ["store:0042"]
+    assert [s.key for s in await sync_records.list_syncs(store)] == ["store:0042"]
 
 
 async def test_an_event_id_is_claimed_once_even_when_raced(store: StateStore) -> None:
@@ -136,15 +140,15 @@ async def test_forgetting_old_events_allows_nothing_new_to_slip(store: StateStor
 
 
 async def test_latest_drift_report_is_readable(store: StateStore) -> None:
-    assert await store.get_report() is None
-    first = await store.save_report({"stores": 1}, {"0042": {"drift": ["member missing"]}})
-    second = await store.save_report(
-        {"stores": 2}, {"0042": {"drift": []}, "0043": {"drift": ["x" * 70_000]}}
+    assert await sync_records.get_report(store) is None
+    first = await sync_records.save_report(store, {"stores": 1}, {"0042": {"drift": ["member missing"]}})
+    second = await sync_records.save_report(
+        store, {"stores": 2}, {"0042": {"drift": []}, "0043": {"drift": ["x" * 70_000]}}
     )
-    latest = await store.get_report()
+    latest = await sync_records.get_report(store)
     assert latest is not None and latest["id"] == second and set(latest["stores"]) == {"0042", "0043"}
     assert latest["stores"]["0043"]["drift"][0] == "x" * 70_000  # larger than one Table property
-    old = await store.get_report(first)
+    old = await sync_records.get_report(store, first)
     assert old is not None and old["stores"]["0042"]["drift"] == ["member missing"]
 
 
@@ -207,13 +211,19 @@ async def test_a_lease_has_one_holder_until_released_or_expired(store: StateStor
 
 
 async def test_person_index_follows_the_teams_they_are_in(store: StateStore) -> None:
-    await store.put_team(TeamRecord(key="store:0042", team_id="t-1", managed_personnel=["000321", "000400"]))
-    await store.put_team(TeamRecord(key="store:0043", team_id="t-2", managed_personnel=["000321"]))
-    assert await store.teams_of_person("000321") == ["store:0042", "store:0043"]
-    await store.put_team(TeamRecord(key="store:0042", team_id="t-1", managed_personnel=["000400"]))
-    assert await store.teams_of_person("000321") == ["store:0043"]
-    assert await store.team_key_of("t-2") == "store:0043"
-    assert await store.team_key_of("t-9") is None
+    await team_records.put_team(
+        store, TeamRecord(key="store:0042", team_id="t-1", managed_personnel=["000321", "000400"])
+    )
+    await team_records.put_team(
+        store, TeamRecord(key="store:0043", team_id="t-2", managed_personnel=["000321"])
+    )
+    assert await team_records.teams_of_person(store, "000321") == ["store:0042", "store:0043"]
+    await team_records.put_team(
+        store, TeamRecord(key="store:0042", team_id="t-1", managed_personnel=["000400"])
+    )
+    assert await team_records.teams_of_person(store, "000321") == ["store:0043"]
+    assert await team_records.team_key_of(store, "t-2") == "store:0043"
+    assert await team_records.team_key_of(store, "t-9") is None
 
 
 async def test_events_are_marked_only_when_handled(store: StateStore) -> None:
@@ -264,13 +274,16 @@ async def test_subscription_records_round_trip_without_the_client_state(store: S
         lifecycle_notification_url="https://x/api/graph/lifecycle?code=k",
         client_state="secret",
     )
-    await store.put_subscription(sub)
-    got = await store.get_subscription("s-1")
+    await subscription_records.put_subscription(store, sub)
+    got = await subscription_records.get_subscription(store, "s-1")
     assert got is not None and got.client_state is None and got.expiration == expiry
     assert got.resource == "/teams/getAllMembers"
-    assert [s.subscription_id for s in await store.list_subscriptions()] == ["s-1"]
-    await store.delete_subscription("s-1")
-    assert await store.get_subscription("s-1") is None and await store.list_subscriptions() == []
+    assert [s.subscription_id for s in await subscription_records.list_subscriptions(store)] == ["s-1"]
+    await subscription_records.delete_subscription(store, "s-1")
+    assert (
+        await subscription_records.get_subscription(store, "s-1") is None
+        and await subscription_records.list_subscriptions(store) == []
+    )
 
 
 async def test_pair_status_rows_round_trip_and_list(store: StateStore) -> None:
@@ -335,13 +348,19 @@ async def test_a_range_read_returns_only_rows_in_the_range(store: StateStore) ->
 async def test_reverse_lookups_follow_a_team_that_is_replaced_and_a_big_team(store: StateStore) -> None:
     # A team id change moves the id index; 230 people (more than one transaction) are all indexed.
     people = [f"{i:06d}" for i in range(230)]
-    await store.put_team(TeamRecord(key="communications:hq", team_id="t-old", managed_personnel=people))
-    await store.put_team(TeamRecord(key="communications:hq", team_id="t-new", managed_personnel=people[5:]))
-    assert await store.team_key_of("t-old") is None
-    assert await store.team_key_of("t-new") == "communications:hq"
-    assert await store.teams_of_person("000004") == []
-    assert await store.teams_of_person("000229") == ["communications:hq"]
-    assert [r.key for r in await store.list_teams()] == ["communications:hq"]  # index rows not listed
+    await team_records.put_team(
+        store, TeamRecord(key="communications:hq", team_id="t-old", managed_personnel=people)
+    )
+    await team_records.put_team(
+        store, TeamRecord(key="communications:hq", team_id="t-new", managed_personnel=people[5:])
+    )
+    assert await team_records.team_key_of(store, "t-old") is None
+    assert await team_records.team_key_of(store, "t-new") == "communications:hq"
+    assert await team_records.teams_of_person(store, "000004") == []
+    assert await team_records.teams_of_person(store, "000229") == ["communications:hq"]
+    assert [r.key for r in await team_records.list_teams(store)] == [
+        "communications:hq"
+    ]  # index rows not listed
 
 
 async def test_records_saved_before_the_indexes_existed_are_indexed_once(store: StateStore) -> None:
@@ -350,8 +369,8 @@ async def test_records_saved_before_the_indexes_existed_are_indexed_once(store: 
     old = TeamRecord(key="store:0042", team_id="t-1", managed_personnel=["000321"])
     # Saved as an older version did: the record alone.
     await store.backend.upsert(MAPPINGS, "team", old.key, old.model_dump(mode="json"))
-    assert await store.team_key_of("t-1") is None
-    assert await store.ensure_indexes() == 1
-    assert await store.team_key_of("t-1") == "store:0042"
-    assert await store.teams_of_person("000321") == ["store:0042"]
-    assert await store.ensure_indexes() == 0
+    assert await team_records.team_key_of(store, "t-1") is None
+    assert await team_records.ensure_indexes(store) == 1
+    assert await team_records.team_key_of(store, "t-1") == "store:0042"
+    assert await team_records.teams_of_person(store, "000321") == ["store:0042"]
+    assert await team_records.ensure_indexes(store) == 0

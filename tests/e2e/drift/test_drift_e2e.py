@@ -20,12 +20,14 @@ import pytest
 
 from shared.domain.plan import Plan, RemoveMember
 from shared.domain.teams import MemberRole, TeamKey
+from shared.drift import subscription_records
 from shared.drift.echoes import note_plan_changes
 from shared.graph import Gateway, PollPolicy
 from shared.settings import GraphSettings, get_settings
 from shared.spine import RequestQueue
 from shared.spine.features import TEAMS
 from shared.state import StateStore, TeamRecord
+from shared.state import teams as team_records
 from shared.state.sqlite import SqliteBackend
 
 APP = str(Path(__file__).with_name("drift_app.py"))
@@ -142,7 +144,7 @@ async def _make_team(graph: Any, users: dict[str, str]) -> str:
 
 async def _map(path: Path, team_id: str) -> None:
     state = StateStore(SqliteBackend(path))
-    await state.put_team(TeamRecord(key=str(STORE), team_id=team_id))
+    await team_records.put_team(state, TeamRecord(key=str(STORE), team_id=team_id))
     await state.close()
 
 
@@ -154,7 +156,7 @@ def test_the_timer_creates_both_subscriptions_through_the_handshake(world: World
         and s["lifecycleNotificationUrl"].endswith(f"/lifecycle?code={KEY}")
         for s in subs
     )
-    recorded = world.state_call(lambda s: s.list_subscriptions())
+    recorded = world.state_call(lambda s: subscription_records.list_subscriptions(s))
     assert {r.subscription_id for r in recorded} == {s["id"] for s in subs}
     assert all(r.client_state is None for r in recorded)
 

@@ -14,6 +14,8 @@ import pytest
 from local.scenarios.generate import dump_org, generate_org
 from local.scenarios.player import provision_org, request_reconcile
 from local.stack import Stack, StackConfig
+from shared.state import teams as team_records
+from shared.sync import records as sync_records
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +35,7 @@ def _nightly(stack: Stack) -> tuple[dict[str, Any], dict[str, int], int]:
     stack.commerce.side.reset_counters()
     request_reconcile(stack)
     assert stack.converged(timeout=300)
-    report = stack.loop.run(stack.state().get_report())
+    report = stack.loop.run(sync_records.get_report(stack.state()))
     commerce = stack.commerce.side.counters()
     return report, _graph_requests(stack), sum(commerce.values())
 
@@ -46,7 +48,7 @@ def test_a_converged_nightly_reconciliation_sends_o_changes_requests(tmp_path: P
     )
     with Stack(config) as stack:
         assert provision_org(stack, converge_timeout=600)["converged"]
-        first = stack.loop.run(stack.state().get_report())
+        first = stack.loop.run(sync_records.get_report(stack.state()))
         assert first["mode"] == "full" and first["why"].startswith("first run")
 
         # The round after provisioning sees every write the provisioning made (all echoes of
@@ -66,7 +68,7 @@ def test_a_converged_nightly_reconciliation_sends_o_changes_requests(tmp_path: P
 
         # A hand edit the drift path does not see (notifications lost): the delta shows it and
         # only that team is read in full -- and repaired.
-        team = stack.loop.run(stack.state().get_team("store:" + org["stores"][0]["number"]))
+        team = stack.loop.run(team_records.get_team(stack.state(), "store:" + org["stores"][0]["number"]))
         assert team is not None
         graph, auth = f"{stack.graph.root_url}/v1.0", stack.graph.auth_headers
         members = httpx.get(f"{graph}/teams/{team.team_id}/members", headers=auth).json()["value"]

@@ -32,6 +32,7 @@ from shared.settings import GraphSettings, get_settings
 from shared.spine import RequestQueue
 from shared.spine.features import TASK_PAIRS
 from shared.state import StateStore, TeamRecord
+from shared.state import teams as team_records
 from shared.state.sqlite import SqliteBackend
 from shared.tasks import PairStatus
 
@@ -307,7 +308,7 @@ async def _make_teams(graph: Any, owner: str, stores: tuple[str, ...]) -> dict[s
 async def _map(path: Path, teams: dict[str, str]) -> None:
     state = StateStore(SqliteBackend(path))
     for store, team_id in teams.items():
-        await state.put_team(TeamRecord(key=f"store:{store}", team_id=team_id))
+        await team_records.put_team(state, TeamRecord(key=f"store:{store}", team_id=team_id))
     await state.close()
 
 

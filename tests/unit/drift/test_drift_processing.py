@@ -14,6 +14,7 @@ import pytest
 from shared.domain.plan import AddMembers, CreateChannel, Plan, RemoveMember, SetRole, UpdateTeam
 from shared.domain.subscriptions import Subscription
 from shared.domain.teams import MemberRole, TeamKey
+from shared.drift import subscription_records
 from shared.drift.echoes import echo_candidates, note_plan_changes, own_change_keys
 from shared.drift.notifications import ResourceKind, ResourceRef
 from shared.drift.processing import BadNotificationMessage, DriftProcessor
@@ -21,6 +22,7 @@ from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import RequestQueue
 from shared.spine.features import TEAMS
 from shared.state import StateStore, TeamRecord
+from shared.state import teams as team_records
 from shared.state.sqlite import SqliteBackend
 
 KEY = TeamKey.store("0042")
@@ -67,16 +69,17 @@ class FakeKeeper:
 @pytest.fixture
 async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
     s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    await s.put_team(TeamRecord(key=str(KEY), team_id="team-1"))
+    await team_records.put_team(s, TeamRecord(key=str(KEY), team_id="team-1"))
     for sid in (SUB, OURS, GONE):  # the subscriptions the app holds (the keeper records them)
-        await s.put_subscription(
+        await subscription_records.put_subscription(
+            s,
             Subscription(
                 subscription_id=sid,
                 resource="/teams/getAllMembers",
                 change_type="created,updated,deleted",
                 notification_url="https://app/api/graph/notifications",
                 expiration=datetime(2030, 1, 1, tzinfo=UTC),
-            )
+            ),
         )
     yield s
     await s.close()
@@ -132,7 +135,7 @@ async def test_the_apps_own_removal_is_an_echo_but_a_manual_re_add_is_drift(stat
 
 
 async def test_channel_creations_by_a_pass_are_echoes_for_that_team_only(state: StateStore) -> None:
-    await state.put_team(TeamRecord(key="store:0043", team_id="team-2"))
+    await team_records.put_team(state, TeamRecord(key="store:0043", team_id="team-2"))
     await note_plan_changes(
         state, Plan(operations=(CreateChannel(key=KEY, reason="configured", team_id="team-1", name="Ops"),))
     )

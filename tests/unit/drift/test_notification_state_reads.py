@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 
 from shared.domain.subscriptions import Subscription
+from shared.drift import subscription_records
 from shared.drift.processing import DriftProcessor
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import RequestQueue
 from shared.spine.features import TEAMS
 from shared.state import Entity, StateStore, TeamRecord
+from shared.state import teams as team_records
 from shared.state.backend import Write
 from shared.state.sqlite import SqliteBackend
 
@@ -114,22 +116,24 @@ async def _org(tmp_path: Path, teams: int) -> tuple[StateStore, CountingBackend]
     backend = CountingBackend(SqliteBackend(tmp_path / f"state-{teams}.sqlite"))
     state = StateStore(backend)
     for i in range(teams):
-        await state.put_team(
+        await team_records.put_team(
+            state,
             TeamRecord(
                 key=f"store:{i:04d}",
                 team_id=f"team-{i}",
                 managed_personnel=[f"{i:04d}{j:02d}" for j in range(20)],
                 managed_user_ids=[f"user-{i}-{j}" for j in range(20)],
-            )
+            ),
         )
-    await state.put_subscription(
+    await subscription_records.put_subscription(
+        state,
         Subscription(
             subscription_id=SUB,
             resource="/teams/getAllMembers",
             change_type="created,updated,deleted",
             notification_url="https://app/api/graph/notifications",
             expiration=datetime(2030, 1, 1, tzinfo=UTC),
-        )
+        ),
     )
     backend.reset()
     return state, backend

@@ -15,6 +15,7 @@ from shared.domain.plan import Problem, ProblemKind
 from shared.domain.teams import Identity, Team, TeamKey
 from shared.settings import Settings
 from shared.state import StateStore
+from shared.state import teams as team_records
 from shared.state.sqlite import SqliteBackend
 from shared.sync.team_pass import actual_team
 
@@ -60,7 +61,7 @@ async def test_a_same_name_team_the_app_did_not_create_is_reported_not_adopted(s
 
 
 async def test_the_team_an_interrupted_create_of_this_app_left_is_adopted(state: StateStore) -> None:
-    await state.note_team_creation(str(KEY), NAME)
+    await team_records.note_team_creation(state, str(KEY), NAME)
     gateway = OneTeamNamedLikeTheStore()
     problems: list[Problem] = []
     actual = await actual_team(KEY, CommerceOrg(), None, gateway, Settings(), NAME, state, problems)

@@ -15,6 +15,7 @@ from local.host.broker import Broker
 from local.host.broker._broker import MessageSizeExceeded
 from shared.bus.protocol import OutgoingMessage
 from shared.domain.subscriptions import Subscription
+from shared.drift import subscription_records
 from shared.drift.processing import DriftProcessor, read_message
 from shared.drift.webhook import MESSAGE_SCHEMA, answer
 from shared.state import StateStore
@@ -134,14 +135,15 @@ class RecordingKeeper:
 @pytest.fixture
 async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
     s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    await s.put_subscription(
+    await subscription_records.put_subscription(
+        s,
         Subscription(
             subscription_id=SUB,
             resource="/teams/getAllMembers",
             change_type="created,updated,deleted",
             notification_url="https://app/api/graph/notifications",
             expiration=datetime(2030, 1, 1, tzinfo=UTC),
-        )
+        ),
     )
     yield s
     await s.close()

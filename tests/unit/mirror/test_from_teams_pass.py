@@ -19,6 +19,7 @@ from shared.mirror.from_teams import INTAKE, record_candidate
 from shared.mirror.pairs import get_pair
 from shared.settings import Settings, TaskSettings
 from shared.state import StateStore, TeamRecord
+from shared.state import teams as team_records
 from shared.state.sqlite import SqliteBackend
 from shared.tasks.origin import teams_pair_key
 from tests.unit.mirror.fakes import FakeCommerce, FakePlanner, etag
@@ -47,7 +48,7 @@ class StoreCommerce(FakeCommerce):
 async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
     CACHE.clear()
     s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    await s.put_team(TeamRecord(key="store:0042", team_id="team-42"))
+    await team_records.put_team(s, TeamRecord(key="store:0042", team_id="team-42"))
     yield s
     await s.close()
     CACHE.clear()

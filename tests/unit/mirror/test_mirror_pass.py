@@ -14,6 +14,7 @@ from shared.mirror import CACHE, PairKey, instance_id, keys_of_hint, mirror_pass
 from shared.mirror.pairs import get_mirror, get_pair, put_pair
 from shared.settings import Settings
 from shared.state import StateStore, TeamRecord
+from shared.state import teams as team_records
 from shared.state.sqlite import SqliteBackend
 from tests.unit.mirror.fakes import FakeCommerce, FakePlanner, store_task
 
@@ -24,7 +25,7 @@ KEY = "TL-7/1@0042"
 async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
     CACHE.clear()
     s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    await s.put_team(TeamRecord(key="store:0042", team_id="team-42"))
+    await team_records.put_team(s, TeamRecord(key="store:0042", team_id="team-42"))
     yield s
     await s.close()
     CACHE.clear()  # the process-wide store context must not reach later tests (fake plan ids)

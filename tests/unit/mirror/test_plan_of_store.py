@@ -16,6 +16,7 @@ from shared.mirror import context
 from shared.mirror.context import plan_of_store
 from shared.settings import Settings
 from shared.state import StateStore, TeamRecord
+from shared.state import teams as team_records
 from shared.state.sqlite import SqliteBackend
 
 _ids = itertools.count(1)
@@ -43,7 +44,7 @@ class SlowPlanner:
 @pytest.fixture
 async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
     s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    await s.put_team(TeamRecord(key="store:0042", team_id="team-42"))
+    await team_records.put_team(s, TeamRecord(key="store:0042", team_id="team-42"))
     yield s
     await s.close()
 
