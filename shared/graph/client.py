@@ -148,6 +148,16 @@ class GraphClient:
             raise from_body(response.status_code, data, response.headers)
         return data, response
 
+    async def get_or_none(self, path_or_url: str) -> Any | None:
+        """GET a resource's JSON; None when Graph answers 404 (it no longer exists)."""
+        from shared.graph.errors import NotFound
+
+        try:
+            data, _ = await self.call("GET", path_or_url)
+        except NotFound:
+            return None
+        return data
+
     async def aclose(self) -> None:
         await self.http.aclose()
 

@@ -29,7 +29,6 @@ from shared.domain.planner import (
 )
 from shared.graph.batch import BatchRequest, run_batch
 from shared.graph.client import GraphClient
-from shared.graph.errors import NotFound
 from shared.graph.paging import items
 from shared.graph.teams import plan_from
 
@@ -376,11 +375,8 @@ async def update_task_fields(
 
 async def get_task_beta(client: GraphClient, task_id: str) -> PlannerTask | None:
     """The task as beta shows it (with `recurrence`); None when it no longer exists."""
-    try:
-        data, _ = await client.call("GET", f"{client.root('beta')}/planner/tasks/{segment(task_id)}")
-    except NotFound:
-        return None
-    return task_from(data)
+    data = await client.get_or_none(f"{client.root('beta')}/planner/tasks/{segment(task_id)}")
+    return None if data is None else task_from(data)
 
 
 async def set_task_schedule(

@@ -179,13 +179,8 @@ def plan_from(data: dict[str, Any]) -> PlannerPlan:
 
 async def get_team(client: GraphClient, team_id: str) -> Team | None:
     """The team itself (no members); None when it does not exist."""
-    from shared.graph.errors import NotFound
-
-    try:
-        data, _ = await client.call("GET", f"teams/{segment(team_id)}")
-    except NotFound:
-        return None
-    return team_from(data)
+    data = await client.get_or_none(f"teams/{segment(team_id)}")
+    return None if data is None else team_from(data)
 
 
 async def get_team_state(
