@@ -220,7 +220,7 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
 
 def stack_10000_stores() -> dict[str, Any]:
     """`stack_reconcile` at 10,000 stores / 200,000 workers (opt-in: `--only stack_10000_stores`;
-    expect hours on 2 cores -- the 1,000-store case's time times ten or more)."""
+    about 30 minutes on 2 cores: the first provisioning took 700 s on 2026-12-03)."""
     return stack_reconcile(10_000)
 
 
