@@ -179,8 +179,7 @@ class CommerceClient:
         f = self.fields["worker.personnel_number"]
         if personnel_numbers is None:
             return await self.query(self.sets.workers, convert=self.rows.worker)
-        else:
-            rows = await self.query_any(self.sets.workers, f, personnel_numbers) if personnel_numbers else []
+        rows = await self.query_any(self.sets.workers, f, personnel_numbers) if personnel_numbers else []
         return [self.rows.worker(r) for r in rows]
 
     async def worker(self, personnel_number: str) -> Worker:

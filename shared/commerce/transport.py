@@ -117,7 +117,6 @@ class ODataTransport:
             else:
                 rows.extend(c for r in page if (c := convert(r)) is not None)
             next_url, params = body.get("@odata.nextLink"), None
-            del body, page
         return rows
 
     def _may_wait(self, attempt: int, waited: float, delay: float) -> bool:

@@ -103,12 +103,12 @@ async def list_teams(state: StateStore) -> list[TeamRecord]:
     return [TeamRecord.model_validate(e.data) async for e in rows]
 
 
-async def team_rows(state: StateStore) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """Every team record as its stored JSON object (key, data), unvalidated: for a bulk pass
+async def team_rows(state: StateStore) -> AsyncIterator[dict[str, Any]]:
+    """Every team record as its stored JSON object, unvalidated: for a bulk pass
     that needs a few fields of each (the nightly choice), without building 10,000
     `TeamRecord`s and their ~200,000 cached identities at once (200 MB at 10,000 stores)."""
     async for e in state.backend.query(MAPPINGS, "team", stop=INDEX_PREFIX):
-        yield e.row, e.data
+        yield e.data
 
 
 async def team_key_of(state: StateStore, team_id: str) -> str | None:

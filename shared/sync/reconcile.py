@@ -125,7 +125,7 @@ async def _changed_teams(s: SyncPorts, delta: GroupDelta) -> Choice:
     # team is read and its pass looks the worker up) -- never every TeamRecord at once.
     recorded: dict[str, Recorded] = {}
     by_upn: dict[str, str] = {}
-    async for _, data in team_records.team_rows(s.state):
+    async for data in team_records.team_rows(s.state):
         recorded[str(data["key"])] = Recorded(
             team_id=str(data["team_id"]), desired_hash=data.get("desired_hash")
         )

@@ -4,9 +4,7 @@ repeated or interrupted; declined tasks stay Teams-only; then the ordinary mirro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,13 +12,11 @@ import pytest
 from shared.domain.commerce import CommerceOrg, Store, StoreAssignment, StoreRole, Worker
 from shared.domain.planner import PlannerTask, PlannerTaskDetails, TeamsPublication
 from shared.domain.tasks import TaskOrigin, TaskStatus
-from shared.mirror import CACHE, mirror_pass
+from shared.mirror import mirror_pass
 from shared.mirror.from_teams import INTAKE, record_candidate
 from shared.mirror.pairs import get_pair
 from shared.settings import Settings, TaskSettings
-from shared.state import StateStore, TeamRecord
-from shared.state import teams as team_records
-from shared.state.sqlite import SqliteBackend
+from shared.state import StateStore
 from shared.tasks.origin import teams_pair_key
 from tests.unit.mirror.fakes import FakeCommerce, FakePlanner, etag
 
@@ -42,16 +38,6 @@ class StoreCommerce(FakeCommerce):
                 StoreAssignment(personnel_number="000322", store="0042"),
             ),
         )
-
-
-@pytest.fixture
-async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
-    CACHE.clear()
-    s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    await team_records.put_team(s, TeamRecord(key="store:0042", team_id="team-42"))
-    yield s
-    await s.close()
-    CACHE.clear()
 
 
 def settings() -> Settings:

@@ -3,32 +3,17 @@ store: the executor contract of shared/tasks/decide.py, Planner limits as proble
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from shared.domain.events import CommerceHint, EventFormat, HintScope
 from shared.domain.tasks import TaskStatus
-from shared.mirror import CACHE, PairKey, instance_id, keys_of_hint, mirror_pass, needs_pass, reconcile_keys
+from shared.mirror import PairKey, instance_id, keys_of_hint, mirror_pass, needs_pass, reconcile_keys
 from shared.mirror.pairs import get_mirror, get_pair, put_pair
 from shared.settings import Settings
-from shared.state import StateStore, TeamRecord
-from shared.state import teams as team_records
-from shared.state.sqlite import SqliteBackend
+from shared.state import StateStore
 from tests.unit.mirror.fakes import FakeCommerce, FakePlanner, store_task
 
 KEY = "TL-7/1@0042"
-
-
-@pytest.fixture
-async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
-    CACHE.clear()
-    s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    await team_records.put_team(s, TeamRecord(key="store:0042", team_id="team-42"))
-    yield s
-    await s.close()
-    CACHE.clear()  # the process-wide store context must not reach later tests (fake plan ids)
 
 
 async def run(key: str, commerce: FakeCommerce, planner: FakePlanner, state: StateStore) -> str:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +13,7 @@ from shared.domain.planner import PlannerPlan
 from shared.mirror import context
 from shared.mirror.context import plan_of_store
 from shared.settings import Settings
-from shared.state import StateStore, TeamRecord
-from shared.state import teams as team_records
-from shared.state.sqlite import SqliteBackend
+from shared.state import StateStore
 
 _ids = itertools.count(1)
 
@@ -39,14 +35,6 @@ class SlowPlanner:
         plan = PlannerPlan(plan_id=f"p{next(_ids):04d}", title=title, group_id=group_id, etag='W/"1"')
         self.plans.append(plan)
         return plan
-
-
-@pytest.fixture
-async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
-    s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    await team_records.put_team(s, TeamRecord(key="store:0042", team_id="team-42"))
-    yield s
-    await s.close()
 
 
 async def test_concurrent_first_passes_for_one_store_create_one_plan(
