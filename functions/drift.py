@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -24,6 +25,9 @@ import azure.functions as func
 from functions.durable_client import DurableClientAdapter
 from functions.root import root
 from shared import telemetry
+
+if TYPE_CHECKING:
+    from shared.drift.processing import BadNotificationMessage
 
 bp = df.Blueprint()
 log = logging.getLogger("cts.drift")
@@ -92,52 +96,78 @@ async def graph_lifecycle(req: func.HttpRequest, out: func.Out[str]) -> func.Htt
 
 
 @bp.function_name("graph_notification_processor")
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name=QUEUE, connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msgs", queue_name=QUEUE, connection="ServiceBusConnection", cardinality=func.Cardinality.MANY
+)
 @bp.durable_client_input(client_name="client")
 async def graph_notification_processor(
-    msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
+    msgs: list[func.ServiceBusMessage], client: df.DurableOrchestrationClient
 ) -> None:
+    """A batch of queued POSTs (up to host.json maxMessageBatchSize), handled as one: one state
+    read per distinct team however many messages name it. Graph sends a POST per change while
+    the app provisions (an echo for every member it adds), so one invocation per message would
+    cost the host an invocation, a broker round trip and a state read per echo."""
+    from collections import Counter
+
     from shared.drift.processing import BadNotificationMessage, DriftProcessor
     from shared.drift.subscriptions import SubscriptionKeeper
     from shared.mirror.todo import pair_of_todo_task
 
     c = root()
     keeper = SubscriptionKeeper(c.gateway, c.state, c.settings.webhook)
-    enqueued = getattr(msg, "enqueued_time_utc", None)
-    if enqueued is not None:
-        lag = (
-            datetime.now(UTC) - (enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC))
-        ).total_seconds()
-        telemetry.observe("cts.notification.lag", max(0.0, lag))
-    with telemetry.span("graph notifications", kind=telemetry.SpanKind.CONSUMER, message_id=msg.message_id):
-        try:
-            processor = DriftProcessor(
-                c.state, DurableClientAdapter(client), keeper, todo_pairs=pair_of_todo_task
-            )
-            outcomes = await processor.process(msg.get_body())
-        except BadNotificationMessage as exc:
-            # Dead-lettered at once with its reason, through the quarantine (see commerce_events).
-            from functions.commerce_events import reject
-            from shared.bus.protocol import EntityRef
-            from shared.domain.events import Rejection
-
-            telemetry.count("cts.dead_letters", entity="notifications", reason=exc.reason)
-            telemetry.log_event(
-                log,
-                "graph notification message rejected",
-                level=logging.ERROR,
-                message_id=msg.message_id,
-                reason=exc.reason,
-            )
-            rejection = Rejection(reason=exc.reason, description=exc.detail)
-            await reject(msg, dict(msg.application_properties or {}), rejection, EntityRef(QUEUE))
-            return
+    now = datetime.now(UTC)
+    for msg in msgs:
+        enqueued = getattr(msg, "enqueued_time_utc", None)
+        if enqueued is not None:
+            lag = (now - (enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC))).total_seconds()
+            telemetry.observe("cts.notification.lag", max(0.0, lag))
+    with telemetry.span(
+        "graph notifications",
+        kind=telemetry.SpanKind.CONSUMER,
+        message_id=msgs[0].message_id if msgs else None,
+        messages=len(msgs),
+    ):
+        processor = DriftProcessor(
+            c.state, DurableClientAdapter(client), keeper, todo_pairs=pair_of_todo_task
+        )
+        results = await processor.process_batch([m.get_body() for m in msgs])
+        outcomes: Counter[str] = Counter()
+        for msg, result in zip(msgs, results, strict=True):
+            if isinstance(result, BadNotificationMessage):
+                await _reject(msg, result)
+            else:
+                outcomes.update(o.what for o in result)
         telemetry.log_event(
             log,
             "graph notifications processed",
-            message_id=msg.message_id,
-            outcomes=[o.what for o in outcomes],
+            messages=len(msgs),
+            notifications=sum(outcomes.values()),
+            outcomes=dict(sorted(outcomes.items())),
         )
+
+
+async def _reject(msg: func.ServiceBusMessage, exc: BadNotificationMessage) -> None:
+    """Dead-letter one message of the batch at once with its reason, through the quarantine
+    (see commerce_events); the batch's other messages are completed as usual."""
+    from functions.commerce_events import reject
+    from shared.bus.protocol import EntityRef
+    from shared.domain.events import Rejection
+
+    reason, detail = exc.reason, exc.detail
+    telemetry.count("cts.dead_letters", entity="notifications", reason=reason)
+    telemetry.log_event(
+        log,
+        "graph notification message rejected",
+        level=logging.ERROR,
+        message_id=msg.message_id,
+        reason=reason,
+    )
+    await reject(
+        msg,
+        dict(msg.application_properties or {}),
+        Rejection(reason=reason, description=detail),
+        EntityRef(QUEUE),
+    )
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE%", run_on_startup=True)

@@ -37,17 +37,17 @@ class BusUnavailable(RuntimeError):
     """The app has Service Bus triggers but the embedded broker/delivery loop is not available."""
 
 
-def delivery_loop_function() -> Callable[..., Any]:
+def delivery_loop_function(name: str = "run_delivery_loop") -> Callable[..., Any]:
     try:
         from local.host import servicebus
     except ImportError as exc:
         raise BusUnavailable(
             "Service Bus triggers need the embedded broker's delivery loop "
-            f"(local/host/servicebus.py: run_delivery_loop), which is not available: {exc}"
+            f"(local/host/servicebus.py: {name}), which is not available: {exc}"
         ) from exc
-    loop: Callable[..., Any] | None = getattr(servicebus, "run_delivery_loop", None)
+    loop: Callable[..., Any] | None = getattr(servicebus, name, None)
     if loop is None:
-        raise BusUnavailable("local/host/servicebus.py has no run_delivery_loop")
+        raise BusUnavailable(f"local/host/servicebus.py has no {name}")
     return loop
 
 
@@ -93,8 +93,10 @@ class BusTriggers:
         max_concurrent_calls: int,
         max_auto_lock_renewal: timedelta = timedelta(minutes=5),
         drain_timeout: float = 30.0,
+        max_message_batch_size: int = 1000,
     ) -> None:
         self.triggers = triggers
+        self.max_message_batch_size = max_message_batch_size
         self.invoker = invoker
         self.broker = broker
         self.max_concurrent_calls = max_concurrent_calls
@@ -105,9 +107,12 @@ class BusTriggers:
         self._executors: list[ThreadPoolExecutor] = []
 
     def start(self) -> None:
-        run_delivery_loop = delivery_loop_function()
-        accepted = set(inspect.signature(run_delivery_loop).parameters)
         for spec in self.triggers:
+            if spec.is_batch:
+                self._start_batch(spec)
+                continue
+            run_delivery_loop = delivery_loop_function()
+            accepted = set(inspect.signature(run_delivery_loop).parameters)
             executor = ThreadPoolExecutor(
                 max_workers=self.max_concurrent_calls, thread_name_prefix=f"sb-{spec.name}"
             )
@@ -131,6 +136,44 @@ class BusTriggers:
             self._tasks.append(
                 asyncio.create_task(run_delivery_loop(self.broker, **kwargs), name=f"servicebus:{spec.name}")
             )
+
+    def _start_batch(self, spec: FunctionSpec) -> None:
+        """A cardinality-many trigger: one batch at a time (no executor pool: concurrency 1)."""
+        run_batch_delivery_loop = delivery_loop_function("run_batch_delivery_loop")
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sb-{spec.name}")
+        self._executors.append(executor)
+        label = entity_label(spec)
+
+        async def handle(messages: list[func.ServiceBusMessage]) -> None:
+            await self.invoker.invoke(
+                spec,
+                messages,
+                reason=f"new messages on {label}",
+                executor=executor,
+                details={"messages": len(messages), "first_message_id": messages[0].message_id},
+                # The batch's invocation continues the first message's trace.
+                trace_carrier=dict(messages[0].application_properties or {}),
+            )
+
+        t = spec.trigger
+        where: dict[str, str] = (
+            {"queue": str(t["queueName"])}
+            if t.get("queueName")
+            else {"topic": str(t["topicName"]), "subscription": str(t["subscriptionName"])}
+        )
+        self._tasks.append(
+            asyncio.create_task(
+                run_batch_delivery_loop(
+                    self.broker,
+                    handler=handle,
+                    stop=self.stop_event,
+                    max_message_batch_size=self.max_message_batch_size,
+                    drain_timeout=self.drain_timeout,
+                    **where,
+                ),
+                name=f"servicebus:{spec.name}",
+            )
+        )
 
     def _handler(self, spec: FunctionSpec, executor: ThreadPoolExecutor) -> Callable[[Any], Any]:
         label = entity_label(spec)

@@ -164,6 +164,7 @@ class LocalHost:
                 max_concurrent_calls=self.config.max_concurrent_calls,
                 max_auto_lock_renewal=timedelta(seconds=self.config.max_auto_lock_renewal_seconds),
                 drain_timeout=self.grace_period,
+                max_message_batch_size=self.config.max_message_batch_size,
             )
             self.bus.start()
         self.state = "Running"

@@ -60,6 +60,10 @@ class HostConfig:
     max_concurrent_orchestrations: int = 10
     hub_name: str = "TestHubName"
     max_auto_lock_renewal_seconds: float = 300.0  # extensions.serviceBus.maxAutoLockRenewalDuration
+    # extensions.serviceBus.maxMessageBatchSize: "the maximum number of messages that will be
+    # passed to each function call" of a cardinality-many trigger (host.json reference, Service
+    # Bus extension 5.x; default 1000).
+    max_message_batch_size: int = 1000
 
     @classmethod
     def read(cls, path: Path) -> HostConfig:
@@ -88,6 +92,7 @@ class HostConfig:
             max_auto_lock_renewal_seconds=_timespan_seconds(
                 bus.get("maxAutoLockRenewalDuration"), cls.max_auto_lock_renewal_seconds
             ),
+            max_message_batch_size=int(bus.get("maxMessageBatchSize", cls.max_message_batch_size)),
         )
 
 
@@ -124,6 +129,11 @@ class FunctionSpec:
     @property
     def wants_context(self) -> bool:
         return "context" in self.parameters
+
+    @property
+    def is_batch(self) -> bool:
+        """A Service Bus trigger with cardinality 'many': the function gets a list of messages."""
+        return str(self.trigger.get("cardinality", "ONE")).upper() == "MANY"
 
     # HTTP
     @property
@@ -263,11 +273,6 @@ def _spec_of(fn: Any, problems: list[str]) -> FunctionSpec | None:
                 + f" (function '{name}', binding '{trigger_name}' (timerTrigger): bad schedule: {exc})"
             )
     elif kind == "serviceBusTrigger":
-        if str(trigger.get("cardinality", "ONE")).upper() == "MANY":
-            problems.append(
-                f"{where}, binding '{trigger_name}' (serviceBusTrigger): cardinality 'many' "
-                "(batches) is not supported; use cardinality 'one'"
-            )
         if trigger.get("isSessionsEnabled"):
             problems.append(
                 f"{where}, binding '{trigger_name}' (serviceBusTrigger): sessions are not "

@@ -6,6 +6,8 @@ metadata as `Datum`s (the names and formats the Functions host sends), decoded b
 extension: peek-lock, call, complete on success, abandon on failure (the exception text is kept
 as the last error, for the logs; as in Azure it does not become the DeadLetterErrorDescription),
 lock renewal while the handler runs (host.json `maxAutoLockRenewalDuration`), `maxConcurrentCalls`.
+`run_batch_delivery_loop` plays it for a cardinality-many trigger: one batch of up to
+`maxMessageBatchSize` at a time, complete all on success, abandon all on failure, no lock renewal.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .broker import Broker, MessageLockLost
 log = logging.getLogger("cts.local.servicebus")
 
 Handler = Callable[[func.ServiceBusMessage], Awaitable[None] | None]
+BatchHandler = Callable[[list[func.ServiceBusMessage]], Awaitable[None] | None]
 
 _MAX_ERROR_LENGTH = 4096  # Service Bus's limit for DeadLetterErrorDescription
 _RETRY_SECONDS = 1.0
@@ -194,6 +197,84 @@ async def run_delivery_loop(
                 await asyncio.gather(*pending, return_exceptions=True)
 
 
+async def run_batch_delivery_loop(
+    broker: Broker,
+    *,
+    topic: str | None = None,
+    subscription: str | None = None,
+    queue: str | None = None,
+    handler: BatchHandler,
+    stop: asyncio.Event,
+    max_message_batch_size: int = 1000,
+    drain_timeout: float = 30.0,
+) -> None:
+    """Deliver batches of a subscription or queue to `handler` (a cardinality-many trigger) until
+    `stop` is set, as the Service Bus extension's batch receive loop does
+    (Azure/azure-sdk-for-net, Microsoft.Azure.WebJobs.Extensions.ServiceBus,
+    Listeners/ServiceBusListener.cs `RunBatchReceiveLoopAsync`):
+    - one batch at a time ("only executes functions at a concurrency level of 1"): receive up to
+      `max_message_batch_size` (host.json maxMessageBatchSize) messages, call, then receive again;
+    - the function succeeded: every message of the batch is completed; it failed: every one is
+      abandoned (its delivery count goes up; the broker dead-letters at max delivery count);
+    - no lock renewal: the host.json reference says maxAutoLockRenewalDuration "only applies for
+      functions that receive a single message at a time", so a batch slower than the lock
+      duration loses its locks (settling then fails, the messages come again).
+    On stop the running batch gets `drain_timeout` s, then is cancelled and abandoned."""
+    if (queue is None) == (topic is None or subscription is None):
+        raise ValueError("give either queue=, or topic= and subscription=")
+    if max_message_batch_size < 1:
+        raise ValueError("max_message_batch_size must be at least 1")
+    entity = EntityRef(queue) if queue is not None else EntityRef(topic or "", subscription)
+    while not stop.is_set():
+        try:
+            messages = await broker.receive(
+                entity, max_count=max_message_batch_size, max_wait=60.0, stop=stop
+            )
+        except Exception:
+            log.exception("receiving from %s failed; retrying in %.0f s", entity, _RETRY_SECONDS)
+            await wait_event(stop, _RETRY_SECONDS)
+            continue
+        if not messages:
+            continue
+        if stop.is_set():
+            for message in messages:
+                await _settle(broker.abandon(message), message)
+            return
+        batch = asyncio.ensure_future(_deliver_batch(broker, messages, handler))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({batch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not batch.done():
+                await asyncio.wait({batch}, timeout=drain_timeout)
+            if not batch.done():
+                batch.cancel()
+                await asyncio.gather(batch, return_exceptions=True)
+        finally:
+            stopped.cancel()
+
+
+async def _deliver_batch(broker: Broker, messages: list[ReceivedMessage], handler: BatchHandler) -> None:
+    try:
+        result = handler([to_function_message(m) for m in messages])
+        if inspect.isawaitable(result):
+            await result
+    except asyncio.CancelledError:
+        await asyncio.shield(asyncio.gather(*(_settle(broker.abandon(m), m) for m in messages)))
+        raise
+    except Exception as exc:
+        log.warning(
+            "handler failed (batch of %d messages, first %s): %s",
+            len(messages),
+            messages[0].message_id,
+            error_text(exc),
+            exc_info=exc,
+        )
+        text = error_text(exc)
+        await asyncio.gather(*(_settle(broker.abandon(m, error=text), m) for m in messages))
+    else:  # together: the broker completes them in one transaction
+        await asyncio.gather(*(_settle(broker.complete(m), m) for m in messages))
+
+
 async def _deliver(
     broker: Broker, message: ReceivedMessage, handler: Handler, lock_duration: float, max_renewal: float
 ) -> None:
@@ -253,6 +334,7 @@ async def _renew_lock(
 __all__ = [
     "decode_like_the_worker",
     "error_text",
+    "run_batch_delivery_loop",
     "run_delivery_loop",
     "to_function_message",
     "trigger_metadata",

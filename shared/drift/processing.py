@@ -5,9 +5,10 @@ reverse lookup) → own change (echo) or drift → `spine.request(TEAMS, key, re
 Unmapped teams are not ours: ignored (debug log). Lifecycle notifications go to the
 `SubscriptionKeeper` (renew, recreate) or, for `missed`, start a reconciliation of every team.
 
-A message that is not what the webhook writes raises `BadNotificationMessage` (a reason code
-first): Service Bus retries it and dead-letters it after max delivery count, with that text.
-Processing is idempotent: a redelivered message only counts one more sync request.
+The queue trigger hands over a batch of messages (`process_batch`). A message that is not what
+the webhook writes is a `BadNotificationMessage` (a reason code first): the trigger sends it to
+the quarantine, which dead-letters it with that reason; the batch's other messages are handled.
+Processing is idempotent: a redelivered batch only counts one more sync request per team.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -92,7 +94,7 @@ def read_message(body: bytes | str) -> list[ChangeNotification | LifecycleNotifi
 
 
 class _Batch:
-    """What one message's notifications resolved to: lookups made once per id, and the
+    """What a batch of messages' notifications resolved to: lookups made once per id, and the
     notifications (by position) that ask for each team's sync or each pair's mirror pass."""
 
     def __init__(self, state: StateStore, todo_pairs: TodoPairs | None) -> None:
@@ -107,6 +109,15 @@ class _Batch:
         if team_id not in self.keys:
             self.keys[team_id] = await team_records.team_key_of(self.state, team_id)
         return self.keys[team_id]
+
+    def forget_from(self, index: int) -> None:
+        """Drop what the notifications from position `index` on asked for (a message found bad
+        halfway: none of it is acted on)."""
+        for wanted in (self.drift, self.todo):
+            for key in list(wanted):
+                wanted[key] = [item for item in wanted[key] if item[0] < index]
+                if not wanted[key]:
+                    del wanted[key]
 
     async def pair_of(self, task_id: str) -> str | None:
         if task_id not in self.pairs:
@@ -138,29 +149,53 @@ class DriftProcessor:
         self.todo_pairs = todo_pairs
 
     async def process(self, body: bytes | str) -> list[Outcome]:
-        """Handle one queue message (one webhook POST's accepted notifications) as a batch: one
-        state read per distinct subscription and per distinct team (or To Do task) it names, one
-        sync request per team with drift, whatever the number of notifications or the size of
-        the org. A notification of a subscription the app does not hold (state's subscription
+        """Handle one queue message (one webhook POST's accepted notifications); raises
+        `BadNotificationMessage` for a message that can never be processed. `process_batch`
+        with one message."""
+        (result,) = await self.process_batch([body])
+        if isinstance(result, BadNotificationMessage):
+            raise result
+        return result
+
+    async def process_batch(
+        self, bodies: Sequence[bytes | str]
+    ) -> list[list[Outcome] | BadNotificationMessage]:
+        """Handle a batch of queue messages (a cardinality-many trigger's call) as one: one state
+        read per distinct subscription and per distinct team (or To Do task) they name, one sync
+        request per team with drift, whatever the number of messages and notifications or the
+        size of the org. Gives each message its outcomes, or the `BadNotificationMessage` it is
+        (nothing of that message is acted on; the others are).
+
+        A notification of a subscription the app does not hold (state's subscription
         records, written by the keeper when it creates one) is dropped: outcome
         `unknown-subscription`, nothing else -- in particular a `subscriptionRemoved` for an
         unknown id does not run a full `ensure()`."""
         batch = _Batch(self.state, self.todo_pairs)
         known: dict[str, bool] = {}
         outcomes: list[Outcome] = []
-        for i, notification in enumerate(read_message(body)):
-            # Let the worker's other work in between notifications: the webhook shares this
-            # event loop, and an embedded (SQLite) state store never yields by itself, so a
-            # batch of 1,000 would hold every POST's 202 until its end (p99 of the answer).
-            await asyncio.sleep(0)
-            sid = notification.subscription_id
-            if sid not in known:
-                known[sid] = await subscription_records.get_subscription(self.state, sid) is not None
-            if not known[sid]:
-                log.info("notification of a subscription the app does not hold: dropped")
-                outcomes.append(Outcome("unknown-subscription", sid))
+        spans: list[tuple[int, int] | BadNotificationMessage] = []
+        for body in bodies:
+            start = len(outcomes)
+            try:
+                for notification in read_message(body):
+                    # Let the worker's other work in between notifications: the webhook shares
+                    # this event loop, and an embedded (SQLite) state store never yields by
+                    # itself, so a batch of 1,000 would hold every POST's 202 until its end.
+                    await asyncio.sleep(0)
+                    sid = notification.subscription_id
+                    if sid not in known:
+                        known[sid] = await subscription_records.get_subscription(self.state, sid) is not None
+                    if not known[sid]:
+                        log.info("notification of a subscription the app does not hold: dropped")
+                        outcomes.append(Outcome("unknown-subscription", sid))
+                        continue
+                    outcomes.append(await self._one(len(outcomes), notification, batch))
+            except BadNotificationMessage as exc:
+                batch.forget_from(start)  # nothing of this message is acted on
+                del outcomes[start:]
+                spans.append(exc)
                 continue
-            outcomes.append(await self._one(i, notification, batch))
+            spans.append((start, len(outcomes)))
         for key, drifts in batch.drift.items():
             queue = RequestQueue(self.state, TEAMS)
             done = await request(  # a burst: one Durable status query per team per STATUS_RECHECK
@@ -183,7 +218,10 @@ class DriftProcessor:
         counts = Counter(o.what for o in outcomes)
         for what, n in sorted(counts.items()):
             await self.state.bump(f"drift.{what}", n)
-        return outcomes
+        return [
+            span if isinstance(span, BadNotificationMessage) else outcomes[span[0] : span[1]]
+            for span in spans
+        ]
 
     async def _one(self, index: int, n: ChangeNotification | LifecycleNotification, batch: _Batch) -> Outcome:
         """The outcome of one notification; drift and To Do changes are only collected in
@@ -228,7 +266,10 @@ class DriftProcessor:
             return Outcome("unknown-team", ref.team_id)
         echo = await is_echo(self.state, ref, n.change_type)
         if echo is not None:
-            telemetry.log_event(log, "own change echoed by Graph: skipped", team_key=key, echo=echo)
+            # Debug: a provisioning run echoes every member it adds; the batch's line counts them.
+            telemetry.log_event(
+                log, "own change echoed by Graph: skipped", level=logging.DEBUG, team_key=key, echo=echo
+            )
             return Outcome("echo", echo)
         batch.drift.setdefault(key, []).append(
             (index, f"teams drift: {ref.kind.value} {ref.item_id} {n.change_type}")

@@ -12,7 +12,12 @@ import pytest
 from bus_testkit import SYNC, TOPIC, declare, msg, open_broker
 
 from local.host.broker import MAX_DELIVERY_REASON, Broker
-from local.host.servicebus import decode_like_the_worker, run_delivery_loop, to_function_message
+from local.host.servicebus import (
+    decode_like_the_worker,
+    run_batch_delivery_loop,
+    run_delivery_loop,
+    to_function_message,
+)
 from shared.bus.protocol import EntityRef, OutgoingMessage, ReceivedMessage
 
 
@@ -219,3 +224,109 @@ async def test_the_loop_feeds_a_sync_handler_too(tmp_path: Path) -> None:
             broker, lambda m: seen.append(m.message_id), done, topic=None, subscription=None, queue="q"
         )
         assert EntityRef("q").path == "q"
+
+
+# -- cardinality 'many': the extension's batch receive loop ----------------------------------------
+
+
+async def _run_batches_until(broker: Broker, handler, done, *, seconds: float = 10, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(
+        run_batch_delivery_loop(broker, queue="q", handler=handler, stop=stop, **kwargs)
+    )
+    try:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not await done():
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+
+
+async def test_a_batch_trigger_gets_lists_of_at_most_max_message_batch_size_one_call_at_a_time(
+    tmp_path: Path,
+) -> None:
+    async with open_broker(tmp_path, poll_interval=0.2) as broker:
+        await broker.ensure_queue("q")
+        await broker.send("q", [msg(message_id=f"m-{i}") for i in range(25)])
+        batches: list[list[str]] = []
+        running = peak = 0
+
+        async def handler(ms: list[func.ServiceBusMessage]) -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            assert all(isinstance(m, func.ServiceBusMessage) for m in ms)
+            batches.append([m.message_id or "" for m in ms])
+            await asyncio.sleep(0.02)
+            running -= 1
+
+        async def done() -> bool:
+            return sum(map(len, batches)) == 25 and sum((await broker.counts("q")).values()) == 0
+
+        await _run_batches_until(broker, handler, done, max_message_batch_size=10)
+        assert [len(b) for b in batches] == [10, 10, 5]
+        assert sorted(m for b in batches for m in b) == sorted(f"m-{i}" for i in range(25))
+        assert peak == 1  # "only executes functions at a concurrency level of 1"
+
+
+async def test_a_failed_batch_is_abandoned_whole_and_dead_lettered_at_max_delivery(tmp_path: Path) -> None:
+    async with open_broker(tmp_path, poll_interval=0.2) as broker:
+        await broker.ensure_queue("q", max_delivery_count=2)
+        await broker.send("q", [msg(message_id="a"), msg(message_id="b")])
+        attempts: list[tuple[str, int]] = []
+
+        async def handler(ms: list[func.ServiceBusMessage]) -> None:
+            attempts.extend((m.message_id or "", m.delivery_count or 0) for m in ms)
+            raise ValueError("one bad apple")
+
+        async def done() -> bool:
+            return (await broker.counts("q"))["dead_letter"] == 2
+
+        await _run_batches_until(broker, handler, done)
+        assert sorted(attempts) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+        dead = await broker.peek_dead_letters(EntityRef("q"))
+        assert sorted(d.message_id or "" for d in dead) == ["a", "b"]
+        assert {d.dead_letter_reason for d in dead} == {MAX_DELIVERY_REASON}
+
+
+async def test_a_batch_gets_no_lock_renewal(tmp_path: Path) -> None:
+    """maxAutoLockRenewalDuration "only applies for functions that receive a single message at a
+    time": a batch slower than its lock loses it, and the messages come again."""
+    async with open_broker(tmp_path, poll_interval=0.1) as broker:
+        await broker.ensure_queue("q", lock_duration=timedelta(seconds=0.3))
+        await broker.send("q", [msg(message_id="slow")])
+        calls: list[int] = []
+
+        async def handler(ms: list[func.ServiceBusMessage]) -> None:
+            calls.extend(m.delivery_count or 0 for m in ms)
+            if len(calls) == 1:
+                await asyncio.sleep(1.0)
+
+        async def done() -> bool:
+            return len(calls) >= 2 and sum((await broker.counts("q")).values()) == 0
+
+        await _run_batches_until(broker, handler, done)
+        assert calls[:2] == [1, 2]
+
+
+async def test_stopping_a_batch_loses_nothing(tmp_path: Path) -> None:
+    async with open_broker(tmp_path, poll_interval=0.2) as broker:
+        await broker.ensure_queue("q")
+        started = asyncio.Event()
+
+        async def handler(ms: list[func.ServiceBusMessage]) -> None:
+            started.set()
+            await asyncio.sleep(60)
+
+        await broker.send("q", [msg(message_id="m1"), msg(message_id="m2")])
+        stop = asyncio.Event()
+        loop = asyncio.create_task(
+            run_batch_delivery_loop(broker, queue="q", handler=handler, stop=stop, drain_timeout=0.1)
+        )
+        await asyncio.wait_for(started.wait(), 5)
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+        again = await broker.receive("q", max_count=10)
+        assert sorted((m.message_id or "", m.delivery_count) for m in again) == [("m1", 2), ("m2", 2)]

@@ -74,9 +74,6 @@ def test_unsupported_triggers_and_bindings_are_refused_by_name() -> None:
     @app.entity_trigger(context_name="ctx")
     def counter(ctx) -> None: ...  # type: ignore[no-untyped-def]
 
-    @app.service_bus_queue_trigger(arg_name="msgs", queue_name="q", connection="C", cardinality="many")
-    def batch(msgs: list[func.ServiceBusMessage]) -> None: ...
-
     @app.service_bus_queue_trigger(arg_name="msg", queue_name="q", connection="C", is_sessions_enabled=True)
     def sessions(msg: func.ServiceBusMessage) -> None: ...
 
@@ -84,7 +81,6 @@ def test_unsupported_triggers_and_bindings_are_refused_by_name() -> None:
     assert "function 'on_blob', binding 'blob': trigger type 'blobTrigger' is not supported" in text
     assert "function 'read_rows', binding 'rows' (table, in): not supported" in text
     assert "function 'counter', binding 'ctx': trigger type 'entityTrigger' is not supported" in text
-    assert "function 'batch', binding 'msgs' (serviceBusTrigger): cardinality 'many'" in text
     assert "function 'sessions', binding 'msg' (serviceBusTrigger): sessions are not supported" in text
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from shared.domain.subscriptions import Subscription
 from shared.drift import subscription_records
-from shared.drift.processing import DriftProcessor
+from shared.drift.processing import BadNotificationMessage, DriftProcessor
 from shared.drift.webhook import MESSAGE_SCHEMA
 from shared.spine import RequestQueue
 from shared.spine.features import TEAMS
@@ -171,5 +171,31 @@ async def test_a_message_reads_each_distinct_team_once_and_requests_one_sync_per
             assert await RequestQueue(state, TEAMS).seen(key) == 1
         # Two echo keys per notification, one subscription read, a few requests and counters per team.
         assert backend.total() <= 1 + 3 * 3 + 60 * 2 + 16, dict(backend.reads)
+    finally:
+        await state.close()
+
+
+async def test_a_batch_of_messages_reads_each_distinct_team_once_and_sets_a_bad_message_apart(
+    tmp_path: Path,
+) -> None:
+    """The queue trigger's batch (cardinality many): 30 one-notification messages for 3 teams, as
+    Graph posts one change at a time, cost the same team reads and sync requests as one message
+    carrying all 30; a message that is not the webhook's is handed back as what it is, and the
+    others are acted on."""
+    state, backend = await _org(tmp_path, 50)
+    durable = FakeDurable()
+    try:
+        bodies: list[bytes] = [_message(_member_change(f"team-{i % 3}", f"u-{i}")) for i in range(30)]
+        bodies.insert(7, b"not json")
+        results = await DriftProcessor(state, durable).process_batch(bodies)
+        assert len(results) == 31
+        bad = results[7]
+        assert isinstance(bad, BadNotificationMessage) and bad.reason == "invalid-json"
+        good = [r for i, r in enumerate(results) if i != 7]
+        assert all(isinstance(r, list) and len(r) == 1 for r in good)
+        whats = sorted(o.what for r in good for o in r)  # type: ignore[union-attr]
+        assert whats.count("sync-started") == 3 and whats.count("sync-pending") == 27
+        assert backend.rows["mappings/team/~team"] == 3  # one index read per distinct team
+        assert len(durable.started) == 3
     finally:
         await state.close()
