@@ -12,6 +12,8 @@ manual undo of the app's change (a different change type) is still seen as drift
 | SetRole (U, T)                 | `team:T/user:U/updated`                        | member updated          |
 | CreateChannel (T)              | `team:T/channels/created` (id unknown before)  | any channel created in T|
 | UpdateTeam / (Un)ArchiveTeam   | `team:T/updated`                               | team updated            |
+| CreateTeam (first owner U, T)  | AddMembers' keys for U, `team:T/updated`,      | the creation's own      |
+|                                | `team:T/channels/created`                      | (owner, group, General) |
 
 A member notification names a membership id, not a user; the user is read out of the id
 (`user_id_of_membership`, an observed but undocumented layout). When that fails, only
@@ -29,6 +31,7 @@ from shared.domain.plan import (
     AddMembers,
     ArchiveTeam,
     CreateChannel,
+    CreateTeam,
     Plan,
     RemoveMember,
     SetRole,
@@ -76,7 +79,13 @@ def own_change_keys(plan: Plan, team_ids: Mapping[str, str] | None = None) -> li
         team = getattr(op, "team_id", None) or ids.get(str(op.key))
         if not team:
             continue
-        if isinstance(op, AddMembers):
+        if isinstance(op, CreateTeam):
+            # The creation call adds its first owner (and Graph makes the group and General):
+            # those notifications arrive as late as any other, after the team is mapped.
+            keys += member_keys(team, "created", user_id=op.first_owner)
+            keys += member_keys(team, "updated", user_id=op.first_owner)
+            keys += [f"team:{team}/updated", f"team:{team}/channels/created"]
+        elif isinstance(op, AddMembers):
             for user in op.user_ids:
                 keys += member_keys(team, "created", user_id=user) + member_keys(
                     team, "updated", user_id=user

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain.plan import AddMembers, CreateChannel, Plan, RemoveMember, SetRole, UpdateTeam
+from shared.domain.plan import AddMembers, CreateChannel, CreateTeam, Plan, RemoveMember, SetRole, UpdateTeam
 from shared.domain.subscriptions import Subscription
 from shared.domain.teams import MemberRole, TeamKey
 from shared.drift import subscription_records
@@ -228,3 +228,24 @@ async def test_a_change_to_a_channel_connected_to_records_requests_its_accounts_
     assert orchestrator == "sync_records" and data["key"] == "account:abc"
     assert instance == "records-account_3Aabc"
     assert await state.requests_counted("records", "account:abc") == 1
+
+
+async def test_the_creations_own_owner_arriving_after_the_team_is_mapped_is_an_echo(
+    state: StateStore,
+) -> None:
+    """Graph's notification for the first owner the creation call adds can arrive after the pass
+    has mapped the new team (webhooks are not ordered or prompt): an echo, not drift that costs
+    every new team a second pass."""
+    create = CreateTeam(
+        key=KEY, reason="new store", display_name="Store 42", mail_nickname="store0042", first_owner="u-own"
+    )
+    await note_plan_changes(state, Plan(operations=(create,)), {str(KEY): "new-team"})
+    await team_records.put_team(state, TeamRecord(key=str(KEY), team_id="new-team"))
+    owner = {
+        "subscriptionId": SUB,
+        "changeType": "created",
+        "resource": f"teams('new-team')/members('{membership('new-team', 'u-own')}')",
+    }
+    someone = {**owner, "resource": f"teams('new-team')/members('{membership('new-team', 'u-x')}')"}
+    outcomes = await DriftProcessor(state, FakeDurable()).process(message(owner, someone))
+    assert [o.what for o in outcomes] == ["echo", "sync-started"]
