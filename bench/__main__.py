@@ -73,14 +73,11 @@ def previous_run(out: Path, case: str) -> tuple[dict[str, Any], dict[str, Any]] 
 
 
 def _app_over_floor(measured: dict[str, Any]) -> dict[str, Any] | None:
-    """The app's first provisioning time over the Graph floor, when both ran at the same size: the
-    floor until Graph had also delivered every change notification (`notifications_drained_s`)
-    when the case measured it, else the floor client's own time."""
+    """The app's first provisioning time over the Graph floor, when both ran at the same size."""
     app, floor = measured.get("stack_reconcile"), measured.get("graph_floor")
     if not app or not floor or app["stores"]["value"] != floor["stores"]["value"]:
         return None
-    seconds = (floor.get("notifications_drained_s") or floor["floor_s"])["value"]
-    return {"value": app["first_provisioning_s"]["value"] / seconds, "previous": None,
+    return {"value": app["first_provisioning_s"]["value"] / floor["floor_s"]["value"], "previous": None,
             "baseline": None}  # fmt: skip
 
 

@@ -10,12 +10,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from shared.drift import subscription_records
-from shared.drift.subscriptions import CHANGE_TYPES, WATCHED
 from shared.state import teams as team_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +228,7 @@ def graph_floor(stores: int | None = None) -> dict[str, Any]:
     """The Graph floor of the first provisioning of the same generated org (CTS_BENCH_STORES):
     `python -m bench.floor` sends the app's Graph requests for it straight from one process, every
     team at once, to a fresh Graph sandbox at the same time scale and throttling, with the host
-    stopped and the app's Graph subscriptions pointed at a minimal endpoint (bench/sink.py). `make bench`
+    stopped and no Graph subscription (so no change notifications). `make bench`
     puts the app's ratio to it (stack_reconcile's first provisioning / this) in the table."""
     import httpx
 
@@ -243,10 +242,9 @@ def graph_floor(stores: int | None = None) -> dict[str, Any]:
     config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=GRAPH_SCALE)
     with Stack(config) as stack:
         # The floor process does the work, with nothing of the app in between: the host is
-        # stopped and the Graph subscriptions it holds are replaced by the same ones pointing at a
-        # minimal endpoint (bench/sink.py: answers 202, does nothing). Graph delivering a POST per
-        # change is part of serving the app (it must subscribe); handling them is the app's work.
-        # (Until 2026-12-03 the host stayed up "idle" and handled the ~19,000 notifications.)
+        # stopped and the Graph subscriptions it made at start-up are deleted. (Until 2026-12-03
+        # the host stayed up "idle", so the floor also paid for the host handling the ~19,000
+        # notifications Graph sent it: the app's own work, which made the floor ~40 % slower.)
         assert stack.host is not None and stack.graph is not None
         stack.host.stop()
         graph_api = f"{stack.graph.root_url}/v1.0"
@@ -255,41 +253,18 @@ def graph_floor(stores: int | None = None) -> dict[str, Any]:
         for sub in listed.json().get("value", []):
             gone = httpx.delete(f"{graph_api}/subscriptions/{sub['id']}", headers=headers, timeout=30)
             gone.raise_for_status()
-        port_file = data / "sink.port"
-        sink = subprocess.Popen([sys.executable, "-m", "bench.sink", str(port_file)], cwd=ROOT,
-                                stdout=subprocess.PIPE, text=True)  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while not port_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            sink_url = f"http://127.0.0.1:{port_file.read_text(encoding='utf-8')}/notify"
-            expires = (datetime.now(UTC) + timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
-            for resource in WATCHED:  # what the app's keeper holds (shared/drift/subscriptions.py)
-                made = httpx.post(f"{graph_api}/subscriptions", headers=headers, timeout=30,
-                                  json={"changeType": CHANGE_TYPES, "notificationUrl": sink_url,
-                                        "resource": resource, "expirationDateTime": expires,
-                                        "clientState": "floor"})  # fmt: skip
-                made.raise_for_status()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CTS_")} | stack.settings
-            env["PYTHONPATH"] = str(ROOT)
-            start = time.perf_counter()
-            run = subprocess.run([sys.executable, "-m", "bench.floor"], cwd=ROOT, env=env,
-                                 capture_output=True, text=True, check=False, timeout=4 * 3600)  # fmt: skip
-            wall = time.perf_counter() - start
-            stack.graph.drain(timeout=600)  # the notifications still in flight reach the sink
-            drained = time.perf_counter() - start
-        finally:
-            sink.terminate()
-            sunk, _ = sink.communicate(timeout=30)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CTS_")} | stack.settings
+        env["PYTHONPATH"] = str(ROOT)
+        start = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "bench.floor"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=False, timeout=4 * 3600)  # fmt: skip
+        wall = time.perf_counter() - start
         if run.returncode != 0:
             raise RuntimeError(f"bench.floor failed: {run.stderr[-2000:]}")
-        received = json.loads(sunk.strip().splitlines()[-1]) if sunk.strip() else {}
         result = json.loads(run.stdout.strip().splitlines()[-1])
         req, writes, throttled, _ = _graph_totals(stack)
     return {"stores": n, **result, "process_wall_s": wall, "graph_requests": req, "graph_writes": writes,
-            "throttled": throttled, "notifications_drained_s": drained,
-            "notification_posts": received.get("posts"),
-            "notifications": received.get("notifications")}  # fmt: skip
+            "throttled": throttled}  # fmt: skip
 
 
 def notifications_throughput(
