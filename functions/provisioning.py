@@ -21,6 +21,8 @@ from shared.spine import PassResult
 from shared.spine.features import TEAMS
 from shared.sync import records as sync_records
 
+AGAIN = "again"  # = shared.sync.reconcile.AGAIN (literal: the orchestrator imports no I/O module)
+
 bp = df.Blueprint()
 log = logging.getLogger("cts.provisioning")
 
@@ -44,11 +46,12 @@ def _trace(data: dict[str, Any]) -> dict[str, str]:
 
 
 # -- orchestrators (deterministic: no I/O, no clock but the context's) ---------------------------
-# Fan-out batches per orchestration generation (bounded history). One: the Python worker replays
-# the whole history at every episode (the SDK builds a HistoryEvent, parsing its timestamp, per
-# event), so a generation of 4 batches cost ~3x the replay of four 1-batch generations; at 1,000
-# stores that was ~10 % of the host's CPU in the first provisioning.
-RECONCILE_CHUNK = 1
+# Fan-out batches per orchestration generation (bounded history). A batch is one activity
+# (`reconcile_batch`), so a generation of 4 is about a dozen history events whatever the batch
+# size: the Python worker replays the whole history at every episode (the SDK builds a
+# HistoryEvent, parsing its timestamp, per event), and with an activity per team that replay was
+# ~10 % of the host's CPU in a 1,000-store first provisioning.
+RECONCILE_CHUNK = 4
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -57,7 +60,8 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
 
     The history stays bounded whatever the org's size: after `RECONCILE_CHUNK` batches the
     orchestration continues as new with where it got to (keys, offset, counts), so one
-    generation holds at most RECONCILE_CHUNK x batch_size activities (docs/sync.md)."""
+    generation holds RECONCILE_CHUNK batch activities (and the re-runs of passes that raised in
+    them, at most batch_size each) (docs/sync.md)."""
     data = context.get_input() or {}
     dry_run = bool(data.get("dry_run", False))
     trace = _trace(data)
@@ -74,22 +78,25 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
     size = scope["batch_size"]
     for start in range(done, min(len(keys), done + RECONCILE_CHUNK * size), size):
         batch = keys[start : start + size]
-        results = yield context.task_all(
-            [
-                context.call_activity_with_retry(
-                    "reconcile_team",
-                    PASS_RETRY,
-                    {
-                        "key": key,
-                        "dry_run": dry_run,
-                        "report_id": scope["report_id"],
-                        "instance_id": f"{context.instance_id}:{key}",
-                        **trace,
-                    },
-                )
-                for key in batch
-            ]
+        common = {"dry_run": dry_run, "report_id": scope["report_id"], **trace}
+        # One activity runs the batch's passes together (their Commerce slices read in bulk);
+        # a pass that raised there runs again on its own, with retries.
+        results = yield context.call_activity_with_retry(
+            "reconcile_batch", PASS_RETRY, {"keys": batch, "instance_id": context.instance_id, **common}
         )
+        again = [r["key"] for r in results if r["outcome"] == AGAIN]
+        if again:
+            retried = yield context.task_all(
+                [
+                    context.call_activity_with_retry(
+                        "reconcile_team",
+                        PASS_RETRY,
+                        {"key": key, "instance_id": f"{context.instance_id}:{key}", **common},
+                    )
+                    for key in again
+                ]
+            )
+            results = [r for r in results if r["outcome"] != AGAIN] + list(retried)
         for r in results:
             counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
         done += len(batch)
@@ -125,6 +132,26 @@ async def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
         full=bool(payload.get("full", False)),
         dry_run=bool(payload.get("dry_run", False)),
     )
+
+
+@bp.activity_trigger(input_name="payload")
+async def reconcile_batch(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    from shared.sync.reconcile import reconcile_batch as run
+
+    with telemetry.span(
+        "activity reconcile_batch",
+        parent=payload,
+        teams=len(payload["keys"]),
+        instance_id=payload.get("instance_id"),
+        report_id=payload["report_id"],
+    ):
+        return await run(
+            root(),
+            payload["keys"],
+            report_id=payload["report_id"],
+            dry_run=bool(payload["dry_run"]),
+            instance_id=str(payload["instance_id"]),
+        )
 
 
 @bp.activity_trigger(input_name="payload")

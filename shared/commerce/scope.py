@@ -6,6 +6,7 @@ that store's slice (a handful of OData requests), never the whole org.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from shared.commerce.client import CommerceClient
@@ -44,6 +45,15 @@ class CommerceScopeReader:
             communications_managers=tuple(comms),
             mappings=tuple(mappings),
         )
+
+    async def read_scopes(self, keys: Sequence[TeamKey]) -> dict[TeamKey, CommerceOrg]:
+        """The slices of several keys' teams: the stores' from one set of bulk reads
+        (`CommerceClient.store_slices`); other keys are left to `read_scope`."""
+        stores = [k for k in dict.fromkeys(keys) if k.kind is TeamKind.STORE]
+        if not stores:
+            return {}
+        slices = await self.client.store_slices([k.id for k in stores])
+        return {k: slices[k.id] for k in stores}
 
     async def store_tasks(
         self, *, task_list: str | None = None, task: str | None = None, store: str | None = None

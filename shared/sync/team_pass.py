@@ -10,6 +10,7 @@ nightly reconciliation is this same pass over every key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -49,6 +50,11 @@ class CommerceReader(Protocol):
     async def read_scope(self, key: TeamKey) -> CommerceOrg:
         """The slice of the org a key's team depends on (a store: the store, its assignments,
         those workers, its region(s) and mapping rows; the communications team: regions, managers)."""
+        ...
+
+    async def read_scopes(self, keys: Sequence[TeamKey]) -> dict[TeamKey, CommerceOrg]:
+        """The slices of several keys at once, in bulk where it can (stores); a key it leaves
+        out is read by `read_scope`."""
         ...
 
     async def read_org(self) -> CommerceOrg: ...

@@ -161,6 +161,27 @@ async def test_read_org_of_one_store_reads_only_its_slice(big_sandbox: CommerceS
     assert sum(counters.values()) <= 12
 
 
+async def test_slices_read_in_bulk_are_the_slices_read_one_at_a_time_for_far_fewer_requests(
+    big_sandbox: CommerceSandboxHandle,
+) -> None:
+    """A reconciliation batch reads its stores' slices together: the same slice for every store
+    (one that does not exist included) as `read_org(store=...)`, in a fraction of the requests."""
+    stores = [f"{i:04d}" for i in range(1, 26)] + ["4040"]
+    async with client_for(big_sandbox) as commerce:
+        big_sandbox.reset_counters()
+        one_at_a_time = {n: await commerce.read_org(store=n) for n in stores}
+        singly = sum(big_sandbox.counters().values())
+        big_sandbox.reset_counters()
+        together = await commerce.store_slices(stores)
+        bulk = sum(big_sandbox.counters().values())
+    assert list(together) == stores
+    for n in stores:
+        assert together[n] == one_at_a_time[n], n
+    assert together["4040"].stores == ()
+    assert sum(len(o.workers) for o in together.values()) > 25  # real slices, not empty ones
+    assert bulk * 5 <= singly, (bulk, singly)
+
+
 async def test_slice_of_a_store_that_does_not_exist_is_empty(sandbox: CommerceSandboxHandle) -> None:
     async with client_for(sandbox) as commerce:
         org = await commerce.read_org(store="4040")
