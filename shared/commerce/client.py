@@ -26,7 +26,6 @@ from shared.commerce.mapping import DEFAULT_MANAGER_JOBS, UNSET, Row, RowMapper,
 from shared.commerce.odata import all_of, chunks_of, eq, key_segment, one_of
 from shared.commerce.schema import STORE_SOURCE_TYPE, FieldNames
 from shared.commerce.transport import ODataTransport, Sleep
-from shared.connections import CONNECTION_LIMITS
 from shared.domain.commerce import CommerceOrg, Region, Store, StoreAssignment, TeamMapping, Worker
 from shared.domain.tasks import StoreTask, TaskList, TaskStatus
 from shared.settings import CommerceSettings, Settings
@@ -54,7 +53,6 @@ class CommerceClient:
             base_url=settings.base_url.rstrip("/") + "/data/",
             timeout=settings.timeout_seconds,
             transport=transport,
-            limits=CONNECTION_LIMITS,  # kept open and reused (shared/connections.py)
         )
         # GETs are safe to repeat after a dropped connection; a PATCH may have been applied.
         self._transport = ODataTransport(

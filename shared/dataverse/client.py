@@ -26,7 +26,6 @@ import httpx
 from shared.commerce.auth import StaticToken, TokenProvider, token_provider
 from shared.commerce.odata import MAX_OR_TERMS, chunks_of, literal
 from shared.commerce.transport import ODataTransport, Sleep
-from shared.connections import CONNECTION_LIMITS
 from shared.dataverse.errors import DataverseUnavailable, NotFound, error_from_response
 from shared.domain.ids import is_graph_guid
 from shared.domain.records import (
@@ -76,7 +75,6 @@ class DataverseClient:
             base_url=settings.base_url.rstrip("/") + settings.api_path + "/",
             timeout=settings.timeout_seconds,
             transport=transport,
-            limits=CONNECTION_LIMITS,  # kept open and reused (shared/connections.py)
         )
         # GET and DELETE are safe to repeat after a dropped connection (a row already gone counts
         # as deleted); a POST or PATCH may have been applied.

@@ -22,7 +22,6 @@ from urllib.parse import urlparse
 
 import httpx
 
-from shared.connections import CONNECTION_LIMITS
 from shared.graph.errors import GraphError, GraphUnavailable, from_body, from_sdk
 from shared.graph.retry import RetryingTransport, RetryPolicy, Sleep
 from shared.settings import GraphSettings
@@ -195,9 +194,7 @@ def build_client(
     from msgraph_core import GraphClientFactory
 
     policy = RetryPolicy(max_retries=settings.max_retries, max_total_wait=settings.max_retry_wait_seconds)
-    retrying = RetryingTransport(
-        transport or httpx.AsyncHTTPTransport(retries=0, limits=CONNECTION_LIMITS), policy, sleep=sleep
-    )
+    retrying = RetryingTransport(transport or httpx.AsyncHTTPTransport(retries=0), policy, sleep=sleep)
     http = httpx.AsyncClient(transport=retrying, timeout=httpx.Timeout(30.0, connect=10.0))
     middleware = [
         RedirectHandler(),
