@@ -254,6 +254,14 @@ async def test_many_own_changes_are_noted_and_found(store: StateStore) -> None:
     assert await store.any_own_change(["team:t-1/user:u1/deleted"]) is None
 
 
+async def test_more_own_changes_than_one_batch_holds_are_all_noted(store: StateStore) -> None:
+    """Noted in batched writes of at most 100 (Azure Tables' entity group transaction limit)."""
+    keys = [f"team:t-2/user:u{i:03d}/created" for i in range(250)]
+    assert await store.note_own_changes(keys, ttl=timedelta(minutes=5)) == 250
+    for key in (keys[0], keys[99], keys[100], keys[249]):
+        assert await store.any_own_change([key]) == key
+
+
 async def test_expired_own_changes_are_forgotten(store: StateStore) -> None:
     await store.note_own_change("team:t-1/user:old/deleted", ttl=timedelta(seconds=-5))
     await store.note_own_change("team:t-1/user:new/deleted", ttl=timedelta(minutes=5))
