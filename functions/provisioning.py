@@ -56,6 +56,11 @@ RECONCILE_CHUNK = 4
 
 @bp.orchestration_trigger(context_name="context")
 def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """`reconcile_all_steps` (a plain generator, so a test can run it with its own activities)."""
+    return (yield from reconcile_all_steps(context))
+
+
+def reconcile_all_steps(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     """Every team (or the given keys), in bounded fan-out batches; writes a drift report.
 
     The history stays bounded whatever the org's size: after `RECONCILE_CHUNK` batches the

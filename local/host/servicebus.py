@@ -144,6 +144,12 @@ def error_text(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__)[:_MAX_ERROR_LENGTH]
 
 
+def _entity(queue: str | None, topic: str | None, subscription: str | None) -> EntityRef:
+    if (queue is None) == (topic is None or subscription is None):
+        raise ValueError("give either queue=, or topic= and subscription=")
+    return EntityRef(queue) if queue is not None else EntityRef(topic or "", subscription)
+
+
 async def run_delivery_loop(
     broker: Broker,
     *,
@@ -160,9 +166,7 @@ async def run_delivery_loop(
     `stop` is set. On stop: no new receive; running handlers get `drain_timeout` s to finish, then
     are cancelled and their messages abandoned. Nothing is lost either way: an unsettled message
     becomes available again (at once if abandoned, after its lock otherwise)."""
-    if (queue is None) == (topic is None or subscription is None):
-        raise ValueError("give either queue=, or topic= and subscription=")
-    entity = EntityRef(queue) if queue is not None else EntityRef(topic or "", subscription)
+    entity = _entity(queue, topic, subscription)
     lock_duration = await broker.lock_duration(entity)
     in_flight: set[asyncio.Task[None]] = set()
     stopped = asyncio.ensure_future(stop.wait())
@@ -220,11 +224,9 @@ async def run_batch_delivery_loop(
       functions that receive a single message at a time", so a batch slower than the lock
       duration loses its locks (settling then fails, the messages come again).
     On stop the running batch gets `drain_timeout` s, then is cancelled and abandoned."""
-    if (queue is None) == (topic is None or subscription is None):
-        raise ValueError("give either queue=, or topic= and subscription=")
+    entity = _entity(queue, topic, subscription)
     if max_message_batch_size < 1:
         raise ValueError("max_message_batch_size must be at least 1")
-    entity = EntityRef(queue) if queue is not None else EntityRef(topic or "", subscription)
     while not stop.is_set():
         try:
             messages = await broker.receive(

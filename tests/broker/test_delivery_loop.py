@@ -29,11 +29,15 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
     await b.close()
 
 
-async def _run_until(broker: Broker, handler, done, *, seconds: float = 10, **kwargs) -> None:  # type: ignore[no-untyped-def]
+async def _run_until(
+    broker: Broker, handler, done, *, seconds: float = 10, runner=run_delivery_loop, **kwargs
+) -> None:  # type: ignore[no-untyped-def]
+    """Run a delivery loop (`runner`: the single or the batch one) until `done()`, then stop it."""
     stop = asyncio.Event()
-    kwargs.setdefault("topic", TOPIC)
-    kwargs.setdefault("subscription", "teams-sync")
-    loop = asyncio.create_task(run_delivery_loop(broker, handler=handler, stop=stop, **kwargs))
+    if "queue" not in kwargs:
+        kwargs.setdefault("topic", TOPIC)
+        kwargs.setdefault("subscription", "teams-sync")
+    loop = asyncio.create_task(runner(broker, handler=handler, stop=stop, **kwargs))
     try:
         deadline = asyncio.get_running_loop().time() + seconds
         while not await done():
@@ -229,19 +233,8 @@ async def test_the_loop_feeds_a_sync_handler_too(tmp_path: Path) -> None:
 # -- cardinality 'many': the extension's batch receive loop ----------------------------------------
 
 
-async def _run_batches_until(broker: Broker, handler, done, *, seconds: float = 10, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    stop = asyncio.Event()
-    loop = asyncio.create_task(
-        run_batch_delivery_loop(broker, queue="q", handler=handler, stop=stop, **kwargs)
-    )
-    try:
-        deadline = asyncio.get_running_loop().time() + seconds
-        while not await done():
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.02)
-    finally:
-        stop.set()
-        await asyncio.wait_for(loop, 10)
+async def _run_batches_until(broker: Broker, handler, done, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    await _run_until(broker, handler, done, runner=run_batch_delivery_loop, queue="q", **kwargs)
 
 
 async def test_a_batch_trigger_gets_lists_of_at_most_max_message_batch_size_one_call_at_a_time(

@@ -82,3 +82,9 @@ async def test_a_slice_is_given_once_a_second_read_of_the_key_reads_afresh() -> 
     again = await prefetched.read_scope(TeamKey.parse("store:0001"))
     assert first.stores and not again.stores
     assert reader.single == [TeamKey.parse("store:0001")]
+
+
+def test_the_orchestration_and_the_batch_name_the_same_outcome_for_a_pass_to_run_again() -> None:
+    from functions.provisioning import AGAIN as ORCHESTRATION_AGAIN
+
+    assert ORCHESTRATION_AGAIN == AGAIN

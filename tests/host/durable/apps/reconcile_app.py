@@ -1,0 +1,50 @@
+"""The app's real `reconcile_all` orchestration (functions/provisioning.py) with stand-in
+activities: the batch answers `again` for the keys in FAIL_IN_BATCH, and the single-team
+activity records what it re-runs. Drives the orchestration's fan-out and re-run path."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import azure.durable_functions as df
+
+from functions.provisioning import AGAIN, reconcile_all_steps
+
+app = df.DFApp()
+
+CALLS: Counter[str] = Counter()
+FAIL_IN_BATCH: set[str] = set()
+FINISHED: list[dict[str, Any]] = []
+
+
+@app.orchestration_trigger(context_name="context")
+def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return (yield from reconcile_all_steps(context))
+
+
+@app.activity_trigger(input_name="payload")
+def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
+    keys = payload["keys"]
+    return {"batch_size": 3, "report_id": "r-test", "started": "2026-12-03T00:00:00+00:00", "keys": keys,
+            "mode": "keys", "why": "test"}  # fmt: skip
+
+
+@app.activity_trigger(input_name="payload")
+def reconcile_batch(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    CALLS["batches"] += 1
+    CALLS["batch_keys"] += len(payload["keys"])
+    return [{"key": k, "outcome": AGAIN if k in FAIL_IN_BATCH else "changed"} for k in payload["keys"]]
+
+
+@app.activity_trigger(input_name="payload")
+def reconcile_team(payload: dict[str, Any]) -> dict[str, Any]:
+    CALLS[f"alone:{payload['key']}"] += 1
+    assert payload["instance_id"].endswith(f":{payload['key']}")
+    return {"key": payload["key"], "outcome": "changed"}
+
+
+@app.activity_trigger(input_name="payload")
+def reconcile_finish(payload: dict[str, Any]) -> dict[str, Any]:
+    FINISHED.append(payload)
+    return {"outcomes": payload["outcomes"], "teams": payload["teams"]}

@@ -1,0 +1,39 @@
+"""The app's `reconcile_all` on the real durable SDK through the local engine: one activity per
+batch, the passes a batch could not run re-run alone, every team counted once, bounded history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from local.host.durable import DurableEngine, DurableRegistry
+from tests.host.durable.apps import reconcile_app
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[DurableEngine]:
+    reconcile_app.CALLS.clear()
+    reconcile_app.FAIL_IN_BATCH.clear()
+    reconcile_app.FINISHED.clear()
+    engine = DurableEngine(tmp_path / "durable.sqlite", DurableRegistry.from_app(reconcile_app.app))
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+
+
+async def test_a_batch_is_one_activity_and_what_it_could_not_run_runs_alone(engine: DurableEngine) -> None:
+    keys = [f"store:{i:04d}" for i in range(1, 21)]  # 20 teams in batches of 3: 7 batches, 2 generations
+    reconcile_app.FAIL_IN_BATCH.update({"store:0002", "store:0017"})
+    instance_id = await engine.start_new("reconcile_all", input={"keys": keys})
+    status = await engine.wait_for_completion(instance_id, timeout=30)
+    assert status["runtimeStatus"] == "Completed", status
+    calls = reconcile_app.CALLS
+    assert calls["batches"] == 7 and calls["batch_keys"] == 20
+    assert calls["alone:store:0002"] == 1 and calls["alone:store:0017"] == 1
+    assert sum(v for k, v in calls.items() if k.startswith("alone:")) == 2
+    [finished] = reconcile_app.FINISHED
+    assert finished["teams"] == 20 and finished["outcomes"] == {"changed": 20}  # each team once
