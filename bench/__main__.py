@@ -73,12 +73,19 @@ def previous_run(out: Path, case: str) -> tuple[dict[str, Any], dict[str, Any]] 
 
 
 def _app_over_floor(measured: dict[str, Any]) -> dict[str, Any] | None:
-    """The app's first provisioning time over the Graph floor, when both ran at the same size."""
+    """The app's first provisioning time over the Graph floor, when both ran at the same size; the
+    previous and baseline ratios beside it from those runs' own figures (None where one is missing)."""
     app, floor = measured.get("stack_reconcile"), measured.get("graph_floor")
     if not app or not floor or app["stores"]["value"] != floor["stores"]["value"]:
         return None
-    return {"value": app["first_provisioning_s"]["value"] / floor["floor_s"]["value"], "previous": None,
-            "baseline": None}  # fmt: skip
+
+    def ratio(which: str) -> float | None:
+        mine, theirs = app["first_provisioning_s"].get(which), floor["floor_s"].get(which)
+        if not isinstance(mine, int | float) or not isinstance(theirs, int | float) or not theirs:
+            return None
+        return mine / theirs
+
+    return {"value": ratio("value"), "previous": ratio("previous"), "baseline": ratio("baseline")}
 
 
 def _shown(value: Any) -> str:
