@@ -33,6 +33,7 @@ from local.host.loader import AppLoadError, HostConfig, LoadedApp, app_root, loa
 from local.host.telemetry import register as register_telemetry
 from local.host.telemetry import unregister as unregister_telemetry
 from local.host.timers import TimerScheduler, TimerStatusStore
+from local.host.workers import WorkerPool, WorkerProcessCountError, process_count
 
 log = logging.getLogger("local.host")
 
@@ -77,6 +78,7 @@ class LocalHost:
         self.keys: HostKeys | None = None
         self.broker: Any = None
         self.engine: Any = None
+        self.workers: WorkerPool | None = None
         self.http: HttpTriggers | None = None
         self.timers: TimerScheduler | None = None
         self.bus: BusTriggers | None = None
@@ -118,6 +120,7 @@ class LocalHost:
         self.port = self._socket.getsockname()[1]
         self._executor = ThreadPoolExecutor(max_workers=self.thread_pool_size, thread_name_prefix="func")
 
+        self.workers = await self._start_workers()
         if app.uses_bus:
             self.broker = await self._open_broker(app)
         if app.uses_durable:
@@ -129,11 +132,15 @@ class LocalHost:
             if self.engine
             else None,
             send_messages=self.broker.send if self.broker is not None else None,
+            workers=self.workers,
         )
 
         self.http = HttpTriggers(http_functions, self.keys, invoker, route_prefix=self.config.route_prefix)
         asgi = build_asgi_app(
-            self.http, durable_app=self.engine.asgi_app() if self.engine else None, state=lambda: self.state
+            self.http,
+            durable_app=self.engine.asgi_app() if self.engine else None,
+            state=lambda: self.state,
+            workers=lambda: self.workers.stats() if self.workers is not None else None,
         )
         config = uvicorn.Config(
             asgi,
@@ -169,6 +176,19 @@ class LocalHost:
             self.bus.start()
         self.state = "Running"
         log.info("Host started (%d functions)", len(app.functions), extra={"event": "host_started"})
+
+    async def _start_workers(self) -> WorkerPool | None:
+        """FUNCTIONS_WORKER_PROCESS_COUNT > 1: that many worker processes, this one included
+        (local/host/workers.py); an invalid value refuses to start, naming the setting."""
+        try:
+            count = process_count(os.environ)
+        except WorkerProcessCountError as exc:
+            raise AppLoadError([str(exc)]) from None
+        if count == 1:
+            return None
+        pool = WorkerPool(count, self.app_module, self.data_dir, logging.getLogger().getEffectiveLevel())
+        await pool.start()
+        return pool
 
     async def _open_broker(self, app: LoadedApp) -> Any:
         try:
@@ -208,6 +228,7 @@ class LocalHost:
             max_concurrent_activities=self.config.max_concurrent_activities,
             max_concurrent_orchestrations=self.config.max_concurrent_orchestrations,
             hub_name=self.config.hub_name,
+            workers=self.workers,
         )
         await engine.start()
         return engine
@@ -232,6 +253,9 @@ class LocalHost:
         if self.engine is not None:
             await self.engine.stop()
             self.engine = None
+        if self.workers is not None:
+            await self.workers.close()
+            self.workers = None
         await _close_durable_client_session()
         if self.broker is not None:
             await self.broker.close()

@@ -124,10 +124,16 @@ class HttpTriggers:
 
 
 def build_asgi_app(
-    triggers: HttpTriggers, *, durable_app: Any | None = None, state: Callable[[], str] = lambda: "Running"
+    triggers: HttpTriggers,
+    *,
+    durable_app: Any | None = None,
+    state: Callable[[], str] = lambda: "Running",
+    workers: Callable[[], Any] = lambda: None,
 ) -> Starlette:
     async def root(request: Request) -> Response:
-        return JSONResponse({"state": state()})
+        # `workers`: with FUNCTIONS_WORKER_PROCESS_COUNT > 1, each process's pid and invocations.
+        found = workers()
+        return JSONResponse({"state": state()} if found is None else {"state": state(), "workers": found})
 
     async def host_status(request: Request) -> Response:
         presented = request.query_params.get("code") or request.headers.get("x-functions-key")

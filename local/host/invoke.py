@@ -12,6 +12,7 @@ import contextvars
 import functools
 import json
 import logging
+import pickle
 import threading
 import time
 import uuid
@@ -25,6 +26,11 @@ from azure.functions import _abc
 from local.host.loader import FunctionSpec
 from local.host.logs import current_function, current_invocation
 from local.host.telemetry import invocation_span
+from local.host.workers import RemoteError, WorkerPool
+
+# Triggers whose invocations may run in a worker process when FUNCTIONS_WORKER_PROCESS_COUNT > 1
+# (activities go through the durable engine; HTTP and timers stay in the host process).
+REMOTE_TRIGGERS = frozenset({"serviceBusTrigger"})
 
 log = logging.getLogger("local.host")
 
@@ -109,11 +115,13 @@ class Invoker:
         executor: Executor,
         durable_client_json: Callable[[], str] | None = None,
         send_messages: SendMessages | None = None,
+        workers: WorkerPool | None = None,
     ) -> None:
         self._directory = function_directory
         self._executor = executor
         self._durable_client_json = durable_client_json
         self._send = send_messages
+        self._workers = workers
         self.in_flight: set[asyncio.Task[Any]] = set()
 
     async def invoke(
@@ -165,17 +173,18 @@ class Invoker:
         log.info("Executing (reason: %s)", reason, extra={"event": "executing", **extra})
         outcome = "failed"
         try:
-            if spec.is_async:
-                result = await spec.func(**kwargs)
-            else:
-                context = contextvars.copy_context()
-                call = functools.partial(context.run, spec.func, **kwargs)
-                result = await asyncio.get_running_loop().run_in_executor(executor or self._executor, call)
+            result = await self._call(spec, kwargs, outputs, executor, invocation_id, traceparent)
             await self._send_outputs(spec, outputs, result)
             outcome = "succeeded"
             return result
         except asyncio.CancelledError:
             outcome = "cancelled"
+            raise
+        except RemoteError as exc:  # raised in a worker process: its traceback is the worker's
+            log.error(
+                "Function error: %s: %s\n%s", exc.type_name, exc, exc.remote_traceback.rstrip(),
+                extra={"event": "error"},
+            )  # fmt: skip
             raise
         except Exception as exc:
             log.error(
@@ -192,6 +201,43 @@ class Invoker:
             )
             current_invocation.reset(inv_token)
             current_function.reset(fn_token)
+
+    async def _call(
+        self,
+        spec: FunctionSpec,
+        kwargs: dict[str, Any],
+        outputs: Mapping[str, OutValue],
+        executor: Executor | None,
+        invocation_id: str,
+        traceparent: str | None,
+    ) -> Any:
+        """Run the function here, or in a worker process (`local.host.workers`) when there are
+        several and its trigger is one the workers run (Service Bus)."""
+        if self._workers is None or spec.trigger_type not in REMOTE_TRIGGERS:
+            return await self._call_here(spec, kwargs, executor)
+        async with self._workers.slot(spec.name) as worker:  # held while it runs, here or there
+            if worker is None:
+                return await self._call_here(spec, kwargs, executor)
+            sent = {k: v for k, v in kwargs.items() if k != "context" and k not in outputs}
+            context = (
+                {"invocation_id": invocation_id, "traceparent": traceparent} if spec.wants_context else None
+            )
+            try:
+                result, values = await worker.function(spec.name, sent, list(outputs), context)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                self._workers.not_picklable(spec.name, exc)  # nothing was sent: it runs here
+            else:
+                for name, value in values.items():
+                    outputs[name].set(value)
+                return result
+        return await self._call_here(spec, kwargs, executor)
+
+    async def _call_here(self, spec: FunctionSpec, kwargs: dict[str, Any], executor: Executor | None) -> Any:
+        if spec.is_async:
+            return await spec.func(**kwargs)
+        context_vars = contextvars.copy_context()
+        call = functools.partial(context_vars.run, spec.func, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(executor or self._executor, call)
 
     async def _send_outputs(self, spec: FunctionSpec, outputs: Mapping[str, OutValue], result: Any) -> None:
         for binding in spec.bus_outputs:

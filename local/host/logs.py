@@ -61,6 +61,8 @@ class TextFormatter(logging.Formatter):
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
+        elif record.exc_text:  # formatted in a worker process (local/host/workers.py)
+            line += "\n" + record.exc_text
         return line
 
 
@@ -86,6 +88,8 @@ class JsonFormatter(logging.Formatter):
             document.update(_extras(record))
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            document["exception"] = record.exc_text
         return json.dumps(document, default=str)
 
 

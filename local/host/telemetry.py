@@ -46,7 +46,7 @@ _metric_files: list[Path] = []
 _installed: dict[str, Any] = {}
 # One open handle per file, kept for the host's life (opening the file per export cost ~3 % of
 # the host's CPU under 500 notifications/s); closed by `unregister`.
-_handles: dict[Path, Any] = {}
+_handles: dict[Path, int] = {}
 _host_tracer = trace.get_tracer("local.host")
 
 
@@ -86,12 +86,15 @@ def span_record(s: ReadableSpan) -> dict[str, Any]:
 
 
 def _append(path: Path, text: str) -> None:
-    """Append and flush (readers such as `cts trace` see every finished span); caller holds _lock."""
-    f = _handles.get(path)
-    if f is None:
-        f = _handles[path] = path.open("a", encoding="utf-8")
-    f.write(text)
-    f.flush()
+    """Append (readers such as `cts trace` see every finished span); caller holds _lock. One
+    write(2) on an O_APPEND descriptor per call, so the lines of the host's worker processes
+    (local/host/workers.py), appending to the same file, never interleave within a line."""
+    fd = _handles.get(path)
+    if fd is None:
+        fd = _handles[path] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    data = text.encode("utf-8")
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 class JsonlSpanExporter(SpanExporter):
@@ -115,7 +118,9 @@ class JsonlMetricExporter(MetricExporter):
             for sm in rm.scope_metrics:
                 for m in sm.metrics:
                     for point in m.data.data_points:
-                        row: dict[str, Any] = {"name": m.name, "attributes": dict(point.attributes or {})}
+                        # pid: each worker process exports its own points (sum them per pid)
+                        row: dict[str, Any] = {"name": m.name, "attributes": dict(point.attributes or {}),
+                                               "pid": os.getpid()}  # fmt: skip
                         for field in ("value", "count", "sum", "min", "max"):
                             if hasattr(point, field):
                                 row[field] = getattr(point, field)
@@ -182,7 +187,7 @@ def unregister(data_dir: Path) -> None:
                 files.remove(folder / name)
             handle = _handles.pop(folder / name, None)
             if handle is not None:
-                handle.close()
+                os.close(handle)
 
 
 def flush() -> None:

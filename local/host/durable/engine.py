@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import time
-import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -39,6 +38,7 @@ from local.host.durable.history import EventType, event, fmt, parse, public, utc
 from local.host.durable.registry import DurableRegistry
 from local.host.durable.replay import Decision, run_episode
 from local.host.durable.store import TERMINAL, Instance, Message, Outgoing, Store, Work
+from local.host.workers import WorkerPool, error_details, error_type
 
 log = logging.getLogger("local.host.durable")
 
@@ -63,9 +63,11 @@ class DurableEngine:
         max_concurrent_activities: int = 8,
         max_concurrent_orchestrations: int = 8,
         hub_name: str = "cts",
+        workers: WorkerPool | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.registry = registry
+        self.workers = workers  # FUNCTIONS_WORKER_PROCESS_COUNT > 1: activities run there too
         self.max_concurrent_activities = max(1, max_concurrent_activities)
         self.max_concurrent_orchestrations = max(1, max_concurrent_orchestrations)
         self.hub_name = hub_name
@@ -338,9 +340,10 @@ class DurableEngine:
         created_to: str | None,
         prefix: str | None,
         show_input: bool,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         found = self.store.instances(
-            statuses=statuses, created_from=created_from, created_to=created_to, prefix=prefix
+            statuses=statuses, created_from=created_from, created_to=created_to, prefix=prefix, limit=limit
         )
         return [_status_json(i, show_input) for i in found]
 
@@ -447,11 +450,8 @@ class DurableEngine:
                 Details="",
             )
         else:
-            assert self._activity_pool is not None
             try:
-                result = await activity.invoke(
-                    work.input, executor=self._activity_pool, client_json=self._client_json
-                )
+                result = await self._invoke_activity(activity, work)
                 outcome = event(
                     EventType.TASK_COMPLETED, utcnow(), TaskScheduledId=work.task_id, Result=result
                 )
@@ -462,14 +462,31 @@ class DurableEngine:
                     EventType.TASK_FAILED,
                     utcnow(),
                     TaskScheduledId=work.task_id,
-                    Reason=f"Activity function '{work.name}' failed: {type(exc).__name__}: {exc}",
-                    Details="".join(traceback.format_exception(exc)).rstrip(),
+                    Reason=f"Activity function '{work.name}' failed: {error_type(exc)}: {exc}",
+                    Details=error_details(exc),
                 )
         with self.store.transaction() as db:
             if not self.store.finish_work(db, work.id):
                 return  # the instance finished, restarted or was purged meanwhile
             self.store.post(db, [Outgoing(work.instance_id, work.execution_id, outcome)])
         self._wake(work.instance_id)
+
+    async def _invoke_activity(self, activity: Any, work: Work) -> str:
+        """Run the activity here, or in the worker process with the fewest invocations in flight."""
+        assert self._activity_pool is not None
+        if self.workers is None:
+            return await self._invoke_here(activity, work)
+        async with self.workers.slot(work.name) as worker:  # held while it runs, here or there
+            if worker is None:
+                return await self._invoke_here(activity, work)
+            client = self._client_json() if activity.client_arg else None
+            return await worker.activity(work.name, work.input, client)
+
+    async def _invoke_here(self, activity: Any, work: Work) -> str:
+        assert self._activity_pool is not None
+        return str(
+            await activity.invoke(work.input, executor=self._activity_pool, client_json=self._client_json)
+        )
 
     def _client_json(self) -> str:
         if self.base_url is None:
