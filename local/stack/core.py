@@ -21,6 +21,7 @@ Processes and the broker (docs/scenarios.md, "The local stack"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -530,9 +531,12 @@ class Stack:
         return httpx.request(method, f"{self.host_url}/api/{route.lstrip('/')}", headers=headers,
                              timeout=kwargs.pop("timeout", 30), **kwargs)  # fmt: skip
 
-    def orchestrations(self, statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """Durable instances from the host's management API (optionally filtered by status)."""
-        params = {"runtimeStatus": ",".join(statuses)} if statuses else {}
+    def orchestrations(self, statuses: tuple[str, ...] = (), top: int | None = None) -> list[dict[str, Any]]:
+        """Durable instances from the host's management API (optionally filtered by status; at
+        most `top`)."""
+        params: dict[str, Any] = {"runtimeStatus": ",".join(statuses)} if statuses else {}
+        if top is not None:
+            params["top"] = top
         r = httpx.get(f"{self.host_url}/runtime/webhooks/durabletask/instances", params=params, timeout=30)
         if r.status_code == 404:
             return []  # the app has no durable functions
@@ -581,16 +585,24 @@ class Stack:
         return list(self.loop.run(RequestQueue(self.state(), TASK_PAIRS).pending()))
 
     # -- convergence ----------------------------------------------------------------------------
-    def busy(self) -> list[str]:
-        """What is still in flight (empty when the app is idle)."""
+    def busy(self, *, first: bool = False) -> list[str]:
+        """What is still in flight (empty when the app is idle); `first`: stop at the first
+        reason, reading no more (the wait below asks every 0.2 s while the app works: listing
+        every running orchestration each time cost the host and this process more CPU than the
+        answer is worth)."""
         reasons: list[str] = []
         for path, c in self.bus.counts().items():
             n = c.get("active", 0) + c.get("locked", 0) + c.get("scheduled", 0)
             if n:
                 reasons.append(f"{n} messages on {path}")
-        running = self.orchestrations(("Running", "Pending"))
+        if first and reasons:
+            return reasons
+        running = self.orchestrations(("Running", "Pending"), top=1 if first else None)
         if running:
-            reasons.append(f"{len(running)} orchestrations running or pending")
+            reasons.append("orchestrations running or pending" if first else
+                           f"{len(running)} orchestrations running or pending")  # fmt: skip
+            if first:
+                return reasons
         pending = self.pending_syncs()
         if pending:
             reasons.append(f"sync requests not yet covered: {', '.join(sorted(pending)[:5])}")
@@ -609,7 +621,7 @@ class Stack:
             self.commerce.flush()  # events held by a shuffle window or a delay go out now
         while time.monotonic() < deadline:
             try:
-                busy = self.busy()
+                busy = self.busy(first=True)
             except (httpx.HTTPError, sqlite3.Error) as exc:  # the host restarting, a locked file
                 busy = [str(exc)]
             now = time.monotonic()
@@ -621,6 +633,8 @@ class Stack:
             elif now - quiet_since >= stable:
                 return True
             time.sleep(poll)
+        with contextlib.suppress(httpx.HTTPError, sqlite3.Error):
+            self.last_busy = self.busy()  # every reason, for the message that says why
         return False
 
     last_busy: list[str] = []

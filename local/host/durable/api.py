@@ -172,16 +172,15 @@ def management_app(engine: DurableEngine) -> Starlette:
         return JSONResponse(status, 202, headers={"Location": str(request.url), "Retry-After": "5"})
 
     async def list_instances(request: Request) -> Response:
+        top = request.query_params.get("top")
         found = engine.list_status(
             _statuses(request),
             _time(request, "createdTimeFrom"),
             _time(request, "createdTimeTo"),
             request.query_params.get("instanceIdPrefix"),
             _bool(request, "showInput", True),
+            limit=int(top) if top and top.isdigit() else None,  # read no more than that
         )
-        top = request.query_params.get("top")
-        if top and top.isdigit():
-            found = found[: int(top)]
         return JSONResponse(found, 200)
 
     async def purge_instance(request: Request) -> Response:

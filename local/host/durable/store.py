@@ -162,6 +162,7 @@ class Store:
         created_from: str | None = None,
         created_to: str | None = None,
         prefix: str | None = None,
+        limit: int | None = None,
     ) -> list[Instance]:
         sql, args = "SELECT * FROM instances WHERE 1=1", list[Any]()
         status_list = list(statuses or [])
@@ -178,7 +179,8 @@ class Store:
             sql += " AND substr(instance_id, 1, ?) = ?"
             args += [len(prefix), prefix]
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY created_at, instance_id", args).fetchall()
+            order = " ORDER BY created_at, instance_id" + (" LIMIT ?" if limit is not None else "")
+            rows = self._db.execute(sql + order, [*args, *([limit] if limit is not None else [])]).fetchall()
         return [Instance(**dict(r)) for r in rows]
 
     def history(self, instance_id: str) -> list[dict[str, Any]]:

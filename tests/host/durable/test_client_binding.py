@@ -124,3 +124,18 @@ async def test_unknown_orchestrator_error_reaches_the_client(engine: DurableEngi
     client = df.DurableOrchestrationClient(engine.client_binding_json(base_url))
     with pytest.raises(Exception, match="'missing' doesn't exist, is disabled, or is not an orchestrator"):
         await client.start_new("missing")
+
+
+async def test_listing_instances_with_top_returns_the_first_that_many(
+    engine: DurableEngine, base_url: str
+) -> None:
+    import httpx
+
+    for n in range(3):
+        await engine.start_new("approval", f"listed-{n}", {"timeout_ms": 600_000})  # stays Running
+    url = f"{base_url}/runtime/webhooks/durabletask/instances"
+    async with httpx.AsyncClient() as http:
+        every = (await http.get(url, params={"runtimeStatus": "Running,Pending"})).json()
+        first = (await http.get(url, params={"runtimeStatus": "Running,Pending", "top": "2"})).json()
+    assert [i["instanceId"] for i in every] == ["listed-0", "listed-1", "listed-2"]
+    assert [i["instanceId"] for i in first] == ["listed-0", "listed-1"]
