@@ -63,10 +63,10 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
 def reconcile_all_steps(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     """Every team (or the given keys), in bounded fan-out batches; writes a drift report.
 
-    The history stays bounded whatever the org's size: after `RECONCILE_CHUNK` batches the
-    orchestration continues as new with where it got to (keys, offset, counts), so one
-    generation holds RECONCILE_CHUNK batch activities (and the re-runs of passes that raised in
-    them, at most batch_size each) (docs/sync.md)."""
+    The history stays bounded whatever the org's size: after `RECONCILE_CHUNK` batches (or the
+    batches in flight at once, if more) the orchestration continues as new with where it got to
+    (keys, offset, counts), so one generation holds that many batch activities (and the re-runs
+    of passes that raised in them, at most batch_size each) (docs/sync.md)."""
     data = context.get_input() or {}
     dry_run = bool(data.get("dry_run", False))
     trace = _trace(data)
@@ -81,14 +81,28 @@ def reconcile_all_steps(context: df.DurableOrchestrationContext):  # type: ignor
     counts: dict[str, int] = dict(data.get("counts") or {})
     done = int(data.get("offset") or 0)
     size = scope["batch_size"]
-    for start in range(done, min(len(keys), done + RECONCILE_CHUNK * size), size):
-        batch = keys[start : start + size]
+    # Batches in flight at once (CTS_RECONCILE__PARALLEL_BATCHES): activities go to any worker
+    # process and any instance, so two batches use two. A scope written before the setting
+    # existed (a generation in flight across an upgrade) runs them one at a time, as it did:
+    # the same actions in the same order, so its history replays.
+    parallel = max(1, int(scope.get("parallel_batches", 1)))
+    starts = list(range(done, min(len(keys), done + max(RECONCILE_CHUNK, parallel) * size), size))
+    for first in range(0, len(starts), parallel):
+        batches = [keys[start : start + size] for start in starts[first : first + parallel]]
         common = {"dry_run": dry_run, "report_id": scope["report_id"], **trace}
         # One activity runs the batch's passes together (their Commerce slices read in bulk);
         # a pass that raised there runs again on its own, with retries.
-        results = yield context.call_activity_with_retry(
-            "reconcile_batch", PASS_RETRY, {"keys": batch, "instance_id": context.instance_id, **common}
-        )
+        calls = [
+            context.call_activity_with_retry(
+                "reconcile_batch", PASS_RETRY, {"keys": batch, "instance_id": context.instance_id, **common}
+            )
+            for batch in batches
+        ]
+        if len(calls) == 1:
+            results = yield calls[0]
+        else:
+            each = yield context.task_all(calls)
+            results = [r for batch_results in each for r in batch_results]
         again = [r["key"] for r in results if r["outcome"] == AGAIN]
         if again:
             retried = yield context.task_all(
@@ -104,7 +118,7 @@ def reconcile_all_steps(context: df.DurableOrchestrationContext):  # type: ignor
             results = [r for r in results if r["outcome"] != AGAIN] + list(retried)
         for r in results:
             counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-        done += len(batch)
+        done += sum(len(batch) for batch in batches)
         context.set_custom_status(
             {"report_id": scope["report_id"], "done": done, "total": len(keys), "outcomes": counts}
         )

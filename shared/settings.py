@@ -221,6 +221,9 @@ class ReconcileSettings(BaseModel):
     sweep_schedule: str = "0 */1 * * * *"
     # Team passes run concurrently per fan-out batch (bounded fan-out).
     batch_size: int = Field(default=25, ge=1, le=500)
+    # Batches in flight at once: each is one activity, run by any worker process or instance
+    # (FUNCTIONS_WORKER_PROCESS_COUNT, scale-out); Graph's throttling bounds what more can give.
+    parallel_batches: int = Field(default=4, ge=1, le=16)
     # A failed sync is restarted by the sweeper only after this long.
     failed_retry_after_seconds: int = Field(default=300, ge=0)
     # The nightly run reads only the teams that changed (/groups/delta + one bulk Commerce read);

@@ -91,6 +91,7 @@ async def begin(
 ) -> dict[str, Any]:
     scope: dict[str, Any] = {
         "batch_size": s.settings.reconcile.batch_size,
+        "parallel_batches": s.settings.reconcile.parallel_batches,
         "report_id": report_id or sync_records.new_report_id(),
         "started": datetime.now(UTC).isoformat(),
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from local.host.durable import DurableEngine, DurableRegistry
+from local.host.durable.history import EventType
 from tests.host.durable.apps import reconcile_app
 
 
@@ -17,6 +18,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[DurableEngine]:
     reconcile_app.CALLS.clear()
     reconcile_app.FAIL_IN_BATCH.clear()
     reconcile_app.FINISHED.clear()
+    reconcile_app.PARALLEL.clear()
+    reconcile_app.IN_FLIGHT[:] = [0, 0]
     engine = DurableEngine(tmp_path / "durable.sqlite", DurableRegistry.from_app(reconcile_app.app))
     await engine.start()
     try:
@@ -37,3 +40,29 @@ async def test_a_batch_is_one_activity_and_what_it_could_not_run_runs_alone(engi
     assert sum(v for k, v in calls.items() if k.startswith("alone:")) == 2
     [finished] = reconcile_app.FINISHED
     assert finished["teams"] == 20 and finished["outcomes"] == {"changed": 20}  # each team once
+
+
+@pytest.mark.parametrize("parallel", [2, 3, 5])
+async def test_batches_in_flight_at_once_count_every_team_once_and_keep_history_bounded(
+    engine: DurableEngine, parallel: int
+) -> None:
+    keys = [f"store:{i:04d}" for i in range(1, 24)]  # 23 teams in batches of 3: 8 batches
+    reconcile_app.PARALLEL.append(parallel)
+    reconcile_app.FAIL_IN_BATCH.update({"store:0005", "store:0023"})
+    instance_id = await engine.start_new("reconcile_all", input={"keys": keys})
+    status = await engine.wait_for_completion(instance_id, timeout=30)
+    assert status["runtimeStatus"] == "Completed", status
+    calls = reconcile_app.CALLS
+    assert calls["batches"] == 8 and calls["batch_keys"] == 23
+    assert sum(v for k, v in calls.items() if k.startswith("alone:")) == 2
+    [finished] = reconcile_app.FINISHED
+    assert finished["teams"] == 23 and finished["outcomes"] == {"changed": 23}
+    assert reconcile_app.IN_FLIGHT[1] == parallel  # they ran together, never more
+    # one generation holds at most max(4, parallel) batches: the last one's history is small
+    history = engine.store.history(instance_id)
+    scheduled = [
+        e
+        for e in history
+        if e["EventType"] == EventType.TASK_SCHEDULED and e.get("Name") == "reconcile_batch"
+    ]
+    assert 0 < len(scheduled) <= max(4, parallel)

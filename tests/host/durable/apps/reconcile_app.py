@@ -4,6 +4,8 @@ activity records what it re-runs. Drives the orchestration's fan-out and re-run 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -16,6 +18,9 @@ app = df.DFApp()
 CALLS: Counter[str] = Counter()
 FAIL_IN_BATCH: set[str] = set()
 FINISHED: list[dict[str, Any]] = []
+PARALLEL: list[int] = []  # [n]: the scope asks for n batches at once; empty: a scope without it
+IN_FLIGHT: list[int] = [0, 0]  # [now, most]
+_LOCK = threading.Lock()
 
 
 @app.orchestration_trigger(context_name="context")
@@ -26,14 +31,21 @@ def reconcile_all(context: df.DurableOrchestrationContext):  # type: ignore[no-u
 @app.activity_trigger(input_name="payload")
 def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     keys = payload["keys"]
-    return {"batch_size": 3, "report_id": "r-test", "started": "2026-12-03T00:00:00+00:00", "keys": keys,
-            "mode": "keys", "why": "test"}  # fmt: skip
+    scope = {"batch_size": 3, "report_id": "r-test", "started": "2026-12-03T00:00:00+00:00", "keys": keys,
+             "mode": "keys", "why": "test"}  # fmt: skip
+    return {**scope, "parallel_batches": PARALLEL[0]} if PARALLEL else scope
 
 
 @app.activity_trigger(input_name="payload")
 def reconcile_batch(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    CALLS["batches"] += 1
-    CALLS["batch_keys"] += len(payload["keys"])
+    with _LOCK:
+        CALLS["batches"] += 1
+        CALLS["batch_keys"] += len(payload["keys"])
+        IN_FLIGHT[0] += 1
+        IN_FLIGHT[1] = max(IN_FLIGHT)
+    time.sleep(0.05)  # long enough for batches scheduled together to overlap
+    with _LOCK:
+        IN_FLIGHT[0] -= 1
     return [{"key": k, "outcome": AGAIN if k in FAIL_IN_BATCH else "changed"} for k in payload["keys"]]
 
 
