@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,35 +29,36 @@ async def engine(tmp_path: Path) -> AsyncIterator[DurableEngine]:
         await engine.stop()
 
 
-async def test_a_batch_is_one_activity_and_what_it_could_not_run_runs_alone(engine: DurableEngine) -> None:
-    keys = [f"store:{i:04d}" for i in range(1, 21)]  # 20 teams in batches of 3: 7 batches, 2 generations
-    reconcile_app.FAIL_IN_BATCH.update({"store:0002", "store:0017"})
+async def _reconcile(engine: DurableEngine, teams: int, failing: set[str]) -> tuple[str, dict[str, Any]]:
+    """reconcile_all over `teams` keys, `failing` answering `again` in their batch; (instance
+    id, the summary reconcile_finish got), after checking every team was counted once."""
+    keys = [f"store:{i:04d}" for i in range(1, teams + 1)]
+    reconcile_app.FAIL_IN_BATCH.update(failing)
     instance_id = await engine.start_new("reconcile_all", input={"keys": keys})
     status = await engine.wait_for_completion(instance_id, timeout=30)
     assert status["runtimeStatus"] == "Completed", status
     calls = reconcile_app.CALLS
-    assert calls["batches"] == 7 and calls["batch_keys"] == 20
-    assert calls["alone:store:0002"] == 1 and calls["alone:store:0017"] == 1
-    assert sum(v for k, v in calls.items() if k.startswith("alone:")) == 2
+    assert calls["batch_keys"] == teams
+    assert {k: v for k, v in calls.items() if k.startswith("alone:")} == {f"alone:{k}": 1 for k in failing}
     [finished] = reconcile_app.FINISHED
-    assert finished["teams"] == 20 and finished["outcomes"] == {"changed": 20}  # each team once
+    assert finished["teams"] == teams and finished["outcomes"] == {"changed": teams}  # each team once
+    return instance_id, finished
+
+
+async def test_a_batch_is_one_activity_and_what_it_could_not_run_runs_alone(engine: DurableEngine) -> None:
+    # a scope without parallel_batches (written before the setting): one batch at a time
+    await _reconcile(engine, 20, {"store:0002", "store:0017"})  # batches of 3: 7 batches, 2 generations
+    assert reconcile_app.CALLS["batches"] == 7
+    assert reconcile_app.IN_FLIGHT[1] == 1
 
 
 @pytest.mark.parametrize("parallel", [2, 3, 5])
 async def test_batches_in_flight_at_once_count_every_team_once_and_keep_history_bounded(
     engine: DurableEngine, parallel: int
 ) -> None:
-    keys = [f"store:{i:04d}" for i in range(1, 24)]  # 23 teams in batches of 3: 8 batches
     reconcile_app.PARALLEL.append(parallel)
-    reconcile_app.FAIL_IN_BATCH.update({"store:0005", "store:0023"})
-    instance_id = await engine.start_new("reconcile_all", input={"keys": keys})
-    status = await engine.wait_for_completion(instance_id, timeout=30)
-    assert status["runtimeStatus"] == "Completed", status
-    calls = reconcile_app.CALLS
-    assert calls["batches"] == 8 and calls["batch_keys"] == 23
-    assert sum(v for k, v in calls.items() if k.startswith("alone:")) == 2
-    [finished] = reconcile_app.FINISHED
-    assert finished["teams"] == 23 and finished["outcomes"] == {"changed": 23}
+    instance_id, _ = await _reconcile(engine, 23, {"store:0005", "store:0023"})  # 8 batches of 3
+    assert reconcile_app.CALLS["batches"] == 8
     assert reconcile_app.IN_FLIGHT[1] == parallel  # they ran together, never more
     # one generation holds at most max(4, parallel) batches: the last one's history is small
     history = engine.store.history(instance_id)
