@@ -4,6 +4,7 @@ records and errors come back to the host, a dead worker is started again, a bad 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -229,3 +230,31 @@ async def test_each_function_is_spread_evenly_whatever_else_is_in_flight(tmp_pat
     for _ in range(3):
         async with pool.slot("odd") as worker:
             assert worker is None  # its arguments cannot cross: always here
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_workers_process_ends_with_the_host_process(tmp_path: Path, how: int) -> None:
+    """`python -m local.host` killed (no shutdown at all) or stopped: no worker process is left."""
+    from tests.host.process import HostProcess, free_port
+
+    host = HostProcess(Path(APP), tmp_path / "host", free_port(), _settings(tmp_path, "2"))
+    host.start(timeout=60)
+    try:
+        wait_for(lambda: workers_ready(host, 2))  # type: ignore[arg-type]
+        [worker] = [r["pid"] for r in status(host)["workers"] if not r.get("host")]  # type: ignore[arg-type]
+        host.signal(how)
+        host.wait(30)
+
+        def gone() -> bool:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                return True
+            with contextlib.suppress(OSError):  # a zombie until reaped by init: exited all the same
+                if Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+            return False
+
+        wait_for(gone, timeout=15)
+    finally:
+        host.kill()
