@@ -472,7 +472,8 @@ class DurableEngine:
         self._wake(work.instance_id)
 
     async def _invoke_activity(self, activity: Any, work: Work) -> str:
-        """Run the activity here, or in the worker process with the fewest invocations in flight."""
+        """Run the activity here or in a worker process (`WorkerPool.slot`: the fewest of this
+        activity in flight)."""
         assert self._activity_pool is not None
         if self.workers is None:
             return await self._invoke_here(activity, work)
