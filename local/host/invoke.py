@@ -8,8 +8,6 @@ and invocation id. Service Bus output bindings (`func.Out`) are sent after a suc
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import json
 import logging
 import pickle
@@ -23,6 +21,7 @@ from typing import Any
 import azure.functions as func
 from azure.functions import _abc
 
+from local.host.aio import call_function
 from local.host.loader import FunctionSpec
 from local.host.logs import current_function, current_invocation
 from local.host.telemetry import invocation_span
@@ -233,11 +232,7 @@ class Invoker:
         return await self._call_here(spec, kwargs, executor)
 
     async def _call_here(self, spec: FunctionSpec, kwargs: dict[str, Any], executor: Executor | None) -> Any:
-        if spec.is_async:
-            return await spec.func(**kwargs)
-        context_vars = contextvars.copy_context()
-        call = functools.partial(context_vars.run, spec.func, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(executor or self._executor, call)
+        return await call_function(spec.func, kwargs, executor or self._executor)
 
     async def _send_outputs(self, spec: FunctionSpec, outputs: Mapping[str, OutValue], result: Any) -> None:
         for binding in spec.bus_outputs:

@@ -282,8 +282,15 @@ class WorkerPool:
                         "worker process (%s)", function, exc)  # fmt: skip
 
     def stats(self) -> list[dict[str, Any]]:
-        rows = [{"number": 1, "pid": os.getpid(), "invocations": self.local_invocations, "host": True,
-                 "functions": dict(self.local_functions)}]
+        rows = [
+            {
+                "number": 1,
+                "pid": os.getpid(),
+                "invocations": self.local_invocations,
+                "host": True,
+                "functions": dict(self.local_functions),
+            }
+        ]
         rows += [{"number": w.number, "pid": w.process.pid, "invocations": w.invocations, "ready": w.ready,
                   "in_flight": w.in_flight,
                   "functions": dict(w.functions)}
@@ -443,9 +450,7 @@ class _WorkerApp:
         return str(result)
 
     async def _function(self, message: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        import contextvars
-        import functools
-
+        from local.host.aio import call_function
         from local.host.invoke import InvocationContext, OutValue
         from local.host.logs import current_function, current_invocation
 
@@ -464,11 +469,7 @@ class _WorkerApp:
         inv_token = current_invocation.set((context or {}).get("invocation_id"))
         try:
             with _trace_parent((context or {}).get("traceparent")):
-                if spec.is_async:
-                    result = await spec.func(**kwargs)
-                else:
-                    call = functools.partial(contextvars.copy_context().run, spec.func, **kwargs)
-                    result = await asyncio.get_running_loop().run_in_executor(self.executor, call)
+                result = await call_function(spec.func, kwargs, self.executor)
         finally:
             current_invocation.reset(inv_token)
             current_function.reset(fn_token)

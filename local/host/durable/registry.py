@@ -12,9 +12,6 @@ of the JSON text, falling back to the raw string) and encodes the return value w
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -22,6 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.host.aio import call_function
 from local.host.durable.errors import UnsupportedFunction
 
 
@@ -59,12 +57,7 @@ class Activity:
         kwargs: dict[str, Any] = {self.input_arg: value}
         if self.client_arg:
             kwargs[self.client_arg] = client_json()
-        if self.is_async:
-            result = await self.func(**kwargs)
-        else:
-            loop = asyncio.get_running_loop()
-            call = functools.partial(contextvars.copy_context().run, self.func, **kwargs)
-            result = await loop.run_in_executor(executor, call)
+        result = await call_function(self.func, kwargs, executor)
         return str(df_dumps(result))
 
 
