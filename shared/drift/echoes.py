@@ -25,7 +25,7 @@ never a loop. Pure except `note_plan_changes`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.domain.plan import (
     AddMembers,
@@ -110,6 +110,14 @@ async def note_plan_changes(
     return await state.note_own_changes(own_change_keys(plan, team_ids), ttl)
 
 
-async def is_echo(state: StateStore, ref: ResourceRef, change_type: str) -> str | None:
-    """The matching own-change key, or None when the notification is drift."""
-    return await state.any_own_change(echo_candidates(ref, change_type))
+async def is_echo(
+    state: StateStore, ref: ResourceRef, change_type: str, received_at: datetime | None = None
+) -> str | None:
+    """The matching own-change key, or None when the notification is drift.
+
+    The TTL is measured to `received_at`, when the webhook received the notification (Graph's
+    delivery delay), not to when the queue got round to it: at 10,000 stores the queue may lag
+    behind by more than the TTL, and every echo then counted as drift, one no-op sync pass per
+    late notification. A match is sound however late: a key noted after the notification
+    arrived means a later pass made that same change to that same item."""
+    return await state.any_own_change(echo_candidates(ref, change_type), received_at)

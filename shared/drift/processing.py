@@ -19,6 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared import telemetry
@@ -78,6 +79,15 @@ class Outcome:
 
 
 def read_message(body: bytes | str) -> list[ChangeNotification | LifecycleNotification]:
+    return read_envelope(body)[1]
+
+
+def read_envelope(
+    body: bytes | str, now: datetime | None = None
+) -> tuple[datetime, list[ChangeNotification | LifecycleNotification]]:
+    """A queue message's notifications and when the webhook received them (`received_at`;
+    now when the message has none, as a hand-written one; never later than now, so a clock
+    ahead of ours can only make fewer echoes, never more)."""
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -87,10 +97,24 @@ def read_message(body: bytes | str) -> list[ChangeNotification | LifecycleNotifi
     items = document.get("value")
     if not isinstance(items, list):
         raise BadNotificationMessage("invalid-shape", 'expected a "value" array')
+    current = now or datetime.now(UTC)
+    received_at = current if "received_at" not in document else _timestamp(document["received_at"])
+    if received_at is None:
+        raise BadNotificationMessage("invalid-shape", '"received_at" is not a timestamp with a time zone')
+    received_at = min(received_at, current)
     try:
-        return [parse_notification(item, i) for i, item in enumerate(items)]
+        return received_at, [parse_notification(item, i) for i, item in enumerate(items)]
     except InvalidPayload as exc:
         raise BadNotificationMessage(exc.reason, exc.detail) from None
+
+
+def _timestamp(value: object) -> datetime | None:
+    """An ISO 8601 timestamp with a time zone, else None."""
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
 
 
 class _Batch:
@@ -177,7 +201,8 @@ class DriftProcessor:
         for body in bodies:
             start = len(outcomes)
             try:
-                for notification in read_message(body):
+                received_at, notifications = read_envelope(body)
+                for notification in notifications:
                     # Let the worker's other work in between notifications: the webhook shares
                     # this event loop, and an embedded (SQLite) state store never yields by
                     # itself, so a batch of 1,000 would hold every POST's 202 until its end.
@@ -189,7 +214,7 @@ class DriftProcessor:
                         log.info("notification of a subscription the app does not hold: dropped")
                         outcomes.append(Outcome("unknown-subscription", sid))
                         continue
-                    outcomes.append(await self._one(len(outcomes), notification, batch))
+                    outcomes.append(await self._one(len(outcomes), notification, batch, received_at))
             except BadNotificationMessage as exc:
                 batch.forget_from(start)  # nothing of this message is acted on
                 del outcomes[start:]
@@ -223,7 +248,13 @@ class DriftProcessor:
             for span in spans
         ]
 
-    async def _one(self, index: int, n: ChangeNotification | LifecycleNotification, batch: _Batch) -> Outcome:
+    async def _one(
+        self,
+        index: int,
+        n: ChangeNotification | LifecycleNotification,
+        batch: _Batch,
+        received_at: datetime | None = None,
+    ) -> Outcome:
         """The outcome of one notification; drift and To Do changes are only collected in
         `batch` (their outcome is set by `process` once the batch's requests are made)."""
         if isinstance(n, LifecycleNotification):
@@ -264,7 +295,7 @@ class DriftProcessor:
                 team_id=ref.team_id,
             )
             return Outcome("unknown-team", ref.team_id)
-        echo = await is_echo(self.state, ref, n.change_type)
+        echo = await is_echo(self.state, ref, n.change_type, received_at)
         if echo is not None:
             # Debug: a provisioning run echoes every member it adds; the batch's line counts them.
             telemetry.log_event(

@@ -144,9 +144,13 @@ class StateStore:
     async def note_own_change(self, resource: str, ttl: timedelta = timedelta(minutes=10)) -> None:
         await self.backend.upsert(ECHOES, "own", resource, {"until": (_now() + ttl).isoformat()})
 
-    async def is_own_change(self, resource: str) -> bool:
+    async def is_own_change(self, resource: str, at: datetime | None = None) -> bool:
+        """Whether `resource` was noted as the app's own change whose note had not expired at
+        `at` (default: now). The drift processor passes the time the webhook received the
+        notification, so a queue that lags behind does not turn late-processed echoes into
+        drift (docs/drift.md "Echoes")."""
         found = await self.backend.get(ECHOES, "own", resource)
-        return found is not None and datetime.fromisoformat(found.data["until"]) > _now()
+        return found is not None and datetime.fromisoformat(found.data["until"]) > (at or _now())
 
     async def note_own_changes(self, resources: Iterable[str], ttl: timedelta = timedelta(minutes=10)) -> int:
         """`note_own_change` for many, in batched writes of one partition (in Azure Tables an
@@ -159,15 +163,18 @@ class StateStore:
             await self.backend.write(ECHOES, "own", [Write(row, dict(until)) for row in part])
         return len(unique)
 
-    async def any_own_change(self, resources: Iterable[str]) -> str | None:
-        """The first of `resources` noted as the app's own change (and not expired), else None."""
+    async def any_own_change(self, resources: Iterable[str], at: datetime | None = None) -> str | None:
+        """The first of `resources` noted as the app's own change (and not expired at `at`,
+        default now), else None."""
         for resource in resources:
-            if await self.is_own_change(resource):
+            if await self.is_own_change(resource, at):
                 return resource
         return None
 
     async def forget_own_changes_before(self, cutoff: datetime) -> int:
-        """Delete echo entries that expired before `cutoff` (housekeeping; lookups ignore them)."""
+        """Delete echo entries that expired before `cutoff` (housekeeping; lookups ignore them).
+        A notification is matched against the time it was received, so a cutoff must lie
+        further back than the oldest notification still queued (the queue's message TTL)."""
         old = [
             e.row
             async for e in self.backend.query(ECHOES, "own")

@@ -158,6 +158,13 @@ async def test_own_changes_expire(store: StateStore) -> None:
     assert await store.is_own_change("team:t-1/member:u1") is True
     assert await store.is_own_change("team:t-1/member:u2") is False
     assert await store.is_own_change("team:t-1/member:u3") is False
+    # Measured at a given time (when the webhook received the notification), not only now.
+    assert (
+        await store.is_own_change("team:t-1/member:u2", at=datetime.now(UTC) - timedelta(seconds=30)) is True
+    )
+    assert (
+        await store.is_own_change("team:t-1/member:u1", at=datetime.now(UTC) + timedelta(minutes=6)) is False
+    )
 
 
 async def test_audit_trail_keeps_order(store: StateStore) -> None:

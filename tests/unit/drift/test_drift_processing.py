@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,15 @@ async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
     await s.close()
 
 
-def message(*items: dict[str, Any]) -> bytes:
-    return json.dumps({"schema": MESSAGE_SCHEMA, "endpoint": "notifications", "value": list(items)}).encode()
+def message(*items: dict[str, Any], received_at: str | None = None) -> bytes:
+    envelope: dict[str, Any] = {"schema": MESSAGE_SCHEMA, "endpoint": "notifications", "value": list(items)}
+    if received_at is not None:
+        envelope["received_at"] = received_at
+    return json.dumps(envelope).encode()
+
+
+def ago(minutes: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
 
 
 def member_change(team: str, user: str, change_type: str = "deleted") -> dict[str, Any]:
@@ -132,6 +139,51 @@ async def test_the_apps_own_removal_is_an_echo_but_a_manual_re_add_is_drift(stat
     assert durable.started == []
     readded = await processor.process(message(member_change("team-1", "u-1", "created")))
     assert [o.what for o in readded] == ["sync-started"]
+
+
+async def test_an_echo_processed_after_its_ttl_is_still_an_echo_when_it_was_received_in_time(
+    state: StateStore,
+) -> None:
+    # The pass removed u-1 25 minutes ago (its note expired 15 minutes ago); the webhook got the
+    # echo 20 minutes ago, but the queue lagged behind and hands it over only now.
+    plan = Plan(operations=(RemoveMember(key=KEY, reason="left the store", team_id="team-1", user_id="u-1"),))
+    await note_plan_changes(state, plan, ttl=timedelta(minutes=-15))
+    durable = FakeDurable()
+    processor = DriftProcessor(state, durable)
+    late = await processor.process(message(member_change("team-1", "u-1"), received_at=ago(20)))
+    assert [o.what for o in late] == ["echo"] and durable.started == []
+    # Received after the note expired: a removal then is someone else's, i.e. drift.
+    after = await processor.process(message(member_change("team-1", "u-1"), received_at=ago(10)))
+    assert [o.what for o in after] == ["sync-started"]
+
+
+async def test_a_queue_backlog_of_echoes_for_many_teams_starts_no_sync(state: StateStore) -> None:
+    teams = {f"store:{n:04d}": f"team-{n}" for n in range(100, 150)}
+    for key, team_id in teams.items():
+        await team_records.put_team(state, TeamRecord(key=key, team_id=team_id))
+    plan = Plan(
+        operations=tuple(
+            AddMembers(key=TeamKey.parse(key), reason="new", team_id=team_id, user_ids=("u-1", "u-2"))
+            for key, team_id in teams.items()
+        )
+    )
+    await note_plan_changes(state, plan, ttl=timedelta(minutes=-30))
+    items = [member_change(team_id, user, "created") for team_id in teams.values() for user in ("u-1", "u-2")]
+    durable = FakeDurable()
+    outcomes = await DriftProcessor(state, durable).process(message(*items, received_at=ago(45)))
+    assert {o.what for o in outcomes} == {"echo"} and len(outcomes) == 100 and durable.started == []
+
+
+async def test_a_received_at_ahead_of_our_clock_counts_as_now(state: StateStore) -> None:
+    plan = Plan(operations=(RemoveMember(key=KEY, reason="left the store", team_id="team-1", user_id="u-1"),))
+    await note_plan_changes(state, plan, ttl=timedelta(minutes=5))
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    # A clock an hour ahead would otherwise make an unexpired note look expired (drift); never
+    # the reverse: clamping can only make a notification count as received earlier than now.
+    outcomes = await DriftProcessor(state, FakeDurable()).process(
+        message(member_change("team-1", "u-1"), received_at=future)
+    )
+    assert [o.what for o in outcomes] == ["echo"]
 
 
 async def test_channel_creations_by_a_pass_are_echoes_for_that_team_only(state: StateStore) -> None:
@@ -187,6 +239,17 @@ async def test_other_resources_are_counted_not_synced(state: StateStore) -> None
         (
             json.dumps({"schema": MESSAGE_SCHEMA, "value": [{"changeType": "created"}]}).encode(),
             "invalid-notification",
+        ),
+        (json.dumps({"schema": MESSAGE_SCHEMA, "value": [], "received_at": 7}).encode(), "invalid-shape"),
+        (
+            json.dumps({"schema": MESSAGE_SCHEMA, "value": [], "received_at": "yesterday"}).encode(),
+            "invalid-shape",
+        ),
+        (
+            json.dumps(
+                {"schema": MESSAGE_SCHEMA, "value": [], "received_at": "2026-12-04T10:00:00"}
+            ).encode(),
+            "invalid-shape",
         ),
     ],
 )
