@@ -195,6 +195,7 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
         _wait_for_workers(stack, processes)
         start = time.perf_counter()
         host_cpu, own_cpu = _tree_cpu_s(stack.host.pid), _own_cpu_s()
+        drift_before = _drift_outcomes(stack)
         with Profile(_tree(stack.host.pid) if _profiled() else None) as profile:
             first = provision_org(stack, converge_timeout=4 * 3600)
         out["first_provisioning_s"] = time.perf_counter() - start
@@ -213,6 +214,11 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
                                                      reverse=True)  # fmt: skip
         out["first_sandboxes_cpu_s"] = _own_cpu_s() - own_cpu
         out["first_provisioning_converged"] = bool(first["converged"])
+        # The change notifications the provisioning's own writes caused, by outcome: an echo the
+        # processor misses ("sync-started"/"sync-pending") costs one converged no-op pass.
+        drift_after = _drift_outcomes(stack)
+        out["first_drift_outcomes"] = {k: v - drift_before.get(k, 0) for k, v in sorted(drift_after.items())
+                                       if v - drift_before.get(k, 0)}  # fmt: skip
         req, writes, throttled, routes = _graph_totals(stack)
         out |= {"first_graph_requests": req, "first_graph_writes": writes, "first_throttled": throttled}
         out["first_top_routes"] = dict(sorted(routes.items(), key=lambda kv: -kv[1])[:8])
@@ -277,6 +283,12 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
         workers = [p for p in _tree(stack.host.pid) if p != stack.host.pid]
         out["worker_processes_peak_rss_mb"] = [_peak_rss_mb(p) for p in workers]
     return out
+
+
+def _drift_outcomes(stack: Any) -> dict[str, int]:
+    """The drift processor's outcome counters (echo, sync-started, ...), from the app's state."""
+    counters = stack.loop.run(stack.state().counters())
+    return {k.removeprefix("drift."): v for k, v in counters.items() if k.startswith("drift.")}
 
 
 def _wait_for_workers(stack: Any, processes: int, timeout: float = 120.0) -> None:
