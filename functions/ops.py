@@ -10,6 +10,8 @@ the work is in shared/ops (docs/ops.md).
   a dry run unless `dry_run=false`, and a real run needs a filter, `limit` or `all=true`; one
   audit record per message (with the body's SHA-256).
 - `GET  /api/ops/subscriptions`, `POST /api/ops/subscriptions/{renew|recreate}` (function key).
+- `state_housekeeping` (timer, CTS_STATE__HOUSEKEEPING_SCHEDULE): deletes expired echo notes and
+  old event dedupe records (shared/state/housekeeping.py).
 
 The bus comes from settings (shared/ops/connection.py): `CTS_BUS__LOCAL_BROKER` and the factory
 `CTS_BUS__LOCAL_BROKER_FACTORY` names on the local host, the `ServiceBusConnection` setting in Azure.
@@ -261,3 +263,18 @@ async def ops_subscriptions_action(req: func.HttpRequest) -> func.HttpResponse:
     except SubscriptionsNotConfigured as exc:
         return _error(str(exc), 409)
     return _error(f"unknown action {action!r}: use renew or recreate", 404)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%CTS_STATE__HOUSEKEEPING_SCHEDULE%", run_on_startup=False)
+async def state_housekeeping(timer: func.TimerRequest) -> None:
+    from datetime import timedelta
+
+    from shared.state.housekeeping import housekeep
+
+    c = root()
+    done = await housekeep(
+        c.state,
+        echo_retention=timedelta(hours=c.settings.state.echo_retention_hours),
+        event_retention=timedelta(days=c.settings.state.event_retention_days),
+    )
+    telemetry.log_event(log, "state housekeeping done", echoes=done.echoes, events=done.events)

@@ -302,6 +302,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CTS_DATAVERSE__CLIENT_ID', value: identity.properties.clientId }
         { name: 'CTS_STATE__BACKEND', value: 'table' }
         { name: 'CTS_STATE__TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
+        { name: 'CTS_STATE__HOUSEKEEPING_SCHEDULE', value: '0 40 3 * * *' }
         { name: 'CTS_WEBHOOK__SUBSCRIPTION_SCHEDULE', value: '0 */30 * * * *' }
         // Kill switch and opt-outs (docs/control.md); `cts suspend` is the runtime switch.
         { name: 'CTS_CONTROL__SUSPEND_ALL_WRITES', value: 'false' }

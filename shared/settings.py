@@ -169,6 +169,15 @@ class StateSettings(BaseModel):
     sqlite_path: str = ".local/state.sqlite"
     table_endpoint: str = ""
     table_prefix: str = "cts"
+    # NCRONTAB of the housekeeping timer (the binding reads CTS_STATE__HOUSEKEEPING_SCHEDULE):
+    # deletes the rows below once they no longer matter (shared/state/housekeeping.py).
+    housekeeping_schedule: str = "0 40 3 * * *"
+    # Dedupe records of handled events are kept this long. Service Bus redelivers within the
+    # queue's message TTL (infra: P14D); a redelivery later than this costs one redundant pass.
+    event_retention_days: int = Field(default=14, ge=1, le=3650)
+    # Echo notes are kept this long past their expiry: a change notification that waited longer
+    # than this in the queue counts as drift instead of an echo (one converged no-op pass).
+    echo_retention_hours: int = Field(default=24, ge=1, le=24 * 365)
 
 
 class TaskSettings(BaseModel):

@@ -119,7 +119,8 @@ class OpsStack:
 
 
 @pytest.fixture
-def ops_stack(tmp_path: Path) -> Iterator[OpsStack]:
+def ops_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OpsStack]:
+    """`indirect` parametrization adds or overrides settings (a dict)."""
     data = tmp_path / "stack"
     (data / "host").mkdir(parents=True)
     flag, handled = tmp_path / "fixed", tmp_path / "handled.log"
@@ -134,6 +135,7 @@ def ops_stack(tmp_path: Path) -> Iterator[OpsStack]:
         "CTS_STATE__SQLITE_PATH": str(data / "state.sqlite"),
         "CTS_RECONCILE__SCHEDULE": "0 0 2 * * *",
         "CTS_RECONCILE__SWEEP_SCHEDULE": "0 0 3 * * *",
+        "CTS_STATE__HOUSEKEEPING_SCHEDULE": "0 40 3 * * *",
         # nothing listens there: the ops functions never call Graph or Commerce in these tests
         "CTS_GRAPH__AUTH": "static_token",
         "CTS_GRAPH__STATIC_TOKEN": "t",
@@ -143,6 +145,7 @@ def ops_stack(tmp_path: Path) -> Iterator[OpsStack]:
         "CTS_COMMERCE__BASE_URL": "http://127.0.0.1:9",
         "OPS_FIXED_FLAG": str(flag),
         "OPS_HANDLED_LOG": str(handled),
+        **getattr(request, "param", {}),
     }
     get_settings.cache_clear()  # the app reads settings once per process; these hosts share one
     with running_host(

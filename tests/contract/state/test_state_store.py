@@ -276,6 +276,23 @@ async def test_expired_own_changes_are_forgotten(store: StateStore) -> None:
     assert await store.is_own_change("team:t-1/user:new/deleted") is True
 
 
+async def test_housekeeping_purges_many_rows_in_batches_and_keeps_the_rest(store: StateStore) -> None:
+    """More than one entity group transaction's worth (100) of expired rows, among live ones."""
+    expired = [f"team:t-3/user:x{i:03d}/created" for i in range(230)]
+    live = [f"team:t-3/user:y{i:03d}/created" for i in range(20)]
+    await store.note_own_changes(expired, ttl=timedelta(hours=-2))
+    await store.note_own_changes(live, ttl=timedelta(minutes=5))
+    for i in range(130):
+        await store.mark_event(f"be:{i:03d}")
+    assert await store.forget_own_changes_before(datetime.now(UTC) - timedelta(hours=1)) == 230
+    assert await store.forget_own_changes_before(datetime.now(UTC) - timedelta(hours=1)) == 0
+    assert all([await store.is_own_change(k) for k in live])
+    assert await store.any_own_change(expired, at=datetime.now(UTC) - timedelta(hours=3)) is None
+    assert await store.forget_events_before(datetime.now(UTC) - timedelta(days=1)) == 0
+    assert await store.forget_events_before(datetime.now(UTC) + timedelta(seconds=1)) == 130
+    assert not await store.event_seen("be:000") and not await store.event_seen("be:129")
+
+
 async def test_subscription_records_round_trip_without_the_client_state(store: StateStore) -> None:
     from shared.domain.subscriptions import Subscription
 
