@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from local.host.host import LocalHost
 from local.host.loader import AppLoadError
@@ -41,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="an app setting (overrides local.settings.json and the environment); repeatable",
     )
+    parser.add_argument(
+        "--settings-file",
+        metavar="FILE",
+        help="app settings from a JSON object of NAME: VALUE strings (keeps secrets off the command "
+        "line, which any local user can read in ps); --setting wins over it",
+    )
     parser.add_argument("--no-local-settings", action="store_true", help="do not read local.settings.json")
     parser.add_argument(
         "--grace",
@@ -59,8 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _settings(pairs: list[str]) -> dict[str, str]:
-    settings = {}
+def _settings(pairs: list[str], file: str | None = None) -> dict[str, str]:
+    settings = _settings_file(Path(file)) if file else {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
@@ -69,12 +77,24 @@ def _settings(pairs: list[str]) -> dict[str, str]:
     return settings
 
 
+def _settings_file(path: Path) -> dict[str, str]:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SystemExit(f"--settings-file: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SystemExit(f"--settings-file: {path} is not JSON: {exc}") from None
+    if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
+        raise SystemExit(f"--settings-file: {path} must hold one JSON object of NAME: VALUE strings")
+    return values
+
+
 async def serve(args: argparse.Namespace) -> int:
     host = LocalHost(
         args.app,
         args.data,
         args.port,
-        _settings(args.setting),
+        _settings(args.setting, args.settings_file),
         bind=args.bind,
         grace_period=args.grace,
         bus_lock_duration=timedelta(seconds=args.bus_lock_seconds),

@@ -270,13 +270,21 @@ class HostProcess:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
+    @property
+    def settings_file(self) -> Path:
+        return self.data / "settings.json"
+
     def start(self, timeout: float = 60.0) -> None:
         args = [sys.executable, "-m", "local.host", "--app", "function_app", "--port", str(self.port),
                 "--data", str(self.data), "--grace", str(self.grace), "--bus-lock-seconds", str(self.lock),
-                "--no-local-settings"]  # fmt: skip
-        for key, value in self.settings.items():
-            args += ["--setting", f"{key}={value}"]
+                "--no-local-settings", "--settings-file", str(self.settings_file)]  # fmt: skip
         self.data.mkdir(parents=True, exist_ok=True)
+        # The settings hold the webhook keys, the client state and the sandboxes' tokens: in a
+        # file only this user can read, not on the command line (world-readable in ps).
+        fd = os.open(self.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(self.settings, out)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CTS_")}
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         with self.log_path.open("ab") as out:

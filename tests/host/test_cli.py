@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.host.process import ROOT, HostProcess, free_port
@@ -46,3 +47,31 @@ def test_json_logs_carry_function_invocation_outcome_and_duration(tmp_path: Path
     executed = next(e for e in lines if e.get("event") == "executed" and e["function"] == "on_startup")
     assert executed["outcome"] == "succeeded" and executed["duration_ms"] >= 0
     assert len(executed["invocation_id"]) == 36 and executed["level"] == "INFO"
+
+
+def test_a_bad_settings_file_is_refused_with_its_reason(tmp_path: Path) -> None:
+    missing = run("--settings-file", str(tmp_path / "nope.json"), "--port", "0", "--data", str(tmp_path))
+    assert missing.returncode != 0 and "--settings-file: cannot read" in missing.stderr
+    (tmp_path / "bad.json").write_text("{not json")
+    bad = run("--settings-file", str(tmp_path / "bad.json"), "--port", "0", "--data", str(tmp_path))
+    assert bad.returncode != 0 and "is not JSON" in bad.stderr
+    (tmp_path / "numbers.json").write_text('{"A": 1}')
+    numbers = run("--settings-file", str(tmp_path / "numbers.json"), "--port", "0", "--data", str(tmp_path))
+    assert numbers.returncode != 0 and "NAME: VALUE strings" in numbers.stderr
+
+
+def test_settings_from_a_file_reach_the_app(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.json"
+    timer_log = tmp_path / "t.log"
+    settings.write_text(json.dumps({"TIMER_LOG": str(timer_log), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}))
+    host = HostProcess(APPS / "http_app.py", tmp_path, free_port(), {}, extra_args=["--settings-file", str(settings)])
+    host.start()
+    try:
+        # on_startup runs at start-up: it found its schedule and its log path in the file.
+        deadline = time.monotonic() + 10
+        while not timer_log.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [json.loads(line)["name"] for line in timer_log.read_text().splitlines()] == ["on_startup"]
+    finally:
+        host.signal(2)
+        assert host.wait(10) == 0

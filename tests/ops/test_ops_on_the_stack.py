@@ -259,6 +259,11 @@ def test_the_logs_of_the_run_hold_no_upn_token_key_or_client_state(stack: Stack)
     }
     leaked = [what for what, value in secrets.items() if value and value in log]
     assert leaked == []
+    # Nor on the host's command line (any local user reads it in ps): in a file only we can read.
+    assert stack.host is not None and stack.host.pid is not None
+    cmdline = Path(f"/proc/{stack.host.pid}/cmdline").read_bytes().decode(errors="replace")
+    assert [what for what, value in secrets.items() if value and value in cmdline] == []
+    assert stack.host.settings_file.stat().st_mode & 0o077 == 0
     directory = json.loads(SAMPLE_ORG.read_text())["directory"]
     upns = [p["upn"] for p in directory] + [p["upn"].lower() for p in directory]
     assert [u for u in upns if u in log] == []
