@@ -84,7 +84,9 @@ def _settings_file(path: Path) -> dict[str, str]:
         raise SystemExit(f"--settings-file: cannot read {path}: {exc.strerror}") from None
     except ValueError as exc:
         raise SystemExit(f"--settings-file: {path} is not JSON: {exc}") from None
-    if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
+    if not isinstance(values, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+    ):
         raise SystemExit(f"--settings-file: {path} must hold one JSON object of NAME: VALUE strings")
     return values
 

@@ -64,7 +64,9 @@ def test_settings_from_a_file_reach_the_app(tmp_path: Path) -> None:
     settings = tmp_path / "settings.json"
     timer_log = tmp_path / "t.log"
     settings.write_text(json.dumps({"TIMER_LOG": str(timer_log), "STARTUP_SCHEDULE": "0 0 0 1 1 *"}))
-    host = HostProcess(APPS / "http_app.py", tmp_path, free_port(), {}, extra_args=["--settings-file", str(settings)])
+    host = HostProcess(
+        APPS / "http_app.py", tmp_path, free_port(), {}, extra_args=["--settings-file", str(settings)]
+    )
     host.start()
     try:
         # on_startup runs at start-up: it found its schedule and its log path in the file.
