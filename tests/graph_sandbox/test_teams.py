@@ -151,6 +151,19 @@ def test_users_are_found_by_employee_id_upn_and_paged(
     assert seen == [u["id"] for u in users]
 
 
+def test_in_filters_match_case_insensitively_and_take_at_most_15_values(
+    http: httpx.Client, users: list[dict[str, Any]]
+) -> None:
+    upns = ", ".join(f"'USER{i}@contoso.com'" for i in range(1, 16))
+    found = http.get("/users", params={"$filter": f"userPrincipalName in ({upns})", "$select": "id"}).json()
+    assert sorted(u["id"] for u in found["value"]) == sorted(u["id"] for u in users[:15])
+    sixteen = ", ".join(f"'user{i}@contoso.com'" for i in range(1, 17))
+    refused = http.get("/users", params={"$filter": f"userPrincipalName in ({sixteen})"})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "Request_UnsupportedQuery" and error["message"].endswith(": 16. Max allowed: 15.")
+
+
 def test_requests_without_the_token_are_401(graph: GraphSandbox) -> None:
     resp = httpx.get(f"{graph.base_url}/users")
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "InvalidAuthenticationToken"

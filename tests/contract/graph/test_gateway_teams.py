@@ -87,10 +87,24 @@ async def test_users_resolve_by_upn_and_employee_id_in_batches(
     gateway: Gateway, sandbox: Any, people: list[dict[str, Any]]
 ) -> None:
     sandbox.reset_counters()
-    upns = [p["userPrincipalName"] for p in people[:45]] + ["nobody@contoso.com"]
+    upns = [p["userPrincipalName"] for p in people[:45]] + ["nobody@contoso.com", "P46@Contoso.COM"]
     found = await gateway.resolve_upns(upns)
-    assert len(found) == 45 and found["p7@contoso.com"].user_id == people[7]["id"]
-    assert route_counts(sandbox.counters())["POST /$batch"] == 3  # 46 look-ups, 20 per batch
+    assert len(found) == 46 and found["p7@contoso.com"].user_id == people[7]["id"]
+    assert found["P46@Contoso.COM"].user_id == people[46]["id"]  # the directory ignores case
+    # 47 UPNs: 4 requests of at most 15 (`userPrincipalName in (...)`), all in one $batch call.
+    assert route_counts(sandbox.counters()) == {"POST /$batch": 1, "GET /users": 4}
+    # Object ids are looked up by id, in the same batch as UPNs.
+    mixed = await gateway.resolve_upns(
+        [people[300]["id"], "p301@contoso.com", "0" * 8 + "-0000-4000-8000-" + "0" * 12]
+    )
+    assert {k: v.user_id for k, v in mixed.items()} == {
+        people[300]["id"]: people[300]["id"],
+        "p301@contoso.com": people[301]["id"],
+    }
+    # 400 people: 27 requests of 15, two $batch calls (20 + 7).
+    sandbox.reset_counters()
+    many = await gateway.resolve_upns([p["userPrincipalName"] for p in people[:400]])
+    assert len(many) == 400 and route_counts(sandbox.counters()) == {"POST /$batch": 2, "GET /users": 27}
     by_employee = await gateway.resolve_employee_ids(["000009", "999999"])
     assert by_employee == {"000009": found["p9@contoso.com"]}
 
