@@ -1,8 +1,9 @@
 """The Graph floor of a first provisioning: `python -m bench.floor` (run by the `graph_floor`
 bench case in its own process, with the host's CTS_* settings in the environment).
 
-The same Graph requests the app's passes send -- identity look-ups (20 per `$batch`, `--concurrency`
-of them at once), then each
+The Graph requests a first provisioning needs at least -- identity look-ups (15 people per
+request, Graph's `in` limit, 20 requests per `$batch`: 300 people per call, `--concurrency` calls
+at once; the app's passes look up each team's ~20 people in one call of 2 requests), then each
 team's plan through the app's own executor (`execute_plan`: POST /teams + async-operation polls,
 members/add chunks, channel/plan writes in `$batch`es) -- sent straight from one process with
 every team at once (`--concurrency`), with no host, durable orchestration, queue, state store or
@@ -28,6 +29,8 @@ from shared.domain import ActualState
 from shared.domain.plan import Operation, Plan
 from shared.domain.teams import Identity
 from shared.graph import Gateway, execute_plan
+from shared.graph.batch import MAX_BATCH
+from shared.graph.users import IN_LIMIT
 from shared.provisioning import desired, plan
 from shared.settings import get_settings
 
@@ -44,11 +47,14 @@ async def floor(concurrency: int) -> dict[str, object]:
         gate = asyncio.Semaphore(concurrency)
 
         async def look_up(part: list[str]) -> dict[str, Identity]:
-            async with gate:  # one $batch of 20 look-ups, as a pass sends them
+            async with gate:  # one $batch of 20 requests of 15 (shared/graph/users.py)
                 return await gateway.resolve_upns(part)
 
         wanted = sorted(upns)
-        parts = await asyncio.gather(*(look_up(wanted[i : i + 20]) for i in range(0, len(wanted), 20)))
+        per_call = IN_LIMIT * MAX_BATCH
+        parts = await asyncio.gather(
+            *(look_up(wanted[i : i + per_call]) for i in range(0, len(wanted), per_call))
+        )
         found = {u: ident for part in parts for u, ident in part.items()}
         identities = {upns[u.lower()]: ident for u, ident in found.items() if u.lower() in upns}
         want = desired(org, settings.provisioning, identities, datetime.now(UTC).date())
