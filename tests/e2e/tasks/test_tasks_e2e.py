@@ -265,6 +265,8 @@ def running_world(
             "CTS_TASKS__RECONCILE_SCHEDULE": "0 0 0 1 1 *",
             # The Commerce event blueprint's quarantine drain timer (functions/commerce_events.py).
             "CTS_RECONCILE__SWEEP_SCHEDULE": "0 0 0 1 1 *",
+            # The ops blueprint's housekeeping timer (functions/ops.py).
+            "CTS_STATE__HOUSEKEEPING_SCHEDULE": "0 0 0 1 1 *",
             # The host's own broker, for the quarantine (a rejected message) as in the stack.
             "CTS_BUS__LOCAL_BROKER": str(data / "servicebus.sqlite"),
             "CTS_BUS__LOCAL_BROKER_FACTORY": "local.host.broker:open_ops_broker",
