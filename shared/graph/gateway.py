@@ -7,6 +7,7 @@ One instance per process is enough: it holds one msgraph-sdk client per event lo
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -51,6 +52,9 @@ class Gateway:
         self.poll = poll or (PollPolicy.fast() if fast else PollPolicy())
         self._sleep = sleep
         self._clients = ClientCache(settings, credential, sleep=sleep)
+        self._lookups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, users.CoalescedLookups] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def client(self) -> GraphClient:
         """The msgraph-sdk stack of the running event loop (`.service` is the GraphServiceClient)."""
@@ -107,7 +111,18 @@ class Gateway:
 
     # users
     async def resolve_upns(self, upns: Iterable[str]) -> dict[str, Identity]:
-        return await users.resolve_upns(self.client(), upns, self.settings.teams_service_plan_ids)
+        """UPN or object id -> Identity; concurrent calls on this loop share their requests
+        (users.CoalescedLookups: a batch of passes costs one call per 300 people)."""
+        loop = asyncio.get_running_loop()
+        lookups = self._lookups.get(loop)
+        if lookups is None:
+            client, plans = self.client(), self.settings.teams_service_plan_ids
+
+            async def resolve(names: list[str]) -> dict[str, Identity]:
+                return await users.resolve_upns(client, names, plans)
+
+            lookups = self._lookups[loop] = users.CoalescedLookups(resolve)
+        return await lookups.resolve(upns)
 
     async def resolve_employee_ids(self, employee_ids: Iterable[str]) -> dict[str, Identity]:
         return await users.resolve_employee_ids(self.client(), employee_ids)

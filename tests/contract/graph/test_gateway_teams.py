@@ -109,6 +109,22 @@ async def test_users_resolve_by_upn_and_employee_id_in_batches(
     assert by_employee == {"000009": found["p9@contoso.com"]}
 
 
+async def test_concurrent_look_ups_share_their_requests(
+    gateway: Gateway, sandbox: Any, people: list[dict[str, Any]]
+) -> None:
+    """25 passes looking up their 18 people at once: 450 people in two calls (16 passes' 288, then
+    9 passes' 162: 20 + 11 requests of at most 15), not 25 calls of 2 requests; each pass gets its
+    own people and no one else's."""
+    import asyncio
+
+    teams = [[p["userPrincipalName"] for p in people[i * 18 : (i + 1) * 18]] for i in range(25)]
+    sandbox.reset_counters()
+    found = await asyncio.gather(*(gateway.resolve_upns(upns) for upns in teams))
+    assert [sorted(f) for f in found] == [sorted(upns) for upns in teams]
+    assert found[3]["p54@contoso.com"].user_id == people[54]["id"]
+    assert route_counts(sandbox.counters()) == {"POST /$batch": 2, "GET /users": 31}
+
+
 async def test_sdk_surfaces_graph_status_codes_as_odata_errors(gateway: Gateway) -> None:
     """msgraph-sdk directly: the sandbox's error bodies parse into ODataError with code and status."""
     from msgraph.generated.models.o_data_errors.o_data_error import ODataError
