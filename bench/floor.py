@@ -29,8 +29,7 @@ from shared.domain import ActualState
 from shared.domain.plan import Operation, Plan
 from shared.domain.teams import Identity
 from shared.graph import Gateway, execute_plan
-from shared.graph.batch import MAX_BATCH
-from shared.graph.users import IN_LIMIT
+from shared.graph.coalesce import CALL_SIZE
 from shared.provisioning import desired, plan
 from shared.settings import get_settings
 
@@ -51,7 +50,7 @@ async def floor(concurrency: int) -> dict[str, object]:
                 return await gateway.resolve_upns(part)
 
         wanted = sorted(upns)
-        per_call = IN_LIMIT * MAX_BATCH
+        per_call = CALL_SIZE
         parts = await asyncio.gather(
             *(look_up(wanted[i : i + per_call]) for i in range(0, len(wanted), per_call))
         )

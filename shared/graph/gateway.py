@@ -30,6 +30,7 @@ from shared.domain.todo import TodoFields, TodoList, TodoTask
 from shared.graph import channels, delta, members, planner, records, subscriptions, tags, teams, todo, users
 from shared.graph.batch import BatchRequest, BatchResponse, run_batch
 from shared.graph.client import ClientCache, GraphClient
+from shared.graph.coalesce import Coalesced
 from shared.graph.errors import NotFound
 from shared.graph.retry import RetryStats, Sleep
 from shared.graph.teams import PollPolicy
@@ -52,7 +53,7 @@ class Gateway:
         self.poll = poll or (PollPolicy.fast() if fast else PollPolicy())
         self._sleep = sleep
         self._clients = ClientCache(settings, credential, sleep=sleep)
-        self._lookups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, users.CoalescedLookups] = (
+        self._coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Coalesced[Any]]] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -112,17 +113,20 @@ class Gateway:
     # users
     async def resolve_upns(self, upns: Iterable[str]) -> dict[str, Identity]:
         """UPN or object id -> Identity; concurrent calls on this loop share their requests
-        (users.CoalescedLookups: a batch of passes costs one call per 300 people)."""
+        (coalesce.Coalesced: a reconciliation batch's passes cost one call per 300 people)."""
+        plans = self.settings.teams_service_plan_ids
+        lookups = self._coalesced("users", lambda client, keys: users.resolve_upns(client, keys, plans))
+        return await lookups.get(upns)
+
+    def _coalesced(self, name: str, look_up: Any) -> Coalesced[Any]:
+        """This loop's `Coalesced` for `name`; `look_up(client, keys)` is its one look-up."""
         loop = asyncio.get_running_loop()
-        lookups = self._lookups.get(loop)
-        if lookups is None:
-            client, plans = self.client(), self.settings.teams_service_plan_ids
-
-            async def resolve(names: list[str]) -> dict[str, Identity]:
-                return await users.resolve_upns(client, names, plans)
-
-            lookups = self._lookups[loop] = users.CoalescedLookups(resolve)
-        return await lookups.resolve(upns)
+        mine = self._coalescers.setdefault(loop, {})
+        found = mine.get(name)
+        if found is None:
+            client = self.client()
+            found = mine[name] = Coalesced(lambda keys: look_up(client, keys))
+        return found
 
     async def resolve_employee_ids(self, employee_ids: Iterable[str]) -> dict[str, Identity]:
         return await users.resolve_employee_ids(self.client(), employee_ids)
@@ -152,6 +156,12 @@ class Gateway:
     async def find_teams(
         self, *, mail_nickname: str | None = None, display_name: str | None = None
     ) -> list[Team]:
+        """Teams whose group has this nickname or display name. By display name alone (the
+        adoption check before a create), concurrent calls share their requests (`displayName in
+        (...)`, 15 names per request: coalesce.Coalesced)."""
+        if display_name and not mail_nickname:
+            named: Coalesced[list[Team]] = self._coalesced("teams-named", teams.find_teams_named)
+            return (await named.get([display_name])).get(display_name, [])
         return await teams.find_teams(self.client(), mail_nickname=mail_nickname, display_name=display_name)
 
     async def create_team(

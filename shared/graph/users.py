@@ -17,15 +17,15 @@ same but supports no application permission (user-list-licensedetails, permissio
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Collection, Coroutine, Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 from urllib.parse import quote
 
 from shared.domain.ids import is_graph_guid, odata_string
 from shared.domain.teams import Identity
-from shared.graph.batch import MAX_BATCH, BatchRequest, run_batch
+from shared.graph.batch import BatchRequest, run_batch
 from shared.graph.client import GraphClient
+from shared.graph.coalesce import IN_LIMIT
 
 _SELECT = "id,userPrincipalName,displayName,employeeId,assignedPlans"
 TEAMS1 = "57ff2da0-773e-42df-b2af-ffb7a2317929"  # Microsoft Teams service plan (TEAMS1)
@@ -57,9 +57,6 @@ def identity_from(user: dict[str, Any], teams_plans: Collection[str] = (TEAMS1,)
     )
 
 
-IN_LIMIT = 15
-
-
 async def resolve_upns(
     client: GraphClient, upns: Iterable[str], teams_plans: Collection[str] = (TEAMS1,)
 ) -> dict[str, Identity]:
@@ -82,81 +79,6 @@ async def resolve_upns(
             if isinstance(key, str):
                 by_key[key.lower()] = user
     return {w: identity_from(by_key[w.lower()], teams_plans) for w in wanted if w.lower() in by_key}
-
-
-class CoalescedLookups:
-    """`resolve_upns` calls made at about the same time share their Graph requests.
-
-    The passes of a reconciliation batch (25 teams at once) each look up their ~20 people: alone,
-    one `$batch` call of 2 requests (15 + 5) per team; coalesced, one call of 20 requests of 15
-    (`CALL_SIZE` people) for the lot. A call waits at most `window` seconds for company, and goes
-    as soon as the next caller would take it past `CALL_SIZE` people (a caller's people are never
-    split between calls; one caller with more goes alone, in as many calls as it needs). Every
-    caller gets the identities it asked for; a failed look-up fails every caller that shared it
-    (each pass then fails and retries as it would have). Bound to one event loop (the Gateway
-    keeps one per loop). The shared requests run in the context (trace) of the caller that filled
-    the call or started its wait."""
-
-    CALL_SIZE = IN_LIMIT * MAX_BATCH
-
-    def __init__(
-        self,
-        resolve: Callable[[list[str]], Coroutine[Any, Any, dict[str, Identity]]],
-        window: float = 0.005,
-        size: int = CALL_SIZE,
-    ) -> None:
-        self._resolve = resolve
-        self._window = window
-        self._size = size
-        self._names: dict[str, None] = {}  # an ordered set
-        self._waiters: list[tuple[list[str], asyncio.Future[dict[str, Identity]]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._running: set[asyncio.Task[dict[str, Identity]]] = set()
-        self.calls = 0  # look-ups sent (for tests and the bench)
-
-    async def resolve(self, upns: Iterable[str]) -> dict[str, Identity]:
-        wanted = list(dict.fromkeys(u for u in upns if u))
-        if not wanted:
-            return {}
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Identity]] = loop.create_future()
-        if self._names and len(self._names) + sum(w not in self._names for w in wanted) > self._size:
-            self._flush()  # what waits fills a call: it goes, and this caller starts the next
-        self._waiters.append((wanted, future))
-        self._names.update(dict.fromkeys(wanted))
-        if len(self._names) >= self._size:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._window, self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        waiters, names = self._waiters, list(self._names)
-        self._waiters, self._names = [], {}
-        if not waiters:
-            return
-        self.calls += 1
-        task = asyncio.get_running_loop().create_task(self._resolve(names))
-        self._running.add(task)
-
-        def hand_out(done: asyncio.Task[dict[str, Identity]]) -> None:
-            self._running.discard(done)
-            failure = None if done.cancelled() else done.exception()
-            for wanted, future in waiters:
-                if future.done():  # its caller was cancelled
-                    continue
-                if done.cancelled():
-                    future.cancel()
-                elif failure is not None:
-                    future.set_exception(failure)
-                else:
-                    found = done.result()
-                    future.set_result({w: found[w] for w in wanted if w in found})
-
-        task.add_done_callback(hand_out)
 
 
 def _in_filter(field: str, values: list[str]) -> str:

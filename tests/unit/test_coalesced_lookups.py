@@ -1,5 +1,5 @@
 """Concurrent identity look-ups share one call; failures and cancellations reach the right callers
-(shared/graph/users.py `CoalescedLookups`; the Graph side is contract-tested against the sandbox)."""
+(shared/graph/coalesce.py `Coalesced`; the Graph side is contract-tested against the sandbox)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.teams import Identity
-from shared.graph.users import CoalescedLookups
+from shared.graph.coalesce import Coalesced
 
 
 class Directory:
@@ -42,8 +42,8 @@ def test_every_caller_gets_exactly_its_known_people_and_calls_stay_within_size(
     directory = Directory({f"u{i}@x" for i in range(40)})
 
     async def run() -> list[dict[str, Identity]]:
-        lookups = CoalescedLookups(directory.resolve, window=0.002, size=size)
-        return await asyncio.gather(*(lookups.resolve(a) for a in asks))
+        lookups = Coalesced(directory.resolve, window=0.002, size=size)
+        return await asyncio.gather(*(lookups.get(a) for a in asks))
 
     results = asyncio.run(run())
     for asked, got in zip(asks, results, strict=True):
@@ -57,9 +57,9 @@ def test_callers_at_the_same_time_share_one_call() -> None:
     directory = Directory({"a@x", "b@x", "c@x"})
 
     async def run() -> list[dict[str, Identity]]:
-        lookups = CoalescedLookups(directory.resolve)
+        lookups = Coalesced(directory.resolve)
         return await asyncio.gather(
-            lookups.resolve(["a@x"]), lookups.resolve(["b@x", "a@x"]), lookups.resolve([])
+            lookups.get(["a@x"]), lookups.get(["b@x", "a@x"]), lookups.get([])
         )
 
     first, second, empty = asyncio.run(run())
@@ -71,12 +71,12 @@ def test_a_failed_call_fails_every_caller_that_shared_it_and_only_those() -> Non
     directory = Directory({"a@x"}, fail=True)
 
     async def run() -> list[object]:
-        lookups = CoalescedLookups(directory.resolve)
+        lookups = Coalesced(directory.resolve)
         shared = await asyncio.gather(
-            lookups.resolve(["a@x"]), lookups.resolve(["b@x"]), return_exceptions=True
+            lookups.get(["a@x"]), lookups.get(["b@x"]), return_exceptions=True
         )
         directory.fail = False
-        later = await lookups.resolve(["a@x"])
+        later = await lookups.get(["a@x"])
         return [*shared, later]
 
     one, two, later = asyncio.run(run())
@@ -88,9 +88,9 @@ def test_a_cancelled_caller_does_not_take_the_others_with_it() -> None:
     directory = Directory({"a@x", "b@x"})
 
     async def run() -> dict[str, Identity]:
-        lookups = CoalescedLookups(directory.resolve, window=0.01)
-        doomed = asyncio.ensure_future(lookups.resolve(["a@x"]))
-        kept = asyncio.ensure_future(lookups.resolve(["b@x"]))
+        lookups = Coalesced(directory.resolve, window=0.01)
+        doomed = asyncio.ensure_future(lookups.get(["a@x"]))
+        kept = asyncio.ensure_future(lookups.get(["b@x"]))
         await asyncio.sleep(0)
         doomed.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -125,6 +125,29 @@ async def test_concurrent_look_ups_share_their_requests(
     assert route_counts(sandbox.counters()) == {"POST /$batch": 2, "GET /users": 31}
 
 
+async def test_concurrent_adoption_checks_share_their_requests(
+    gateway: Gateway, sandbox: Any, people: list[dict[str, Any]]
+) -> None:
+    """20 passes checking for a team of their name at once: 2 requests of at most 15 names in one
+    call; each gets the teams of its own name only (the directory compares case-insensitively)."""
+    import asyncio
+
+    made = {
+        n: await gateway.create_team(display_name=f"Store 07{n:02d}", owner_id=people[0]["id"])
+        for n in (3, 9)
+    }
+    names = [f"Store 07{n:02d}" for n in range(20)]
+    sandbox.reset_counters()
+    found = await asyncio.gather(*(gateway.find_teams(display_name=name) for name in names))
+    assert {names[i]: [t.team_id for t in f] for i, f in enumerate(found) if f} == {
+        "Store 0703": [made[3]],
+        "Store 0709": [made[9]],
+    }
+    assert route_counts(sandbox.counters()) == {"POST /$batch": 1, "GET /groups": 2}
+    upper = await gateway.find_teams(display_name="STORE 0709")
+    assert [t.display_name for t in upper] == ["Store 0709"]
+
+
 async def test_sdk_surfaces_graph_status_codes_as_odata_errors(gateway: Gateway) -> None:
     """msgraph-sdk directly: the sandbox's error bodies parse into ODataError with code and status."""
     from msgraph.generated.models.o_data_errors.o_data_error import ODataError
