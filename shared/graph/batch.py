@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.graph.client import GraphClient
+from shared.graph.coalesce import MAX_BATCH, Coalesced
 from shared.graph.errors import GraphError, from_body, parse_retry_after
 from shared.graph.retry import THROTTLE_STATUSES, Sleep
 
-MAX_BATCH = 20
 _rng = random.Random()
 
 
@@ -147,6 +147,52 @@ async def run_batch(
 
 
 async def _send(client: GraphClient, part: list[BatchRequest], version: str) -> dict[str, BatchResponse]:
+    """One part's answers; parts sent at about the same time on this client share `$batch` calls
+    (`BatchPipe`)."""
+    pipes: dict[str, BatchPipe] = client.__dict__.setdefault("_batch_pipes", {})
+    pipe = pipes.get(version)
+    if pipe is None:
+        pipe = pipes[version] = BatchPipe(client, version)
+    return await pipe.send(part)
+
+
+class BatchPipe:
+    """`$batch` parts of concurrent callers share HTTP calls: the small-write batch of each of a
+    reconciliation batch's 25 passes (one POST /planner/plans each) goes out as one or two calls
+    of up to 20 requests, not 25 (shared/graph/coalesce.py: a part waits at most 5 ms for company
+    and is never split). Ids are made unique per call (`<part>.<id>`, dependsOn likewise) and
+    given back. What throttling and retries do stays per request and per caller (`run_batch`); a
+    call that fails as a whole fails every part in it, as it would have failed each alone."""
+
+    def __init__(self, client: GraphClient, version: str) -> None:
+        self._client, self._version = client, version
+        self._requests: dict[str, BatchRequest] = {}
+        self._parts = 0
+        self._coalesced: Coalesced[BatchResponse] = Coalesced(self._post, size=MAX_BATCH)
+
+    async def send(self, part: list[BatchRequest]) -> dict[str, BatchResponse]:
+        self._parts += 1
+        ids = {r.id: f"{self._parts}.{r.id}" for r in part}
+        for r in part:
+            self._requests[ids[r.id]] = replace(
+                r, id=ids[r.id], depends_on=tuple(ids.get(d, d) for d in r.depends_on)
+            )
+        try:
+            got = await self._coalesced.get(list(ids.values()))
+        finally:
+            for key in ids.values():
+                self._requests.pop(key, None)
+        return {
+            mine: replace(got[key], id=mine) if key in got else BatchResponse(id=mine, status=500)
+            for mine, key in ids.items()
+        }
+
+    async def _post(self, keys: list[str]) -> dict[str, BatchResponse]:
+        part = [self._requests[k] for k in keys if k in self._requests]  # a cancelled caller's are gone
+        return await _post(self._client, part, self._version) if part else {}
+
+
+async def _post(client: GraphClient, part: list[BatchRequest], version: str) -> dict[str, BatchResponse]:
     url = "$batch" if version == "v1.0" else f"{client.root(version)}/$batch"
     data, _ = await client.call("POST", url, {"requests": [r.wire() for r in part]})
     out: dict[str, BatchResponse] = {}

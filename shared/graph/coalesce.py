@@ -20,9 +20,9 @@ import asyncio
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Generic, TypeVar
 
-from shared.graph.batch import MAX_BATCH
-
 V = TypeVar("V")
+
+MAX_BATCH = 20  # requests per $batch call (https://learn.microsoft.com/graph/json-batching)
 
 IN_LIMIT = 15
 """Keys per request: 'When using the "in" operator, the request is limited to 15 expressions in

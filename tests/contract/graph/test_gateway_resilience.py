@@ -28,6 +28,32 @@ async def test_batch_dependency_failure_is_424(gateway: Gateway, people: list[di
     assert results["c"].json()["id"] == people[1]["id"]
 
 
+async def test_concurrent_batches_share_calls_and_keep_their_own_ids_and_dependencies(
+    gateway: Gateway, sandbox: Any, people: list[dict[str, Any]]
+) -> None:
+    """12 callers, each with the same ids and a dependsOn chain: 24 requests go in 2 calls (20 is
+    Graph's limit), each caller gets its own answers under its own ids, and a failed dependency
+    fails only its own caller's dependent."""
+    import asyncio
+
+    def part(n: int) -> list[BatchRequest]:
+        first = f"/users/{people[n]['id']}" if n != 5 else "/teams/33333333-3333-3333-3333-333333333333"
+        return [
+            BatchRequest("a", "GET", first),
+            BatchRequest("b", "GET", f"/users/{people[n + 100]['id']}", depends_on=("a",)),
+        ]
+
+    sandbox.reset_counters()
+    answers = await asyncio.gather(*(gateway.batch(part(n)) for n in range(12)))
+    assert int(sandbox.counters()["requests"]["POST /$batch"]["200"]) == 2
+    for n, got in enumerate(answers):
+        assert set(got) == {"a", "b"} and all(r.id in ("a", "b") for r in got.values())
+        if n == 5:
+            assert (got["a"].status, got["b"].status) == (404, 424)
+        else:
+            assert got["a"].json()["id"] == people[n]["id"] and got["b"].json()["id"] == people[n + 100]["id"]
+
+
 async def test_throttled_requests_are_retried_after_retry_after(
     gateway: Gateway, sandbox: Any, people: list[dict[str, Any]]
 ) -> None:
