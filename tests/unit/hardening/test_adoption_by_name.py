@@ -4,11 +4,7 @@ its creator keep ownership of the store's team)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from shared.domain.commerce import CommerceOrg
 from shared.domain.plan import Problem, ProblemKind
@@ -16,7 +12,6 @@ from shared.domain.teams import Identity, Team, TeamKey
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.state import teams as team_records
-from shared.state.sqlite import SqliteBackend
 from shared.sync.team_pass import actual_team
 
 KEY = TeamKey.store("0099")
@@ -43,13 +38,6 @@ class OneTeamNamedLikeTheStore:
         self, *, mail_nickname: str | None = None, display_name: str | None = None
     ) -> list[Team]:
         return [Team(team_id=SQUAT, display_name=NAME)] if display_name == NAME else []
-
-
-@pytest.fixture
-async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
-    s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    yield s
-    await s.close()
 
 
 async def test_a_same_name_team_the_app_did_not_create_is_reported_not_adopted(state: StateStore) -> None:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from shared.state import StateStore
 from shared.state.housekeeping import housekeep
-from shared.state.sqlite import SqliteBackend
 
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
-
-
-@pytest.fixture
-async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
-    s = StateStore(SqliteBackend(tmp_path / "state.sqlite"))
-    yield s
-    await s.close()
 
 
 async def test_expired_notes_and_old_events_go_and_the_rest_stays(state: StateStore) -> None:
