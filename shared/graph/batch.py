@@ -149,10 +149,9 @@ async def run_batch(
 async def _send(client: GraphClient, part: list[BatchRequest], version: str) -> dict[str, BatchResponse]:
     """One part's answers; parts sent at about the same time on this client share `$batch` calls
     (`BatchPipe`)."""
-    pipes: dict[str, BatchPipe] = client.__dict__.setdefault("_batch_pipes", {})
-    pipe = pipes.get(version)
+    pipe: BatchPipe | None = client.batch_pipes.get(version)
     if pipe is None:
-        pipe = pipes[version] = BatchPipe(client, version)
+        pipe = client.batch_pipes[version] = BatchPipe(client, version)
     return await pipe.send(part)
 
 

@@ -16,7 +16,7 @@ import json
 import time
 import weakref
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -91,6 +91,8 @@ class GraphClient:
     http: httpx.AsyncClient
     transport: RetryingTransport
     base_url: str
+    # $batch calls shared by concurrent callers, one pipe per Graph version (batch.BatchPipe).
+    batch_pipes: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):
