@@ -21,13 +21,7 @@ from shared.drift.notifications import (
     screen,
     user_id_of_membership,
 )
-from shared.drift.processing import (
-    BadNotificationMessage,
-    DriftProcessor,
-    Outcome,
-    read_envelope,
-    read_message,
-)
+from shared.drift.processing import BadNotificationMessage, DriftProcessor, Outcome, read_message
 from shared.drift.subscriptions import (
     Create,
     Delete,
@@ -72,7 +66,6 @@ __all__ = [
     "note_plan_changes",
     "own_change_keys",
     "parse_notifications",
-    "read_envelope",
     "read_message",
     "resource_ref",
     "screen",

@@ -82,9 +82,7 @@ def read_message(body: bytes | str) -> list[ChangeNotification | LifecycleNotifi
     return read_envelope(body)[1]
 
 
-def read_envelope(
-    body: bytes | str, now: datetime | None = None
-) -> tuple[datetime, list[ChangeNotification | LifecycleNotification]]:
+def read_envelope(body: bytes | str) -> tuple[datetime, list[ChangeNotification | LifecycleNotification]]:
     """A queue message's notifications and when the webhook received them (`received_at`;
     now when the message has none, as a hand-written one; never later than now, so a clock
     ahead of ours can only make fewer echoes, never more)."""
@@ -97,7 +95,7 @@ def read_envelope(
     items = document.get("value")
     if not isinstance(items, list):
         raise BadNotificationMessage("invalid-shape", 'expected a "value" array')
-    current = now or datetime.now(UTC)
+    current = datetime.now(UTC)
     received_at = current if "received_at" not in document else _timestamp(document["received_at"])
     if received_at is None:
         raise BadNotificationMessage("invalid-shape", '"received_at" is not a timestamp with a time zone')
@@ -253,7 +251,7 @@ class DriftProcessor:
         index: int,
         n: ChangeNotification | LifecycleNotification,
         batch: _Batch,
-        received_at: datetime | None = None,
+        received_at: datetime,
     ) -> Outcome:
         """The outcome of one notification; drift and To Do changes are only collected in
         `batch` (their outcome is set by `process` once the batch's requests are made)."""

@@ -45,7 +45,6 @@ class Coalesced(Generic[V]):
         self._waiters: list[tuple[list[str], asyncio.Future[dict[str, V]]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[dict[str, V]]] = set()
-        self.calls = 0  # look-ups sent
 
     async def get(self, keys: Iterable[str]) -> dict[str, V]:
         """key -> answer for each of `keys` the look-up answered."""
@@ -72,7 +71,6 @@ class Coalesced(Generic[V]):
         self._waiters, self._keys = [], {}
         if not waiters:
             return
-        self.calls += 1
         task = asyncio.get_running_loop().create_task(self._look_up(keys))
         self._running.add(task)
 
