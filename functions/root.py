@@ -10,6 +10,7 @@ them, and tests and the local host may run several loops in one process.
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from shared.domain.execution import ExecutionResult
     from shared.domain.plan import Plan
     from shared.graph import Gateway
+    from shared.graph.pacing import Pacing
     from shared.records.services import RecordServices
 
 
@@ -74,13 +76,33 @@ def root(settings: Settings | None = None) -> Root:
         settings = settings or get_settings()
         found = Root(
             settings=settings,
-            gateway=Gateway(settings.graph),
+            gateway=Gateway(settings.graph, pacing=_pacing(settings)),
             commerce=CommerceScopeReader.from_settings(settings),
             state=open_state(settings.state),
         )
         _by_loop[loop] = found
         freeze_startup_objects()
     return found
+
+
+_pacings: dict[float, Pacing] = {}
+
+
+def _pacing(settings: Settings) -> Pacing:
+    """The process's share of Graph's per-tenant limits, one for all its loops: the instance's
+    worker processes (FUNCTIONS_WORKER_PROCESS_COUNT, default 1:
+    https://learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_worker_process_count)
+    each get an equal part."""
+    from shared.graph.pacing import Pacing
+
+    rate = settings.graph.team_creates_per_second
+    if rate not in _pacings:
+        try:
+            processes = max(1, int(os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", "1")))
+        except ValueError:
+            processes = 1
+        _pacings[rate] = Pacing.of(rate, processes=processes)
+    return _pacings[rate]
 
 
 _frozen = False

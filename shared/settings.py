@@ -75,6 +75,10 @@ class GraphSettings(BaseModel):
     static_token: str = ""
     max_retries: int = 6
     max_retry_wait_seconds: float = 60.0
+    # POST /teams paced to Graph's limit of 10 per second per app per tenant
+    # (https://learn.microsoft.com/graph/throttling-limits), shared by the instance's worker
+    # processes, instead of bursting into 429s (shared/graph/pacing.py). 0 = not paced.
+    team_creates_per_second: float = Field(default=10.0, ge=0)
     # A UPN resolved to an Entra user id is reused this long by the team it was resolved for
     # (kept on the team's record), so a pass over a converged team does not look up every worker
     # again. 0 = look up every time. A UPN moved to another account is seen within this time.

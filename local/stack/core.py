@@ -45,6 +45,7 @@ import httpx
 import uvicorn
 
 from local.stack.commerce import CommerceHandle, start_commerce
+from shared.settings import GraphSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "sandbox-token"
@@ -515,6 +516,11 @@ class Stack:
             "CTS_BUS__LOCAL_BROKER": str(self.data / "host" / "servicebus.sqlite"),
             "CTS_BUS__LOCAL_BROKER_FACTORY": "local.host.broker:open_ops_broker",
         }
+        if self.config.graph_scale != 1.0:
+            # The sandbox's windows are `graph_scale` long: so is the app's pacing of POST /teams.
+            settings["CTS_GRAPH__TEAM_CREATES_PER_SECOND"] = str(
+                GraphSettings().team_creates_per_second / self.config.graph_scale
+            )
         settings.update(self.config.extra_settings)
         return settings
 

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import httpx
 
 from shared.graph.errors import GraphError, GraphUnavailable, from_body, from_sdk
+from shared.graph.pacing import Pacing
 from shared.graph.retry import RetryingTransport, RetryPolicy, Sleep
 from shared.settings import GraphSettings
 
@@ -179,8 +180,10 @@ def build_client(
     *,
     sleep: Sleep = asyncio.sleep,
     transport: httpx.AsyncBaseTransport | None = None,
+    pacing: Pacing | None = None,
 ) -> GraphClient:
-    """Build the stack; call inside the event loop that will use it."""
+    """Build the stack; call inside the event loop that will use it. `pacing` is shared by every
+    client of the process (one per event loop); None: paced by `settings` for this client alone."""
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
     )
@@ -196,7 +199,12 @@ def build_client(
     from msgraph_core import GraphClientFactory
 
     policy = RetryPolicy(max_retries=settings.max_retries, max_total_wait=settings.max_retry_wait_seconds)
-    retrying = RetryingTransport(transport or httpx.AsyncHTTPTransport(retries=0), policy, sleep=sleep)
+    retrying = RetryingTransport(
+        transport or httpx.AsyncHTTPTransport(retries=0),
+        policy,
+        sleep=sleep,
+        pacing=pacing or Pacing.of(settings.team_creates_per_second),
+    )
     http = httpx.AsyncClient(transport=retrying, timeout=httpx.Timeout(30.0, connect=10.0))
     middleware = [
         RedirectHandler(),

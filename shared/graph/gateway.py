@@ -32,6 +32,7 @@ from shared.graph.batch import BatchRequest, BatchResponse, run_batch
 from shared.graph.client import ClientCache, GraphClient
 from shared.graph.coalesce import Coalesced
 from shared.graph.errors import NotFound
+from shared.graph.pacing import Pacing
 from shared.graph.retry import RetryStats, Sleep
 from shared.graph.teams import PollPolicy
 from shared.settings import GraphSettings
@@ -47,12 +48,15 @@ class Gateway:
         credential: Any = None,
         poll: PollPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
+        pacing: Pacing | None = None,
     ) -> None:
         self.settings = settings
         fast = settings.auth == "static_token"  # the sandboxes finish async operations at once
         self.poll = poll or (PollPolicy.fast() if fast else PollPolicy())
         self._sleep = sleep
-        self._clients = ClientCache(settings, credential, sleep=sleep)
+        # One pacing for every loop's client: the process's share of Graph's limits.
+        self.pacing = pacing or Pacing.of(settings.team_creates_per_second)
+        self._clients = ClientCache(settings, credential, sleep=sleep, pacing=self.pacing)
         self._coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Coalesced[Any]]] = (
             weakref.WeakKeyDictionary()
         )

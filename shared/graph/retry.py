@@ -9,6 +9,8 @@ kiota's default RetryHandler (3 retries, 3 s delay, only 429/503/504) is left ou
   `is_repeatable`): never a second POST /teams or POST /planner/tasks.
 - Bounded by `max_retries` and by `max_total_wait` seconds of sleeping; then the last response
   goes up and errors.py turns it into Throttled / ServerError.
+- A route with a small published limit (team creation) is paced before each attempt
+  (`pacing.py`), and a 429 on it holds the route for its `Retry-After` in this process.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TypeVar
 import httpx
 
 from shared.graph.errors import NotFound, parse_retry_after
+from shared.graph.pacing import Pacing
 from shared.telemetry.http import graph_response
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -81,17 +84,22 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         *,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         self._inner = inner
         self.policy = policy
         self.stats = RetryStats()
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self.pacing = pacing or Pacing({})
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         waited = 0.0
         attempt = 0
+        pacer = self.pacing.pacer_for(request)
         while True:
+            if pacer is not None and (turn := pacer.reserve()) > 0:
+                await self._sleep(turn)
             attempt += 1
             self.stats.sent += 1
             try:
@@ -109,6 +117,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 )
                 graph_response(request, response.status_code)  # requests and 429s by route
                 delay = self._delay_after_response(request, response, attempt, waited)
+                if pacer is not None and response.status_code == 429:
+                    pacer.hold(parse_retry_after(response.headers.get("Retry-After")) or 1.0)
                 if delay is None:
                     return response
                 await response.aread()

@@ -12,6 +12,9 @@ from shared.graph import Gateway, PollPolicy
 from shared.settings import GraphSettings
 
 
+SCALE = 0.02  # the sandbox's time scale: its throttling windows are 0.02 of Graph's
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # msgraph-sdk's generated request builders warn about their own deprecated config classes.
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:msgraph.*")
@@ -23,7 +26,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from local.graph.testing import running_graph_sandbox
 
     db = Path(tmp_path_factory.mktemp("graph")) / "graph.sqlite"
-    with running_graph_sandbox(db, scale=0.02, async_delay=0.2) as graph:
+    with running_graph_sandbox(db, scale=SCALE, async_delay=0.2) as graph:
         yield graph
 
 
@@ -45,6 +48,7 @@ def gateway(sandbox: Any) -> Gateway:
         static_token=sandbox.token,
         max_retries=8,
         max_retry_wait_seconds=20,
+        team_creates_per_second=GraphSettings().team_creates_per_second / SCALE,  # as the stack does
     )
     return Gateway(
         settings,
