@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.durable_functions.models.Task import TaskState
 
 from functions import spine
 from functions.durable_client import DurableClientAdapter
@@ -52,6 +54,13 @@ def _trace(data: dict[str, Any]) -> dict[str, str]:
 # HistoryEvent, parsing its timestamp, per event), and with an activity per team that replay was
 # ~10 % of the host's CPU in a 1,000-store first provisioning.
 RECONCILE_CHUNK = 4
+# A scope with `"schedule": "window"` (every scope reconcile_begin writes now) keeps its
+# `parallel_batches` in flight all the time: a batch that ends is followed at once by the next,
+# instead of rounds that each wait for their slowest batch (and so their slowest pass: in Azure,
+# a team whose creation Graph finishes late held three other batches' slots idle). A generation
+# then holds WINDOW_ROUNDS x parallel batches, so the window drains once per that many.
+WINDOW = "window"
+WINDOW_ROUNDS = 4
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -86,10 +95,27 @@ def reconcile_all_steps(context: df.DurableOrchestrationContext):  # type: ignor
     # existed (a generation in flight across an upgrade) runs them one at a time, as it did:
     # the same actions in the same order, so its history replays.
     parallel = max(1, int(scope.get("parallel_batches", 1)))
-    starts = list(range(done, min(len(keys), done + max(RECONCILE_CHUNK, parallel) * size), size))
+    window = scope.get("schedule") == WINDOW
+    per_generation = WINDOW_ROUNDS * parallel if window else max(RECONCILE_CHUNK, parallel)
+    starts = list(range(done, min(len(keys), done + per_generation * size), size))
+    common = {"dry_run": dry_run, "report_id": scope["report_id"], **trace}
+    if window:
+
+        def ended(results: list[dict[str, Any]]) -> None:
+            nonlocal done
+            for r in results:
+                counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+            done += len(results)
+            context.set_custom_status(
+                {"report_id": scope["report_id"], "done": done, "total": len(keys), "outcomes": counts}
+            )
+
+        yield from _window_steps(context, [keys[s : s + size] for s in starts], parallel, common, ended)
+        starts = []  # the rounds below are for scopes written before the window
+    # Rounds (a scope from before the window, in flight across an upgrade: the same actions in
+    # the same order, so its history replays).
     for first in range(0, len(starts), parallel):
         batches = [keys[start : start + size] for start in starts[first : first + parallel]]
-        common = {"dry_run": dry_run, "report_id": scope["report_id"], **trace}
         # One activity runs the batch's passes together (their Commerce slices read in bulk);
         # a pass that raised there runs again on its own, with retries.
         calls = [
@@ -137,6 +163,51 @@ def reconcile_all_steps(context: df.DurableOrchestrationContext):  # type: ignor
         },
     )
     return summary
+
+
+def _window_steps(  # type: ignore[no-untyped-def]
+    context: df.DurableOrchestrationContext,
+    batches: list[list[str]],
+    parallel: int,
+    common: dict[str, Any],
+    on_end: Callable[[list[dict[str, Any]]], None],
+):
+    """Run `batches` with `parallel` of them in flight until all are done; a pass a batch answered
+    `again` runs alone (with retries) beside them. `on_end` gets each batch's results, its
+    re-runs' included, as the batch ends. A batch or re-run that failed for good fails the
+    orchestration, as in a round (task_all)."""
+    queue = list(enumerate(batches))
+    in_flight: list[tuple[Any, int, bool]] = []  # (task, batch number, whether it is the batch)
+    kept: dict[int, list[dict[str, Any]]] = {}
+    left: dict[int, int] = {}  # re-runs not ended yet, by batch number
+    while queue or in_flight:
+        while queue and sum(1 for *_, whole in in_flight if whole) < parallel:
+            n, batch = queue.pop(0)
+            task = context.call_activity_with_retry(
+                "reconcile_batch", PASS_RETRY, {"keys": batch, "instance_id": context.instance_id, **common}
+            )
+            in_flight.append((task, n, True))
+        finished = yield context.task_any([task for task, *_ in in_flight])
+        if finished.state is TaskState.FAILED:
+            error = finished.result
+            raise error if isinstance(error, BaseException) else RuntimeError(str(error))
+        at = next(i for i, (task, *_) in enumerate(in_flight) if task is finished)
+        _, n, whole = in_flight.pop(at)
+        if whole:
+            results = list(finished.result)
+            kept[n] = [r for r in results if r["outcome"] != AGAIN]
+            again = [r["key"] for r in results if r["outcome"] == AGAIN]
+            left[n] = len(again)
+            for key in again:
+                alone = {"key": key, "instance_id": f"{context.instance_id}:{key}", **common}
+                task = context.call_activity_with_retry("reconcile_team", PASS_RETRY, alone)
+                in_flight.append((task, n, False))
+        else:
+            kept[n].append(finished.result)
+            left[n] -= 1
+        if not left[n]:
+            del left[n]
+            on_end(kept.pop(n))
 
 
 # -- activities (small, idempotent, retried) -------------------------------------------------

@@ -92,6 +92,7 @@ async def begin(
     scope: dict[str, Any] = {
         "batch_size": s.settings.reconcile.batch_size,
         "parallel_batches": s.settings.reconcile.parallel_batches,
+        "schedule": "window",  # batches in a sliding window (functions/provisioning.py, WINDOW)
         "report_id": report_id or sync_records.new_report_id(),
         "started": datetime.now(UTC).isoformat(),
     }

@@ -19,6 +19,9 @@ CALLS: Counter[str] = Counter()
 FAIL_IN_BATCH: set[str] = set()
 FINISHED: list[dict[str, Any]] = []
 PARALLEL: list[int] = []  # [n]: the scope asks for n batches at once; empty: a scope without it
+WINDOW: list[bool] = []  # [True]: the scope asks for the sliding window (reconcile_begin's today)
+SLOW: set[str] = set()  # a batch holding one of these keys takes 10 times as long
+SPANS: list[tuple[str, float, float]] = []  # (first key, start, end) of each batch
 IN_FLIGHT: list[int] = [0, 0]  # [now, most]
 _LOCK = threading.Lock()
 
@@ -33,6 +36,8 @@ def reconcile_begin(payload: dict[str, Any]) -> dict[str, Any]:
     keys = payload["keys"]
     scope = {"batch_size": 3, "report_id": "r-test", "started": "2026-12-03T00:00:00+00:00", "keys": keys,
              "mode": "keys", "why": "test"}  # fmt: skip
+    if WINDOW:
+        scope["schedule"] = "window"
     return {**scope, "parallel_batches": PARALLEL[0]} if PARALLEL else scope
 
 
@@ -43,9 +48,11 @@ def reconcile_batch(payload: dict[str, Any]) -> list[dict[str, Any]]:
         CALLS["batch_keys"] += len(payload["keys"])
         IN_FLIGHT[0] += 1
         IN_FLIGHT[1] = max(IN_FLIGHT)
-    time.sleep(0.05)  # long enough for batches scheduled together to overlap
+    start = time.monotonic()
+    time.sleep(0.5 if SLOW & set(payload["keys"]) else 0.05)  # batches scheduled together overlap
     with _LOCK:
         IN_FLIGHT[0] -= 1
+        SPANS.append((payload["keys"][0], start, time.monotonic()))
     return [{"key": k, "outcome": AGAIN if k in FAIL_IN_BATCH else "changed"} for k in payload["keys"]]
 
 
