@@ -122,6 +122,12 @@ class Database:
         self._lock = threading.RLock()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False)
+        # WAL with synchronous=NORMAL, as the Graph sandbox and the local broker: a commit still
+        # reaches the OS before the answer (a killed sandbox keeps it), without the rollback
+        # journal's fsyncs per write, which held the one lock -- every read with it -- for the
+        # disk: ~90 % of the sandbox's samples in a 1,000-store first provisioning's write-backs.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(
             "CREATE TABLE IF NOT EXISTS rows (kind TEXT, key TEXT, data TEXT, PRIMARY KEY (kind, key));"
             "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);"
