@@ -468,6 +468,9 @@ def provision_org(stack: Stack, *, converge_timeout: float = 120.0) -> dict[str,
         stack.say(f"Provisioning: {how}")
     started = time.monotonic()
     ok = stack.converged(timeout=converge_timeout)
+    # When the teams' provisioning had ended: everything it caused (passes, write-backs, the
+    # change notifications of its own writes) handled and nothing in flight.
+    teams_quiet_at = stack.quiet_since if ok else None
     if ok:  # then the task lists Commerce has already published (what the nightly timer would do)
         r = stack.call_app("POST", "ops/tasks/reconcile", params={"dry_run": "false"})
         if r.status_code == 200:
@@ -478,4 +481,4 @@ def provision_org(stack: Stack, *, converge_timeout: float = 120.0) -> dict[str,
     seconds = round(time.monotonic() - started, 3)
     stack.say(f"Provisioning: {'converged' if ok else 'NOT converged'} after {seconds:.1f} s"
               + ("" if ok else ": " + "; ".join(stack.last_busy)))  # fmt: skip
-    return {"how": how, "converged": ok, "seconds": seconds}
+    return {"how": how, "converged": ok, "seconds": seconds, "teams_quiet_at": teams_quiet_at}

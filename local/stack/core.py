@@ -628,7 +628,9 @@ class Stack:
         return reasons
 
     def converged(self, timeout: float = 120.0, stable: float = 1.0, poll: float = 0.2) -> bool:
-        """Wait until nothing is in flight for `stable` seconds; False on timeout."""
+        """Wait until nothing is in flight for `stable` seconds; False on timeout. On True,
+        `quiet_since` is when (time.monotonic) the first look found nothing in flight: the work
+        ended at most `poll` seconds before it, and the `stable` seconds after are the wait's own."""
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
         if self.commerce is not None:
@@ -645,6 +647,7 @@ class Stack:
             elif quiet_since is None:
                 quiet_since = now
             elif now - quiet_since >= stable:
+                self.quiet_since = quiet_since
                 return True
             time.sleep(poll)
         with contextlib.suppress(httpx.HTTPError, sqlite3.Error):
@@ -652,6 +655,7 @@ class Stack:
         return False
 
     last_busy: list[str] = []
+    quiet_since: float | None = None
 
     # -- URLs ------------------------------------------------------------------------------------
     def urls(self) -> dict[str, str]:
