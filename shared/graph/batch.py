@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shared.coalesce import Coalesced
 from shared.graph.client import GraphClient
-from shared.graph.coalesce import MAX_BATCH, Coalesced
+from shared.graph.coalesce import MAX_BATCH
 from shared.graph.errors import GraphError, from_body, parse_retry_after
 from shared.graph.retry import THROTTLE_STATUSES, Sleep
 
@@ -158,7 +159,7 @@ async def _send(client: GraphClient, part: list[BatchRequest], version: str) -> 
 class BatchPipe:
     """`$batch` parts of concurrent callers share HTTP calls: the small-write batch of each of a
     reconciliation batch's 25 passes (one POST /planner/plans each) goes out as one or two calls
-    of up to 20 requests, not 25 (shared/graph/coalesce.py: a part waits at most 5 ms for company
+    of up to 20 requests, not 25 (shared/coalesce.py: a part waits at most 5 ms for company
     and is never split). Ids are made unique per call (`<part>.<id>`, dependsOn likewise) and
     given back. What throttling and retries do stays per request and per caller (`run_batch`); a
     call that fails as a whole fails every part in it, as it would have failed each alone."""

@@ -4,23 +4,14 @@ The passes of a reconciliation batch (25 teams at once) each look up a few thing
 ~20 people (`users.resolve_upns`), the team of their name (`teams.find_teams_named`) -- and
 Graph answers up to 15 keys per request (`in`, shared/graph/users.py) and 20 requests per
 `$batch` call. Alone, each pass sends its own call; coalesced, one call of 20 requests serves
-the lot. `Coalesced` is that one mechanism for every such look-up.
+the lot. `shared.coalesce.Coalesced` is that one mechanism for every such look-up.
 
-A call waits at most `window` seconds for company and goes as soon as the next caller would take
-it past `size` keys (a caller's keys are never split between calls; one caller with more goes
-alone, and its look-up splits them as it must). Every caller gets the answers for the keys it
-asked for; a failed look-up fails every caller that shared it (each pass then fails and retries
-as it would have alone). Bound to one event loop (the Gateway keeps one per loop). The shared
-requests run in the context (trace) of the caller that filled the call or started its wait.
+How callers share a call (the window, the size, failures and cancellations) is the one generic
+mechanism in shared/coalesce.py; this module holds Graph's numbers for it. The Gateway keeps one
+`Coalesced` per look-up per event loop.
 """
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, Generic, TypeVar
-
-V = TypeVar("V")
 
 MAX_BATCH = 20  # requests per $batch call (https://learn.microsoft.com/graph/json-batching)
 
@@ -29,63 +20,3 @@ IN_LIMIT = 15
 the filter clause by default' (Graph known issues, https://developer.microsoft.com/graph/known-issues/?search=13635)."""
 
 CALL_SIZE = IN_LIMIT * MAX_BATCH  # keys per $batch call: 20 requests of 15
-
-
-class Coalesced(Generic[V]):
-    def __init__(
-        self,
-        look_up: Callable[[list[str]], Coroutine[Any, Any, dict[str, V]]],
-        window: float = 0.005,
-        size: int = CALL_SIZE,
-    ) -> None:
-        self._look_up = look_up
-        self._window = window
-        self._size = size
-        self._keys: dict[str, None] = {}  # an ordered set
-        self._waiters: list[tuple[list[str], asyncio.Future[dict[str, V]]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._running: set[asyncio.Task[dict[str, V]]] = set()
-
-    async def get(self, keys: Iterable[str]) -> dict[str, V]:
-        """key -> answer for each of `keys` the look-up answered."""
-        wanted = list(dict.fromkeys(k for k in keys if k))
-        if not wanted:
-            return {}
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, V]] = loop.create_future()
-        if self._keys and len(self._keys) + sum(k not in self._keys for k in wanted) > self._size:
-            self._flush()  # what waits fills a call: it goes, and this caller starts the next
-        self._waiters.append((wanted, future))
-        self._keys.update(dict.fromkeys(wanted))
-        if len(self._keys) >= self._size:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._window, self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        waiters, keys = self._waiters, list(self._keys)
-        self._waiters, self._keys = [], {}
-        if not waiters:
-            return
-        task = asyncio.get_running_loop().create_task(self._look_up(keys))
-        self._running.add(task)
-
-        def hand_out(done: asyncio.Task[dict[str, V]]) -> None:
-            self._running.discard(done)
-            failure = None if done.cancelled() else done.exception()
-            for wanted, future in waiters:
-                if future.done():  # its caller was cancelled
-                    continue
-                if done.cancelled():
-                    future.cancel()
-                elif failure is not None:
-                    future.set_exception(failure)
-                else:
-                    found = done.result()
-                    future.set_result({k: found[k] for k in wanted if k in found})
-
-        task.add_done_callback(hand_out)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.coalesce import Coalesced
 from shared.domain.execution import MemberFailure
 from shared.domain.ids import segment
 from shared.domain.planner import (
@@ -30,7 +31,7 @@ from shared.domain.todo import TodoFields, TodoList, TodoTask
 from shared.graph import channels, delta, members, planner, records, subscriptions, tags, teams, todo, users
 from shared.graph.batch import BatchRequest, BatchResponse, run_batch
 from shared.graph.client import ClientCache, GraphClient
-from shared.graph.coalesce import Coalesced
+from shared.graph.coalesce import CALL_SIZE
 from shared.graph.errors import NotFound
 from shared.graph.pacing import Pacing
 from shared.graph.retry import RetryStats, Sleep
@@ -129,7 +130,7 @@ class Gateway:
         found = mine.get(name)
         if found is None:
             client = self.client()
-            found = mine[name] = Coalesced(lambda keys: look_up(client, keys))
+            found = mine[name] = Coalesced(lambda keys: look_up(client, keys), size=CALL_SIZE)
         return found
 
     async def resolve_employee_ids(self, employee_ids: Iterable[str]) -> dict[str, Identity]:

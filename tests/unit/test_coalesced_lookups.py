@@ -1,5 +1,5 @@
 """Concurrent identity look-ups share one call; failures and cancellations reach the right callers
-(shared/graph/coalesce.py `Coalesced`; the Graph side is contract-tested against the sandbox)."""
+(shared/coalesce.py `Coalesced`; the Graph side is contract-tested against the sandbox)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.coalesce import Coalesced
 from shared.domain.teams import Identity
-from shared.graph.coalesce import Coalesced
+from shared.graph.coalesce import CALL_SIZE
 
 
 class Directory:
@@ -57,7 +58,7 @@ def test_callers_at_the_same_time_share_one_call() -> None:
     directory = Directory({"a@x", "b@x", "c@x"})
 
     async def run() -> list[dict[str, Identity]]:
-        lookups = Coalesced(directory.resolve)
+        lookups = Coalesced(directory.resolve, size=CALL_SIZE)
         return await asyncio.gather(
             lookups.get(["a@x"]), lookups.get(["b@x", "a@x"]), lookups.get([])
         )
@@ -71,7 +72,7 @@ def test_a_failed_call_fails_every_caller_that_shared_it_and_only_those() -> Non
     directory = Directory({"a@x"}, fail=True)
 
     async def run() -> list[object]:
-        lookups = Coalesced(directory.resolve)
+        lookups = Coalesced(directory.resolve, size=CALL_SIZE)
         shared = await asyncio.gather(
             lookups.get(["a@x"]), lookups.get(["b@x"]), return_exceptions=True
         )
@@ -88,7 +89,7 @@ def test_a_cancelled_caller_does_not_take_the_others_with_it() -> None:
     directory = Directory({"a@x", "b@x"})
 
     async def run() -> dict[str, Identity]:
-        lookups = Coalesced(directory.resolve, window=0.01)
+        lookups = Coalesced(directory.resolve, size=CALL_SIZE, window=0.01)
         doomed = asyncio.ensure_future(lookups.get(["a@x"]))
         kept = asyncio.ensure_future(lookups.get(["b@x"]))
         await asyncio.sleep(0)
