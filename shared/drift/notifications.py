@@ -125,6 +125,8 @@ class Screened:
     accepted: tuple[Notification, ...]
     dropped: int
     reasons: dict[str, int] = field(default_factory=dict)  # why each dropped one was dropped
+    # `wire(n)` of each accepted one, as JSON text (screen_body made it to check it can be queued)
+    wired: tuple[str, ...] = ()
 
 
 def screen(notifications: Sequence[Notification], secret: str) -> Screened:
@@ -140,6 +142,7 @@ def screen_body(body: bytes | str, secret: str, *, tenant_id: str = "") -> Scree
     batch several subscriptions' notifications). Raises InvalidPayload only when the body is not
     a notification collection at all; never anything else, whatever the bytes."""
     accepted: list[Notification] = []
+    wired: list[str] = []
     reasons: Counter[str] = Counter()
     expected_tenant = tenant_id.lower() if is_graph_guid(tenant_id) else None
     for index, item in enumerate(_items(body)):
@@ -155,12 +158,17 @@ def screen_body(body: bytes | str, secret: str, *, tenant_id: str = "") -> Scree
             reasons["other-tenant"] += 1
             continue
         try:
-            wire(notification)  # a lone surrogate deep in resourceData cannot be queued (tests/fuzz)
+            # as it will be queued: a lone surrogate deep in resourceData cannot be (tests/fuzz)
+            text = json.dumps(wire(notification), separators=(",", ":"))
+            text.encode("utf-8")
         except (UnicodeError, ValueError):
             reasons["invalid-notification"] += 1
             continue
         accepted.append(notification)
-    return Screened(accepted=tuple(accepted), dropped=sum(reasons.values()), reasons=dict(reasons))
+        wired.append(text)
+    return Screened(
+        accepted=tuple(accepted), dropped=sum(reasons.values()), reasons=dict(reasons), wired=tuple(wired)
+    )
 
 
 def wire(notification: Notification) -> dict[str, Any]:

@@ -22,9 +22,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from shared.drift.notifications import InvalidPayload, Notification, screen_body, wire
+from shared.drift.notifications import InvalidPayload, screen_body
 
 QUEUE = "graph-notifications"
 MESSAGE_SCHEMA = "cts.graph-notifications/1"
@@ -77,7 +76,7 @@ def answer(
     except InvalidPayload as exc:
         return WebhookReply(400, str(exc), problem=exc.reason)
     received_at = (now or datetime.now(UTC)).isoformat()
-    messages, oversize = _messages(screened.accepted, endpoint, received_at, max_message_bytes)
+    messages, oversize = _messages(screened.wired, endpoint, received_at, max_message_bytes)
     reasons = dict(screened.reasons)
     if oversize:
         reasons["oversize-notification"] = oversize
@@ -95,26 +94,27 @@ def answer(
     )
 
 
-def _envelope(endpoint: str, received_at: str, items: list[dict[str, Any]]) -> str:
-    return json.dumps(
-        {"schema": MESSAGE_SCHEMA, "endpoint": endpoint, "received_at": received_at, "value": items},
-        separators=(",", ":"),
+def _envelope(endpoint: str, received_at: str, items: list[str]) -> str:
+    """The queue message around notifications already in JSON (each `wire(n)`, compact)."""
+    head = json.dumps(
+        {"schema": MESSAGE_SCHEMA, "endpoint": endpoint, "received_at": received_at}, separators=(",", ":")
     )
+    return head[:-1] + ',"value":[' + ",".join(items) + "]}"
 
 
 def _messages(
-    accepted: tuple[Notification, ...], endpoint: str, received_at: str, limit: int
+    wired: tuple[str, ...], endpoint: str, received_at: str, limit: int
 ) -> tuple[tuple[str, ...], int]:
-    """The accepted notifications packed greedily into messages of at most `limit` bytes; a
-    notification that alone exceeds it is dropped (counted) rather than failing the whole POST."""
+    """The accepted notifications (JSON text) packed greedily into messages of at most `limit`
+    bytes; a notification that alone exceeds it is dropped (counted) rather than failing the
+    whole POST."""
     overhead = len(_envelope(endpoint, received_at, []).encode("utf-8"))
     out: list[str] = []
-    batch: list[dict[str, Any]] = []
+    batch: list[str] = []
     size = overhead
     oversize = 0
-    for notification in accepted:
-        item = wire(notification)
-        item_size = len(json.dumps(item, separators=(",", ":")).encode("utf-8")) + 1  # + comma
+    for item in wired:
+        item_size = len(item.encode("utf-8")) + 1  # + comma
         if overhead + item_size > limit:
             oversize += 1
             continue
