@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local.commerce import batch
 from local.commerce.data import Database, EntitySpec, Row
 from local.commerce.filters import FilterError, compile_filter
 from local.commerce.model import CommerceModel, SandboxError
@@ -418,21 +419,28 @@ def create_app(
     if org is not None and sandbox.db.empty():
         sandbox.model.seed(parse_org_file(org))
 
-    async def data(request: Request) -> Response:
-        path = request.path_params["path"]
+    async def answer(request: Request, path: str, *, in_batch: bool = False) -> Response:
+        """One OData request once its token was accepted: a request sent alone, the `$batch`
+        envelope, and each part of a batch alike (local/commerce/batch.py), each counted as
+        `METHOD Set status`. Injected throttling and errors answer what came over HTTP (a batch as
+        a whole); a `refuse` fault, validation and errors apply to every part as to a request alone."""
         spec_name = path.split("(")[0].strip("/")
         status = 500
         try:
-            auth = request.headers.get("authorization", "")
-            if auth != f"Bearer {token}":
-                status = 401
-                return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
             if spec_name == "$metadata":
+                status = 200
                 return Response(metadata(sandbox), media_type="application/xml")
-            injected = sandbox.faults.pick()
-            if injected is not None:
-                status = injected.status_code
-                return injected
+            if not in_batch:
+                injected = sandbox.faults.pick()
+                if injected is not None:
+                    status = injected.status_code
+                    return injected
+            if spec_name == "$batch" and not in_batch:
+                if request.method != "POST" or path != "$batch":
+                    raise SandboxError(405, "A batch request is a POST to /data/$batch.")
+                response = await batch.run(request, lambda part, where: answer(part, where, in_batch=True))
+                status = response.status_code
+                return response
             spec = sandbox._spec(spec_name)
             refused = sandbox.faults.refusal(request.method, spec.set_name)
             if refused is not None:
@@ -467,6 +475,13 @@ def create_app(
             return fo_error(exc.status, exc.message)
         finally:
             sandbox.counters[f"{request.method} {spec_name} {status}"] += 1
+
+    async def data(request: Request) -> Response:
+        path = request.path_params["path"]
+        if request.headers.get("authorization", "") != f"Bearer {token}":
+            sandbox.counters[f"{request.method} {path.split('(')[0].strip('/')} 401"] += 1
+            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await answer(request, path)
 
     async def side(request: Request) -> Response:
         action = request.path_params["action"]
