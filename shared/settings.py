@@ -131,6 +131,10 @@ class CommerceSettings(BaseModel):
     # Write each store's team to Commerce's "Teams mapping between source and team" entity
     # (SOURCETYPE RetailStore), so Microsoft's POS task integration finds it (docs/commerce.md).
     write_team_mappings: bool = True
+    # Mapping rows created at about the same time go together in one OData $batch call of at most
+    # this many creates (F&O documents up to 5,000 operations per batch); 1 sends one POST per row
+    # (shared/commerce/batch.py, docs/commerce.md).
+    team_mapping_batch_size: int = Field(default=100, ge=1, le=5000)
 
     @property
     def served_legal_entities(self) -> frozenset[str]:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from shared.commerce.auth import StaticToken, TokenProvider, token_provider
+from shared.commerce.batch import CreatePipe
 from shared.commerce.errors import CommerceUnavailable, NotFound, error_from_response
 from shared.commerce.mapping import DEFAULT_MANAGER_JOBS, UNSET, Row, RowMapper, Unset
 from shared.commerce.odata import all_of, chunks_of, eq, key_segment, one_of
@@ -67,6 +68,10 @@ class CommerceClient:
             ),
             sleep=sleep,
             rng=rng or random.Random(),
+        )
+        # Mapping rows written by concurrent passes share $batch calls (shared/commerce/batch.py).
+        self._mapping_creates = CreatePipe(
+            self._transport, self._http, size=settings.team_mapping_batch_size, sleep=sleep
         )
 
     @property
@@ -244,15 +249,17 @@ class CommerceClient:
         return [m for r in rows if (m := self.rows.team_mapping(r)) is not None]
 
     async def create_team_mapping(self, mapping: TeamMapping) -> None:
-        """POST one "Teams mapping between source and team" row (F&O answers a create with 201;
-        a row that exists already is an error, never an upsert: OData create = insert)."""
+        """Create one "Teams mapping between source and team" row (F&O answers a create with 201;
+        a row that exists already is an error, never an upsert: OData create = insert). Creates
+        made at about the same time on this client go together in `$batch` calls, each caller
+        getting its own row's answer or error (shared/commerce/batch.py); alone, one POST."""
         f = self.fields
         body = {
             f["team_mapping.source_type"]: mapping.source_type.value,
             f["team_mapping.source_id"]: mapping.source_id,
             f["team_mapping.team_id"]: mapping.team_id,
         }
-        await self._send("POST", self.sets.team_mappings, params=self._params(), json=body)
+        await self._mapping_creates.create(self.sets.team_mappings, self._params(), body)
 
     async def read_org(self, *, store: str | None = None, region: str | None = None) -> CommerceOrg:
         """The org at this moment: all of it, one store's slice (the store, its assignments, those

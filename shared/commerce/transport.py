@@ -61,8 +61,13 @@ class ODataTransport:
         *,
         params: dict[str, str] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
+        retry_statuses: frozenset[int] = RETRY_STATUSES,
     ) -> httpx.Response:
+        """One request, repeated after the statuses in `retry_statuses` (429 after its
+        `Retry-After`, the others after a backoff) and after a dropped connection when that is safe
+        (see the module docstring); the typed error once the limits are reached."""
         waited = 0.0
         attempt = 0
         while True:
@@ -75,21 +80,21 @@ class ODataTransport:
             self.requests += 1
             try:
                 response = await self._http.request(
-                    method, url, params=params, json=json, headers=req_headers
+                    method, url, params=params, json=json, content=content, headers=req_headers
                 )
             except httpx.TransportError as exc:
                 safe = method in self._repeatable or isinstance(exc, httpx.ConnectError)
                 delay = self.backoff(attempt)
-                if not safe or not self._may_wait(attempt, waited, delay):
+                if not safe or not self.may_wait(attempt, waited, delay):
                     raise self._unavailable(repr(exc), method, url) from exc
             else:
-                if response.status_code not in RETRY_STATUSES:
+                if response.status_code not in retry_statuses:
                     if response.is_success:
                         return response
                     raise self._error(response)
                 error = self._error(response)
                 delay = getattr(error, "retry_after", None) or self.backoff(attempt)
-                if not self._may_wait(attempt, waited, delay):
+                if not self.may_wait(attempt, waited, delay):
                     raise error
             self.retries += 1
             waited += delay
@@ -119,7 +124,9 @@ class ODataTransport:
             next_url, params = body.get("@odata.nextLink"), None
         return rows
 
-    def _may_wait(self, attempt: int, waited: float, delay: float) -> bool:
+    def may_wait(self, attempt: int, waited: float, delay: float) -> bool:
+        """Whether attempt `attempt` may be followed by another after `delay` more seconds, having
+        waited `waited` already (`max_retries`, `max_retry_wait_seconds`)."""
         return attempt <= self._limits.max_retries and waited + delay <= self._limits.max_retry_wait_seconds
 
     def backoff(self, attempt: int) -> float:
