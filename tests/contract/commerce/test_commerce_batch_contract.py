@@ -127,7 +127,7 @@ async def test_a_throttled_batch_is_sent_again_and_writes_each_row_once(
 ) -> None:
     wanted = mappings(10)
     sandbox.reset_counters()
-    sandbox.set_faults(throttle_ratio=1.0, retry_after=0.05, seconds=0.2)
+    sandbox.set_faults(throttle_ratio=1.0, retry_after=0.1, seconds=0.25)
     try:
         async with client_for(sandbox, real_sleep=True) as commerce:
             await asyncio.gather(*(commerce.create_team_mapping(m) for m in wanted))
