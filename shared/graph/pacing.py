@@ -6,10 +6,10 @@ provisioning starts a reconciliation batch's 25 passes together, and their team 
 arrive as one burst: most of it answered 429 with `Retry-After` in whole seconds (at least 1),
 so a pass waits a second for a slot that frees in a tenth of one, and "throttled requests count
 towards your usage limits" (https://learn.microsoft.com/graph/throttling, best practices). Paced,
-the same creations wait their turn in the process instead, 1/rate seconds apart. A 429 on a paced route still happens (other instances, other apps of the
-tenant): the retry policy waits its `Retry-After` as before, and `hold` makes every other
-request of that route in this process wait as long, rather than each one running into the same
-429.
+the same creations wait their turn in the process instead, 1/rate seconds apart. A 429 on a
+paced route still happens (other instances, other apps of the tenant): the retry policy waits
+its `Retry-After` as before, and `hold` makes every other request of that route in this process
+wait as long, rather than each one running into the same 429.
 
 The rate is per process: the composition root divides the tenant's limit among the instance's
 worker processes (FUNCTIONS_WORKER_PROCESS_COUNT); more instances share it through 429s.

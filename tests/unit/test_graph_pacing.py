@@ -26,7 +26,9 @@ class Clock:
     rate=st.floats(min_value=0.5, max_value=500),
     gaps=st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=60),
 )
-def test_paced_requests_leave_one_interval_apart_and_no_later_than_needed(rate: float, gaps: list[float]) -> None:
+def test_paced_requests_leave_one_interval_apart_and_no_later_than_needed(
+    rate: float, gaps: list[float]
+) -> None:
     clock = Clock()
     pacer = Pacer(rate, burst=1, clock=clock)
     arrived: list[float] = []
@@ -63,7 +65,11 @@ def test_only_team_creation_is_paced_and_the_rate_is_shared_by_the_worker_proces
     pacing = Pacing.of(10, processes=2)
     assert pacing.pacer_for(httpx.Request("POST", f"{BASE}/teams")) is not None
     assert pacing.pacer_for(httpx.Request("POST", "https://graph.example.test/beta/teams/")) is not None
-    for method, url in [("GET", f"{BASE}/teams"), ("POST", f"{BASE}/teams/t1/channels"), ("POST", f"{BASE}/groups")]:
+    for method, url in [
+        ("GET", f"{BASE}/teams"),
+        ("POST", f"{BASE}/teams/t1/channels"),
+        ("POST", f"{BASE}/groups"),
+    ]:
         assert pacing.pacer_for(httpx.Request(method, url)) is None
     pacer = pacing.pacer_for(httpx.Request("POST", f"{BASE}/teams"))
     assert pacer is not None and pacer.interval == pytest.approx(0.2)  # 5 per second in each process

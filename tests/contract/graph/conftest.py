@@ -11,7 +11,6 @@ import pytest
 from shared.graph import Gateway, PollPolicy
 from shared.settings import GraphSettings
 
-
 SCALE = 0.02  # the sandbox's time scale: its throttling windows are 0.02 of Graph's
 
 

@@ -15,7 +15,6 @@ from shared.graph import Gateway, PollPolicy
 from shared.settings import GraphSettings
 
 
-
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Graph's own windows (scale 1): 10 team creations per second."""
