@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from local.commerce.testing import CommerceSandboxHandle
+from shared.commerce.batch import WINDOW
 from shared.commerce.client import CommerceClient
 from shared.commerce.errors import BadRequest, CommerceUnavailable, Forbidden
 from shared.domain.commerce import TeamMapping
@@ -127,7 +128,8 @@ async def test_a_throttled_batch_is_sent_again_and_writes_each_row_once(
 ) -> None:
     wanted = mappings(10)
     sandbox.reset_counters()
-    sandbox.set_faults(throttle_ratio=1.0, retry_after=0.1, seconds=0.25)
+    # throttled from now until a while after the creates' window closes (shared.commerce.batch.WINDOW)
+    sandbox.set_faults(throttle_ratio=1.0, retry_after=0.1, seconds=WINDOW + 0.25)
     try:
         async with client_for(sandbox, real_sleep=True) as commerce:
             await asyncio.gather(*(commerce.create_team_mapping(m) for m in wanted))
