@@ -39,15 +39,15 @@ def people(sandbox: Any) -> list[dict[str, Any]]:
     return sandbox.seed_users(users)
 
 
-@pytest.fixture
-def gateway(sandbox: Any) -> Gateway:
+def make_gateway(sandbox: Any, team_creates_per_second: float) -> Gateway:
+    """The real gateway on `sandbox`, with the contract tests' retry budget and quick polls."""
     settings = GraphSettings(
         base_url=sandbox.base_url,
         auth="static_token",
         static_token=sandbox.token,
         max_retries=8,
         max_retry_wait_seconds=20,
-        team_creates_per_second=GraphSettings().team_creates_per_second / SCALE,  # as the stack does
+        team_creates_per_second=team_creates_per_second,
     )
     return Gateway(
         settings,
@@ -55,6 +55,11 @@ def gateway(sandbox: Any) -> Gateway:
             first_delay=0.1, interval=0.1, timeout=30, replication_delay=0.3, replication_attempts=6
         ),
     )
+
+
+@pytest.fixture
+def gateway(sandbox: Any) -> Gateway:
+    return make_gateway(sandbox, GraphSettings().team_creates_per_second / SCALE)  # as the stack does
 
 
 def route_counts(counters: dict[str, Any]) -> dict[str, int]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared.graph import Gateway, PollPolicy
+from shared.graph import Gateway
 from shared.settings import GraphSettings
+from tests.contract.graph.conftest import make_gateway
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +24,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     db = Path(tmp_path_factory.mktemp("graph")) / "graph.sqlite"
     with running_graph_sandbox(db, scale=1.0, async_delay=0.05) as graph:
         yield graph
-
-
-def _gateway(sandbox: Any, team_creates_per_second: float) -> Gateway:
-    settings = GraphSettings(
-        base_url=sandbox.base_url,
-        auth="static_token",
-        static_token=sandbox.token,
-        max_retries=8,
-        max_retry_wait_seconds=20,
-        team_creates_per_second=team_creates_per_second,
-    )
-    return Gateway(settings, poll=PollPolicy(first_delay=0.1, interval=0.1, timeout=30))
 
 
 async def _burst(gateway: Gateway, owner: str, prefix: str, n: int) -> list[str]:
@@ -54,7 +43,7 @@ async def test_a_burst_of_team_creations_is_throttled_only_when_not_paced(
 ) -> None:
     sandbox.reset_counters()
     rate = GraphSettings().team_creates_per_second if paced else 0.0
-    created = await _burst(_gateway(sandbox, rate), people[0]["id"], prefix, 16)
+    created = await _burst(make_gateway(sandbox, rate), people[0]["id"], prefix, 16)
     assert len(set(created)) == 16  # every team made once, none twice
     by_status = sandbox.counters()["requests"]["POST /teams"]
     throttled = int(by_status.get("429", 0))
