@@ -148,11 +148,17 @@ class CommerceClient:
     async def query_any(
         self, entity_set: str, field: str, values: Sequence[str], extra: str | None = None
     ) -> list[Row]:
-        """Rows whose `field` is one of `values`, in URL-sized `or` chains."""
-        rows: list[Row] = []
-        for chunk in chunks_of(values):
-            rows.extend(await self.query(entity_set, all_of(one_of(field, chunk), extra)))
-        return rows
+        """Rows whose `field` is one of `values`, in URL-sized `or` chains, `_CHAINS_AT_ONCE` of
+        them in flight at a time (a batch's ~500 workers are 13 chains: one after another, 13 round
+        trips to F&O before its passes could start), the rows in the order of the chains."""
+        gate = asyncio.Semaphore(_CHAINS_AT_ONCE)
+
+        async def chain(chunk: Sequence[str]) -> list[Row]:
+            async with gate:
+                return await self.query(entity_set, all_of(one_of(field, chunk), extra))
+
+        parts = await asyncio.gather(*(chain(chunk) for chunk in chunks_of(values)))
+        return [row for part in parts for row in part]
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -503,6 +509,7 @@ class CommerceClient:
 
 
 _MAX_DEPTH = 8  # store -> district -> region -> ...; a cycle or a deeper tree stops here
+_CHAINS_AT_ONCE = 4  # `or`-chain reads of one query_any in flight at once
 
 
 def _parent(rows: Sequence[Row], field: str) -> str | None:
