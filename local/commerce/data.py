@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.commerce.schema import ETAG, FIELD_DEFAULTS, LEGAL_ENTITY_FIELD
+from shared.commerce.schema import COMPANY_SPECIFIC, ETAG, FIELD_DEFAULTS, LEGAL_ENTITY_FIELD
 from shared.settings import CommerceEntitySets
 
 Row = dict[str, Any]
@@ -29,9 +29,13 @@ class EntitySpec:
     set_name: str  # OData entity set, e.g. 'RetailStores'
     entity: str  # data entity name, e.g. 'RetailStoreEntity' (data events use it)
     keys: tuple[str, ...]  # physical key fields, dataAreaId first when company-specific
-    company: bool
     writable: frozenset[str] = frozenset()
     creatable: bool = False  # accepts OData POST (insert)
+
+    @property
+    def company(self) -> bool:
+        """Carries dataAreaId: the app's own list (shared.commerce.schema.COMPANY_SPECIFIC)."""
+        return self.kind in COMPANY_SPECIFIC
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -50,51 +54,42 @@ def entity_specs(sets: CommerceEntitySets | None = None) -> dict[str, EntitySpec
     s = sets or CommerceEntitySets()
     le = (LEGAL_ENTITY_FIELD,)
     specs = [
-        EntitySpec("store", s.stores, "RetailStoreEntity", (*le, _f("store.number")), True),
-        EntitySpec("worker", s.workers, "HcmWorkerEntity", (_f("worker.personnel_number"),), False),
+        EntitySpec("store", s.stores, "RetailStoreEntity", (*le, _f("store.number"))),
+        EntitySpec("worker", s.workers, "HcmWorkerEntity", (_f("worker.personnel_number"),)),
         EntitySpec(
             "assignment",
             s.assignments,
             "RetailChannelWorkerEntity",
             (*le, _f("assignment.personnel_number"), _f("assignment.channel_id")),
-            True,
         ),
-        EntitySpec(
-            "hierarchy", s.hierarchy, "RetailReportingHierarchyNodeEntity", (_f("hierarchy.node"),), False
-        ),
+        EntitySpec("hierarchy", s.hierarchy, "RetailReportingHierarchyNodeEntity", (_f("hierarchy.node"),)),
         EntitySpec(
             "hierarchy_manager",
             s.hierarchy_managers,
             "RetailHierarchyManagerEntity",
             (_f("hierarchy_manager.node"), _f("hierarchy_manager.personnel_number")),
-            False,
         ),
         EntitySpec(
             "worker_role",
             s.worker_roles,
             "RetailWorkerSecurityRoleEntity",
             (_f("worker_role.personnel_number"), _f("worker_role.role")),
-            False,
         ),
         EntitySpec(
             "team_mapping",
             s.team_mappings,
             "RetailTeamsSourceTeamMappingEntity",
             (_f("team_mapping.source_type"), _f("team_mapping.source_id")),
-            False,
             frozenset({_f("team_mapping.team_id")}),
             creatable=True,
         ),
-        EntitySpec("task_list", s.task_lists, "CTSTaskListEntity", (*le, _f("task_list.id")), True),
-        EntitySpec(
-            "task", s.tasks, "CTSTaskDefinitionEntity", (*le, _f("task.task_list"), _f("task.id")), True
-        ),
+        EntitySpec("task_list", s.task_lists, "CTSTaskListEntity", (*le, _f("task_list.id"))),
+        EntitySpec("task", s.tasks, "CTSTaskDefinitionEntity", (*le, _f("task.task_list"), _f("task.id"))),
         EntitySpec(
             "store_task",
             s.store_tasks,
             "CTSTaskEntity",
             (*le, _f("store_task.task_list"), _f("store_task.task"), _f("store_task.store")),
-            True,
             frozenset(
                 {
                     _f("store_task.status"),

@@ -38,6 +38,12 @@ from shared.commerce.schema import (
     parse_datetime,
 )
 
+MAX_QUERY_STRING = 2048  # IIS's default maxQueryString (requestFiltering/requestLimits)
+QUERY_TOO_LONG = (
+    "HTTP Error 404.15 - Not Found: The request filtering module is configured to deny a request "
+    "where the query string is too long."
+)
+
 PAGE_SIZE = 1000
 _KEY_PART = re.compile(r"\s*(\w+)\s*=\s*'((?:[^']|'')*)'\s*")
 F = FIELD_DEFAULTS
@@ -206,7 +212,7 @@ class Sandbox:
         body: dict[str, Any] = {"@odata.context": f"{request.base_url}data/$metadata#{spec.set_name}"}
         if q.get("$count", "").lower() == "true":
             body["@odata.count"] = total
-        body["value"] = [self._project(spec, r, q.get("$select")) for r in page]
+        body["value"] = [self.project(spec, r, q.get("$select")) for r in page]
         remaining = (
             (total - skip - len(page)) if top is None else min(top - len(page), total - skip - len(page))
         )
@@ -218,7 +224,7 @@ class Sandbox:
             body["@odata.nextLink"] = f"{request.base_url}data/{spec.set_name}?{urlencode(params)}"
         return body
 
-    def _project(self, spec: EntitySpec, row: Row, select: str | None) -> Row:
+    def project(self, spec: EntitySpec, row: Row, select: str | None) -> Row:
         if not select:
             return dict(row)
         names = [s.strip() for s in select.split(",") if s.strip()]
@@ -454,6 +460,7 @@ def create_app(
                 return JSONResponse(sandbox.query(request, spec))
             if request.method == "GET":
                 row = sandbox.lookup(request, spec, key_text[1:-1])
+                row = sandbox.project(spec, row, request.query_params.get("$select"))
                 status = 200
                 return JSONResponse(
                     {"@odata.context": f"{request.base_url}data/$metadata#{spec.set_name}/$entity", **row},
@@ -478,9 +485,25 @@ def create_app(
 
     async def data(request: Request) -> Response:
         path = request.path_params["path"]
+        name = path.split("(")[0].strip("/")
+        if len(request.scope.get("query_string", b"")) > MAX_QUERY_STRING:
+            # IIS request filtering, in front of F&O, before any authentication: HTTP 404.15
+            # "The request filtering module is configured to deny a request where the query
+            # string is too long." (maxQueryString, default 2,048:
+            # https://learn.microsoft.com/iis/configuration/system.webserver/security/requestfiltering/requestlimits/)
+            sandbox.counters[f"{request.method} {name} 404.15"] += 1
+            return Response(QUERY_TOO_LONG, status_code=404, media_type="text/html")
         if request.headers.get("authorization", "") != f"Bearer {token}":
-            sandbox.counters[f"{request.method} {path.split('(')[0].strip('/')} 401"] += 1
+            sandbox.counters[f"{request.method} {name} 401"] += 1
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        if (
+            request.method == "GET"
+            and name not in ("", "$metadata")
+            and not request.query_params.get("$select")
+        ):
+            # Not an error in F&O (it answers every column of the entity, well over a hundred for
+            # the retail entities); counted so the contract tests can hold the app to its $select.
+            sandbox.counters[f"unselected-read {name}"] += 1
         return await answer(request, path)
 
     async def side(request: Request) -> Response:

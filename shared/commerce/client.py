@@ -24,7 +24,16 @@ from shared.commerce.auth import StaticToken, TokenProvider, token_provider
 from shared.commerce.batch import CreatePipe
 from shared.commerce.errors import CommerceUnavailable, NotFound, error_from_response
 from shared.commerce.mapping import DEFAULT_MANAGER_JOBS, UNSET, Row, RowMapper, Unset
-from shared.commerce.odata import all_of, chunks_of, eq, key_segment, one_of
+from shared.commerce.odata import (
+    MAX_QUERY_STRING,
+    NEXT_LINK_ROOM,
+    all_of,
+    encoded_length,
+    eq,
+    key_segment,
+    one_of,
+    or_chains,
+)
 from shared.commerce.schema import STORE_SOURCE_TYPE, FieldNames
 from shared.commerce.transport import ODataTransport, Sleep
 from shared.domain.commerce import CommerceOrg, Region, Store, StoreAssignment, TeamMapping, Worker
@@ -48,6 +57,14 @@ class CommerceClient:
         self.sets = settings.entity_sets
         self.fields = FieldNames(settings.field_names)
         self.rows = RowMapper(self.fields, manager_jobs)
+        # Every read names its columns (FieldNames.select): the entity of each set.
+        sets = self.sets
+        self._entity_of = {
+            sets.stores: "store", sets.workers: "worker", sets.assignments: "assignment",
+            sets.hierarchy: "hierarchy", sets.hierarchy_managers: "hierarchy_manager",
+            sets.worker_roles: "worker_role", sets.team_mappings: "team_mapping",
+            sets.task_lists: "task_list", sets.tasks: "task", sets.store_tasks: "store_task",
+        }  # fmt: skip
         self._communications_role = communications_role
         self._tokens = tokens or token_provider(settings)
         self._http = httpx.AsyncClient(
@@ -141,23 +158,38 @@ class CommerceClient:
         convert: Callable[[Row], Any] | None = None,
     ) -> list[Any]:
         """Every row of `entity_set` matching `filter_`, across all pages; with `convert`, each
-        converted as its page arrives (None dropped: raw rows are held one page at a time)."""
-        params = self._params(filter_, select, top)
+        converted as its page arrives (None dropped: raw rows are held one page at a time).
+        The columns are the ones the app maps (`select`, default FieldNames.select)."""
+        params = self._params(filter_, select or self._select_of(entity_set), top)
         return list(await self._transport.rows(entity_set, params, self.settings.page_size, convert))
+
+    def _select_of(self, entity_set: str) -> tuple[str, ...] | None:
+        entity = self._entity_of.get(entity_set)
+        return self.fields.select(entity) if entity else None
 
     async def query_any(
         self, entity_set: str, field: str, values: Sequence[str], extra: str | None = None
     ) -> list[Row]:
-        """Rows whose `field` is one of `values`, in URL-sized `or` chains, `_CHAINS_AT_ONCE` of
+        """Rows whose `field` is one of `values`, in `or` chains that keep each query string
+        within MAX_QUERY_STRING (with its `$select`, `extra` and the rest), `_CHAINS_AT_ONCE` of
         them in flight at a time (a batch's ~500 workers are 13 chains: one after another, 13 round
         trips to F&O before its passes could start), the rows in the order of the chains."""
         gate = asyncio.Semaphore(_CHAINS_AT_ONCE)
+        # What the query string holds beside the chain: `$filter=` with `extra` and its " and ",
+        # `$select=...`, `cross-company=true` and the separators, encoded; and room for the
+        # `$skip` of the next page's link.
+        rest = self._params(all_of("()", extra), self._select_of(entity_set))
+        room = (
+            MAX_QUERY_STRING
+            - NEXT_LINK_ROOM
+            - sum(encoded_length(k) + 1 + encoded_length(v) + 1 for k, v in rest.items())
+        )
 
         async def chain(chunk: Sequence[str]) -> list[Row]:
             async with gate:
                 return await self.query(entity_set, all_of(one_of(field, chunk), extra))
 
-        parts = await asyncio.gather(*(chain(chunk) for chunk in chunks_of(values)))
+        parts = await asyncio.gather(*(chain(chunk) for chunk in or_chains(field, values, room)))
         return [row for part in parts for row in part]
 
     # --- reads -------------------------------------------------------------------------------
@@ -455,7 +487,7 @@ class CommerceClient:
             legal_entity=legal_entity or self.settings.legal_entity,
         )
         url = self.sets.store_tasks + key_segment(self.rows.store_task_key(ref))
-        response = await self._send("GET", url, params=self._params())
+        response = await self._send("GET", url, params=self._params(select=self.fields.select("store_task")))
         return self.rows.store_task(response.json())
 
     async def create_store_task(self, task: StoreTask) -> StoreTask:

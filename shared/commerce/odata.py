@@ -1,17 +1,26 @@
 """OData v4 URL pieces as F&O accepts them: literals, `$filter` terms, entity keys.
 
 F&O does not support the OData 4.01 `in` operator, so "one of these values" is an `or` chain;
-`chunks_of` keeps each chain short enough for the URL length limits of IIS/F&O.
+`or_chains` keeps each chain short enough for the URL length limits of IIS/F&O (`chunks_of`:
+the same by count alone, for the Dataverse client's short ids).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from urllib.parse import quote
 
 from shared.domain.ids import odata_string, segment
 
 #: Values per `or` chain: keeps URLs well under 2,048 characters for ~10-character keys.
 MAX_OR_TERMS = 40
+#: The longest query string a read sends (`or_chains`): 2,048 is IIS's default request-filtering
+#: `maxQueryString` (https://learn.microsoft.com/iis/configuration/system.webserver/security/requestfiltering/requestlimits/,
+#: answered 404.15 beyond it). F&O publishes no limit of its own; this is the conservative one.
+MAX_QUERY_STRING = 2048
+#: Kept free in a first page's query string for what the service's `@odata.nextLink` adds to it
+#: (`&$skip=<rows>`): page 2 of a read must fit too.
+NEXT_LINK_ROOM = 32
 
 
 def literal(value: str | int | bool | None) -> str:
@@ -52,6 +61,32 @@ def chunks_of(values: Iterable[str], size: int = MAX_OR_TERMS) -> Iterator[list[
         if len(batch) == size:
             yield batch
             batch = []
+    if batch:
+        yield batch
+
+
+def encoded_length(text: str) -> int:
+    """Characters `text` takes in a query string, percent-encoded (every reserved character
+    counted as encoded: at least what an HTTP client sends)."""
+    return len(quote(text, safe=""))
+
+
+def or_chains(field: str, values: Iterable[str], room: int, size: int = MAX_OR_TERMS) -> Iterator[list[str]]:
+    """`values` (deduplicated, in order) in chains of at most `size` whose `one_of(field, chain)`
+    takes at most `room` characters encoded (`room`: what the rest of the query string leaves of
+    MAX_QUERY_STRING). A value too long for any chain still goes, alone: the service's answer
+    (an error) says so, rather than a value silently left out."""
+    batch: list[str] = []
+    parens = encoded_length("()")
+    used = parens
+    joint = encoded_length(" or ")
+    for value in dict.fromkeys(values):
+        term = encoded_length(eq(field, value))
+        if batch and (len(batch) == size or used + joint + term > room):
+            yield batch
+            batch, used = [], parens
+        used += term + (joint if batch else 0)
+        batch.append(value)
     if batch:
         yield batch
 

@@ -94,6 +94,12 @@ FIELD_DEFAULTS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: The entities (field-name prefixes) that are company-specific: their rows carry dataAreaId and
+#: are keyed by it first; the others (workers, the hierarchy, roles, team mappings) are shared by
+#: every legal entity. The Commerce sandbox declares its entities from this set, so a `$select` of
+#: dataAreaId on a shared entity is refused there as F&O refuses an unknown property.
+COMPANY_SPECIFIC: frozenset[str] = frozenset({"store", "assignment", "task_list", "task", "store_task"})
+
 #: Names confirmed by a Microsoft source (CDM entity reference, MAP doc); everything else is not.
 CONFIRMED: frozenset[str] = frozenset(
     {
@@ -168,6 +174,15 @@ class FieldNames:
         """{'number': 'StoreNumber', ...} for one entity prefix such as 'store'."""
         prefix = entity + "."
         return {k[len(prefix) :]: v for k, v in self._names.items() if k.startswith(prefix)}
+
+    def select(self, entity: str) -> tuple[str, ...]:
+        """The `$select` of a read of `entity`: dataAreaId first when it is company-specific,
+        then every field the app maps (each once). F&O answers every column of an entity without
+        one (RetailStoreEntity has well over a hundred) and supports `$select`
+        (https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata,
+        "Supported features from the OData specification"); `@odata.etag` comes either way."""
+        names = tuple(dict.fromkeys(self.of(entity).values()))
+        return ((LEGAL_ENTITY_FIELD,) if entity in COMPANY_SPECIFIC else ()) + names
 
 
 def parse_date(value: object) -> date | None:

@@ -299,3 +299,50 @@ async def test_a_refused_mapping_write_is_a_forbidden_error_and_reads_still_work
         sandbox.clear_faults()
     async with client_for(sandbox) as commerce:
         await commerce.create_team_mapping(mapping)  # accepted once the privilege is there
+
+
+async def test_every_read_names_its_columns_and_gets_only_those(sandbox: CommerceSandboxHandle) -> None:
+    """F&O answers a read without `$select` with every column of the entity (over a hundred for
+    the retail ones): the client names the ones it maps on every read, a lookup by key included."""
+    sandbox.reset_counters()
+    async with client_for(sandbox) as commerce:
+        org = await commerce.read_org()
+        await commerce.read_org(store=org.stores[0].number)
+        await commerce.store_slices([s.number for s in org.stores[:3]])
+        await commerce.task_lists()
+        tasks = await commerce.store_tasks()
+        await commerce.store_task(tasks[0].task_list, tasks[0].task, tasks[0].store)
+        await commerce.communications_managers()
+        rows = await commerce.query(commerce.sets.stores)
+    counters = sandbox.counters()
+    assert not [k for k in counters if k.startswith("unselected-read ")], counters
+    assert sum(v for k, v in counters.items() if k.startswith("GET ")) >= 10
+    assert org.stores and org.workers and org.assignments and tasks
+    assert {o.legal_entity for o in org.stores} == {"USRT"}  # dataAreaId is among the columns
+    assert set(rows[0]) == {"@odata.etag", *commerce.fields.select("store")}
+
+
+async def test_query_strings_stay_within_iis_limit_which_the_sandbox_enforces(
+    sandbox: CommerceSandboxHandle,
+) -> None:
+    """IIS refuses a query string over 2,048 characters (404.15) before F&O sees it: the sandbox
+    does too, and `query_any` splits long values into more, shorter `or` chains instead."""
+    import httpx
+
+    too_long = one_of("PersonnelNumber", [f"{i:0>60}" for i in range(40)])
+    async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
+        refused = await http.get(
+            "/data/Workers",
+            params={"$filter": too_long},
+            headers={"Authorization": f"Bearer {sandbox.token}"},
+        )
+    assert refused.status_code == 404 and "query string is too long" in refused.text
+    sandbox.reset_counters()
+    async with client_for(sandbox) as commerce:
+        real = [w.personnel_number for w in await commerce.workers()]
+        wanted = [f"{i:0>60}" for i in range(200)] + real
+        found = await commerce.query_any(commerce.sets.workers, "PersonnelNumber", wanted)
+    assert sorted(r["PersonnelNumber"] for r in found) == sorted(real)
+    counters = sandbox.counters()
+    assert not [k for k in counters if "404.15" in k], counters
+    assert counters["GET Workers 200"] > -(-len(wanted) // MAX_OR_TERMS)  # shorter chains, more of them
