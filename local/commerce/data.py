@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class EntitySpec:
         """Carries dataAreaId: the app's own list (shared.commerce.schema.COMPANY_SPECIFIC)."""
         return self.kind in COMPANY_SPECIFIC
 
-    @property
+    @cached_property  # (the dataclass is frozen, not slotted: cached in the instance's __dict__)
     def fields(self) -> tuple[str, ...]:
         names = [v for k, v in FIELD_DEFAULTS.items() if k.split(".")[0] == self.kind]
         return ((LEGAL_ENTITY_FIELD,) if self.company else ()) + tuple(dict.fromkeys(names))

@@ -212,7 +212,8 @@ class Sandbox:
         body: dict[str, Any] = {"@odata.context": f"{request.base_url}data/$metadata#{spec.set_name}"}
         if q.get("$count", "").lower() == "true":
             body["@odata.count"] = total
-        body["value"] = [self.project(spec, r, q.get("$select")) for r in page]
+        names = self.selected(spec, q.get("$select"))
+        body["value"] = [self.project(r, names) for r in page]
         remaining = (
             (total - skip - len(page)) if top is None else min(top - len(page), total - skip - len(page))
         )
@@ -224,9 +225,10 @@ class Sandbox:
             body["@odata.nextLink"] = f"{request.base_url}data/{spec.set_name}?{urlencode(params)}"
         return body
 
-    def project(self, spec: EntitySpec, row: Row, select: str | None) -> Row:
+    def selected(self, spec: EntitySpec, select: str | None) -> list[str] | None:
+        """The property names of a `$select` (None: every column), each one checked."""
         if not select:
-            return dict(row)
+            return None
         names = [s.strip() for s in select.split(",") if s.strip()]
         for name in names:
             if name not in spec.fields:
@@ -235,6 +237,12 @@ class Sandbox:
                     f"Could not find a property named '{name}' on type "
                     f"'Microsoft.Dynamics.DataEntities.{spec.entity}'.",
                 )
+        return names
+
+    @staticmethod
+    def project(row: Row, names: list[str] | None) -> Row:
+        if names is None:
+            return dict(row)
         return {ETAG: row[ETAG], **{n: row.get(n) for n in names}}
 
     def lookup(self, request: Request, spec: EntitySpec, key_text: str) -> Row:
@@ -460,7 +468,7 @@ def create_app(
                 return JSONResponse(sandbox.query(request, spec))
             if request.method == "GET":
                 row = sandbox.lookup(request, spec, key_text[1:-1])
-                row = sandbox.project(spec, row, request.query_params.get("$select"))
+                row = sandbox.project(row, sandbox.selected(spec, request.query_params.get("$select")))
                 status = 200
                 return JSONResponse(
                     {"@odata.context": f"{request.base_url}data/$metadata#{spec.set_name}/$entity", **row},
