@@ -38,6 +38,7 @@ from shared.commerce.schema import STORE_SOURCE_TYPE, FieldNames
 from shared.commerce.transport import ODataTransport, Sleep
 from shared.domain.commerce import CommerceOrg, Region, Store, StoreAssignment, TeamMapping, Worker
 from shared.domain.tasks import StoreTask, TaskList, TaskStatus
+from shared.pool import POOL_LIMITS
 from shared.settings import CommerceSettings, Settings
 
 
@@ -71,6 +72,7 @@ class CommerceClient:
             base_url=settings.base_url.rstrip("/") + "/data/",
             timeout=settings.timeout_seconds,
             transport=transport,
+            limits=POOL_LIMITS,  # shared/pool.py
         )
         # GETs are safe to repeat after a dropped connection; a PATCH may have been applied.
         self._transport = ODataTransport(

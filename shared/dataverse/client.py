@@ -41,6 +41,7 @@ from shared.domain.records import (
     RecordType,
     SharePointSite,
 )
+from shared.pool import POOL_LIMITS
 from shared.settings import DataverseSettings, Settings
 
 Row = dict[str, Any]
@@ -75,6 +76,7 @@ class DataverseClient:
             base_url=settings.base_url.rstrip("/") + settings.api_path + "/",
             timeout=settings.timeout_seconds,
             transport=transport,
+            limits=POOL_LIMITS,  # shared/pool.py
         )
         # GET and DELETE are safe to repeat after a dropped connection (a row already gone counts
         # as deleted); a POST or PATCH may have been applied.

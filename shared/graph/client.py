@@ -25,6 +25,7 @@ import httpx
 from shared.graph.errors import GraphError, GraphUnavailable, from_body, from_sdk
 from shared.graph.pacing import Pacing
 from shared.graph.retry import RetryingTransport, RetryPolicy, Sleep
+from shared.pool import POOL_LIMITS
 from shared.settings import GraphSettings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -200,7 +201,7 @@ def build_client(
 
     policy = RetryPolicy(max_retries=settings.max_retries, max_total_wait=settings.max_retry_wait_seconds)
     retrying = RetryingTransport(
-        transport or httpx.AsyncHTTPTransport(retries=0),
+        transport or httpx.AsyncHTTPTransport(retries=0, limits=POOL_LIMITS),
         policy,
         sleep=sleep,
         pacing=pacing or Pacing.of(settings.team_creates_per_second),
