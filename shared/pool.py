@@ -15,9 +15,10 @@ The price: the same pass is quadratic in the pool's idle connections (for each i
 them all) and checks each idle socket (two system calls), so a pool that keeps its connections
 costs more CPU per request while many sit idle. Against the local sandboxes, whose answers come
 in a millisecond, most do: 3,000 GETs 48 at a time cost 2.4-2.7 ms of client CPU each with this
-setting, 1.9-2.1 ms with httpx's defaults (which opened 3x the connections). Against Graph, with
-~100 ms answers, most connections are in use, and the handshakes the defaults cost are the
-expensive part (measured 2026-12-07, the Graph client against `python -m local.graph --no-throttle`).
+setting, 1.9-2.1 ms with httpx's defaults, which opened 3x the connections (measured 2026-12-07,
+the Graph client against `python -m local.graph --no-throttle`). Against Graph, whose answers take
+tens to hundreds of milliseconds, most connections are in use rather than idle, and a TLS
+handshake per request is the larger cost (reasoned, not measured here: nothing reaches Graph).
 """
 
 from __future__ import annotations
