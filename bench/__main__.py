@@ -33,6 +33,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "planner_1000_stores": cases.planner_1000_stores,
     "stack_reconcile": cases.stack_reconcile,
     "graph_floor": cases.graph_floor,
+    "graph_floor_parallel": cases.graph_floor_parallel,
     "notifications_throughput": cases.notifications_throughput,
     "planner_poll": cases.planner_poll,
     "stack_10000_stores": cases.stack_10000_stores,

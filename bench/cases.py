@@ -322,6 +322,19 @@ def graph_floor(stores: int | None = None) -> dict[str, Any]:
     team at once, to a fresh Graph sandbox at the same time scale and throttling, with the host
     stopped and no Graph subscription (so no change notifications). `make bench`
     puts the app's ratio to it (stack_reconcile's first provisioning / this) in the table."""
+    return _floor(stores, parts=1)
+
+
+def graph_floor_parallel(stores: int | None = None) -> dict[str, Any]:
+    """`graph_floor` with the teams split between two `bench.floor` processes run together (the
+    same Graph requests, split two ways). One process is bound by its own CPU (its client CPU is
+    about its wall time: it drives msgraph-sdk, the app's client); two show how much of the
+    single-process floor is that client rather than the Graph sandbox. Reported beside the floor,
+    not used in the ratios (since 2026-12-07)."""
+    return _floor(stores, parts=2)
+
+
+def _floor(stores: int | None, parts: int) -> dict[str, Any]:
     import httpx
 
     from local.scenarios.generate import dump_org, generate_org
@@ -347,19 +360,42 @@ def graph_floor(stores: int | None = None) -> dict[str, Any]:
             gone.raise_for_status()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CTS_")} | stack.settings
         env["PYTHONPATH"] = str(ROOT)
-        # After the host is stopped (and reaped), so the children's CPU is the floor process's.
+        # After the host is stopped (and reaped), so the children's CPU is the floor processes'.
         children, own_cpu = resource.getrusage(resource.RUSAGE_CHILDREN), _own_cpu_s()
         start = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "bench.floor"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=False, timeout=4 * 3600)  # fmt: skip
+        command = [sys.executable, "-m", "bench.floor"]
+        runs = [
+            subprocess.Popen(
+                [*command, "--part", str(k), "--parts", str(parts)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for k in range(parts)
+        ]
+        outputs = [run.communicate(timeout=4 * 3600) for run in runs]
         wall = time.perf_counter() - start
         sandbox_cpu = _own_cpu_s() - own_cpu
         done = resource.getrusage(resource.RUSAGE_CHILDREN)
         client_cpu = (done.ru_utime + done.ru_stime) - (children.ru_utime + children.ru_stime)
-        if run.returncode != 0:
-            raise RuntimeError(f"bench.floor failed: {run.stderr[-2000:]}")
-        result = json.loads(run.stdout.strip().splitlines()[-1])
+        for run, (_, err) in zip(runs, outputs, strict=True):
+            if run.returncode != 0:
+                raise RuntimeError(f"bench.floor failed: {err[-2000:]}")
+        results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
         req, writes, throttled, _ = _graph_totals(stack)
+    if parts == 1:
+        result = results[0]
+    else:  # the parts together: the slowest part is the floor, the counts add up
+        result = {
+            "processes": parts,
+            "floor_s": max(r["floor_s"] for r in results),
+            "teams": sum(r["teams"] for r in results),
+            "operations": sum(r["operations"] for r in results),
+            "operations_not_done": sum(r["operations_not_done"] for r in results),
+            "requests_sent": sum(r["requests_sent"] for r in results),
+        }
     return {"stores": n, **result, "process_wall_s": wall, "graph_requests": req, "graph_writes": writes,
             "throttled": throttled, "client_cpu_s": client_cpu, "sandboxes_cpu_s": sandbox_cpu}  # fmt: skip
 

@@ -11,6 +11,11 @@ change notifications in between. What limits it is the Graph sandbox: its thrott
 (at the stack's time scale), its async team creation and its CPU. The org is read from Commerce
 once (a bulk read), as the floor of the reads too.
 
+`--part K --parts N` provisions every N-th team from the K-th (N processes together: the
+`graph_floor_parallel` case), looking up only the people of those teams: the teams' people are
+found from the org alone (the desired state with every worker standing in for its own user),
+so N parts send the same Graph requests as one process does, split N ways.
+
 Prints one JSON object: seconds, teams, operations, and the executor's request count.
 """
 
@@ -26,23 +31,45 @@ from datetime import UTC, datetime
 
 from shared.commerce.client import CommerceClient
 from shared.domain import ActualState
+from shared.domain.commerce import CommerceOrg
 from shared.domain.plan import Operation, Plan
 from shared.domain.teams import Identity
 from shared.graph import Gateway, execute_plan
 from shared.graph.coalesce import CALL_SIZE
 from shared.provisioning import desired, plan
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 
-async def floor(concurrency: int) -> dict[str, object]:
+def _people_of_part(org: CommerceOrg, settings: Settings, part: int, parts: int) -> tuple[set[str], set[str]]:
+    """(team keys, personnel numbers) of part `part` of `parts`: every `parts`-th team of the
+    desired state in key order, with every worker standing in for its own Entra user."""
+    stand_in = {w.personnel_number: Identity(user_id=w.personnel_number) for w in org.workers}
+    whole = desired(org, settings.provisioning, stand_in, datetime.now(UTC).date())
+    keys = sorted(whole.teams)[part::parts]
+    people = {p for k in keys for t in [whole.teams[k]] for p in (*t.owners, *t.members)}
+    return set(keys), people
+
+
+async def floor(concurrency: int, part: int = 0, parts: int = 1) -> dict[str, object]:
     settings = get_settings()
     commerce = CommerceClient.from_settings(settings)
-    gateway = Gateway(settings.graph)
+    # N parts share the tenant's team-creation rate as the app's worker processes do
+    # (functions/root.py divides it by FUNCTIONS_WORKER_PROCESS_COUNT).
+    rate = settings.graph.team_creates_per_second / parts
+    gateway = Gateway(settings.graph.model_copy(update={"team_creates_per_second": rate}))
     start = time.perf_counter()
     try:
         org = await commerce.read_org()
         t_read = time.perf_counter() - start
-        upns = {w.upn.lower(): w.personnel_number for w in org.workers if w.upn}
+        ours: set[str] | None = None
+        people: set[str] | None = None
+        if parts > 1:
+            ours, people = _people_of_part(org, settings, part, parts)
+        upns = {
+            w.upn.lower(): w.personnel_number
+            for w in org.workers
+            if w.upn and (people is None or w.personnel_number in people)
+        }
         gate = asyncio.Semaphore(concurrency)
 
         async def look_up(part: list[str]) -> dict[str, Identity]:
@@ -60,7 +87,8 @@ async def floor(concurrency: int) -> dict[str, object]:
         whole = plan(want, ActualState(), settings.provisioning)
         per_team: dict[str, list[Operation]] = defaultdict(list)
         for op in whole.operations:
-            per_team[str(op.key)].append(op)
+            if ours is None or str(op.key) in ours:
+                per_team[str(op.key)].append(op)
         gate = asyncio.Semaphore(concurrency)
 
         problems: list[str] = []
@@ -95,8 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         default=int(os.environ.get("CTS_BENCH_FLOOR_CONCURRENCY", "25")),
         help="teams provisioned at once",
     )
+    parser.add_argument("--part", type=int, default=0, help="this process's part (0 .. parts-1)")
+    parser.add_argument("--parts", type=int, default=1, help="processes sharing the teams")
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(floor(args.concurrency))))
+    if not 0 <= args.part < args.parts:
+        parser.error("--part must be 0 .. --parts - 1")
+    print(json.dumps(asyncio.run(floor(args.concurrency, args.part, args.parts))))
     return 0
 
 
