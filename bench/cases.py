@@ -358,7 +358,9 @@ def _floor(stores: int | None, parts: int) -> dict[str, Any]:
         for sub in listed.json().get("value", []):
             gone = httpx.delete(f"{graph_api}/subscriptions/{sub['id']}", headers=headers, timeout=30)
             gone.raise_for_status()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CTS_")} | stack.settings
+        # The stack's CTS_* settings, and the bench's own knobs (CTS_BENCH_*) for bench.floor.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CTS_") or k.startswith("CTS_BENCH_")}
+        env |= stack.settings
         env["PYTHONPATH"] = str(ROOT)
         # After the host is stopped (and reaped), so the children's CPU is the floor processes'.
         children, own_cpu = resource.getrusage(resource.RUSAGE_CHILDREN), _own_cpu_s()

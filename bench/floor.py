@@ -54,8 +54,10 @@ async def floor(concurrency: int, part: int = 0, parts: int = 1) -> dict[str, ob
     settings = get_settings()
     commerce = CommerceClient.from_settings(settings)
     # N parts share the tenant's team-creation rate as the app's worker processes do
-    # (functions/root.py divides it by FUNCTIONS_WORKER_PROCESS_COUNT).
-    rate = settings.graph.team_creates_per_second / parts
+    # (functions/root.py divides it by FUNCTIONS_WORKER_PROCESS_COUNT); CTS_BENCH_FLOOR_UNSHARED=1:
+    # each at the whole rate, as instances of a scaled-out app are (they share it through 429s).
+    unshared = os.environ.get("CTS_BENCH_FLOOR_UNSHARED") == "1"
+    rate = settings.graph.team_creates_per_second / (1 if unshared else parts)
     gateway = Gateway(settings.graph.model_copy(update={"team_creates_per_second": rate}))
     start = time.perf_counter()
     try:

@@ -119,6 +119,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 delay = self._delay_after_response(request, response, attempt, waited)
                 if pacer is not None and response.status_code == 429:
                     pacer.hold(parse_retry_after(response.headers.get("Retry-After")) or 1.0)
+                elif pacer is not None and response.status_code < 400:
+                    pacer.passed()
                 if delay is None:
                     return response
                 await response.aread()
