@@ -56,6 +56,11 @@ def test_orchestrations_complete_exactly_once_and_no_message_is_lost_across_kill
     rng = random.Random()
     data = tmp_path / "data"
     results = tmp_path / "results.sqlite"
+    # WAL is the file's own setting: made once here, before any activity opens it. (Each activity
+    # switching it itself raced: switching needs the file to itself, and SQLite can answer
+    # "database is locked" to it at once rather than wait out the busy timeout.)
+    with sqlite3.connect(results) as db:
+        db.execute("PRAGMA journal_mode=WAL")
     host = HostProcess(
         APP,
         data,
