@@ -58,13 +58,14 @@ class CommerceClient:
         self.sets = settings.entity_sets
         self.fields = FieldNames(settings.field_names)
         self.rows = RowMapper(self.fields, manager_jobs)
-        # Every read names its columns (FieldNames.select): the entity of each set.
-        sets = self.sets
-        self._entity_of = {
-            sets.stores: "store", sets.workers: "worker", sets.assignments: "assignment",
-            sets.hierarchy: "hierarchy", sets.hierarchy_managers: "hierarchy_manager",
-            sets.worker_roles: "worker_role", sets.team_mappings: "team_mapping",
-            sets.task_lists: "task_list", sets.tasks: "task", sets.store_tasks: "store_task",
+        # Every read names its columns (FieldNames.select): each set's `$select`, made once.
+        sets, select = self.sets, self.fields.select
+        self._columns = {
+            sets.stores: select("store"), sets.workers: select("worker"),
+            sets.assignments: select("assignment"), sets.hierarchy: select("hierarchy"),
+            sets.hierarchy_managers: select("hierarchy_manager"), sets.worker_roles: select("worker_role"),
+            sets.team_mappings: select("team_mapping"), sets.task_lists: select("task_list"),
+            sets.tasks: select("task"), sets.store_tasks: select("store_task"),
         }  # fmt: skip
         self._communications_role = communications_role
         self._tokens = tokens or token_provider(settings)
@@ -162,12 +163,8 @@ class CommerceClient:
         """Every row of `entity_set` matching `filter_`, across all pages; with `convert`, each
         converted as its page arrives (None dropped: raw rows are held one page at a time).
         The columns are the ones the app maps (`select`, default FieldNames.select)."""
-        params = self._params(filter_, select or self._select_of(entity_set), top)
+        params = self._params(filter_, select or self._columns.get(entity_set), top)
         return list(await self._transport.rows(entity_set, params, self.settings.page_size, convert))
-
-    def _select_of(self, entity_set: str) -> tuple[str, ...] | None:
-        entity = self._entity_of.get(entity_set)
-        return self.fields.select(entity) if entity else None
 
     async def query_any(
         self, entity_set: str, field: str, values: Sequence[str], extra: str | None = None
@@ -180,7 +177,7 @@ class CommerceClient:
         # What the query string holds beside the chain: `$filter=` with `extra` and its " and ",
         # `$select=...`, `cross-company=true` and the separators, encoded; and room for the
         # `$skip` of the next page's link.
-        rest = self._params(all_of("()", extra), self._select_of(entity_set))
+        rest = self._params(all_of("()", extra), self._columns.get(entity_set))
         room = (
             MAX_QUERY_STRING
             - NEXT_LINK_ROOM
@@ -489,7 +486,9 @@ class CommerceClient:
             legal_entity=legal_entity or self.settings.legal_entity,
         )
         url = self.sets.store_tasks + key_segment(self.rows.store_task_key(ref))
-        response = await self._send("GET", url, params=self._params(select=self.fields.select("store_task")))
+        response = await self._send(
+            "GET", url, params=self._params(select=self._columns[self.sets.store_tasks])
+        )
         return self.rows.store_task(response.json())
 
     async def create_store_task(self, task: StoreTask) -> StoreTask:
