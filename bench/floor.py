@@ -74,9 +74,9 @@ async def floor(concurrency: int, part: int = 0, parts: int = 1) -> dict[str, ob
         }
         gate = asyncio.Semaphore(concurrency)
 
-        async def look_up(part: list[str]) -> dict[str, Identity]:
+        async def look_up(chunk: list[str]) -> dict[str, Identity]:
             async with gate:  # one $batch of 20 requests of 15 (shared/graph/users.py)
-                return await gateway.resolve_upns(part)
+                return await gateway.resolve_upns(chunk)
 
         wanted = sorted(upns)
         per_call = CALL_SIZE
