@@ -34,6 +34,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "stack_reconcile": cases.stack_reconcile,
     "graph_floor": cases.graph_floor,
     "graph_floor_parallel": cases.graph_floor_parallel,
+    "teams_over_floor_rounds": cases.teams_over_floor_rounds,
     "notifications_throughput": cases.notifications_throughput,
     "planner_poll": cases.planner_poll,
     "stack_10000_stores": cases.stack_10000_stores,

@@ -173,23 +173,13 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
     its peak RSS and the largest reconcile_all history; then events per second through the
     host: a burst of store-changed events for the converged org."""
     from bench.profile import Profile
-    from local.scenarios.generate import dump_org, generate_org
     from local.scenarios.player import provision_org, request_reconcile
-    from local.stack import Stack, StackConfig
+    from local.stack import Stack
 
     n = stores or int(os.environ.get("CTS_BENCH_STORES", "1000"))
-    data = Path(tempfile.mkdtemp(prefix="cts-bench-"))
-    org_file = data / "org.json"
-    org = generate_org(stores=n, workers=n * 20, seed=1)
-    org_file.write_text(dump_org(org), encoding="utf-8")
-    processes = int(os.environ.get("CTS_BENCH_WORKER_PROCESSES", "2"))
+    org, config, processes = _app_stack(n)
     out: dict[str, Any] = {"stores": n, "workers": n * 20, "worker_processes": processes}
-    extra = {"FUNCTIONS_WORKER_PROCESS_COUNT": str(processes)}
-    if os.environ.get("CTS_BENCH_PARALLEL_BATCHES"):  # else the app's default
-        extra["CTS_RECONCILE__PARALLEL_BATCHES"] = os.environ["CTS_BENCH_PARALLEL_BATCHES"]
-    out["parallel_batches"] = int(extra.get("CTS_RECONCILE__PARALLEL_BATCHES", "0")) or None
-    config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=GRAPH_SCALE,
-                         extra_settings=extra)  # fmt: skip
+    out["parallel_batches"] = int(config.extra_settings.get("CTS_RECONCILE__PARALLEL_BATCHES", "0")) or None
     with Stack(config) as stack:
         assert stack.host is not None
         _wait_for_workers(stack, processes)
@@ -289,6 +279,73 @@ def stack_reconcile(stores: int | None = None) -> dict[str, Any]:
         workers = [p for p in _tree(stack.host.pid) if p != stack.host.pid]
         out["worker_processes_peak_rss_mb"] = [_peak_rss_mb(p) for p in workers]
     return out
+
+
+def _app_stack(n: int) -> tuple[dict[str, Any], Any, int]:
+    """(org, stack config, worker processes) of the app's stack cases: the generated org of `n`
+    stores (20 workers each, seed 1, the floor's too), CTS_BENCH_WORKER_PROCESSES (default 2) and
+    CTS_BENCH_PARALLEL_BATCHES (default: the app's)."""
+    from local.scenarios.generate import dump_org, generate_org
+    from local.stack import StackConfig
+
+    data = Path(tempfile.mkdtemp(prefix="cts-bench-"))
+    org_file = data / "org.json"
+    org = generate_org(stores=n, workers=n * 20, seed=1)
+    org_file.write_text(dump_org(org), encoding="utf-8")
+    processes = int(os.environ.get("CTS_BENCH_WORKER_PROCESSES", "2"))
+    extra = {"FUNCTIONS_WORKER_PROCESS_COUNT": str(processes)}
+    if os.environ.get("CTS_BENCH_PARALLEL_BATCHES"):  # else the app's default
+        extra["CTS_RECONCILE__PARALLEL_BATCHES"] = os.environ["CTS_BENCH_PARALLEL_BATCHES"]
+    config = StackConfig(org=org_file, data_dir=data / "stack", port_base=0, graph_scale=GRAPH_SCALE,
+                         extra_settings=extra)  # fmt: skip
+    return org, config, processes
+
+
+def _first_teams_s(n: int) -> float | None:
+    """stack_reconcile's `first_teams_s` alone, on a fresh stack: from asking for the first
+    provisioning to the first look that found nothing in flight (None: it did not converge)."""
+    from local.scenarios.player import provision_org
+    from local.stack import Stack
+
+    _, config, processes = _app_stack(n)
+    with Stack(config) as stack:
+        _wait_for_workers(stack, processes)
+        start = time.monotonic()
+        first = provision_org(stack, converge_timeout=4 * 3600)
+        quiet = first.get("teams_quiet_at")
+        return quiet - start if first["converged"] and quiet is not None else None
+
+
+def teams_over_floor_rounds(stores: int | None = None) -> dict[str, Any]:
+    """`teams_over_floor` measured again in CTS_BENCH_RATIO_ROUNDS rounds (default 3; 0 skips):
+    in each, the app's first provisioning (`first_teams_s`, fresh stack) and the Graph floor
+    (`graph_floor`) back to back, the order alternating (app first, then floor first, ...) so a
+    drift of the machine's speed over the minutes weighs on both alike. On this 2-core VM the
+    same code's first provisioning took 19.6 s and 30.0 s within minutes (its CPU seconds moved
+    as much: the cores themselves ran slower, no steal), so one pair is not a verdict: the
+    median of the rounds' ratios is the figure to read, min and max its spread."""
+    n = stores or int(os.environ.get("CTS_BENCH_STORES", "1000"))
+    rounds = int(os.environ.get("CTS_BENCH_RATIO_ROUNDS", "3"))
+    teams: list[float | None] = []
+    floors: list[float] = []
+    for r in range(rounds):
+        for what in ("app", "floor") if r % 2 == 0 else ("floor", "app"):
+            if what == "app":
+                teams.append(_first_teams_s(n))
+            else:
+                floors.append(float(_floor(n, parts=1)["floor_s"]))
+    ratios = [t / f for t, f in zip(teams, floors, strict=True) if t is not None and f > 0]
+    return {
+        "stores": n,
+        "rounds": rounds,
+        "first_teams_s": [None if t is None else round(t, 3) for t in teams],
+        "floor_s": [round(f, 3) for f in floors],
+        "teams_over_floor": [round(x, 3) for x in ratios],
+        "teams_over_floor_median": statistics.median(ratios) if ratios else None,
+        "teams_over_floor_min": min(ratios, default=None),
+        "teams_over_floor_max": max(ratios, default=None),
+        "not_converged": sum(1 for t in teams if t is None),
+    }
 
 
 def _drift_outcomes(stack: Any) -> dict[str, int]:
