@@ -95,6 +95,7 @@ class Notifier:
         self.endpoints: dict[str, Counter[str]] = {}
         self.waiting: dict[str, deque[dict[str, Any]]] = {}  # change notifications per endpoint
         self.senders: Counter[str] = Counter()  # sender tasks running per endpoint
+        self._subs: tuple[int, list[tuple[dict[str, Any], str, frozenset[str]]]] | None = None
 
     async def start(self) -> None:
         # A pool bigger than the POSTs in flight: the time a POST waits for a connection is not
@@ -144,7 +145,7 @@ class Notifier:
     def publish(self, change: dict[str, Any]) -> None:
         """Queue notifications for a change ``{kind, changeType, teamId, id}`` (To Do:
         ``{kind: "todoTask", changeType, userId, upn, listId, id, etag}``; sync, cheap)."""
-        subs = [s for _, s in self.sb.store.query("subscription")]
+        subs = self._subscriptions()
         if not subs:
             return
         now = time.time()
@@ -153,10 +154,8 @@ class Notifier:
             change_type = change["changeType"]
             if kind == "group" and change_type == "created":
                 change_type = "updated"
-            for sub in subs:
-                if sub["_expiresAt"] < now or canonical_resource(sub["resource"]) not in resources:
-                    continue
-                if change_type not in sub["changeType"].split(","):
+            for sub, resource, change_types in subs:
+                if sub["_expiresAt"] < now or resource not in resources or change_type not in change_types:
                     continue
                 resource_data = {"@odata.type": _TYPES[kind], "@odata.id": path, "id": ident}
                 if kind == "group":
@@ -179,6 +178,20 @@ class Notifier:
             self.waiting.setdefault(url, deque()).extend(items)
             if self.senders[url] < MAX_IN_FLIGHT and self._spawn(url, None, "change"):
                 self.senders[url] += 1
+
+    def _subscriptions(self) -> list[tuple[dict[str, Any], str, frozenset[str]]]:
+        """Every subscription with its canonical resource and change types, read again only after
+        a subscription was written (`Store.writes`): every change publishes, ~20,000 of them in
+        a 1,000-store provisioning, and reading and decoding the rows each time was ~6 % of the
+        sandbox's CPU."""
+        written = self.sb.store.writes["subscription"]
+        if self._subs is None or self._subs[0] != written:
+            rows = [s for _, s in self.sb.store.query("subscription")]
+            subs = [
+                (s, canonical_resource(s["resource"]), frozenset(s["changeType"].split(","))) for s in rows
+            ]
+            self._subs = (written, subs)
+        return self._subs[1]
 
     def lifecycle(self, sub: dict[str, Any], event: str) -> None:
         url = sub.get("lifecycleNotificationUrl") or sub["notificationUrl"]

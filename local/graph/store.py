@@ -15,6 +15,7 @@ import re
 import sqlite3
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -73,6 +74,10 @@ class Store:
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        # Writes per kind (put, set_deleted, remove, remove_children; a rolled-back one counts
+        # too): a cache of one kind's rows is fresh while its count has not moved (the notifier's
+        # subscriptions, read once per change until 2026-12-07).
+        self.writes: Counter[str] = Counter()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -130,6 +135,7 @@ class Store:
 
     def put(self, kind: str, data: dict[str, Any], parent: str | None = None, deleted: bool = False) -> None:
         with self._lock:
+            self.writes[kind] += 1
             self._db.execute(
                 "INSERT INTO objects(kind, id, parent, deleted, data) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(kind, id) DO UPDATE SET parent=excluded.parent, deleted=excluded.deleted, "
@@ -139,16 +145,19 @@ class Store:
 
     def set_deleted(self, kind: str, ident: str, deleted: bool) -> None:
         with self._lock:
+            self.writes[kind] += 1
             self._db.execute(
                 "UPDATE objects SET deleted=? WHERE kind=? AND id=?", (int(deleted), kind, ident)
             )
 
     def remove(self, kind: str, ident: str) -> None:
         with self._lock:
+            self.writes[kind] += 1
             self._db.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, ident))
 
     def remove_children(self, kind: str, parent: str) -> None:
         with self._lock:
+            self.writes[kind] += 1
             self._db.execute("DELETE FROM objects WHERE kind=? AND parent=?", (kind, parent))
 
     def query(

@@ -156,3 +156,37 @@ def test_channel_rename_by_a_person_is_notified(
     while not receiver.received and time.monotonic() < deadline:
         graph.drain()
     assert receiver.received[0]["resourceData"]["id"] == channel["id"]
+
+
+def test_a_subscription_written_between_changes_is_seen_by_the_next_change(
+    graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]], receiver: Receiver
+) -> None:
+    """The notifier keeps the subscriptions between changes (local/graph/notifier.py): one made,
+    renewed or deleted after a change was published counts from the very next change."""
+    team_id = create_team(http, "Store C", users[0]["id"])
+    body = {
+        "changeType": "created",
+        "notificationUrl": receiver.url,
+        "lifecycleNotificationUrl": receiver.url,
+        "resource": "/teams/getAllMembers",
+        "expirationDateTime": _expiry(120),
+    }
+    first = http.post("/subscriptions", json=body).json()
+    http.post(f"/teams/{team_id}/members/add", json={"values": [member(users[1]["id"])]})
+    graph.drain()
+    assert [n["subscriptionId"] for n in receiver.received] == [first["id"]]
+    assert (
+        http.patch(f"/subscriptions/{first['id']}", json={"expirationDateTime": _expiry(150)}).status_code
+        == 200
+    )
+    assert http.delete(f"/subscriptions/{first['id']}").status_code == 204
+    second = http.post("/subscriptions", json={**body, "changeType": "created,deleted"}).json()
+    graph.act("remove-member", teamId=team_id, userId=users[1]["id"])
+    graph.drain()
+    assert [(n["subscriptionId"], n["changeType"]) for n in receiver.received[1:]] == [
+        (second["id"], "deleted")
+    ]
+    assert http.delete(f"/subscriptions/{second['id']}").status_code == 204
+    http.post(f"/teams/{team_id}/members/add", json={"values": [member(users[2]["id"])]})
+    graph.drain()
+    assert len(receiver.received) == 2  # no subscription left: nothing sent
