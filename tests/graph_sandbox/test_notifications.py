@@ -71,18 +71,23 @@ def _expiry(minutes: float) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
 
 
-def test_subscription_handshake_then_membership_notifications_with_client_state(
-    graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]], receiver: Receiver
-) -> None:
-    team_id = create_team(http, "Store N", users[0]["id"])
-    body = {
-        "changeType": "created,updated,deleted",
+def _members_subscription(receiver: Receiver, change_type: str, **extra: str) -> dict[str, Any]:
+    """A subscription body to every team's members, delivered to `receiver`, 2 hours long."""
+    return {
+        "changeType": change_type,
         "notificationUrl": receiver.url,
         "lifecycleNotificationUrl": receiver.url,
         "resource": "/teams/getAllMembers",
         "expirationDateTime": _expiry(120),
-        "clientState": "secret-123",
+        **extra,
     }
+
+
+def test_subscription_handshake_then_membership_notifications_with_client_state(
+    graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]], receiver: Receiver
+) -> None:
+    team_id = create_team(http, "Store N", users[0]["id"])
+    body = _members_subscription(receiver, "created,updated,deleted", clientState="secret-123")
     resp = http.post("/subscriptions", json=body)
     assert resp.status_code == 201, resp.text
     assert receiver.validations == 2  # notificationUrl and lifecycleNotificationUrl
@@ -164,13 +169,7 @@ def test_a_subscription_written_between_changes_is_seen_by_the_next_change(
     """The notifier keeps the subscriptions between changes (local/graph/notifier.py): one made,
     renewed or deleted after a change was published counts from the very next change."""
     team_id = create_team(http, "Store C", users[0]["id"])
-    body = {
-        "changeType": "created",
-        "notificationUrl": receiver.url,
-        "lifecycleNotificationUrl": receiver.url,
-        "resource": "/teams/getAllMembers",
-        "expirationDateTime": _expiry(120),
-    }
+    body = _members_subscription(receiver, "created")
     first = http.post("/subscriptions", json=body).json()
     http.post(f"/teams/{team_id}/members/add", json={"values": [member(users[1]["id"])]})
     graph.drain()
