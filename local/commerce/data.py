@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from shared.commerce.schema import COMPANY_SPECIFIC, ETAG, FIELD_DEFAULTS, LEGAL_ENTITY_FIELD
+from shared.commerce.schema import COMPANY_SPECIFIC, ENTITY_SETS, ETAG, FIELD_DEFAULTS, LEGAL_ENTITY_FIELD
 from shared.settings import CommerceEntitySets
 
 Row = dict[str, Any]
@@ -53,42 +53,50 @@ def _f(key: str) -> str:
 
 def entity_specs(sets: CommerceEntitySets | None = None) -> dict[str, EntitySpec]:
     s = sets or CommerceEntitySets()
+
+    def named(kind: str) -> str:  # the entity set's name, from the app's settings
+        return str(getattr(s, ENTITY_SETS[kind]))
+
     le = (LEGAL_ENTITY_FIELD,)
     specs = [
-        EntitySpec("store", s.stores, "RetailStoreEntity", (*le, _f("store.number"))),
-        EntitySpec("worker", s.workers, "HcmWorkerEntity", (_f("worker.personnel_number"),)),
+        EntitySpec("store", named("store"), "RetailStoreEntity", (*le, _f("store.number"))),
+        EntitySpec("worker", named("worker"), "HcmWorkerEntity", (_f("worker.personnel_number"),)),
         EntitySpec(
             "assignment",
-            s.assignments,
+            named("assignment"),
             "RetailChannelWorkerEntity",
             (*le, _f("assignment.personnel_number"), _f("assignment.channel_id")),
         ),
-        EntitySpec("hierarchy", s.hierarchy, "RetailReportingHierarchyNodeEntity", (_f("hierarchy.node"),)),
+        EntitySpec(
+            "hierarchy", named("hierarchy"), "RetailReportingHierarchyNodeEntity", (_f("hierarchy.node"),)
+        ),
         EntitySpec(
             "hierarchy_manager",
-            s.hierarchy_managers,
+            named("hierarchy_manager"),
             "RetailHierarchyManagerEntity",
             (_f("hierarchy_manager.node"), _f("hierarchy_manager.personnel_number")),
         ),
         EntitySpec(
             "worker_role",
-            s.worker_roles,
+            named("worker_role"),
             "RetailWorkerSecurityRoleEntity",
             (_f("worker_role.personnel_number"), _f("worker_role.role")),
         ),
         EntitySpec(
             "team_mapping",
-            s.team_mappings,
+            named("team_mapping"),
             "RetailTeamsSourceTeamMappingEntity",
             (_f("team_mapping.source_type"), _f("team_mapping.source_id")),
             frozenset({_f("team_mapping.team_id")}),
             creatable=True,
         ),
-        EntitySpec("task_list", s.task_lists, "CTSTaskListEntity", (*le, _f("task_list.id"))),
-        EntitySpec("task", s.tasks, "CTSTaskDefinitionEntity", (*le, _f("task.task_list"), _f("task.id"))),
+        EntitySpec("task_list", named("task_list"), "CTSTaskListEntity", (*le, _f("task_list.id"))),
+        EntitySpec(
+            "task", named("task"), "CTSTaskDefinitionEntity", (*le, _f("task.task_list"), _f("task.id"))
+        ),
         EntitySpec(
             "store_task",
-            s.store_tasks,
+            named("store_task"),
             "CTSTaskEntity",
             (*le, _f("store_task.task_list"), _f("store_task.task"), _f("store_task.store")),
             frozenset(

@@ -34,7 +34,7 @@ from shared.commerce.odata import (
     one_of,
     or_chains,
 )
-from shared.commerce.schema import STORE_SOURCE_TYPE, FieldNames
+from shared.commerce.schema import ENTITY_SETS, STORE_SOURCE_TYPE, FieldNames
 from shared.commerce.transport import ODataTransport, Sleep
 from shared.domain.commerce import CommerceOrg, Region, Store, StoreAssignment, TeamMapping, Worker
 from shared.domain.tasks import StoreTask, TaskList, TaskStatus
@@ -59,14 +59,9 @@ class CommerceClient:
         self.fields = FieldNames(settings.field_names)
         self.rows = RowMapper(self.fields, manager_jobs)
         # Every read names its columns (FieldNames.select): each set's `$select`, made once.
-        sets, select = self.sets, self.fields.select
         self._columns = {
-            sets.stores: select("store"), sets.workers: select("worker"),
-            sets.assignments: select("assignment"), sets.hierarchy: select("hierarchy"),
-            sets.hierarchy_managers: select("hierarchy_manager"), sets.worker_roles: select("worker_role"),
-            sets.team_mappings: select("team_mapping"), sets.task_lists: select("task_list"),
-            sets.tasks: select("task"), sets.store_tasks: select("store_task"),
-        }  # fmt: skip
+            getattr(self.sets, setting): self.fields.select(entity) for entity, setting in ENTITY_SETS.items()
+        }
         self._communications_role = communications_role
         self._tokens = tokens or token_provider(settings)
         self._http = httpx.AsyncClient(

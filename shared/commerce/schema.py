@@ -94,6 +94,23 @@ FIELD_DEFAULTS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: The data entities the app reads (field-name prefixes), each with the `CommerceEntitySets`
+#: setting that names its entity set: the client's `$select` per set and the sandbox's entities.
+ENTITY_SETS: Mapping[str, str] = MappingProxyType(
+    {
+        "store": "stores",
+        "worker": "workers",
+        "assignment": "assignments",
+        "hierarchy": "hierarchy",
+        "hierarchy_manager": "hierarchy_managers",
+        "worker_role": "worker_roles",
+        "team_mapping": "team_mappings",
+        "task_list": "task_lists",
+        "task": "tasks",
+        "store_task": "store_tasks",
+    }
+)
+
 #: The entities (field-name prefixes) that are company-specific: their rows carry dataAreaId and
 #: are keyed by it first; the others (workers, the hierarchy, roles, team mappings) are shared by
 #: every legal entity. The Commerce sandbox declares its entities from this set, so a `$select` of

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.commerce.odata import MAX_OR_TERMS, encoded_length, one_of, or_chains
-from shared.commerce.schema import COMPANY_SPECIFIC, FIELD_DEFAULTS, LEGAL_ENTITY_FIELD, FieldNames
+from shared.commerce.schema import (
+    COMPANY_SPECIFIC,
+    ENTITY_SETS,
+    FIELD_DEFAULTS,
+    LEGAL_ENTITY_FIELD,
+    FieldNames,
+)
+from shared.settings import CommerceEntitySets
 
 values = st.lists(st.text(min_size=1, max_size=80), max_size=200)
 
@@ -42,3 +49,10 @@ def test_a_read_names_the_mapped_columns_and_the_company_only_where_there_is_one
         names = fields.select(entity)
         assert len(names) == len(set(names))
         assert (names[0] == LEGAL_ENTITY_FIELD) == (entity in COMPANY_SPECIFIC)
+
+
+def test_every_entity_the_app_maps_has_one_entity_set_setting_and_each_setting_one_entity() -> None:
+    """ENTITY_SETS pairs the field-name prefixes with the CommerceEntitySets settings: a set added
+    to the settings without an entity would be read without a `$select` (and vice versa)."""
+    assert set(ENTITY_SETS) == {key.split(".")[0] for key in FIELD_DEFAULTS}
+    assert sorted(ENTITY_SETS.values()) == sorted(CommerceEntitySets.model_fields)
