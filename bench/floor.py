@@ -80,10 +80,10 @@ async def floor(concurrency: int, part: int = 0, parts: int = 1) -> dict[str, ob
 
         wanted = sorted(upns)
         per_call = CALL_SIZE
-        parts = await asyncio.gather(
+        answers = await asyncio.gather(
             *(look_up(wanted[i : i + per_call]) for i in range(0, len(wanted), per_call))
         )
-        found = {u: ident for part in parts for u, ident in part.items()}
+        found = {u: ident for answer in answers for u, ident in answer.items()}
         identities = {upns[u.lower()]: ident for u, ident in found.items() if u.lower() in upns}
         want = desired(org, settings.provisioning, identities, datetime.now(UTC).date())
         whole = plan(want, ActualState(), settings.provisioning)
