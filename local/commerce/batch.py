@@ -88,7 +88,7 @@ class _Registry(HeaderRegistry):
     two thirds of the Commerce sandbox's CPU for a batch of creates. Here a name's class is made
     once and the last `CACHED` headers are parsed once. Header objects are immutable (`str`
     with a parse tree) and their parse depends on name and value alone, so the parser accepts
-    and refuses exactly what it did (tests/unit/test_commerce_batch_parser.py compares the two)."""
+    and refuses exactly what it did (tests/fuzz/test_fuzz_commerce_batch_parser.py compares the two)."""
 
     CACHED = 4096
 

@@ -67,7 +67,10 @@ async def test_commerce_store_task_keys_stay_inside_their_url_segment() -> None:
     assert url.path.startswith("/data/CTSTasks(")
     assert url.raw_path.decode().count("/") == 2  # /data/<set>(<key>): nothing added a segment
     # Only the app's own query options: nothing of the key leaked into them.
-    assert dict(url.params) == {"cross-company": "true", "$select": ",".join(client.fields.select("store_task"))}
+    assert dict(url.params) == {
+        "cross-company": "true",
+        "$select": ",".join(client.fields.select("store_task")),
+    }
 
 
 # --- Graph ids from the mapping table, $filter quoting ------------------------------------------
