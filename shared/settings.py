@@ -135,6 +135,10 @@ class CommerceSettings(BaseModel):
     # this many creates (F&O documents up to 5,000 operations per batch); 1 sends one POST per row
     # (shared/commerce/batch.py, docs/commerce.md).
     team_mapping_batch_size: int = Field(default=100, ge=1, le=5000)
+    # The `or`-chain GETs of one look-up ("one of these values": a reconciliation batch's ~500
+    # workers are 13 chains) go together in one OData $batch call of at most this many GETs; 1
+    # sends one GET per chain (shared/commerce/batch.py `read_pages`, docs/commerce.md).
+    read_batch_size: int = Field(default=50, ge=1, le=5000)
 
     @property
     def served_legal_entities(self) -> frozenset[str]:

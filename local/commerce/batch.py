@@ -20,6 +20,9 @@ From OData 4.0 §11.7 (F&O's behaviour for each is unconfirmed where it has no p
   the context of a batch": here it goes through the same handler as a request sent alone (the
   outer request's token stands for the parts; `refuse` faults, validation, errors and the
   request counters apply per part; injected throttling/errors answer the `$batch` as a whole).
+  A part's query string is held to IIS's 2,048 characters like a request alone's (IIS sees only
+  the outer URL and F&O publishes no limit for a part: a 400 of the sandbox's own, so it is at
+  least as strict as either reading; local/commerce/server.py `part_answer`).
 - Parts run in order; a change set's answer is a multipart/mixed of its parts' answers with their
   Content-ID, a failed change set's answer is one application/http response.
 - Without `Prefer: odata.continue-on-error` the service stops at the first failing part and

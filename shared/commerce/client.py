@@ -17,11 +17,12 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 
 from shared.commerce.auth import StaticToken, TokenProvider, token_provider
-from shared.commerce.batch import CreatePipe
+from shared.commerce.batch import CreatePipe, read_pages
 from shared.commerce.errors import CommerceUnavailable, NotFound, error_from_response
 from shared.commerce.mapping import DEFAULT_MANAGER_JOBS, UNSET, Row, RowMapper, Unset
 from shared.commerce.odata import (
@@ -165,9 +166,11 @@ class CommerceClient:
         self, entity_set: str, field: str, values: Sequence[str], extra: str | None = None
     ) -> list[Row]:
         """Rows whose `field` is one of `values`, in `or` chains that keep each query string
-        within MAX_QUERY_STRING (with its `$select`, `extra` and the rest), `_CHAINS_AT_ONCE` of
-        them in flight at a time (a batch's ~500 workers are 13 chains: one after another, 13 round
-        trips to F&O before its passes could start), the rows in the order of the chains."""
+        within MAX_QUERY_STRING (with its `$select`, `extra` and the rest), the rows in the order
+        of the chains. Several chains go as the GETs of `$batch` calls of `read_batch_size`
+        (shared/commerce/batch.py `read_pages`: a reconciliation batch's ~500 workers are 13
+        chains, one call instead of 13 GETs); `read_batch_size` 1 sends a GET per chain.
+        `_CHAINS_AT_ONCE` calls (or GETs) in flight at a time."""
         gate = asyncio.Semaphore(_CHAINS_AT_ONCE)
         # What the query string holds beside the chain: `$filter=` with `extra` and its " and ",
         # `$select=...`, `cross-company=true` and the separators, encoded; and room for the
@@ -179,11 +182,34 @@ class CommerceClient:
             - sum(encoded_length(k) + 1 + encoded_length(v) + 1 for k, v in rest.items())
         )
 
-        async def chain(chunk: Sequence[str]) -> list[Row]:
-            async with gate:
-                return await self.query(entity_set, all_of(one_of(field, chunk), extra))
+        filters = [all_of(one_of(field, chunk), extra) for chunk in or_chains(field, values, room)]
+        size = self.settings.read_batch_size
 
-        parts = await asyncio.gather(*(chain(chunk) for chunk in or_chains(field, values, room)))
+        async def chain(filter_: str | None) -> list[Row]:
+            async with gate:
+                return await self.query(entity_set, filter_)
+
+        async def batched(group: list[str | None]) -> list[list[Row]]:
+            """One `$batch` call for the group's chains (shared/commerce/batch.py `read_pages`)."""
+            async with gate:
+                columns = self._columns.get(entity_set)
+                urls = [f"{entity_set}?{urlencode(self._params(f, columns), quote_via=quote)}" for f in group]
+                pages = await read_pages(
+                    self._transport, str(self._http.base_url), urls, page_size=self.settings.page_size
+                )
+            out: list[list[Row]] = []
+            for filter_, page in zip(group, pages, strict=True):
+                if page is None:  # not answered 200: read alone, for the rows or the typed error
+                    out.append(await chain(filter_))
+                    continue
+                out.append(await self._transport.rows(entity_set, None, self.settings.page_size, first=page))
+            return out
+
+        if size == 1 or len(filters) == 1:
+            parts = await asyncio.gather(*(chain(f) for f in filters))
+        else:
+            groups = [filters[i : i + size] for i in range(0, len(filters), size)]
+            parts = [part for got in await asyncio.gather(*(batched(g) for g in groups)) for part in got]
         return [row for part in parts for row in part]
 
     # --- reads -------------------------------------------------------------------------------
@@ -349,7 +375,8 @@ class CommerceClient:
         """The slices of several stores (`read_org(store=...)` for each) from one set of bulk
         reads: the store rows, their assignments and those workers, the hierarchy above them
         (one read per level for all of them) with its managers, the communications managers and
-        the mapping rows: about 6 + 2 x levels requests plus one per 40 workers for a batch,
+        the mapping rows: about 6 + 2 x levels requests plus one `$batch` call for the workers (one GET
+        per 40 workers with `read_batch_size` 1) for a batch,
         where a slice at a time costs about 9 requests per store. A store that no longer exists
         gives a slice without stores."""
         f = self.fields
@@ -553,7 +580,9 @@ def _ancestors(store: Store, regions: Sequence[Region]) -> list[Region]:
     by_id = {r.id: r for r in regions}
     out: list[Region] = []
     node = store.district or store.region
-    while node and node in by_id and by_id[node] not in out:
+    seen: set[str] = set()
+    while node and node in by_id and node not in seen:
+        seen.add(node)
         out.append(by_id[node])
         node = by_id[node].parent
     return out

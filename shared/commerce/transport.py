@@ -64,10 +64,12 @@ class ODataTransport:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         retry_statuses: frozenset[int] = RETRY_STATUSES,
+        repeatable: bool = False,
     ) -> httpx.Response:
         """One request, repeated after the statuses in `retry_statuses` (429 after its
         `Retry-After`, the others after a backoff) and after a dropped connection when that is safe
-        (see the module docstring); the typed error once the limits are reached."""
+        (see the module docstring; `repeatable`: this request is, whatever its method -- a `$batch`
+        POST of GETs alone); the typed error once the limits are reached."""
         waited = 0.0
         attempt = 0
         while True:
@@ -83,7 +85,7 @@ class ODataTransport:
                     method, url, params=params, json=json, content=content, headers=req_headers
                 )
             except httpx.TransportError as exc:
-                safe = method in self._repeatable or isinstance(exc, httpx.ConnectError)
+                safe = repeatable or method in self._repeatable or isinstance(exc, httpx.ConnectError)
                 delay = self.backoff(attempt)
                 if not safe or not self.may_wait(attempt, waited, delay):
                     raise self._unavailable(repr(exc), method, url) from exc
@@ -106,16 +108,23 @@ class ODataTransport:
         params: dict[str, str] | None,
         page_size: int,
         convert: Callable[[dict[str, Any]], Any] | None = None,
+        *,
+        first: Mapping[str, Any] | None = None,
     ) -> list[Any]:
         """Every row of a collection: `Prefer: odata.maxpagesize`, then each `@odata.nextLink` as
         the service returned it (it carries every query option), until a page has none. With
         `convert`, each page's rows are converted as the page arrives (None dropped), so a bulk
-        read of 200,000 rows never holds more than one page of raw JSON rows."""
+        read of 200,000 rows never holds more than one page of raw JSON rows. `first`: the first
+        page, read already (a GET inside a `$batch`: shared/commerce/batch.py), so only the pages
+        after it are read."""
         prefer = {"Prefer": f"odata.maxpagesize={page_size}"}
         rows: list[Any] = []
         next_url: str | None = url
         while next_url:
-            body = (await self.send("GET", next_url, params=params, headers=prefer)).json()
+            if first is not None:
+                body, first = first, None
+            else:
+                body = (await self.send("GET", next_url, params=params, headers=prefer)).json()
             page = body.get("value", [])
             if convert is None:
                 rows.extend(page)

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import uuid
 from collections.abc import Callable
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from shared.commerce import batch as batch_module
 from shared.commerce.client import CommerceClient
 from shared.commerce.errors import BadRequest, CommerceUnavailable
 from shared.domain.commerce import TeamMapping
@@ -161,3 +166,187 @@ async def test_each_create_is_a_change_set_of_its_own_with_the_absolute_url() ->
     assert body.count("Content-Type: multipart/mixed; boundary=changeset_") == 2
     assert body.count(f"POST {BASE}/data/{MAPPINGS}?cross-company=true HTTP/1.1\r\n") == 2
     assert "Content-ID: 1\r\n" in body and "Content-ID: 2\r\n" in body
+
+
+# --- reads: the `or` chains of one look-up in one call (shared/commerce/batch.py `read_pages`) --
+
+WORKERS = "Workers"
+
+
+def people(count: int) -> list[str]:
+    return [f"P{i:07d}" for i in range(count)]
+
+
+def page(numbers: list[str], link: str | None = None) -> tuple[int, dict[str, str], str]:
+    body: dict[str, object] = {"value": [{"PersonnelNumber": n, "Name": n} for n in numbers]}
+    if link:
+        body["@odata.nextLink"] = link
+    return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+def read_answer(*answers: tuple[int, dict[str, str], str]) -> httpx.Response:
+    """One application/http answer per GET part (reads are not in change sets)."""
+    body = "".join(f"--b\r\n{http_part(a)}\r\n" for a in answers) + "--b--\r\n"
+    return httpx.Response(200, headers={"Content-Type": "multipart/mixed; boundary=b"}, content=body.encode())
+
+
+def wanted_in(request: httpx.Request) -> list[str]:
+    """The personnel numbers an `or` chain asks for, in order."""
+    return re.findall(r"PersonnelNumber eq '([^']+)'", request.url.params.get("$filter", ""))
+
+
+def chains_in(request: httpx.Request) -> list[list[str]]:
+    """The personnel numbers each GET part of a `$batch` asks for."""
+    targets = re.findall(r"GET (\S+) HTTP/1.1", request.content.decode())
+    return [wanted_in(httpx.Request("GET", t)) for t in targets]
+
+
+async def read(commerce: Commerce, numbers: list[str]) -> list[str]:
+    async with commerce.client:
+        return [w.personnel_number for w in await commerce.client.workers(numbers)]
+
+
+async def test_a_read_of_several_chains_is_one_batch_of_gets_with_each_chains_query() -> None:
+    numbers = people(100)
+    commerce = Commerce(lambda r: read_answer(*(page(c) for c in chains_in(r))))
+    assert await read(commerce, numbers) == numbers
+    [request] = commerce.requests
+    body = request.content.decode()
+    assert is_batch(request) and request.method == "POST" and "changeset" not in body
+    assert [n for c in chains_in(request) for n in c] == numbers and len(chains_in(request)) == 3
+    assert body.count("Prefer: odata.maxpagesize=1000\r\n") == 3
+    for target in re.findall(r"GET (\S+) HTTP/1.1", body):  # as a GET alone would send it
+        assert target.startswith(f"{BASE}/data/{WORKERS}?") and len(httpx.URL(target).query) <= 2048
+        assert "%24select=" in target and "cross-company=true" in target
+
+
+async def test_a_chain_throttled_or_refused_inside_the_batch_is_read_alone() -> None:
+    numbers = people(100)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if is_batch(request):
+            first, _, third = chains_in(request)
+            return read_answer(page(first), throttled(3), page(third))
+        return httpx.Response(200, json={"value": [{"PersonnelNumber": n} for n in wanted_in(request)]})
+
+    commerce = Commerce(answer)
+    assert await read(commerce, numbers) == numbers  # in the chains' order
+    assert [is_batch(r) for r in commerce.requests] == [True, False]
+    assert wanted_in(commerce.requests[1]) == chains_in(commerce.requests[0])[1]
+
+
+async def test_a_chain_the_service_never_answered_is_read_alone() -> None:
+    numbers = people(100)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if is_batch(request):
+            first, *_ = chains_in(request)
+            return read_answer(page(first), duplicate())  # stopped at a failure: nothing for the third
+        return httpx.Response(200, json={"value": [{"PersonnelNumber": n} for n in wanted_in(request)]})
+
+    commerce = Commerce(answer)
+    assert await read(commerce, numbers) == numbers
+    assert [is_batch(r) for r in commerce.requests] == [True, False, False]
+
+
+async def test_a_chains_next_link_is_followed_with_plain_gets() -> None:
+    numbers = people(60)
+    link = f"{BASE}/data/{WORKERS}?$skiptoken=2"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if is_batch(request):
+            first, second = chains_in(request)
+            return read_answer(page(first[:10], link), page(second))
+        assert str(request.url) == link
+        first = chains_in(commerce.requests[0])[0]
+        return httpx.Response(200, json={"value": [{"PersonnelNumber": n} for n in first[10:]]})
+
+    commerce = Commerce(answer)
+    assert await read(commerce, numbers) == numbers
+    assert [is_batch(r) for r in commerce.requests] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        read_answer(page(["x"])),  # stops without a failure
+        httpx.Response(200, headers={"Content-Type": "application/json"}, json={"responses": []}),
+        httpx.Response(200, headers={"Content-Type": "multipart/mixed; boundary=b"}, content=b"--b\r\nx"),
+    ],
+    ids=["stopped without a failure", "not multipart", "cut off"],
+)
+async def test_an_answer_that_cannot_be_read_is_read_again_one_get_per_chain(answer: httpx.Response) -> None:
+    numbers = people(100)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if is_batch(request):
+            return answer
+        return httpx.Response(200, json={"value": [{"PersonnelNumber": n} for n in wanted_in(request)]})
+
+    commerce = Commerce(handle)
+    assert await read(commerce, numbers) == numbers
+    assert [is_batch(r) for r in commerce.requests] == [True, False, False, False]
+
+
+async def test_a_read_batch_refused_as_a_whole_says_how_to_send_one_get_per_chain() -> None:
+    commerce = Commerce(lambda _r: httpx.Response(400, json={"error": {"code": "", "message": "Bad batch."}}))
+    with pytest.raises(BadRequest, match="READ_BATCH_SIZE=1"):
+        await read(commerce, people(100))
+
+
+async def test_a_dropped_read_batch_is_sent_again_nothing_was_written() -> None:
+    calls = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.ReadError("connection reset", request=request)
+        return read_answer(*(page(c) for c in chains_in(request)))
+
+    commerce = Commerce(answer)
+    assert await read(commerce, people(100)) == people(100)
+    assert [is_batch(r) for r in commerce.requests] == [True, True] and commerce.client.retries == 1
+
+
+async def test_a_read_batch_size_of_one_sends_one_get_per_chain_and_one_chain_is_one_get() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"value": [{"PersonnelNumber": n} for n in wanted_in(request)]})
+
+    commerce = Commerce(answer, read_batch_size=1)
+    assert await read(commerce, people(100)) == people(100)
+    assert [(r.method, is_batch(r)) for r in commerce.requests] == [("GET", False)] * 3
+    commerce = Commerce(answer)
+    assert await read(commerce, people(30)) == people(30)
+    assert [(r.method, is_batch(r)) for r in commerce.requests] == [("GET", False)]
+
+
+async def test_chains_beyond_the_read_batch_size_go_in_further_calls() -> None:
+    commerce = Commerce(lambda r: read_answer(*(page(c) for c in chains_in(r))), read_batch_size=2)
+    assert await read(commerce, people(200)) == people(200)
+    assert [len(chains_in(r)) for r in commerce.requests] == [2, 2, 1]
+
+
+_ORIGINAL_DELIMITER = rb"(?:^|\r?\n)--b(--)?[ \t]*(?:\r?\n|$)"  # what _split used before 2026-12-07
+
+
+@settings(max_examples=int(os.environ.get("CTS_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"--b", b"--b--", b"\r\n", b"\n", b"\r", b" ", b"\t", b"x", b"-", b"b"]), max_size=30
+    )
+)
+def test_split_finds_the_delimiters_the_single_pattern_found(pieces: list[bytes]) -> None:
+    """The two-pattern delimiter search (a literal start, so `re` skips ahead) matches exactly
+    where the one pattern it replaced matched."""
+    body = b"".join(pieces)
+    first, rest = batch_module._delimiters("b")
+    found = []
+    at_start = first.match(body)
+    if at_start is not None:
+        found.append(at_start)
+    found += rest.finditer(body, at_start.end() if at_start is not None else 0)
+    old = list(re.finditer(_ORIGINAL_DELIMITER, body))
+    assert [(m.start(), m.end(), m.group(1)) for m in found] == [
+        (m.start(), m.end(), m.group(1)) for m in old
+    ]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
-from local.commerce.testing import CommerceSandboxHandle
+from local.commerce.testing import CommerceSandboxHandle, running_commerce_sandbox
+from local.scenarios.generate import generate_org
 from shared.commerce.batch import WINDOW
 from shared.commerce.client import CommerceClient
 from shared.commerce.errors import BadRequest, CommerceUnavailable, Forbidden
@@ -157,6 +159,77 @@ async def test_a_batch_answered_500_is_not_sent_again(sandbox: CommerceSandboxHa
         sandbox.clear_faults()
     assert all(isinstance(r, CommerceUnavailable) and r.transient for r in results)
     assert sandbox.counters() == {"POST $batch 500": 1}
+
+
+# --- reads: a look-up's `or` chains in one call ------------------------------------------------
+
+
+async def all_personnel_numbers(handle: CommerceSandboxHandle) -> list[str]:
+    async with client_for(handle) as commerce:
+        return [w.personnel_number for w in await commerce.workers()]
+
+
+async def test_a_lookup_of_many_workers_is_one_batch_call_and_reads_what_one_get_per_chain_reads(
+    big_sandbox: CommerceSandboxHandle,
+) -> None:
+    numbers = (await all_personnel_numbers(big_sandbox))[::7]  # ~360: several chains
+    found: dict[int, tuple[list[object], dict[str, int]]] = {}
+    for size in (50, 1):
+        big_sandbox.reset_counters()
+        async with client_for(big_sandbox, read_batch_size=size) as commerce:
+            workers = await commerce.workers(numbers)
+        found[size] = (list(workers), big_sandbox.counters())
+    (batched, by_batch), (alone, by_get) = found[50], found[1]
+    assert batched == alone and sorted(w.personnel_number for w in batched) == sorted(numbers)  # type: ignore[attr-defined]
+    chains = by_get["GET Workers 200"]
+    assert chains >= 9 and by_get == {"GET Workers 200": chains}
+    assert by_batch == {"POST $batch 200": 1, "GET Workers 200": chains}  # each part counted, $select kept
+
+
+async def test_a_chain_longer_than_a_page_is_followed_from_its_next_link(tmp_path: Path) -> None:
+    org = generate_org(stores=5, workers=200, seed=4)
+    with running_commerce_sandbox(tmp_path / "paged.sqlite", org=org, page_size=15) as paged:
+        numbers = await all_personnel_numbers(paged)
+        paged.reset_counters()
+        async with client_for(paged) as commerce:
+            workers = await commerce.workers(numbers)
+        counters = paged.counters()
+    assert len(numbers) == 200 and sorted(w.personnel_number for w in workers) == sorted(numbers)
+    # 5 chains of 40 rows in the batch, each a first page of 15 and two more pages alone
+    assert counters == {"POST $batch 200": 1, "GET Workers 200": 15}
+
+
+async def test_a_refused_entity_fails_a_batched_lookup_as_it_fails_a_get(
+    sandbox: CommerceSandboxHandle,
+) -> None:
+    numbers = [f"X{i:06d}" for i in range(100)]  # three chains; none exists
+    sandbox.set_faults(refuse={"method": "GET", "entity_set": "Workers"})
+    try:
+        errors = []
+        for size in (50, 1):
+            async with client_for(sandbox, read_batch_size=size) as commerce:
+                with pytest.raises(Forbidden) as caught:
+                    await commerce.workers(numbers)
+            errors.append(caught.value)
+    finally:
+        sandbox.clear_faults()
+    batched, alone = errors  # each names the GET of a chain of its own (gather: whichever failed first)
+    assert batched.status == alone.status == 403 and batched.method == alone.method == "GET"
+    assert str(batched).split(" (GET ")[0] == str(alone).split(" (GET ")[0] and "$batch" not in str(batched)
+
+
+async def test_a_throttled_read_batch_is_sent_again(big_sandbox: CommerceSandboxHandle) -> None:
+    numbers = (await all_personnel_numbers(big_sandbox))[:100]
+    big_sandbox.reset_counters()
+    big_sandbox.set_faults(throttle_ratio=1.0, retry_after=0.1, seconds=0.2)
+    try:
+        async with client_for(big_sandbox, real_sleep=True) as commerce:
+            workers = await commerce.workers(numbers)
+    finally:
+        big_sandbox.clear_faults()
+    assert sorted(w.personnel_number for w in workers) == sorted(numbers)
+    counters = big_sandbox.counters()
+    assert counters.get("POST $batch 429", 0) >= 1 and counters["POST $batch 200"] == 1
 
 
 # --- the sandbox, over raw HTTP ------------------------------------------------------------------
@@ -335,3 +408,23 @@ def test_a_malformed_batch_is_refused_with_400_and_runs_nothing(
     assert error["code"] == "" and "malformed" in error["message"] and says in error["message"]
     assert sandbox.counters() == {"POST $batch 400": 1}  # no part ran
     assert "9301" not in raw_rows(sandbox)
+
+
+def test_a_get_part_is_held_to_the_query_string_limit_of_a_get_alone(sandbox: CommerceSandboxHandle) -> None:
+    """IIS sees only the outer URL; F&O publishes no limit for a part: the sandbox holds a part to
+    IIS's 2,048 characters, so it is at least as strict as either reading of F&O."""
+    long = "Workers?$select=PersonnelNumber&$filter=" + " or ".join(
+        f"PersonnelNumber eq 'X{i:06d}'" for i in range(80)
+    ).replace(" ", "%20")
+    sandbox.reset_counters()
+    answer = post_batch(sandbox, get_part(long) + "--batch--\r\n")
+    assert answer.status_code == 200
+    assert "HTTP/1.1 400 Bad Request" in answer.text and "over 2048 characters" in answer.text
+    assert sandbox.counters() == {"POST $batch 200": 1, "GET Workers 400": 1}
+
+
+def test_a_get_part_without_select_is_counted_as_a_get_alone_is(sandbox: CommerceSandboxHandle) -> None:
+    sandbox.reset_counters()
+    answer = post_batch(sandbox, get_part("Workers?$top=1") + "--batch--\r\n")
+    assert answer.status_code == 200 and "HTTP/1.1 200 OK" in answer.text
+    assert sandbox.counters() == {"POST $batch 200": 1, "GET Workers 200": 1, "unselected-read Workers": 1}
