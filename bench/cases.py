@@ -301,19 +301,25 @@ def _app_stack(n: int) -> tuple[dict[str, Any], Any, int]:
     return org, config, processes
 
 
-def _first_teams_s(n: int) -> float | None:
+def _first_teams_s(n: int) -> tuple[float | None, float]:
     """stack_reconcile's `first_teams_s` alone, on a fresh stack: from asking for the first
-    provisioning to the first look that found nothing in flight (None: it did not converge)."""
+    provisioning to the first look that found nothing in flight (None: it did not converge);
+    and the CPU seconds of the host's processes and of this one (the sandboxes) over the whole
+    first provisioning (its task mirroring and the wait's second of quiet included)."""
     from local.scenarios.player import provision_org
     from local.stack import Stack
 
     _, config, processes = _app_stack(n)
     with Stack(config) as stack:
+        assert stack.host is not None
         _wait_for_workers(stack, processes)
+        host_cpu, own_cpu = _tree_cpu_s(stack.host.pid), _own_cpu_s()
         start = time.monotonic()
         first = provision_org(stack, converge_timeout=4 * 3600)
         quiet = first.get("teams_quiet_at")
-        return quiet - start if first["converged"] and quiet is not None else None
+        host_after = _tree_cpu_s(stack.host.pid)
+        cpu = sum(v - host_cpu.get(p, 0.0) for p, v in host_after.items()) + _own_cpu_s() - own_cpu
+        return (quiet - start if first["converged"] and quiet is not None else None), cpu
 
 
 def teams_over_floor_rounds(stores: int | None = None) -> dict[str, Any]:
@@ -323,18 +329,30 @@ def teams_over_floor_rounds(stores: int | None = None) -> dict[str, Any]:
     drift of the machine's speed over the minutes weighs on both alike. On this 2-core VM the
     same code's first provisioning took 19.6 s and 30.0 s within minutes (its CPU seconds moved
     as much: the cores themselves ran slower, no steal), so one pair is not a verdict: the
-    median of the rounds' ratios is the figure to read, min and max its spread."""
+    median of the rounds' ratios is the figure to read, min and max its spread.
+
+    `cpu_over_floor`: the CPU seconds of the same two runs (the app's processes and sandboxes
+    over its first provisioning; the floor's client and sandboxes), a steadier figure for a
+    before/after comparison: on this VM a slow spell lengthens both runs' CPU seconds alike,
+    but the wall time of the app (both cores busy) more than that of the floor (one process)."""
     n = stores or int(os.environ.get("CTS_BENCH_STORES", "1000"))
     rounds = int(os.environ.get("CTS_BENCH_RATIO_ROUNDS", "3"))
     teams: list[float | None] = []
     floors: list[float] = []
+    cpu: list[tuple[float, float]] = []  # (app, floor) CPU seconds, per round
+    app_cpu, floor_cpu = 0.0, 0.0
     for r in range(rounds):
         for what in ("app", "floor") if r % 2 == 0 else ("floor", "app"):
             if what == "app":
-                teams.append(_first_teams_s(n))
+                teams_s, app_cpu = _first_teams_s(n)
+                teams.append(teams_s)
             else:
-                floors.append(float(_floor(n, parts=1)["floor_s"]))
+                floor = _floor(n, parts=1)
+                floors.append(float(floor["floor_s"]))
+                floor_cpu = float(floor["client_cpu_s"]) + float(floor["sandboxes_cpu_s"])
+        cpu.append((app_cpu, floor_cpu))
     ratios = [t / f for t, f in zip(teams, floors, strict=True) if t is not None and f > 0]
+    cpu_ratios = [a / f for a, f in cpu if f > 0]
     return {
         "stores": n,
         "rounds": rounds,
@@ -344,6 +362,10 @@ def teams_over_floor_rounds(stores: int | None = None) -> dict[str, Any]:
         "teams_over_floor_median": statistics.median(ratios) if ratios else None,
         "teams_over_floor_min": min(ratios, default=None),
         "teams_over_floor_max": max(ratios, default=None),
+        "app_cpu_s": [round(a, 2) for a, _ in cpu],
+        "floor_cpu_s": [round(f, 2) for _, f in cpu],
+        "cpu_over_floor": [round(x, 3) for x in cpu_ratios],
+        "cpu_over_floor_median": statistics.median(cpu_ratios) if cpu_ratios else None,
         "not_converged": sum(1 for t in teams if t is None),
     }
 
