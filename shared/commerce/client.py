@@ -375,9 +375,9 @@ class CommerceClient:
         """The slices of several stores (`read_org(store=...)` for each) from one set of bulk
         reads: the store rows, their assignments and those workers, the hierarchy above them
         (one read per level for all of them) with its managers, the communications managers and
-        the mapping rows: about 6 + 2 x levels requests plus one `$batch` call for the workers (one GET
-        per 40 workers with `read_batch_size` 1) for a batch,
-        where a slice at a time costs about 9 requests per store. A store that no longer exists
+        the mapping rows: for a batch, about 6 + 2 x levels requests and one `$batch` call for the
+        workers (a GET per 40 workers with `read_batch_size` 1), where a slice at a time costs
+        about 9 requests per store. A store that no longer exists
         gives a slice without stores."""
         f = self.fields
         wanted = list(dict.fromkeys(stores))
