@@ -428,3 +428,21 @@ def test_a_get_part_without_select_is_counted_as_a_get_alone_is(sandbox: Commerc
     answer = post_batch(sandbox, get_part("Workers?$top=1") + "--batch--\r\n")
     assert answer.status_code == 200 and "HTTP/1.1 200 OK" in answer.text
     assert sandbox.counters() == {"POST $batch 200": 1, "GET Workers 200": 1, "unselected-read Workers": 1}
+
+
+async def test_store_slices_read_in_batches_equal_those_read_one_get_per_chain(
+    big_sandbox: CommerceSandboxHandle,
+) -> None:
+    """Every `or`-chain look-up of a reconciliation batch's slices (stores, mappings, hierarchy
+    levels, managers, assignments, workers), batched or not, gives the same slices."""
+    async with client_for(big_sandbox) as commerce:
+        numbers = sorted(s.number for s in await commerce.stores())[:45]
+    slices = {}
+    for size in (50, 1):
+        big_sandbox.reset_counters()
+        async with client_for(big_sandbox, read_batch_size=size) as commerce:
+            slices[size] = await commerce.store_slices(numbers)
+        counters = big_sandbox.counters()
+        assert ("POST $batch 200" in counters) is (size > 1)
+    assert slices[50] == slices[1] and all(s.stores for s in slices[50].values())
+    assert sum(len(s.workers) for s in slices[50].values()) > 45
