@@ -183,14 +183,17 @@ class CommerceClient:
         )
 
         filters = [all_of(one_of(field, chunk), extra) for chunk in or_chains(field, values, room)]
-        size = self.settings.read_batch_size
+        size = self.settings.read_batch_size  # 1: every group is one chain, its plain GET
 
         async def chain(filter_: str | None) -> list[Row]:
             async with gate:
                 return await self.query(entity_set, filter_)
 
         async def batched(group: list[str | None]) -> list[list[Row]]:
-            """One `$batch` call for the group's chains (shared/commerce/batch.py `read_pages`)."""
+            """One `$batch` call for the group's chains (shared/commerce/batch.py `read_pages`);
+            a chain alone is its plain GET."""
+            if len(group) == 1:
+                return [await chain(group[0])]
             async with gate:
                 columns = self._columns.get(entity_set)
                 urls = [f"{entity_set}?{urlencode(self._params(f, columns), quote_via=quote)}" for f in group]
@@ -205,11 +208,8 @@ class CommerceClient:
                 out.append(await self._transport.rows(entity_set, None, self.settings.page_size, first=page))
             return out
 
-        if size == 1 or len(filters) == 1:
-            parts = await asyncio.gather(*(chain(f) for f in filters))
-        else:
-            groups = [filters[i : i + size] for i in range(0, len(filters), size)]
-            parts = [part for got in await asyncio.gather(*(batched(g) for g in groups)) for part in got]
+        groups = [filters[i : i + size] for i in range(0, len(filters), size)]
+        parts = [part for got in await asyncio.gather(*(batched(g) for g in groups)) for part in got]
         return [row for part in parts for row in part]
 
     # --- reads -------------------------------------------------------------------------------

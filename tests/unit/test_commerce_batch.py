@@ -321,10 +321,19 @@ async def test_a_read_batch_size_of_one_sends_one_get_per_chain_and_one_chain_is
     assert [(r.method, is_batch(r)) for r in commerce.requests] == [("GET", False)]
 
 
-async def test_chains_beyond_the_read_batch_size_go_in_further_calls() -> None:
-    commerce = Commerce(lambda r: read_answer(*(page(c) for c in chains_in(r))), read_batch_size=2)
+async def test_chains_beyond_the_read_batch_size_go_in_further_calls_and_a_last_one_alone_is_a_get() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if is_batch(request):
+            return read_answer(*(page(c) for c in chains_in(request)))
+        return httpx.Response(200, json={"value": [{"PersonnelNumber": n} for n in wanted_in(request)]})
+
+    commerce = Commerce(answer, read_batch_size=2)
     assert await read(commerce, people(200)) == people(200)
-    assert [len(chains_in(r)) for r in commerce.requests] == [2, 2, 1]
+    assert [(is_batch(r), len(chains_in(r)) if is_batch(r) else 1) for r in commerce.requests] == [
+        (True, 2),
+        (True, 2),
+        (False, 1),
+    ]
 
 
 _ORIGINAL_DELIMITER = rb"(?:^|\r?\n)--b(--)?[ \t]*(?:\r?\n|$)"  # what _split used before 2026-12-07
