@@ -6,6 +6,7 @@ sandbox side is contract-tested in tests/contract/commerce/test_commerce_batch_c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.commerce import batch as batch_module
@@ -336,26 +337,43 @@ async def test_chains_beyond_the_read_batch_size_go_in_further_calls_and_a_last_
     ]
 
 
-_ORIGINAL_DELIMITER = rb"(?:^|\r?\n)--b(--)?[ \t]*(?:\r?\n|$)"  # what _split used before 2026-12-07
+def original_split(body: bytes, boundary: str) -> list[bytes] | str:
+    """`_split` as it was before 2026-12-07 (one pattern tried at every byte); the error's text
+    where it raised."""
+    delimiter = re.compile(
+        rb"(?:^|\r?\n)--" + re.escape(boundary.encode("latin-1")) + rb"(--)?[ \t]*(?:\r?\n|$)"
+    )
+    found = list(delimiter.finditer(body))
+    if not found:
+        return "no delimiter"
+    parts: list[bytes] = []
+    for here, following in itertools.pairwise(found):
+        if here.group(1):
+            break
+        parts.append(body[here.end() : following.start()])
+    if next((m for m in found if m.group(1)), None) is None:
+        return "no close delimiter: the answer was cut off"
+    return parts
+
+
+_PIECES = st.sampled_from([b"--b", b"--b--", b"\r\n", b"\n", b"\r", b" ", b"\t", b"x", b"-", b"b"])
+_BREAK = st.sampled_from([b"\r\n", b"\n", b"\r", b"", b" \r\n", b"\t\n"])
+# Bodies shaped like answers (delimiter, line break, content, ...), where a line break the
+# search takes or leaves shows in the parts; and any sequence of the same pieces.
+_SHAPED = st.lists(
+    st.tuples(st.sampled_from([b"--b", b"--b--"]), _BREAK, st.lists(_PIECES, max_size=4)), max_size=5
+).map(lambda items: b"".join(d + br + b"".join(c) for d, br, c in items))
 
 
 @settings(max_examples=int(os.environ.get("CTS_FUZZ_EXAMPLES", "300")), deadline=None)
-@given(
-    st.lists(
-        st.sampled_from([b"--b", b"--b--", b"\r\n", b"\n", b"\r", b" ", b"\t", b"x", b"-", b"b"]), max_size=30
-    )
-)
-def test_split_finds_the_delimiters_the_single_pattern_found(pieces: list[bytes]) -> None:
-    """The two-pattern delimiter search (a literal start, so `re` skips ahead) matches exactly
-    where the one pattern it replaced matched."""
-    body = b"".join(pieces)
-    first, rest = batch_module._delimiters("b")
-    found = []
-    at_start = first.match(body)
-    if at_start is not None:
-        found.append(at_start)
-    found += rest.finditer(body, at_start.end() if at_start is not None else 0)
-    old = list(re.finditer(_ORIGINAL_DELIMITER, body))
-    assert [(m.start(), m.end(), m.group(1)) for m in found] == [
-        (m.start(), m.end(), m.group(1)) for m in old
-    ]
+@given(st.one_of(_SHAPED, st.lists(_PIECES, max_size=30).map(b"".join)))
+@example(b"--b\r\nx\r\n--b--")
+@example(b"\r\n--b\r\nx\r\n--b\ny\n--b--\r\n")
+def test_split_gives_what_the_single_pattern_split_gave(body: bytes) -> None:
+    """The two-pattern delimiter search (a literal start, so `re` skips ahead) splits every body
+    as the one pattern it replaced did: the same parts, or the same refusal."""
+    try:
+        split: list[bytes] | str = batch_module._split(body, "b")
+    except batch_module.BatchAnswerError as exc:
+        split = str(exc)
+    assert split == original_split(body, "b")
