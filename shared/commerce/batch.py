@@ -172,7 +172,7 @@ class CreatePipe:
                 retry_statuses=_NOT_RUN,
             )
         except CommerceError as exc:
-            raise _refused(exc) from None
+            raise _refused(exc, "CTS_COMMERCE__TEAM_MAPPING_BATCH_SIZE=1 sends one POST per row") from None
         try:
             answers = decode(response.headers.get("content-type", ""), response.content, len(creates))
         except BatchAnswerError as exc:
@@ -229,23 +229,9 @@ async def read_pages(
     return out
 
 
-def encode_reads(urls: Sequence[str], boundary: str, page_size: int) -> bytes:
-    """Each GET an application/http part of its own, outside any change set."""
-    head = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
-    tail = (
-        " HTTP/1.1\r\n"
-        "Accept: application/json;odata.metadata=minimal\r\n"
-        f"Prefer: odata.maxpagesize={page_size}\r\n"
-        "\r\n"
-    )
-    parts = [f"--{boundary}\r\n{head}GET {url}{tail}\r\n" for url in urls]
-    return ("".join(parts) + f"--{boundary}--\r\n").encode("utf-8")
-
-
-def _refused(
-    exc: CommerceError, instead: str = "CTS_COMMERCE__TEAM_MAPPING_BATCH_SIZE=1 sends one POST per row"
-) -> CommerceError:
-    """A `$batch` call refused as a whole (a 4xx other than auth and throttling) says what to do."""
+def _refused(exc: CommerceError, instead: str) -> CommerceError:
+    """A `$batch` call refused as a whole (a 4xx other than auth and throttling) says what to do
+    `instead`."""
     if exc.status is None or not 400 <= exc.status < 500 or exc.status in (401, 403, 429):
         return exc
     return type(exc)(
@@ -260,6 +246,8 @@ def _refused(
 
 # --- the multipart/mixed format (RFC 2046, OData 4.0 §11.7) -----------------------------------
 
+_HTTP_PART = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"  # a request's part
+
 
 def encode(creates: Sequence[_Create], boundary: str) -> bytes:
     """Each create in a change set of its own, Content-ID = its position (1, 2, ...)."""
@@ -273,8 +261,7 @@ def encode(creates: Sequence[_Create], boundary: str) -> bytes:
                 f"Content-Type: multipart/mixed; boundary={change_set}\r\n"
                 "\r\n"
                 f"--{change_set}\r\n"
-                "Content-Type: application/http\r\n"
-                "Content-Transfer-Encoding: binary\r\n"
+                f"{_HTTP_PART}"
                 f"Content-ID: {n}\r\n"
                 "\r\n"
                 f"POST {create.absolute} HTTP/1.1\r\n"
@@ -289,9 +276,23 @@ def encode(creates: Sequence[_Create], boundary: str) -> bytes:
     return b"".join(out)
 
 
+def encode_reads(urls: Sequence[str], boundary: str, page_size: int) -> bytes:
+    """Each GET an application/http part of its own, outside any change set."""
+    head = f"{_HTTP_PART}\r\n"
+    tail = (
+        " HTTP/1.1\r\n"
+        "Accept: application/json;odata.metadata=minimal\r\n"
+        f"Prefer: odata.maxpagesize={page_size}\r\n"
+        "\r\n"
+    )
+    parts = [f"--{boundary}\r\n{head}GET {url}{tail}\r\n" for url in urls]
+    return ("".join(parts) + f"--{boundary}--\r\n").encode("utf-8")
+
+
 def decode(content_type: str, body: bytes, count: int) -> list[Answer | None]:
-    """The answer to each of `count` change sets, in order; None for those after the service
-    stopped at a failure. Raises BatchAnswerError when the answer does not fit the request."""
+    """The answer to each of `count` items (a create's change set, or a GET part), in order; None
+    for those after the service stopped at a failure. Raises BatchAnswerError when the answer
+    does not fit the request."""
     parts = _split(body, _boundary(content_type))
     if not parts or len(parts) > count:
         raise BatchAnswerError(f"{len(parts)} answers to {count} change sets")
