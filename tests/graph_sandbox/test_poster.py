@@ -1,0 +1,262 @@
+"""The notifier's HTTP client (local/graph/poster.py) against real sockets: answers with a length,
+chunked, to the end of the connection, HTTP/1.0, interim 1xx; kept-alive connections reused, and a
+kept-alive connection the endpoint closed while idle is not a failed delivery; refused, silent and
+malformed endpoints are PostErrors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from local.graph.poster import Poster, PostError
+
+Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[bool]]
+
+
+class Endpoint:
+    """An asyncio endpoint: reads each request whole, records it, and lets `answer` write the
+    answer (returning False closes the connection)."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.requests: list[tuple[bytes, bytes]] = []  # (head, body)
+        self.accepted = 0
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self.writers.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                body = await reader.readexactly(length)
+                self.requests.append((head, body))
+                if not await self.answer(reader, writer, body):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+@asynccontextmanager
+async def endpoint(answer: Answer) -> AsyncIterator[tuple[Endpoint, str]]:
+    ep = Endpoint(answer)
+    server = await asyncio.start_server(ep.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield ep, f"http://127.0.0.1:{port}/notify?x=1"
+    finally:
+        server.close()
+        for w in ep.writers:
+            w.close()
+
+
+def _writes(data: bytes, keep: bool = True) -> Answer:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> bool:
+        writer.write(data)
+        await writer.drain()
+        return keep
+
+    return answer
+
+
+BODY = json.dumps({"value": [{"id": "1", "changeType": "created"}]}).encode()
+
+
+async def test_a_kept_alive_connection_carries_every_post_and_the_request_is_a_json_post() -> None:
+    poster = Poster()
+    async with endpoint(_writes(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok")) as (ep, url):
+        for _ in range(5):
+            assert await poster.post_json(url, BODY, 3.0) == 202
+        await poster.close()
+    assert ep.accepted == 1 and poster.connections == 1
+    head, body = ep.requests[0]
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /notify?x=1 HTTP/1.1"
+    assert "Content-Type: application/json" in lines and f"Content-Length: {len(BODY)}" in lines
+    assert any(line.startswith("Host: 127.0.0.1:") for line in lines)
+    assert body == BODY
+
+
+async def test_posts_in_flight_together_each_have_a_connection_then_share_them() -> None:
+    release, arrived = asyncio.Event(), asyncio.Event()
+    waiting = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> bool:
+        nonlocal waiting
+        waiting += 1
+        if waiting == 4:
+            arrived.set()
+        await release.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    poster = Poster()
+    async with endpoint(answer) as (ep, url):
+        posts = [asyncio.create_task(poster.post_json(url, BODY, 3.0)) for _ in range(4)]
+        await asyncio.wait_for(arrived.wait(), 5)  # all four are in flight, each on its own connection
+        release.set()
+        assert await asyncio.gather(*posts) == [200] * 4
+        assert await asyncio.gather(*(poster.post_json(url, BODY, 3.0) for _ in range(4))) == [200] * 4
+        await poster.close()
+    assert ep.accepted == 4
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;ext=1\r\nabcd\r\n0\r\nTrailer: x\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+    ],
+    ids=["chunked", "interim-100", "no-content"],
+)
+async def test_answers_the_endpoint_may_give_leave_the_connection_reusable(answer: bytes) -> None:
+    poster = Poster()
+    async with endpoint(_writes(answer)) as (ep, url):
+        statuses = [await poster.post_json(url, BODY, 3.0) for _ in range(3)]
+        await poster.close()
+    assert statuses[0] in (202, 204) and len(set(statuses)) == 1
+    assert ep.accepted == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.0 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 503 Service Unavailable\r\n\r\nbody to the end",
+    ],
+    ids=["connection-close", "http-1.0", "body-to-the-end"],
+)
+async def test_answers_that_end_the_connection_are_not_reused(answer: bytes) -> None:
+    poster = Poster()
+    async with endpoint(_writes(answer, keep=False)) as (ep, url):
+        statuses = [await poster.post_json(url, BODY, 3.0) for _ in range(3)]
+        await poster.close()
+    assert len(set(statuses)) == 1 and statuses[0] in (202, 503)
+    assert ep.accepted == 3
+
+
+async def test_a_kept_alive_connection_the_endpoint_closed_while_idle_is_not_a_failure() -> None:
+    poster = Poster()
+    async with endpoint(_writes(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")) as (ep, url):
+        assert await poster.post_json(url, BODY, 3.0) == 202
+        # The endpoint drops the idle connection (a keep-alive timeout), unseen by the poster
+        # until it uses it.
+        ep.writers[0].close()
+        assert await poster.post_json(url, BODY, 3.0) == 202
+        await poster.close()
+    assert ep.accepted == 2 and len(ep.requests) == 2
+
+
+async def test_a_connection_that_closes_before_answering_a_first_post_is_a_failure() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> bool:
+        return False
+
+    poster = Poster()
+    async with endpoint(hang_up) as (ep, url):
+        with pytest.raises(PostError, match="closed before an answer"):
+            await poster.post_json(url, BODY, 3.0)
+        await poster.close()
+    assert ep.accepted == 1  # not sent again: only a reused connection is
+
+
+async def test_a_silent_endpoint_times_out_and_its_connection_is_not_reused() -> None:
+    calls = 0
+
+    async def silent_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(5)
+        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    poster = Poster()
+    async with endpoint(silent_once) as (ep, url):
+        with pytest.raises(PostError, match=r"no answer within 0\.2 s"):
+            await poster.post_json(url, BODY, 0.2)
+        assert await poster.post_json(url, BODY, 3.0) == 202
+        await poster.close()
+    assert ep.accepted == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/2 200\r\n\r\n",
+        b"hello\r\n\r\n",
+        b"HTTP/1.1 abc Nope\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 101 + b"\r\n",
+    ],
+    ids=["http2", "garbage", "status", "header", "length", "lengths", "chunk", "truncated", "headers"],
+)
+async def test_a_malformed_answer_is_a_post_error(answer: bytes) -> None:
+    poster = Poster()
+    async with endpoint(_writes(answer, keep=False)) as (_, url):
+        with pytest.raises(PostError):
+            await poster.post_json(url, BODY, 3.0)
+        await poster.close()
+
+
+async def test_a_refused_connection_and_a_url_it_cannot_post_to_are_post_errors() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    poster = Poster()
+    with pytest.raises(PostError):
+        await poster.post_json(f"http://127.0.0.1:{port}/x", BODY, 3.0)
+    for url in ("ftp://example.com/x", "http:///nohost", "http://127.0.0.1:99999/x", "http://127.0.0.1/é"):
+        with pytest.raises(PostError):
+            await poster.post_json(url, BODY, 3.0)
+
+
+def test_an_http_1_0_server_of_the_standard_library_is_posted_to_again_and_again() -> None:
+    """http.server answers HTTP/1.0 and closes: every POST on a new connection, none failed."""
+    got: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(202)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/n"
+
+    async def run() -> list[int]:
+        poster = Poster()
+        try:
+            return [await poster.post_json(url, BODY, 3.0) for _ in range(3)]
+        finally:
+            await poster.close()
+
+    try:
+        assert asyncio.run(run()) == [202] * 3
+    finally:
+        server.shutdown()
+    assert got == [BODY] * 3
