@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import os
 import threading
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,12 @@ _UPSERT = (
     "INSERT INTO entities (tbl, partition, row, data, etag) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (tbl, partition, row) DO UPDATE SET data=excluded.data, etag=excluded.etag"
 )
+
+
+def _etag() -> str:
+    """A new row version: 128 random bits in hex, the form uuid4().hex had (every write makes
+    one; building the UUID object cost four times the random bytes)."""
+    return os.urandom(16).hex()
 
 
 CHECKPOINT_EVERY = 200
@@ -85,7 +91,7 @@ class SqliteBackend:
 
     async def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> Entity:
         stored_key(partition), stored_key(row)  # as strict as Table Storage
-        etag = uuid.uuid4().hex
+        etag = _etag()
         try:
             with self._lock:
                 self._db.execute(
@@ -101,7 +107,7 @@ class SqliteBackend:
         self, table: str, partition: str, row: str, data: dict[str, Any], *, if_match: str | None = None
     ) -> Entity:
         stored_key(partition), stored_key(row)  # as strict as Table Storage
-        etag = uuid.uuid4().hex
+        etag = _etag()
         with self._lock:
             if if_match is None:
                 self._db.execute(_UPSERT, (table, partition, row, json.dumps(data), etag))
@@ -138,7 +144,7 @@ class SqliteBackend:
                         )
                     else:
                         self._db.execute(
-                            _UPSERT, (table, partition, w.row, json.dumps(w.data), uuid.uuid4().hex)
+                            _UPSERT, (table, partition, w.row, json.dumps(w.data), _etag())
                         )
             except BaseException:
                 self._db.execute("ROLLBACK")
