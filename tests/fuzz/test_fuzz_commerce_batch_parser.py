@@ -1,15 +1,17 @@
 """The Commerce sandbox's `$batch` parser with its header cache (local/commerce/batch.py,
 `_Registry`) against the same parser on the stock `policy.HTTP`: for any body, well formed,
 nearly or not at all, both give the same items or the same refusal -- including after each other's
-earlier bodies, since the cache lives across requests."""
+earlier bodies, since the cache lives across requests. And its delimiter check (a literal
+search) refuses exactly what the pattern it replaced refused."""
 
 from __future__ import annotations
 
+import re
 from email import policy
 from typing import Any
 
 from fuzz_strategies import FUZZ
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from local.commerce import batch
@@ -134,3 +136,37 @@ def test_fuzz_the_cached_header_parsing_parses_batches_as_the_stock_policy_does(
             batch._POLICY = cached
         event(stock[0] if stock[0] != "refused" else "refused: " + stock[2].split(":")[1][:40])
         assert _outcome(content_type, data) == stock
+
+
+def _bare_lf_before(body: bytes, boundary: str) -> bool:
+    """The reference: the pattern `_check_delimiters` used before its literal search."""
+    delimiter = b"--" + boundary.encode("latin-1", "replace")
+    return re.search(rb"(?<!\r)\n" + re.escape(delimiter), body) is not None
+
+
+@FUZZ
+@given(
+    st.sampled_from(["b1", "aa", "changeset_77162fcd", "x.y+z", "é"]),
+    st.lists(
+        st.one_of(
+            st.sampled_from([b"\r\n", b"\n", b"\r", b"-", b"--", b"a", b"\n\n", b"\r\r\n"]),
+            st.binary(max_size=4),
+            st.just(None),  # the delimiter itself
+        ),
+        max_size=12,
+    ),
+)
+@example("b1", [b"\n", None])  # a bare LF as the body's first byte
+@example("b1", [b"\r\n", None])
+@example("b1", [None, b"\r", b"\n", None])
+def test_fuzz_the_delimiter_check_refuses_what_its_pattern_refused(
+    boundary: str, pieces: list[bytes | None]
+) -> None:
+    delimiter = b"--" + boundary.encode("latin-1", "replace")
+    body = b"".join(delimiter if p is None else p for p in pieces)
+    try:
+        batch._check_delimiters(body, boundary)
+        refused = False
+    except SandboxError:
+        refused = True
+    assert refused == _bare_lf_before(body, boundary)
