@@ -10,8 +10,8 @@ passive checkpoint runs on a thread of its own, with a connection of its own, ev
 from __future__ import annotations
 
 import json
-import sqlite3
 import os
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -143,9 +143,7 @@ class SqliteBackend:
                             (table, partition, w.row),
                         )
                     else:
-                        self._db.execute(
-                            _UPSERT, (table, partition, w.row, json.dumps(w.data), _etag())
-                        )
+                        self._db.execute(_UPSERT, (table, partition, w.row, json.dumps(w.data), _etag()))
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
