@@ -26,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 _MAX_HEADERS = 100  # header lines in one answer, beyond which it is refused as malformed
+_PATH_SAFE = "/%!$&'()*+,;=:@-._~"  # RFC 3986 pchar and "/", and "%" (already encoded)
+_QUERY_SAFE = _PATH_SAFE + "?"
 _MAX_IDLE = 64  # kept-alive connections per endpoint (the notifier has at most 8 POSTs in flight)
 
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -56,7 +58,10 @@ class Poster:
             raise PostError(f"not an http(s) URL: {url!r}")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            # Percent-encoded as httpx sends it (a space or a non-ASCII character in the URL).
+            target = quote(parts.path or "/", safe=_PATH_SAFE) + (
+                f"?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else ""
+            )
             head = (
                 f"POST {target} HTTP/1.1\r\nHost: {parts.netloc.rpartition('@')[2]}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
