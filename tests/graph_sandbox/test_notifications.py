@@ -2,69 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
 from local.graph.testing import GraphSandbox
 
-from .conftest import create_team, member
-
-
-class Receiver:
-    """A tiny webhook endpoint: echoes validation tokens, records notifications."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.validations = 0
-        self.fail_next = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                query = parse_qs(urlsplit(self.path).query)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if "validationToken" in query:
-                    receiver.validations += 1
-                    token = query["validationToken"][0].encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/plain")
-                    self.send_header("Content-Length", str(len(token)))
-                    self.end_headers()
-                    self.wfile.write(token)
-                    return
-                if receiver.fail_next:
-                    receiver.fail_next -= 1
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                receiver.received.extend(json.loads(body)["value"])
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/notify"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
+from .conftest import Receiver, create_team, member
 
 
 def _expiry(minutes: float) -> str:

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
 
 from local.graph.poster import Poster, PostError
+
+from .conftest import Receiver
 
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[bool]]
 
@@ -238,32 +237,16 @@ async def test_a_refused_connection_and_a_url_it_cannot_post_to_are_post_errors(
             await poster.post_json(url, BODY, 3.0)
 
 
-def test_an_http_1_0_server_of_the_standard_library_is_posted_to_again_and_again() -> None:
-    """http.server answers HTTP/1.0 and closes: every POST on a new connection, none failed."""
-    got: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            got.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(202)
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/n"
+def test_the_standard_library_http_1_0_server_is_posted_to_again_and_again(receiver: Receiver) -> None:
+    """http.server (the notification tests' `Receiver`) answers HTTP/1.0 and closes: every POST on
+    a new connection, none failed."""
 
     async def run() -> list[int]:
         poster = Poster()
         try:
-            return [await poster.post_json(url, BODY, 3.0) for _ in range(3)]
+            return [await poster.post_json(receiver.url, BODY, 3.0) for _ in range(3)]
         finally:
             await poster.close()
 
-    try:
-        assert asyncio.run(run()) == [202] * 3
-    finally:
-        server.shutdown()
-    assert got == [BODY] * 3
+    assert asyncio.run(run()) == [202] * 3
+    assert receiver.received == json.loads(BODY)["value"] * 3

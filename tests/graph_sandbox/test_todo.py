@@ -24,7 +24,7 @@ from msgraph.generated.users.item.todo.lists.item.tasks.tasks_request_builder im
 
 from local.graph.testing import GraphSandbox
 
-from .test_notifications import Receiver
+from .conftest import Receiver
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
