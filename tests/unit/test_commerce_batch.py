@@ -366,14 +366,16 @@ _SHAPED = st.lists(
 
 
 @settings(max_examples=int(os.environ.get("CTS_FUZZ_EXAMPLES", "300")), deadline=None)
-@given(st.one_of(_SHAPED, st.lists(_PIECES, max_size=30).map(b"".join)))
-@example(b"--b\r\nx\r\n--b--")
-@example(b"\r\n--b\r\nx\r\n--b\ny\n--b--\r\n")
-def test_split_gives_what_the_single_pattern_split_gave(body: bytes) -> None:
-    """The two-pattern delimiter search (a literal start, so `re` skips ahead) splits every body
-    as the one pattern it replaced did: the same parts, or the same refusal."""
+@given(st.one_of(_SHAPED, st.lists(_PIECES, max_size=30).map(b"".join)), st.sampled_from(["b", "-"]))
+@example(b"--b\r\nx\r\n--b--", "b")
+@example(b"\r\n--b\r\nx\r\n--b\ny\n--b--\r\n", "b")
+@example(b"--b\r\n--b\r\nx\n--b--", "b")  # the second delimiter's line break was the first's
+@example(b"-----\n---\r\n-----", "-")  # a boundary of dashes: delimiters that overlap
+def test_split_gives_what_the_single_pattern_split_gave(body: bytes, boundary: str) -> None:
+    """The literal delimiter search splits every body as the one pattern it replaced did: the
+    same parts, or the same refusal (a boundary of "-" makes delimiters that overlap)."""
     try:
-        split: list[bytes] | str = batch_module._split(body, "b")
+        split: list[bytes] | str = batch_module._split(body, boundary)
     except batch_module.BatchAnswerError as exc:
         split = str(exc)
-    assert split == original_split(body, "b")
+    assert split == original_split(body, boundary)
