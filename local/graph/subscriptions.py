@@ -8,14 +8,21 @@
   https://learn.microsoft.com/graph/teams-changenotifications-teammembership
 - quotas → 403: 1 per app per team for Teams resources; 100 per app per tenant for groups/users.
 - no Planner resources: Planner has no change notifications (absent from the overview tables).
+- ``notificationUrl`` (and the lifecycle URL) must be https: "This URL must make use of the HTTPS
+  protocol" (the subscription resource's properties), refused with 400 InvalidRequest
+  "NotificationUrl scheme='http' is not supported." (microsoftgraph/microsoft-graph-docs#2751,
+  closed "by design"), also when a PATCH sets it. The one exception here: http to a loopback host,
+  the local stack's webhook, which has no certificate (Graph could not reach it at all).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from .core import Router, Sandbox
 from .errors import GraphError
@@ -84,11 +91,35 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_scheme(url: object) -> None:
+    """Graph's refusal of a notification URL that is not https (module docstring); http to a
+    loopback host passes (the local stack's webhook)."""
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname
+    except ValueError:
+        parts, host = urlsplit(""), None
+    if parts.scheme.lower() == "https" or (parts.scheme.lower() == "http" and _loopback(host)):
+        return
+    raise GraphError(400, "InvalidRequest", f"NotificationUrl scheme='{parts.scheme}' is not supported.")
+
+
 async def create_subscription(sb: Sandbox, req: Req) -> Resp:
     body = req.json_body()
     for field in ("changeType", "notificationUrl", "resource", "expirationDateTime"):
         if not body.get(field):
             raise _invalid(f"{field} is a required property for subscription creation.")
+    for url in filter(None, (body["notificationUrl"], body.get("lifecycleNotificationUrl"))):
+        _check_scheme(url)
     change_types = set(str(body["changeType"]).split(","))
     if not change_types <= CHANGE_TYPES:
         raise _invalid(f"Invalid changeType '{body['changeType']}'.")
@@ -161,6 +192,8 @@ async def get_subscription(sb: Sandbox, req: Req) -> Resp:
 async def renew_subscription(sb: Sandbox, req: Req) -> Resp:
     sub = _sub_or_404(sb, req.params["id"])
     body = req.json_body()
+    if "notificationUrl" in body:
+        _check_scheme(body["notificationUrl"])
     if "expirationDateTime" in body:
         max_minutes, family = _resource_rule(sub["resource"])
         when = _expiry(

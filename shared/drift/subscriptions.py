@@ -18,11 +18,13 @@ lifecycleNotificationUrl when expiring more than 1 hour ahead
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from shared import telemetry
 from shared.domain.subscriptions import Subscription
@@ -187,6 +189,32 @@ class SubscriptionsNotConfigured(RuntimeError):
     """The webhook settings cannot make a valid subscription; the message says which to set."""
 
 
+def url_problem(url: str, setting: str) -> str | None:
+    """Why Graph would refuse `url` as a notification URL, else None. Graph takes https only
+    ("This URL must make use of the HTTPS protocol", the subscription resource; an http URL is
+    refused with 400 "NotificationUrl scheme='http' is not supported.":
+    microsoftgraph/microsoft-graph-docs#2751). http to a loopback host is let through: the local
+    stack's webhook, which the Graph sandbox reaches without a certificate."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return f"{setting} is not a URL"
+    scheme = parts.scheme.lower()
+    if scheme == "https" and host:
+        return None
+    if scheme == "http" and host:
+        if host == "localhost":
+            return None
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            pass
+        return f"{setting} must be https: Graph refuses http (NotificationUrl scheme='http' is not supported)"
+    return f"set {setting} to https://<app>.azurewebsites.net/api/graph/notifications?code=<function key>"
+
+
 @dataclass
 class KeeperReport:
     created: list[str] = field(default_factory=list)
@@ -214,11 +242,13 @@ class SubscriptionKeeper:
             raise SubscriptionsNotConfigured(
                 "set CTS_WEBHOOK__CLIENT_STATE (a random secret, at most 128 chars)"
             )
-        if not self.settings.notification_url.startswith(("https://", "http://")):
-            raise SubscriptionsNotConfigured(
-                "set CTS_WEBHOOK__NOTIFICATION_URL to https://<app>.azurewebsites.net/api/graph/notifications"
-                "?code=<function key>"
+        problem = url_problem(self.settings.notification_url, "CTS_WEBHOOK__NOTIFICATION_URL")
+        if not problem and self.settings.lifecycle_notification_url:  # empty: the notification URL
+            problem = url_problem(
+                self.settings.lifecycle_notification_url, "CTS_WEBHOOK__LIFECYCLE_NOTIFICATION_URL"
             )
+        if problem:
+            raise SubscriptionsNotConfigured(problem)
         if "code=" not in self.settings.notification_url:
             log.warning("the notification URL has no ?code=: Graph cannot send the function key otherwise")
 

@@ -94,6 +94,45 @@ def test_subscriptions_are_refused_beyond_limits_for_planner_and_without_handsha
     assert ok.status_code == 201
 
 
+def test_a_notification_url_that_is_not_https_is_refused_as_graph_refuses_it(
+    http: httpx.Client, receiver: Receiver
+) -> None:
+    """Graph: 400 InvalidRequest "NotificationUrl scheme='http' is not supported."
+    (microsoftgraph/microsoft-graph-docs#2751), before any handshake, on create and on a PATCH
+    that sets the URL. http to a loopback host (the receiver here) is the sandbox's one exception."""
+    base = {
+        "changeType": "updated",
+        "clientState": "s",
+        "resource": "/groups",
+        "expirationDateTime": _expiry(30),
+    }
+    for url, lifecycle in (
+        ("http://app.example/api/graph/notifications", None),
+        ("ftp://app.example/notifications", None),
+        (receiver.url, "http://app.example/api/graph/lifecycle"),
+    ):
+        body = {
+            **base,
+            "notificationUrl": url,
+            **({"lifecycleNotificationUrl": lifecycle} if lifecycle else {}),
+        }
+        refused = http.post("/subscriptions", json=body)
+        scheme = (lifecycle or url).split(":")[0]
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == {
+            **refused.json()["error"],
+            "code": "InvalidRequest",
+            "message": f"NotificationUrl scheme='{scheme}' is not supported.",
+        }
+    assert receiver.validations == 0  # refused before the handshake
+    created = http.post("/subscriptions", json={**base, "notificationUrl": receiver.url})
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    patched = http.patch(f"/subscriptions/{sid}", json={"notificationUrl": "http://app.example/x"})
+    assert patched.status_code == 400 and patched.json()["error"]["code"] == "InvalidRequest"
+    assert http.get(f"/subscriptions/{sid}").json()["notificationUrl"] == receiver.url  # unchanged
+
+
 def test_channel_rename_by_a_person_is_notified(
     graph: GraphSandbox, http: httpx.Client, users: list[dict[str, Any]], receiver: Receiver
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from shared.domain.subscriptions import Subscription
 from shared.drift.subscriptions import (
     CLOCK_SKEW,
@@ -11,6 +13,8 @@ from shared.drift.subscriptions import (
     Delete,
     Recreate,
     Renew,
+    SubscriptionKeeper,
+    SubscriptionsNotConfigured,
     decide,
     desired_subscriptions,
 )
@@ -113,3 +117,36 @@ def test_subscriptions_on_other_resources_are_not_touched() -> None:
 
 def test_disabled_subscriptions_want_nothing() -> None:
     assert desired_subscriptions(SETTINGS.model_copy(update={"subscriptions_enabled": False})) == []
+
+
+@pytest.mark.parametrize(
+    ("notification_url", "lifecycle_url", "refused"),
+    [
+        (URL, "", None),
+        (URL, "https://other.example/api/graph/lifecycle?code=k", None),
+        ("http://127.0.0.1:7071/api/graph/notifications?code=k", "", None),  # the local stack's
+        ("http://[::1]:7071/api/graph/notifications", "http://localhost:7071/x", None),
+        ("http://app.example/api/graph/notifications?code=k", "", "must be https"),
+        ("http://10.0.0.4/api/graph/notifications", "", "must be https"),
+        (URL, "http://app.example/api/graph/lifecycle", "LIFECYCLE_NOTIFICATION_URL must be https"),
+        ("", "", "set CTS_WEBHOOK__NOTIFICATION_URL to https://"),
+        ("app.example/api/graph/notifications", "", "set CTS_WEBHOOK__NOTIFICATION_URL to https://"),
+        ("ftp://app.example/notifications", "", "set CTS_WEBHOOK__NOTIFICATION_URL to https://"),
+        ("https:///api/graph/notifications", "", "set CTS_WEBHOOK__NOTIFICATION_URL to https://"),
+    ],
+)
+def test_the_keeper_refuses_a_url_graph_would_refuse_before_asking_graph(
+    notification_url: str, lifecycle_url: str, refused: str | None
+) -> None:
+    """Graph takes https notification URLs only (400 "NotificationUrl scheme='http' is not
+    supported."); the keeper says which setting to fix instead of failing at every subscription.
+    http to a loopback host is the local stack's webhook."""
+    settings = WebhookSettings(
+        notification_url=notification_url, lifecycle_notification_url=lifecycle_url, client_state="secret"
+    )
+    keeper = SubscriptionKeeper(None, None, settings)  # type: ignore[arg-type]  # checks settings only
+    if refused is None:
+        keeper._check()
+    else:
+        with pytest.raises(SubscriptionsNotConfigured, match=refused):
+            keeper._check()
