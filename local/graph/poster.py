@@ -45,9 +45,13 @@ class _Closed(Exception):
 
 
 class Poster:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: how an https endpoint's certificate is checked; by default against the system's
+        trust store, host name included: Graph delivers only to an endpoint with a publicly
+        trusted certificate (a self-signed one is refused:
+        microsoftgraph/microsoft-graph-docs#11943). Tests pass a context that trusts their CA."""
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
         self.connections = 0  # connections opened (tests read it)
 
     async def post_json(self, url: str, body: bytes, within_s: float) -> int:

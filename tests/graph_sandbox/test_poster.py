@@ -1,17 +1,26 @@
 """The notifier's HTTP client (local/graph/poster.py) against real sockets: answers with a length,
 chunked, to the end of the connection, HTTP/1.0, interim 1xx; kept-alive connections reused, and a
 kept-alive connection the endpoint closed while idle is not a failed delivery; refused, silent and
-malformed endpoints are PostErrors."""
+malformed endpoints are PostErrors; https to an endpoint whose certificate is trusted and names its
+host, and nothing to one whose certificate is not."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from local.graph.poster import Poster, PostError
 
@@ -51,12 +60,12 @@ class Endpoint:
 
 
 @asynccontextmanager
-async def endpoint(answer: Answer) -> AsyncIterator[tuple[Endpoint, str]]:
+async def endpoint(answer: Answer, tls: ssl.SSLContext | None = None) -> AsyncIterator[tuple[Endpoint, str]]:
     ep = Endpoint(answer)
-    server = await asyncio.start_server(ep.handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(ep.handle, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield ep, f"http://127.0.0.1:{port}/notify?x=1"
+        yield ep, f"{'https' if tls else 'http'}://127.0.0.1:{port}/notify?x=1"
     finally:
         server.close()
         for w in ep.writers:
@@ -250,3 +259,103 @@ def test_the_standard_library_http_1_0_server_is_posted_to_again_and_again(recei
 
     assert asyncio.run(run()) == [202] * 3
     assert receiver.received == json.loads(BODY)["value"] * 3
+
+
+# -- https: the certificate is checked as Graph checks it ----------------------------------------
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    names: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
+    """A certificate for `subject` signed by `issuer` (a CA when there is none: self-signed)."""
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer[0].subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def ca_of_tests() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return _certificate("cts test CA", key, None), key
+
+
+def _server_tls(
+    tmp_path: Path, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], names: list[x509.GeneralName]
+) -> ssl.SSLContext:
+    """The endpoint's TLS: a certificate from `ca` for `names`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert, key_file = tmp_path / "endpoint.pem", tmp_path / "endpoint.key"
+    cert.write_bytes(_pem(_certificate("endpoint", key, ca, names)))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key_file)
+    return context
+
+
+LOOPBACK: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+
+
+async def test_https_posts_go_over_tls_on_a_kept_alive_connection_to_a_trusted_endpoint(
+    tmp_path: Path, ca_of_tests: tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
+) -> None:
+    trusting = ssl.create_default_context(cadata=_pem(ca_of_tests[0]).decode())
+    poster = Poster(tls=trusting)
+    tls = _server_tls(tmp_path, ca_of_tests, LOOPBACK)
+    async with endpoint(_writes(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"), tls) as (ep, url):
+        assert url.startswith("https://")
+        assert [await poster.post_json(url, BODY, 3.0) for _ in range(3)] == [202, 202, 202]
+        assert poster.connections == 1 and ep.accepted == 1
+        assert [body for _, body in ep.requests] == [BODY] * 3
+    await poster.close()
+
+
+@pytest.mark.parametrize(
+    ("trust", "names", "why"),
+    [
+        ("system", LOOPBACK, "CERTIFICATE_VERIFY_FAILED"),  # our CA is in no public trust store
+        ("test CA", [x509.DNSName("other.example")], "CERTIFICATE_VERIFY_FAILED"),  # another host's
+    ],
+)
+async def test_an_https_endpoint_whose_certificate_graph_would_not_trust_gets_nothing(
+    tmp_path: Path,
+    ca_of_tests: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
+    trust: str,
+    names: list[x509.GeneralName],
+    why: str,
+) -> None:
+    """A failed delivery (PostError), as from Graph: it delivers only to an endpoint whose
+    certificate a public CA issued for its host (microsoftgraph/microsoft-graph-docs#11943)."""
+    poster = (
+        Poster()
+        if trust == "system"
+        else Poster(tls=ssl.create_default_context(cadata=_pem(ca_of_tests[0]).decode()))
+    )
+    tls = _server_tls(tmp_path, ca_of_tests, names)
+    async with endpoint(_writes(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"), tls) as (ep, url):
+        with pytest.raises(PostError, match=why):
+            await poster.post_json(url, BODY, 3.0)
+        assert ep.requests == []
+    await poster.close()
