@@ -110,7 +110,7 @@ def _check_scheme(url: object) -> None:
         parts, host = urlsplit(""), None
     if parts.scheme.lower() == "https" or (parts.scheme.lower() == "http" and _loopback(host)):
         return
-    raise GraphError(400, "InvalidRequest", f"NotificationUrl scheme='{parts.scheme}' is not supported.")
+    raise _invalid(f"NotificationUrl scheme='{parts.scheme}' is not supported.")
 
 
 async def create_subscription(sb: Sandbox, req: Req) -> Resp:
