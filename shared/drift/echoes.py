@@ -24,8 +24,8 @@ never a loop. Pure except `note_plan_changes`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from shared.domain.plan import (
     AddMembers,
@@ -110,6 +110,12 @@ async def note_plan_changes(
     return await state.note_own_changes(own_change_keys(plan, team_ids), ttl)
 
 
+def echo_in(candidates: Iterable[str], notes: Mapping[str, datetime], at: datetime) -> str | None:
+    """The first of `candidates` noted (`notes`: key -> when the note expires) and not expired
+    at `at`, else None: `is_echo` on notes read beforehand (a batch reads all its keys at once)."""
+    return next((key for key in candidates if (until := notes.get(key)) is not None and until > at), None)
+
+
 async def is_echo(
     state: StateStore, ref: ResourceRef, change_type: str, received_at: datetime | None = None
 ) -> str | None:
@@ -120,4 +126,5 @@ async def is_echo(
     behind by more than the TTL, and every echo then counted as drift, one no-op sync pass per
     late notification. A match is sound however late: a key noted after the notification
     arrived means a later pass made that same change to that same item."""
-    return await state.any_own_change(echo_candidates(ref, change_type), received_at)
+    candidates = echo_candidates(ref, change_type)
+    return echo_in(candidates, await state.own_changes(candidates), received_at or datetime.now(UTC))

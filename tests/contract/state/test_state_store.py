@@ -20,7 +20,9 @@ from shared.spine import RequestQueue
 from shared.spine.features import TASK_PAIRS, TEAMS
 from shared.state import CachedIdentity, StateConflict, StateStore, TeamRecord
 from shared.state import teams as team_records
+from shared.state.backend import InvalidKey
 from shared.state.sqlite import SqliteBackend
+from shared.state.store import ECHOES as ECHOES_TABLE
 from shared.state.table import TableBackend
 from shared.sync import records as sync_records
 from shared.sync.records import SyncRecord
@@ -267,6 +269,33 @@ async def test_more_own_changes_than_one_batch_holds_are_all_noted(store: StateS
     assert await store.note_own_changes(keys, ttl=timedelta(minutes=5)) == 250
     for key in (keys[0], keys[99], keys[100], keys[249]):
         assert await store.any_own_change([key]) == key
+
+
+async def test_many_rows_are_read_in_one_call_as_each_alone(store: StateStore) -> None:
+    """`get_many` (a batch of notifications' echo keys and team ids) gives what `get` gives for
+    each row: the rows found, whatever their number (SQLite reads 500 per query), and nothing for
+    the absent, the repeated or the empty request; a key Table Storage refuses is refused."""
+    keys = [f"team:t-3/user:u{i:04d}/created" for i in range(0, 1_200, 2)]
+    await store.note_own_changes(keys, ttl=timedelta(minutes=5))
+    await store.note_own_change("team:t-3/user:gone/deleted", ttl=timedelta(seconds=-5))
+    asked = (
+        [f"team:t-3/user:u{i:04d}/created" for i in range(1_200)] + keys[:3] + ["team:t-3/user:gone/deleted"]
+    )
+    notes = await store.own_changes(asked)
+    assert set(notes) == {*keys, "team:t-3/user:gone/deleted"}
+    assert notes["team:t-3/user:gone/deleted"] < datetime.now(UTC) < notes[keys[0]]  # expiry as written
+    for key in (keys[0], keys[-1], "team:t-3/user:u0001/created"):
+        alone = await store.backend.get(ECHOES_TABLE, "own", key)
+        assert (alone is None) == (key not in notes)
+    assert await store.own_changes([]) == {}
+    await team_records.put_team(store, TeamRecord(key="store:0042", team_id="t-1"))
+    await team_records.put_team(store, TeamRecord(key="store:0043", team_id="t-2"))
+    assert await team_records.team_keys_of(store, ["t-2", "t-9", "t-1", "t-2"]) == {
+        "t-1": "store:0042",
+        "t-2": "store:0043",
+    }
+    with pytest.raises(InvalidKey):
+        await store.backend.get_many(ECHOES_TABLE, "own", ["ok", "a\ud800b"])
 
 
 async def test_expired_own_changes_are_forgotten(store: StateStore) -> None:

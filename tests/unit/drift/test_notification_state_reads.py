@@ -11,7 +11,7 @@ import base64
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,21 @@ class CountingBackend:
         self.inner = inner
         self.reads: Counter[str] = Counter()
         self.rows: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # backend calls, by method
 
     async def get(self, table: str, partition: str, row: str) -> Entity | None:
+        self.calls["get"] += 1
         self.reads[table] += 1
         self.rows[f"{table}/{partition}/{row.split(':', 1)[0]}"] += 1
         return await self.inner.get(table, partition, row)
+
+    async def get_many(self, table: str, partition: str, rows: Sequence[str]) -> dict[str, Entity]:
+        """Each row asked for counts as the point read it is in Azure Tables."""
+        self.calls["get_many"] += 1
+        for row in dict.fromkeys(rows):
+            self.reads[table] += 1
+            self.rows[f"{table}/{partition}/{row.split(':', 1)[0]}"] += 1
+        return await self.inner.get_many(table, partition, rows)
 
     async def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> Entity:
         return await self.inner.insert(table, partition, row, data)
@@ -78,6 +88,7 @@ class CountingBackend:
     def reset(self) -> None:
         self.reads.clear()
         self.rows.clear()
+        self.calls.clear()
 
 
 class FakeDurable:
@@ -197,5 +208,40 @@ async def test_a_batch_of_messages_reads_each_distinct_team_once_and_sets_a_bad_
         assert whats.count("sync-started") == 3 and whats.count("sync-pending") == 27
         assert backend.rows["mappings/team/~team"] == 3  # one index read per distinct team
         assert len(durable.started) == 3
+    finally:
+        await state.close()
+
+
+async def test_a_batch_reads_its_teams_and_echo_keys_together_and_no_more_rows_than_one_by_one(
+    tmp_path: Path,
+) -> None:
+    """40 messages of 5 echoes each (the app's own member adds) for 10 teams, and a team the app
+    does not manage: the team rows in one call, the echo keys in one call (in Azure Tables,
+    point reads in flight together instead of 200 round trips one after another), each row
+    read once, and only the first echo key of each (the one that matches), as before."""
+    state, backend = await _org(tmp_path, 50)
+    try:
+        keys = [f"team:team-{t}/user:u-{t}-{j}/created" for t in range(10) for j in range(20)]
+        await state.note_own_changes(keys, timedelta(minutes=10))
+        backend.reset()
+        bodies = [
+            _message(
+                *(
+                    _member_change(
+                        f"team-{(m * 5 + k) // 20 % 10}",
+                        f"u-{(m * 5 + k) // 20 % 10}-{(m * 5 + k) % 20}",
+                        "created",
+                    )
+                    for k in range(5)
+                )
+            )
+            for m in range(40)
+        ] + [_message(_member_change("not-ours", "u-x", "created"))]
+        results = await DriftProcessor(state, FakeDurable()).process_batch(bodies)
+        whats = Counter(o.what for r in results for o in r)  # type: ignore[union-attr]
+        assert whats == {"echo": 200, "unknown-team": 1}
+        assert backend.calls["get_many"] == 2
+        assert backend.rows["mappings/team/~team"] == 11  # each distinct team once
+        assert backend.reads["echoes"] == 200  # one key per notification: the first matched
     finally:
         await state.close()
