@@ -7,7 +7,7 @@ team sync requests; and the subscriptions that bring them. See docs/drift.md.
     await note_plan_changes(state, plan, team_ids)            # a sync pass, before executing
 """
 
-from shared.drift.echoes import ECHO_TTL, echo_candidates, is_echo, note_plan_changes, own_change_keys
+from shared.drift.echoes import ECHO_TTL, echo_candidates, echo_in, note_plan_changes, own_change_keys
 from shared.drift.notifications import (
     ChangeNotification,
     InvalidPayload,
@@ -62,7 +62,7 @@ __all__ = [
     "decide",
     "desired_subscriptions",
     "echo_candidates",
-    "is_echo",
+    "echo_in",
     "note_plan_changes",
     "own_change_keys",
     "parse_notifications",

@@ -25,7 +25,7 @@ never a loop. Pure except `note_plan_changes`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from shared.domain.plan import (
     AddMembers,
@@ -111,20 +111,13 @@ async def note_plan_changes(
 
 
 def echo_in(candidates: Iterable[str], notes: Mapping[str, datetime], at: datetime) -> str | None:
-    """The first of `candidates` noted (`notes`: key -> when the note expires) and not expired
-    at `at`, else None: `is_echo` on notes read beforehand (a batch reads all its keys at once)."""
+    """The first of `candidates` noted as an own change (`notes`: key -> when its note expires)
+    and not expired at `at`, else None: the notification is then drift.
+
+    `at` is when the webhook received the notification (Graph's delivery delay), not when the
+    queue got round to it: at 10,000 stores the queue may lag behind by more than the TTL, and
+    every echo then counted as drift, one no-op sync pass per late notification. A match is
+    sound however late: a key noted after the notification arrived means a later pass made that
+    same change to that same item. The drift processor reads the notes
+    (shared/drift/processing.py `_Batch.echo`)."""
     return next((key for key in candidates if (until := notes.get(key)) is not None and until > at), None)
-
-
-async def is_echo(
-    state: StateStore, ref: ResourceRef, change_type: str, received_at: datetime | None = None
-) -> str | None:
-    """The matching own-change key, or None when the notification is drift.
-
-    The TTL is measured to `received_at`, when the webhook received the notification (Graph's
-    delivery delay), not to when the queue got round to it: at 10,000 stores the queue may lag
-    behind by more than the TTL, and every echo then counted as drift, one no-op sync pass per
-    late notification. A match is sound however late: a key noted after the notification
-    arrived means a later pass made that same change to that same item."""
-    candidates = echo_candidates(ref, change_type)
-    return echo_in(candidates, await state.own_changes(candidates), received_at or datetime.now(UTC))

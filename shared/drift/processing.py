@@ -168,7 +168,7 @@ class _Batch:
             self.looked_up.update(wanted)
 
     async def echo(self, ref: ResourceRef, change_type: str, received_at: datetime) -> str | None:
-        """The own-change key that makes this notification an echo, else None (`is_echo`, on the
+        """The own-change key that makes this notification an echo, else None (`echo_in`, on the
         notes the batch read): candidates in order, each read only if the ones before it did
         not match, as `StateStore.any_own_change` reads them."""
         for key in echo_candidates(ref, change_type):
