@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cases, records
+from bench import cases, drift, records
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "bench" / "baseline.json"
@@ -36,6 +36,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "graph_floor_parallel": cases.graph_floor_parallel,
     "teams_over_floor_rounds": cases.teams_over_floor_rounds,
     "notifications_throughput": cases.notifications_throughput,
+    "drift_batch_reads": drift.drift_batch_reads,
     "planner_poll": cases.planner_poll,
     "stack_10000_stores": cases.stack_10000_stores,
     "records_connections": records.records_connections,

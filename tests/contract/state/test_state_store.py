@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from local import azurite as azurite_tables
 from shared.domain.plan import Problem, ProblemKind
 from shared.drift import subscription_records
 from shared.spine import RequestQueue
@@ -27,57 +24,15 @@ from shared.state.table import TableBackend
 from shared.sync import records as sync_records
 from shared.sync.records import SyncRecord
 
-ROOT = Path(__file__).resolve().parents[3]
-AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
-# Azurite's published development account (not a secret).
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not AZURITE.exists() or shutil.which("node") is None:
+def azurite() -> Iterator[str]:
+    if not azurite_tables.installed():
         if os.environ.get("CI"):
             pytest.fail("Azurite is not installed: run `make test` (it runs `npm ci`)")
         pytest.skip("Azurite not installed (run `npm ci`)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            str(AZURITE),
-            "--tableHost",
-            "127.0.0.1",
-            "--tablePort",
-            str(port),
-            "--skipApiVersionCheck",
-            "--disableProductStyleUrl",
-            "--silent",
-            "--inMemoryPersistence",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if proc.poll() is not None:
-            pytest.fail(f"Azurite exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("Azurite did not start within 30 s")
-    yield (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-        f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
-    )
-    proc.terminate()
-    proc.wait(timeout=10)
+    with azurite_tables.running_azurite_tables() as connection_string:
+        yield connection_string
 
 
 @pytest.fixture(params=["sqlite", "table"])
