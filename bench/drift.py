@@ -76,7 +76,7 @@ async def _measure(backend: Any) -> dict[str, Any]:
         ),
     )
     calls = {"get": 0, "get_many": 0, "rows_read": 0}
-    get, get_many = backend.get, getattr(backend, "get_many", None)  # None: code before get_many
+    get, get_many = backend.get, backend.get_many
     inside = [False]  # Azure Tables' get_many is point reads through get: counted once, there
 
     async def counted_get(*args: Any, **kwargs: Any) -> Any:
@@ -90,14 +90,11 @@ async def _measure(backend: Any) -> dict[str, Any]:
         calls["rows_read"] += len(set(rows))
         inside[0] = True
         try:
-            assert get_many is not None
             return await get_many(table, partition, rows)
         finally:
             inside[0] = False
 
-    backend.get = counted_get
-    if get_many is not None:
-        backend.get_many = counted_get_many
+    backend.get, backend.get_many = counted_get, counted_get_many
     bodies = _bodies()
     runs = []
     try:
