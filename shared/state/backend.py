@@ -75,9 +75,10 @@ class Backend(Protocol):
     async def get(self, table: str, partition: str, row: str) -> Entity | None: ...
 
     async def get_many(self, table: str, partition: str, rows: Sequence[str]) -> dict[str, Entity]:
-        """`get` of each of `rows` (one partition), in one call: the entities that exist, by row
-        (SQLite: one query; Azure Tables: point reads in flight together, since a filter naming
-        several row keys is a partition scan and the point read is its cheapest lookup)."""
+        """`get` of each of `rows` (one partition; a repeated row is read once), in one call: the
+        entities that exist, by row (SQLite: one query; Azure Tables: point reads in flight
+        together, since a filter naming several row keys is a partition scan and the point read
+        is its cheapest lookup)."""
         ...
 
     async def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> Entity:

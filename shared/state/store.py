@@ -184,7 +184,7 @@ class StateStore:
         """Which of `resources` are noted as the app's own changes, with when each note expires
         (expired ones included), read in one call (`Backend.get_many`): a batch of notifications
         asks for all its echo keys at once instead of one read after another."""
-        found = await self.backend.get_many(ECHOES, "own", list(dict.fromkeys(resources)))
+        found = await self.backend.get_many(ECHOES, "own", list(resources))
         return {row: datetime.fromisoformat(e.data["until"]) for row, e in found.items()}
 
     async def any_own_change(self, resources: Iterable[str], at: datetime | None = None) -> str | None:
